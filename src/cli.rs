@@ -1,0 +1,509 @@
+//! Command-line interface: clap definitions and one function per subcommand.
+//! It is the edge of the program, so it uses `anyhow` for context; the modules it
+//! calls have their own error types.
+
+use std::io::{IsTerminal, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::{Config, ConfigErrors};
+use crate::ingest::{ingest_reader, FieldMap, IngestOptions, IngestReport, InputFormat};
+use crate::store::Store;
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    /// Everything worked.
+    pub const OK: u8 = 0;
+    /// The command failed (store unreachable, file unreadable, …).
+    pub const FAILURE: u8 = 1;
+    /// Bad configuration or usage.
+    pub const CONFIG: u8 = 2;
+    /// Partial success: some input records were rejected, every valid one was stored.
+    pub const PARTIAL: u8 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "driftwatch", version, about = "Watches an LLM application's production I/O against its golden dataset.", long_about = None)]
+pub struct Cli {
+    /// Config file (default ./driftwatch.toml if present, else built-in defaults).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Database URL (sqlite://PATH or postgres://…); overrides DRIFTWATCH_DATABASE_URL and the config.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a config file and print every error with line:column and key.
+    CheckConfig {
+        /// The file to check (default: --config or ./driftwatch.toml).
+        path: Option<PathBuf>,
+    },
+    /// Ingest traces from a JSONL or CSV file (`-` for stdin).
+    Ingest(IngestArgs),
+    /// Manage golden sets.
+    #[command(subcommand)]
+    Golden(GoldenCmd),
+    /// Run the HTTP server (trace ingest, health).
+    Serve {
+        /// Listen address (overrides server.bind).
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+    },
+    /// Generate a realistic application log and golden set, ingest them, and show what to do next.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// JSONL or CSV file, or `-` for stdin.
+    pub path: PathBuf,
+    #[arg(long, value_enum)]
+    pub format: Option<InputFormat>,
+    /// Source name stored with the traces (default: ingest.source).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Dotted path of the input, e.g. request.messages.-1.content.
+    #[arg(long)]
+    pub input_field: Option<String>,
+    #[arg(long)]
+    pub output_field: Option<String>,
+    #[arg(long)]
+    pub id_field: Option<String>,
+    #[arg(long)]
+    pub ts_field: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GoldenCmd {
+    /// Import examples {input, expected_output, tags} from JSONL or CSV as a new version.
+    Import {
+        path: PathBuf,
+        #[arg(long, default_value = "default")]
+        set: String,
+        #[arg(long, value_enum)]
+        format: Option<InputFormat>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List active examples of a set.
+    List {
+        #[arg(long, default_value = "default")]
+        set: String,
+        /// Include archived examples.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export active examples of a set as JSONL.
+    Export {
+        #[arg(long, default_value = "default")]
+        set: String,
+        /// Output file (default stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Archive examples (a new version; nothing is deleted).
+    Archive {
+        ids: Vec<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List versions of every set (or one).
+    Versions {
+        #[arg(long)]
+        set: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory for the demo's database and files.
+    #[arg(long, default_value = "demo-out")]
+    pub dir: PathBuf,
+    /// Production traces to generate.
+    #[arg(long, default_value_t = 3000)]
+    pub traces: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Only write N generated production traces as JSONL to --out (no database).
+    #[arg(long, value_name = "N")]
+    pub generate: Option<usize>,
+    /// Output file for --generate (`-` for stdout).
+    #[arg(long, requires = "generate")]
+    pub out: Option<PathBuf>,
+}
+
+/// Entry point after argument parsing.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::CheckConfig { path } => {
+            return Ok(check_config(path.as_deref().or(cli.config.as_deref())))
+        }
+        Command::Demo(args) => return crate::demo::run(args).await,
+        _ => {}
+    }
+    let cfg = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(errs) => {
+            eprintln!("{errs}");
+            return Ok(ExitCode::from(exit::CONFIG));
+        }
+    };
+    let url = cfg.database_url(cli.database.as_deref());
+    let store = Store::connect(&url)
+        .await
+        .with_context(|| "is the path writable, or the database server up?".to_string())?;
+    match cli.command {
+        Command::Ingest(args) => ingest_cmd(&store, &cfg, args).await,
+        Command::Golden(cmd) => golden_cmd(&store, cmd).await,
+        Command::Serve { bind } => serve_cmd(store, cfg, bind).await,
+        Command::CheckConfig { .. } | Command::Demo(_) => unreachable!("handled above"),
+    }
+}
+
+fn check_config(path: Option<&Path>) -> ExitCode {
+    let path = path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_CONFIG_FILE));
+    match Config::load_file(&path) {
+        Ok(_) => {
+            println!("{}: ok", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(errs) => {
+            eprintln!("{errs}");
+            eprintln!(
+                "{} error{} in {}",
+                errs.errors.len(),
+                if errs.errors.len() == 1 { "" } else { "s" },
+                path.display()
+            );
+            ExitCode::from(exit::CONFIG)
+        }
+    }
+}
+
+/// Prints a config error the same way `check-config` does and returns exit code 2.
+pub fn config_failure(errs: ConfigErrors) -> ExitCode {
+    eprintln!("{errs}");
+    ExitCode::from(exit::CONFIG)
+}
+
+fn detect_format(path: &Path, flag: Option<InputFormat>) -> InputFormat {
+    flag.unwrap_or_else(|| match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("csv") => InputFormat::Csv,
+        _ => InputFormat::Jsonl,
+    })
+}
+
+fn open_input(path: &Path) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
+    if path == Path::new("-") {
+        return Ok((Box::new(std::io::stdin()), None));
+    }
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let len = f.metadata().ok().map(|m| m.len());
+    Ok((Box::new(f), len))
+}
+
+fn progress_bar(len: Option<u64>) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = match len {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template(
+                "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::new_spinner(),
+    };
+    Some(pb)
+}
+
+/// Ingests one file with the given options and prints its report; shared by
+/// `driftwatch ingest` and the demo.
+pub async fn ingest_file(store: &Store, path: &Path, opts: &IngestOptions) -> Result<IngestReport> {
+    let (reader, len) = open_input(path)?;
+    let pb = progress_bar(len);
+    let report = ingest_reader(store, reader, opts, pb.as_ref())
+        .await
+        .with_context(|| format!("ingest of {} stopped", path.display()))?;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    Ok(report)
+}
+
+async fn ingest_cmd(store: &Store, cfg: &Config, args: IngestArgs) -> Result<ExitCode> {
+    let mut icfg = cfg.ingest.clone();
+    if let Some(f) = args.input_field {
+        icfg.input_field = f;
+    }
+    if let Some(f) = args.output_field {
+        icfg.output_field = f;
+    }
+    if let Some(f) = args.id_field {
+        icfg.id_field = f;
+    }
+    if let Some(f) = args.ts_field {
+        icfg.ts_field = f;
+    }
+    let opts = IngestOptions {
+        format: detect_format(&args.path, args.format),
+        map: FieldMap::new(&icfg),
+        source: args.source.unwrap_or_else(|| icfg.source.clone()),
+        batch_size: icfg.batch_size,
+    };
+    let report = ingest_file(store, &args.path, &opts).await?;
+    print_report(&report, args.json)?;
+    Ok(report_exit(&report))
+}
+
+fn report_exit(r: &IngestReport) -> ExitCode {
+    if r.rejected > 0 {
+        ExitCode::from(exit::PARTIAL)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn print_report(r: &IngestReport, json: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(r)?)?;
+    } else {
+        writeln!(out, "{}", r.summary_line())?;
+        for e in &r.errors {
+            writeln!(out, "  line {}: {}", e.line, e.reason)?;
+        }
+        if r.rejected as usize > r.errors.len() {
+            writeln!(
+                out,
+                "  … and {} more rejected",
+                r.rejected as usize - r.errors.len()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+async fn golden_cmd(store: &Store, cmd: GoldenCmd) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        GoldenCmd::Import {
+            path,
+            set,
+            format,
+            json,
+        } => {
+            let format = detect_format(&path, format);
+            let (reader, _) = open_input(&path)?;
+            let (examples, mut report) =
+                crate::golden::read_golden(std::io::BufReader::new(reader), format);
+            let n = examples.len() as u64;
+            let (version, skipped) =
+                crate::golden::import(store, &set, examples, &format!("import {}", path.display()))
+                    .await?;
+            report.stored = n - skipped;
+            report.duplicates = skipped;
+            if json {
+                let v = serde_json::json!({"report": report, "version": version});
+                writeln!(out, "{v}")?;
+            } else {
+                writeln!(out, "{}", report.summary_line())?;
+                for e in &report.errors {
+                    writeln!(out, "  line {}: {}", e.line, e.reason)?;
+                }
+                match version {
+                    Some(v) => writeln!(
+                        out,
+                        "golden set {set} is now at version {} ({} active examples)",
+                        v.version, v.active_count
+                    )?,
+                    None => writeln!(out, "golden set {set} unchanged: nothing new")?,
+                }
+            }
+            Ok(report_exit(&report))
+        }
+        GoldenCmd::List { set, all, json } => {
+            let ex = if all {
+                store.golden_examples_all(&set).await?
+            } else {
+                store.golden_examples(&set, None).await?
+            };
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&ex)?)?;
+            } else {
+                writeln!(out, "{:>6}  {:>3}  {:<18} INPUT", "ID", "VER", "PROVENANCE")?;
+                for e in &ex {
+                    let mark = if e.archived { " (archived)" } else { "" };
+                    writeln!(
+                        out,
+                        "{:>6}  {:>3}  {:<18} {}{mark}",
+                        e.id,
+                        e.version_added,
+                        e.provenance.as_str(),
+                        truncate(&e.input, 80)
+                    )?;
+                }
+                writeln!(out, "{} examples in set {set}", ex.len())?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        GoldenCmd::Export { set, out: path } => {
+            let ex = store.golden_examples(&set, None).await?;
+            match path {
+                Some(p) => {
+                    let mut f = std::io::BufWriter::new(
+                        std::fs::File::create(&p)
+                            .with_context(|| format!("cannot create {}", p.display()))?,
+                    );
+                    crate::golden::write_jsonl(&mut f, &ex)?;
+                    f.flush()?;
+                    eprintln!("wrote {} examples to {}", ex.len(), p.display());
+                }
+                None => crate::golden::write_jsonl(&mut out, &ex)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        GoldenCmd::Archive { ids, json } => {
+            if ids.is_empty() {
+                bail!("give at least one example id to archive");
+            }
+            let first = store.golden_example(ids[0]).await?;
+            let change = crate::store::GoldenChange {
+                description: format!(
+                    "archive {}",
+                    ids.iter()
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                add: Vec::new(),
+                archive: ids,
+            };
+            let v = store.apply_golden_change(&first.set_name, &change).await?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&v)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "golden set {} is now at version {} ({} active examples)",
+                    v.set_name, v.version, v.active_count
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        GoldenCmd::Versions { set, json } => {
+            let vs = store.golden_versions(set.as_deref()).await?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&vs)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<16} {:>4} {:<20} {:>6} {:>8} {:>7}  CHANGE",
+                    "SET", "VER", "CREATED", "ADDED", "ARCHIVED", "ACTIVE"
+                )?;
+                for v in &vs {
+                    writeln!(
+                        out,
+                        "{:<16} {:>4} {:<20} {:>6} {:>8} {:>7}  {}",
+                        v.set_name,
+                        v.version,
+                        v.created_at.format("%Y-%m-%d %H:%M:%S"),
+                        v.added,
+                        v.archived,
+                        v.active_count,
+                        v.change
+                    )?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve_cmd(store: Store, cfg: Config, bind: Option<SocketAddr>) -> Result<ExitCode> {
+    let token = match cfg.server.resolve_token(&cfg.base_dir) {
+        Ok(t) => t,
+        Err(e) => {
+            return Ok(config_failure(ConfigErrors::new(
+                cfg.source_file.clone(),
+                vec![e],
+            )))
+        }
+    };
+    let addr: SocketAddr = match bind {
+        Some(a) => a,
+        None => cfg.server.bind.parse().context("server.bind")?,
+    };
+    if token.is_none() && !addr.ip().is_loopback() {
+        bail!("refusing to serve ingest without a token on non-loopback address {addr}\nset server.token_env or server.token_file");
+    }
+    let state = crate::http::AppState::new(store, token, &cfg.ingest);
+    let router = crate::http::router(state, cfg.server.max_body_bytes);
+    crate::http::serve(router, addr, shutdown_signal())
+        .await
+        .with_context(|| format!("cannot serve on {addr}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("Shutdown signal received.");
+}
+
+/// Shortens text for a table cell, on a char boundary.
+pub fn truncate(s: &str, max: usize) -> String {
+    let one_line: String = s.chars().map(|c| if c == '\n' { ' ' } else { c }).collect();
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let mut t: String = one_line.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}

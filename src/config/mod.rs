@@ -1,0 +1,241 @@
+//! Loading and checking `driftwatch.toml`.
+//!
+//! Each section's types live with the module that uses them (`[store]` in
+//! `store_cfg`, `[ingest]` in `ingest`, `[server]` in `http`, …); this module only
+//! assembles them, reports *every* error at once with file, line:column and key
+//! path, and resolves secrets from the environment or files. It never opens a
+//! database or a socket.
+//!
+//! Two stages, as in ripgrep and linfa: serde turns the text into raw section
+//! structs (`deny_unknown_fields` everywhere), then each section's `validate`
+//! checks ranges and references and returns the errors it found. Defaults live in
+//! the sections' `Default` impls.
+
+mod errors;
+mod secret;
+mod spans;
+
+pub use errors::{ConfigError, ConfigErrors};
+pub use secret::{resolve_secret, SecretRef};
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::http::ServerConfig;
+use crate::ingest::IngestConfig;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where driftwatch keeps its data.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Defaults for `driftwatch ingest` and HTTP ingest.
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    /// The HTTP server of `driftwatch serve`.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The directory relative paths in the file are resolved against (not a key).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    /// The file this came from, if any (not a key).
+    #[serde(skip)]
+    pub source_file: Option<PathBuf>,
+}
+
+/// `[store]`: the database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (embedded default, created on first use) or `postgres://…`.
+    /// `DRIFTWATCH_DATABASE_URL` and `--database` override it.
+    #[serde(default = "default_database_url")]
+    pub url: String,
+}
+
+fn default_database_url() -> String {
+    "sqlite://driftwatch.db".to_string()
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: default_database_url(),
+        }
+    }
+}
+
+/// The default config file looked for when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "driftwatch.toml";
+
+impl Config {
+    /// Loads `path`; with `None`, `./driftwatch.toml` if it exists, else built-in defaults.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+        match path {
+            Some(p) => Self::load_file(p),
+            None => {
+                let p = Path::new(DEFAULT_CONFIG_FILE);
+                if p.exists() {
+                    Self::load_file(p)
+                } else {
+                    let mut c = Config {
+                        base_dir: PathBuf::from("."),
+                        ..Config::default()
+                    };
+                    c.validate().map_err(|errs| ConfigErrors::new(None, errs))?;
+                    c.base_dir = PathBuf::from(".");
+                    Ok(c)
+                }
+            }
+        }
+    }
+
+    /// Loads and checks one file, collecting every error it has.
+    pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::new(
+                Some(path.to_path_buf()),
+                vec![ConfigError::new(
+                    "",
+                    format!("cannot read config file: {e}"),
+                )],
+            )
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let mut cfg = Self::from_str_with_base(&text, &base)
+            .map_err(|errs| ConfigErrors::new(Some(path.to_path_buf()), errs))?;
+        cfg.source_file = Some(path.to_path_buf());
+        Ok(cfg)
+    }
+
+    /// Parses config text; errors carry line:column but no file name.
+    pub fn from_str_with_base(text: &str, base: &Path) -> Result<Config, Vec<ConfigError>> {
+        let (cfg, mut errors) = spans::deserialize_collecting::<Config>(text)?;
+        let mut cfg = match cfg {
+            Some(c) if errors.is_empty() => c,
+            _ => return Err(errors),
+        };
+        cfg.base_dir = base.to_path_buf();
+        if let Err(mut semantic) = cfg.validate() {
+            for e in &mut semantic {
+                spans::locate(text, e);
+            }
+            errors.append(&mut semantic);
+        }
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Second stage: ranges and references, every section, all errors at once.
+    pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        if !(self.store.url.starts_with("sqlite:")
+            || self.store.url.starts_with("postgres:")
+            || self.store.url.starts_with("postgresql:"))
+        {
+            errors.push(ConfigError::new(
+                "store.url",
+                format!(
+                    "must start with sqlite:// or postgres://, got `{}`",
+                    crate::store::redact_url(&self.store.url)
+                ),
+            ));
+        }
+        errors.extend(self.ingest.validate("ingest"));
+        errors.extend(self.server.validate("server"));
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Resolves a path from the file against the file's directory.
+    pub fn resolve_path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// The database URL in force: `--database` beats `DRIFTWATCH_DATABASE_URL`
+    /// beats the file.
+    pub fn database_url(&self, flag: Option<&str>) -> String {
+        if let Some(u) = flag {
+            return u.to_string();
+        }
+        if let Ok(u) = std::env::var("DRIFTWATCH_DATABASE_URL") {
+            if !u.is_empty() {
+                return u;
+            }
+        }
+        self.store.url.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::from_str_with_base("", Path::new(".")).unwrap();
+        assert_eq!(c.store.url, "sqlite://driftwatch.db");
+        assert_eq!(c.ingest.max_text_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn typo_and_wrong_type_are_both_reported_with_lines() {
+        let text = "[store]\nurl = \"sqlite://x.db\"\n\n[ingest]\nmax_text_byts = 10\nbatch_size = \"big\"\n";
+        let errs = Config::from_str_with_base(text, Path::new(".")).unwrap_err();
+        let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(errs.len(), 2, "{shown:?}");
+        assert!(
+            shown[0].starts_with("5:1: ingest.max_text_byts: unknown key"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[1].starts_with("6:14: ingest.batch_size: invalid type"),
+            "{shown:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_section_is_an_error() {
+        let errs = Config::from_str_with_base("[stor]\nurl = 1\n", Path::new(".")).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert!(
+            errs[0].to_string().starts_with("1:2: stor: unknown key"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn range_errors_name_key_and_value() {
+        let errs =
+            Config::from_str_with_base("[ingest]\nbatch_size = 0\n", Path::new(".")).unwrap_err();
+        assert_eq!(
+            errs[0].to_string(),
+            "2:1: ingest.batch_size: must be at least 1, got 0"
+        );
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let errs = Config::from_str_with_base("[store\n", Path::new(".")).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].line.is_some());
+    }
+}

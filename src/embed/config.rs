@@ -1,0 +1,209 @@
+//! `[embed]` configuration: which backend, where its files are, how to batch.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::error::EmbedError;
+
+/// Default model directory, relative to the base directory (the repo root / config dir).
+pub const DEFAULT_MODEL_DIR: &str = "models/all-MiniLM-L6-v2";
+/// Default ONNX Runtime shared library, relative to the base directory.
+pub const DEFAULT_ONNXRUNTIME_LIB: &str = "models/onnxruntime/libonnxruntime.so";
+/// Environment variable that, when set and non-empty, overrides `onnxruntime_lib`.
+pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
+
+/// Which embedder [`build_embedder`](super::build_embedder) constructs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum Backend {
+    /// all-MiniLM-L6-v2 (or another BERT-style ONNX model) run in-process on ONNX Runtime.
+    #[default]
+    #[serde(rename = "local")]
+    Local,
+    /// An OpenAI-compatible `POST /v1/embeddings` server.
+    #[serde(rename = "openai")]
+    OpenAi,
+    /// Deterministic hashed-trigram vectors. For tests only: no semantics.
+    #[serde(rename = "hash")]
+    Hash,
+}
+
+/// The `[embed]` section. Every field has a default (see [`EmbedConfig::default`]),
+/// so an empty section means "local model from `models/`".
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbedConfig {
+    /// Embedding backend: `"local"` (default), `"openai"`, or `"hash"` (tests only).
+    pub backend: Backend,
+    /// Local backend: directory holding `model.onnx`, `tokenizer.json`, `config.json`,
+    /// `special_tokens_map.json` and `tokenizer_config.json`. Relative paths are
+    /// resolved against the base directory. Default `models/all-MiniLM-L6-v2`.
+    pub model_dir: PathBuf,
+    /// Local backend: ONNX Runtime shared library (>= 1.24). Relative paths are
+    /// resolved against the base directory; the `ORT_DYLIB_PATH` environment
+    /// variable, when set, overrides it. Default `models/onnxruntime/libonnxruntime.so`.
+    pub onnxruntime_lib: PathBuf,
+    /// Most texts per model call (local) or per HTTP request (openai). Default 32.
+    pub batch_size: usize,
+    /// Local backend: texts are truncated to this many tokens (special tokens included).
+    /// Default 256, the length all-MiniLM-L6-v2 was trained with.
+    pub max_length: usize,
+    /// Local backend: ONNX Runtime intra-op threads; 0 means one per available core. Default 0.
+    pub threads: usize,
+    /// Local backend: a batch is closed before (longest text in it, in tokens) ×
+    /// (texts in it) would exceed this; bounds activation memory. Default 8192.
+    pub batch_token_budget: usize,
+    /// Local backend: sort texts by token count before batching so each batch pads
+    /// little (results are returned in input order either way). Default true;
+    /// false exists for benchmarks.
+    pub sort_by_length: bool,
+    /// OpenAI backend: base URL; requests go to `{url}/v1/embeddings` (a trailing
+    /// `/v1` in `url` is not doubled). Required for `backend = "openai"`.
+    pub url: Option<String>,
+    /// OpenAI backend: the `model` field sent with each request. Required for `backend = "openai"`.
+    pub model: Option<String>,
+    /// OpenAI backend: name of the environment variable holding the API key. Secrets
+    /// are never written in the config itself. At most one of `api_key_env` and
+    /// `api_key_file`; with neither, no `Authorization` header is sent.
+    pub api_key_env: Option<String>,
+    /// OpenAI backend: file whose (trimmed) content is the API key; relative paths
+    /// are resolved against the base directory.
+    pub api_key_file: Option<PathBuf>,
+    /// OpenAI backend: whole-request timeout in seconds. Default 30.
+    pub timeout_secs: u64,
+    /// OpenAI backend: the vector dimension, if known. When unset, the constructor
+    /// embeds one probe text to learn it (so a misconfigured server fails at startup).
+    /// Hash backend: the dimension (default 64).
+    pub dim: Option<usize>,
+}
+
+impl Default for EmbedConfig {
+    /// The single place where defaults live.
+    fn default() -> Self {
+        Self {
+            backend: Backend::Local,
+            model_dir: PathBuf::from(DEFAULT_MODEL_DIR),
+            onnxruntime_lib: PathBuf::from(DEFAULT_ONNXRUNTIME_LIB),
+            batch_size: 32,
+            max_length: 256,
+            threads: 0,
+            batch_token_budget: 8192,
+            sort_by_length: true,
+            url: None,
+            model: None,
+            api_key_env: None,
+            api_key_file: None,
+            timeout_secs: 30,
+            dim: None,
+        }
+    }
+}
+
+impl EmbedConfig {
+    /// `model_dir` resolved against `base_dir`.
+    pub fn resolved_model_dir(&self, base_dir: &Path) -> PathBuf {
+        base_dir.join(&self.model_dir)
+    }
+
+    /// The ONNX Runtime library to load: `ORT_DYLIB_PATH` if set and non-empty,
+    /// else `onnxruntime_lib` resolved against `base_dir`.
+    pub fn resolved_onnxruntime_lib(&self, base_dir: &Path) -> PathBuf {
+        match std::env::var_os(ORT_DYLIB_ENV) {
+            Some(p) if !p.is_empty() => base_dir.join(PathBuf::from(p)),
+            _ => base_dir.join(&self.onnxruntime_lib),
+        }
+    }
+
+    /// Check the numeric fields; called by every constructor.
+    pub fn validate(&self) -> Result<(), EmbedError> {
+        if self.batch_size == 0 {
+            return Err(EmbedError::Config("batch_size must be at least 1".into()));
+        }
+        if self.max_length < 2 {
+            return Err(EmbedError::Config("max_length must be at least 2".into()));
+        }
+        if self.batch_token_budget == 0 {
+            return Err(EmbedError::Config(
+                "batch_token_budget must be at least 1".into(),
+            ));
+        }
+        if self.timeout_secs == 0 {
+            return Err(EmbedError::Config("timeout_secs must be at least 1".into()));
+        }
+        if self.dim == Some(0) {
+            return Err(EmbedError::Config("dim must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_section_gives_defaults() {
+        let cfg: EmbedConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(cfg, EmbedConfig::default());
+        assert_eq!(cfg.backend, Backend::Local);
+        assert_eq!(cfg.batch_size, 32);
+        assert_eq!(cfg.max_length, 256);
+        assert_eq!(cfg.batch_token_budget, 8192);
+        assert!(cfg.sort_by_length);
+        cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn parses_openai_section() {
+        let cfg: EmbedConfig = serde_json::from_str(
+            r#"{"backend":"openai","url":"http://127.0.0.1:9","model":"m","api_key_env":"KEY","timeout_secs":5}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.backend, Backend::OpenAi);
+        assert_eq!(cfg.url.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(cfg.api_key_env.as_deref(), Some("KEY"));
+        assert_eq!(cfg.timeout_secs, 5);
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_backends() {
+        let e = serde_json::from_str::<EmbedConfig>(r#"{"api_key":"sk-inline"}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
+        assert!(serde_json::from_str::<EmbedConfig>(r#"{"backend":"cohere"}"#).is_err());
+    }
+
+    #[test]
+    fn validate_rejects_zeroes() {
+        let cfg = EmbedConfig {
+            batch_size: 0,
+            ..EmbedConfig::default()
+        };
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("batch_size"));
+        let cfg = EmbedConfig {
+            batch_token_budget: 0,
+            ..EmbedConfig::default()
+        };
+        assert!(cfg.validate().is_err());
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_base() {
+        let cfg = EmbedConfig::default();
+        assert_eq!(
+            cfg.resolved_model_dir(Path::new("/srv/dw")),
+            PathBuf::from("/srv/dw/models/all-MiniLM-L6-v2")
+        );
+        let abs = EmbedConfig {
+            model_dir: PathBuf::from("/opt/m"),
+            ..EmbedConfig::default()
+        };
+        assert_eq!(
+            abs.resolved_model_dir(Path::new("/srv")),
+            PathBuf::from("/opt/m")
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! The HTTP server of `driftwatch serve`: trace ingest (`POST /v1/traces`) and
+//! health. Handlers stay thin: extract, call the ingest mapping and the store,
+//! map errors. Auth is a bearer token resolved from env or file at build time.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::config::{resolve_secret, ConfigError, SecretRef};
+use crate::ingest::{FieldMap, IngestConfig, IngestReport};
+use crate::store::Store;
+
+/// `[server]`: the daemon's HTTP listener.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub bind: String,
+    /// Environment variable holding the ingest bearer token.
+    pub token_env: Option<String>,
+    /// File holding the ingest bearer token.
+    pub token_file: Option<PathBuf>,
+    /// Accept ingest without a token. Only allowed when `bind` is a loopback address.
+    pub allow_unauthenticated: bool,
+    /// Largest accepted request body in bytes (larger: 413).
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1:8080".into(),
+            token_env: None,
+            token_file: None,
+            allow_unauthenticated: false,
+            max_body_bytes: 10 << 20,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn token_ref(&self) -> SecretRef {
+        SecretRef::new(self.token_env.as_ref(), self.token_file.as_ref())
+    }
+
+    pub fn validate(&self, at: &str) -> Vec<ConfigError> {
+        let mut errs = Vec::new();
+        match self.bind.parse::<SocketAddr>() {
+            Err(e) => errs.push(ConfigError::new(
+                format!("{at}.bind"),
+                format!(
+                    "must be HOST:PORT with an IP address, got `{}`: {e}",
+                    self.bind
+                ),
+            )),
+            Ok(addr) => {
+                if self.allow_unauthenticated && !addr.ip().is_loopback() {
+                    errs.push(ConfigError::new(
+                        format!("{at}.allow_unauthenticated"),
+                        format!("only allowed on a loopback address, bind is {addr}"),
+                    ));
+                }
+            }
+        }
+        if let Some(e) = self.token_ref().validate(&format!("{at}.token")) {
+            errs.push(e);
+        }
+        if self.max_body_bytes < 1024 {
+            errs.push(ConfigError::new(
+                format!("{at}.max_body_bytes"),
+                format!("must be at least 1024, got {}", self.max_body_bytes),
+            ));
+        }
+        errs
+    }
+
+    /// Resolves the token; refuses to run open unless explicitly allowed on loopback.
+    pub fn resolve_token(&self, base_dir: &std::path::Path) -> Result<Option<String>, ConfigError> {
+        let token = resolve_secret("server.token", &self.token_ref(), base_dir)?;
+        if token.is_none() && !self.allow_unauthenticated {
+            return Err(ConfigError::new(
+                "server.token",
+                "no ingest token: set server.token_env or server.token_file \
+                 (or allow_unauthenticated = true on a loopback bind)",
+            ));
+        }
+        Ok(token)
+    }
+}
+
+/// State shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub token: Option<Arc<str>>,
+    pub map: Arc<FieldMap>,
+}
+
+impl AppState {
+    pub fn new(store: Store, token: Option<String>, ingest: &IngestConfig) -> AppState {
+        AppState {
+            store,
+            token: token.map(Arc::from),
+            map: Arc::new(FieldMap::new(ingest)),
+        }
+    }
+}
+
+/// The router: `/healthz` and `/v1/traces`.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/traces", post(post_traces))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        Json(json!({"error": "missing or wrong bearer token"})),
+    )
+        .into_response()
+}
+
+/// Constant-time comparison so the token cannot be guessed byte by byte.
+fn token_matches(given: &str, expected: &str) -> bool {
+    let (a, b) = (given.as_bytes(), expected.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub(crate) fn check_bearer(headers: &HeaderMap, token: Option<&str>) -> bool {
+    let Some(expected) = token else { return true };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| token_matches(given.trim(), expected))
+}
+
+/// `POST /v1/traces`: a JSON array of records, one JSON object, or NDJSON.
+/// 200 when all were stored (or duplicates), 207 when some were rejected,
+/// 400 when none was valid; the body is an [`IngestReport`].
+async fn post_traces(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if !check_bearer(&headers, st.token.as_deref()) {
+        return unauthorized();
+    }
+    let mut report = IngestReport::default();
+    let mut traces = Vec::new();
+    let mut push = |report: &mut IngestReport, idx: u64, v: Result<Value, String>| {
+        report.read += 1;
+        match v.and_then(|v| st.map.to_trace(&v, "http")) {
+            Ok(t) => traces.push(t),
+            Err(reason) => report.reject(idx, reason),
+        }
+    };
+    let text = match std::str::from_utf8(&body) {
+        Ok(t) => t,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": format!("body is not UTF-8 (byte {})", e.valid_up_to())})),
+            )
+                .into_response()
+        }
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(items)) => {
+            for (i, v) in items.into_iter().enumerate() {
+                push(&mut report, i as u64 + 1, Ok(v));
+            }
+        }
+        Ok(v @ Value::Object(_)) => push(&mut report, 1, Ok(v)),
+        _ => {
+            for (i, line) in text.lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let v =
+                    serde_json::from_str::<Value>(line).map_err(|e| format!("malformed JSON: {e}"));
+                push(&mut report, i as u64 + 1, v);
+            }
+        }
+    }
+    match st.store.insert_traces(&traces).await {
+        Ok(s) => {
+            report.stored = s.stored;
+            report.duplicates = s.duplicates;
+        }
+        Err(e) => {
+            tracing::error!(message = "Storing ingested traces failed.", error = %e);
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "the store is unavailable; retry later"})),
+            )
+                .into_response();
+        }
+    }
+    let status = if report.rejected == 0 {
+        StatusCode::OK
+    } else if traces.is_empty() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::MULTI_STATUS
+    };
+    (status, Json(report)).into_response()
+}
+
+/// Binds and serves until `shutdown` resolves.
+pub async fn serve(
+    router: Router,
+    addr: SocketAddr,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(message = "Listening.", addr = %listener.local_addr()?);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

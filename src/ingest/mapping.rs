@@ -1,0 +1,272 @@
+//! From one JSON record to a [`NewTrace`], through configurable dotted paths.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::Value;
+
+use super::IngestConfig;
+use crate::store::{content_hash, NewTrace};
+
+/// Parsed field paths, ready to apply to many records.
+#[derive(Debug, Clone)]
+pub struct FieldMap {
+    input: Vec<String>,
+    output: Vec<String>,
+    id: Vec<String>,
+    ts: Vec<String>,
+    model: Vec<String>,
+    latency: Vec<String>,
+    prompt_tokens: Vec<String>,
+    completion_tokens: Vec<String>,
+    cost: Vec<String>,
+    error: Vec<String>,
+    feedback: Vec<String>,
+    metadata: Vec<String>,
+    max_text_bytes: usize,
+}
+
+fn split(p: &str) -> Vec<String> {
+    p.split('.')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Looks up a dotted path: object keys, array indices, negative indices from the end.
+pub fn lookup_path<'a>(v: &'a Value, path: &[String]) -> Option<&'a Value> {
+    let mut cur = v;
+    for seg in path {
+        cur = match cur {
+            Value::Object(m) => m.get(seg)?,
+            Value::Array(a) => {
+                let i: i64 = seg.parse().ok()?;
+                let idx = if i < 0 { a.len() as i64 + i } else { i };
+                if idx < 0 {
+                    return None;
+                }
+                a.get(idx as usize)?
+            }
+            _ => return None,
+        };
+    }
+    match cur {
+        Value::Null => None,
+        other => Some(other),
+    }
+}
+
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        _ => None,
+    }
+}
+
+/// Epoch numbers above this are milliseconds, below it seconds (year 5138 in seconds).
+const EPOCH_MS_CUTOFF: f64 = 1e11;
+
+fn parse_ts(v: &Value) -> Result<DateTime<Utc>, String> {
+    let from_num = |x: f64| -> Result<DateTime<Utc>, String> {
+        let ms = if x.abs() >= EPOCH_MS_CUTOFF {
+            x
+        } else {
+            x * 1000.0
+        };
+        Utc.timestamp_millis_opt(ms as i64)
+            .single()
+            .ok_or_else(|| format!("timestamp {x} is out of range"))
+    };
+    match v {
+        Value::Number(n) => from_num(n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => {
+            let s = s.trim();
+            if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+                return Ok(dt.with_timezone(&Utc));
+            }
+            if let Ok(ndt) = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f") {
+                return Ok(ndt.and_utc());
+            }
+            if let Ok(x) = s.parse::<f64>() {
+                return from_num(x);
+            }
+            Err(format!(
+                "timestamp `{s}` is not RFC 3339 or epoch seconds/milliseconds"
+            ))
+        }
+        _ => Err("timestamp must be a string or a number".into()),
+    }
+}
+
+impl FieldMap {
+    pub fn new(cfg: &IngestConfig) -> FieldMap {
+        FieldMap {
+            input: split(&cfg.input_field),
+            output: split(&cfg.output_field),
+            id: split(&cfg.id_field),
+            ts: split(&cfg.ts_field),
+            model: split(&cfg.model_field),
+            latency: split(&cfg.latency_field),
+            prompt_tokens: split(&cfg.prompt_tokens_field),
+            completion_tokens: split(&cfg.completion_tokens_field),
+            cost: split(&cfg.cost_field),
+            error: split(&cfg.error_field),
+            feedback: split(&cfg.feedback_field),
+            metadata: split(&cfg.metadata_field),
+            max_text_bytes: cfg.max_text_bytes,
+        }
+    }
+
+    /// Maps one record; `Err` is the reason it is rejected.
+    pub fn to_trace(&self, v: &Value, source: &str) -> Result<NewTrace, String> {
+        if !v.is_object() {
+            return Err("record is not a JSON object".into());
+        }
+        let input = match lookup_path(v, &self.input) {
+            Some(x) => as_text(x),
+            None => return Err(format!("missing input field `{}`", self.input.join("."))),
+        };
+        let output = lookup_path(v, &self.output)
+            .map(as_text)
+            .unwrap_or_default();
+        for (name, text) in [("input", &input), ("output", &output)] {
+            if text.len() > self.max_text_bytes {
+                return Err(format!(
+                    "{name} is {} bytes, over max_text_bytes {}",
+                    text.len(),
+                    self.max_text_bytes
+                ));
+            }
+        }
+        let ts = match lookup_path(v, &self.ts) {
+            Some(x) => parse_ts(x)?,
+            None => Utc::now(),
+        };
+        let external_id = match lookup_path(v, &self.id) {
+            Some(x) => as_text(x),
+            None => {
+                // Stable across re-ingest: same content and time give the same id.
+                let mut key = String::with_capacity(input.len() + output.len() + 32);
+                key.push_str(&input);
+                key.push('\u{1f}');
+                key.push_str(&output);
+                key.push('\u{1f}');
+                key.push_str(&ts.timestamp_millis().to_string());
+                format!("h:{}", &content_hash(&key)[..32])
+            }
+        };
+        let num = |p: &[String], name: &str| -> Result<Option<f64>, String> {
+            match lookup_path(v, p) {
+                None => Ok(None),
+                Some(x) => as_f64(x)
+                    .filter(|f| f.is_finite())
+                    .map(Some)
+                    .ok_or_else(|| format!("{name} `{x}` is not a number")),
+            }
+        };
+        let is_error = match lookup_path(v, &self.error) {
+            None => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(Value::String(s)) => Some(!s.trim().is_empty()),
+            Some(Value::Number(n)) => Some(n.as_f64() != Some(0.0)),
+            Some(_) => Some(true),
+        };
+        Ok(NewTrace {
+            source: source.to_string(),
+            external_id,
+            ts,
+            input,
+            output,
+            model: lookup_path(v, &self.model).map(as_text),
+            latency_ms: num(&self.latency, "latency")?,
+            prompt_tokens: num(&self.prompt_tokens, "prompt_tokens")?.map(|x| x as i64),
+            completion_tokens: num(&self.completion_tokens, "completion_tokens")?.map(|x| x as i64),
+            cost: num(&self.cost, "cost")?,
+            is_error,
+            feedback: num(&self.feedback, "feedback")?,
+            metadata: lookup_path(v, &self.metadata).cloned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map_with(input: &str) -> FieldMap {
+        FieldMap::new(&IngestConfig {
+            input_field: input.into(),
+            ..IngestConfig::default()
+        })
+    }
+
+    #[test]
+    fn nested_path_with_negative_index() {
+        let v = json!({"request": {"messages": [{"content": "sys"}, {"content": "last"}]}, "output": "o"});
+        let t = map_with("request.messages.-1.content")
+            .to_trace(&v, "cli")
+            .unwrap();
+        assert_eq!(t.input, "last");
+        assert_eq!(t.output, "o");
+    }
+
+    #[test]
+    fn missing_input_is_rejected_by_name() {
+        let e = map_with("input")
+            .to_trace(&json!({"output": "x"}), "cli")
+            .unwrap_err();
+        assert_eq!(e, "missing input field `input`");
+    }
+
+    #[test]
+    fn id_from_content_is_stable_and_ts_formats_parse() {
+        let m = map_with("input");
+        let a = m
+            .to_trace(&json!({"input": "q", "ts": "2026-11-01T10:00:00Z"}), "cli")
+            .unwrap();
+        let b = m
+            .to_trace(&json!({"input": "q", "ts": 1793527200}), "cli")
+            .unwrap();
+        let c = m
+            .to_trace(&json!({"input": "q", "ts": 1793527200000u64}), "cli")
+            .unwrap();
+        assert_eq!(a.ts, b.ts);
+        assert_eq!(b.ts, c.ts);
+        assert_eq!(a.external_id, b.external_id);
+        assert!(a.external_id.starts_with("h:"));
+    }
+
+    #[test]
+    fn operational_fields_and_bad_numbers() {
+        let m = map_with("input");
+        let t = m
+            .to_trace(&json!({"input": "q", "latency_ms": 120, "cost": "0.002", "error": "timeout", "feedback": false}), "cli")
+            .unwrap();
+        assert_eq!(t.latency_ms, Some(120.0));
+        assert_eq!(t.cost, Some(0.002));
+        assert_eq!(t.is_error, Some(true));
+        assert_eq!(t.feedback, Some(0.0));
+        let e = m
+            .to_trace(&json!({"input": "q", "latency_ms": "slow"}), "cli")
+            .unwrap_err();
+        assert!(e.contains("latency"), "{e}");
+    }
+
+    #[test]
+    fn oversized_text_is_rejected() {
+        let m = FieldMap::new(&IngestConfig {
+            max_text_bytes: 4,
+            ..IngestConfig::default()
+        });
+        let e = m.to_trace(&json!({"input": "12345"}), "cli").unwrap_err();
+        assert!(e.contains("over max_text_bytes 4"), "{e}");
+    }
+}

@@ -1,0 +1,232 @@
+//! Streaming ingest of JSONL and CSV. A parser thread turns lines into batches of
+//! traces while the async side inserts the previous batch, so parsing and SQLite
+//! writes overlap on two cores.
+
+use std::io::{BufRead, BufReader, Read};
+
+use indicatif::ProgressBar;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::{FieldMap, IngestReport};
+use crate::store::{NewTrace, Store, StoreError};
+
+/// Input file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputFormat {
+    Jsonl,
+    Csv,
+}
+
+/// How to ingest one stream.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub format: InputFormat,
+    pub map: FieldMap,
+    pub source: String,
+    pub batch_size: usize,
+}
+
+struct Batch {
+    traces: Vec<NewTrace>,
+    read: u64,
+    errors: Vec<(u64, String)>,
+    bytes: u64,
+}
+
+/// Reads every record of `input`, stores the valid ones in batches and reports
+/// the rest with their line numbers. Only a store failure is an `Err`: bad
+/// records never are.
+pub async fn ingest_reader(
+    store: &Store,
+    input: Box<dyn Read + Send>,
+    opts: &IngestOptions,
+    progress: Option<&ProgressBar>,
+) -> Result<IngestReport, StoreError> {
+    let (tx, mut rx) = mpsc::channel::<Batch>(2);
+    let opts2 = opts.clone();
+    let parser = std::thread::spawn(move || match opts2.format {
+        InputFormat::Jsonl => parse_jsonl(input, &opts2, &tx),
+        InputFormat::Csv => parse_csv(input, &opts2, &tx),
+    });
+    let mut report = IngestReport::default();
+    let mut result = Ok(());
+    while let Some(batch) = rx.recv().await {
+        report.read += batch.read;
+        for (line, reason) in batch.errors {
+            report.reject(line, reason);
+        }
+        if result.is_ok() {
+            match store.insert_traces(&batch.traces).await {
+                Ok(s) => {
+                    report.stored += s.stored;
+                    report.duplicates += s.duplicates;
+                }
+                Err(e) => result = Err(e),
+            }
+        }
+        if let Some(pb) = progress {
+            pb.inc(batch.bytes);
+            pb.set_message(report.summary_line());
+        }
+        if result.is_err() {
+            // Stop the parser by dropping the receiver.
+            break;
+        }
+    }
+    drop(rx);
+    let _ = parser.join();
+    result.map(|_| report)
+}
+
+fn send(tx: &mpsc::Sender<Batch>, batch: &mut Batch, cap: usize) -> bool {
+    let full = std::mem::replace(
+        batch,
+        Batch {
+            traces: Vec::with_capacity(cap),
+            read: 0,
+            errors: Vec::new(),
+            bytes: 0,
+        },
+    );
+    tx.blocking_send(full).is_ok()
+}
+
+fn parse_jsonl(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sender<Batch>) {
+    let mut reader = BufReader::with_capacity(1 << 20, input);
+    let mut buf = Vec::with_capacity(4096);
+    let mut line_no = 0u64;
+    let cap = opts.batch_size;
+    let mut batch = Batch {
+        traces: Vec::with_capacity(cap),
+        read: 0,
+        errors: Vec::new(),
+        bytes: 0,
+    };
+    loop {
+        buf.clear();
+        let n = match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                batch.read += 1;
+                batch.errors.push((line_no + 1, format!("read error: {e}")));
+                break;
+            }
+        };
+        line_no += 1;
+        batch.bytes += n as u64;
+        let trimmed = buf.trim_ascii();
+        if trimmed.is_empty() {
+            continue;
+        }
+        batch.read += 1;
+        match std::str::from_utf8(trimmed) {
+            Err(e) => batch.errors.push((
+                line_no,
+                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+            )),
+            Ok(text) => match serde_json::from_str::<Value>(text) {
+                Err(e) => batch.errors.push((line_no, format!("malformed JSON: {e}"))),
+                Ok(v) => match opts.map.to_trace(&v, &opts.source) {
+                    Ok(t) => batch.traces.push(t),
+                    Err(reason) => batch.errors.push((line_no, reason)),
+                },
+            },
+        }
+        if batch.traces.len() >= cap && !send(tx, &mut batch, cap) {
+            return;
+        }
+    }
+    send(tx, &mut batch, 0);
+}
+
+fn parse_csv(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sender<Batch>) {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(BufReader::with_capacity(1 << 20, input));
+    let cap = opts.batch_size;
+    let mut batch = Batch {
+        traces: Vec::with_capacity(cap),
+        read: 0,
+        errors: Vec::new(),
+        bytes: 0,
+    };
+    let headers = match rdr.byte_headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            batch.read += 1;
+            batch
+                .errors
+                .push((1, format!("cannot read CSV header: {e}")));
+            send(tx, &mut batch, 0);
+            return;
+        }
+    };
+    let names: Vec<String> = headers
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).trim().to_string())
+        .collect();
+    let mut last_pos = 0u64;
+    let mut record = csv::ByteRecord::new();
+    loop {
+        let line = rdr.position().line() + 1;
+        match rdr.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                batch.read += 1;
+                let line = record.position().map(|p| p.line()).unwrap_or(line);
+                let pos = record.position().map(|p| p.byte()).unwrap_or(last_pos);
+                batch.bytes += pos.saturating_sub(last_pos);
+                last_pos = pos;
+                let mut obj = serde_json::Map::with_capacity(names.len());
+                let mut bad = None;
+                for (name, field) in names.iter().zip(record.iter()) {
+                    match std::str::from_utf8(field) {
+                        Ok(s) if s.is_empty() => {}
+                        Ok(s) => {
+                            obj.insert(name.clone(), Value::String(s.to_string()));
+                        }
+                        Err(e) => {
+                            bad = Some(format!(
+                                "invalid UTF-8 in column `{name}` at byte {}",
+                                e.valid_up_to()
+                            ));
+                            break;
+                        }
+                    }
+                }
+                match bad {
+                    Some(reason) => batch.errors.push((line, reason)),
+                    None => {
+                        // CSV cells are strings; a `metadata` column may hold JSON.
+                        if let Some(Value::String(m)) = obj.get("metadata") {
+                            if let Ok(parsed) = serde_json::from_str::<Value>(m) {
+                                obj.insert("metadata".into(), parsed);
+                            }
+                        }
+                        match opts.map.to_trace(&Value::Object(obj), &opts.source) {
+                            Ok(t) => batch.traces.push(t),
+                            Err(reason) => batch.errors.push((line, reason)),
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                batch.read += 1;
+                batch.errors.push((line, format!("malformed CSV: {e}")));
+                if !matches!(
+                    e.kind(),
+                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+                ) {
+                    break;
+                }
+            }
+        }
+        if batch.traces.len() >= cap && !send(tx, &mut batch, cap) {
+            return;
+        }
+    }
+    send(tx, &mut batch, 0);
+}

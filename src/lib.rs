@@ -1,0 +1,13 @@
+//! driftwatch: watches an LLM application's logged production I/O against its
+//! golden dataset, finds structural and semantic drift, alerts ops and proposes
+//! uncovered examples for the golden set. See ARCHITECTURE.md for the data flow.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod golden;
+pub mod http;
+pub mod ingest;
+pub mod store;
+
+pub use cli::{run, Cli};

@@ -1,0 +1,31 @@
+//! Per-text structural metrics of LLM traces: this module owns turning one
+//! trace's input and output text into numbers, flags and labels — lengths
+//! (chars, words, tokens under a tiktoken encoding or a local
+//! `tokenizer.json`), emptiness, JSON validity and JSON Schema conformance,
+//! full-match regex checks, language, character-class shares and
+//! out-of-vocabulary rate against the golden dataset. Everything here is a
+//! pure function of the text plus state built once per run ([`Extractor`]),
+//! safe to call from many threads ([`Extractor::extract_all`] uses rayon).
+//! The [`MetricId`] catalogue names every metric and pulls its column out of
+//! a batch of [`TraceMetrics`]. There is no database access and no
+//! statistics here: comparing golden and production columns with
+//! two-sample tests is `crate::stats`'s job.
+
+mod catalogue;
+mod error;
+mod expect;
+mod extract;
+mod text;
+mod tokens;
+mod vocab;
+
+pub use catalogue::{Column, Metric, MetricId, MetricKind, Side, UnknownMetric, UNDETERMINED};
+pub use error::MetricsError;
+pub use expect::{compile_schema, full_match_regex, Expectations, ExpectationsSpec, OutputFormat};
+pub use extract::{language_code, Extractor, LanguageCode, TextMetrics, TraceMetrics};
+pub use tokens::{TokenCounter, TokenizerSpec};
+pub use vocab::Vocabulary;
+
+/// Minimum trimmed length (chars) for language detection; shorter texts get
+/// `language = None`.
+pub const MIN_LANGUAGE_CHARS: usize = text::MIN_LANGUAGE_CHARS;

@@ -1,0 +1,304 @@
+//! Low-level per-text scanners shared by the extractor and the vocabulary.
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+/// A word is either one CJK ideograph / kana (scripts written without spaces,
+/// one word per character as in Lucene's StandardTokenizer), or a run of
+/// letters, combining marks, digits and `_`, optionally joined by internal
+/// apostrophes (`don't`, `l'homme`). Everything else (spaces, punctuation,
+/// hyphens, symbols, emoji) separates words.
+static WORD_RE: LazyLock<Regex> = LazyLock::new(|| {
+    let cjk = r"\p{Han}\p{Hiragana}\p{Katakana}";
+    let word = format!(r"[\p{{L}}\p{{M}}\p{{N}}_--[{cjk}]]");
+    Regex::new(&format!(r"[{cjk}]|{word}+(?:['’]{word}+)*")).expect("word regex compiles")
+});
+
+/// Iterates the words of `text` (see [`WORD_RE`]), as they appear (not
+/// lowercased).
+pub(crate) fn words(text: &str) -> impl Iterator<Item = &str> {
+    WORD_RE.find_iter(text).map(|m| m.as_str())
+}
+
+/// Character-class counts from one pass over a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct CharStats {
+    /// Unicode scalar values (Python's `len(str)`), not grapheme clusters.
+    pub chars: usize,
+    pub non_ascii: usize,
+    pub letters: usize,
+    pub uppercase: usize,
+    /// Whether the text is empty or whitespace-only.
+    pub blank: bool,
+}
+
+pub(crate) fn char_stats(text: &str) -> CharStats {
+    let mut s = CharStats {
+        blank: true,
+        ..CharStats::default()
+    };
+    for c in text.chars() {
+        s.chars += 1;
+        if c.is_ascii() {
+            if c.is_ascii_alphabetic() {
+                s.letters += 1;
+                s.uppercase += usize::from(c.is_ascii_uppercase());
+            }
+            s.blank &= c.is_ascii_whitespace();
+        } else {
+            s.non_ascii += 1;
+            if c.is_alphabetic() {
+                s.letters += 1;
+                s.uppercase += usize::from(c.is_uppercase());
+            }
+            s.blank &= c.is_whitespace();
+        }
+    }
+    s
+}
+
+/// Texts shorter than this (in non-whitespace-trimmed chars) get no language:
+/// whatlang is unreliable on them anyway, and skipping saves time.
+pub(crate) const MIN_LANGUAGE_CHARS: usize = 20;
+/// Only the first this-many bytes are used for language detection: accuracy
+/// has long plateaued by then and whatlang's cost is linear in length.
+pub(crate) const MAX_LANGUAGE_BYTES: usize = 1024;
+
+/// ISO 639-3 code of the text's language, or `None` when the text is short
+/// or whatlang's guess is not reliable.
+pub(crate) fn language(text: &str) -> Option<&'static str> {
+    let text = text.trim();
+    let text = truncate_at_char_boundary(text, MAX_LANGUAGE_BYTES);
+    // Cheap lower bound first: byte length >= char count.
+    if text.len() < MIN_LANGUAGE_CHARS || text.chars().count() < MIN_LANGUAGE_CHARS {
+        return None;
+    }
+    let info = whatlang::detect(text)?;
+    info.is_reliable().then(|| info.lang().code())
+}
+
+fn truncate_at_char_boundary(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Checks that `text` is one JSON document and appends the document's string
+/// *values* (not object keys) to `out`, separated by newlines, in one pass
+/// and without building a `Value`. Returns whether the text is valid JSON;
+/// on `false` the content of `out` is unspecified.
+pub(crate) fn json_strings(text: &str, out: &mut String) -> bool {
+    let mut de = serde_json::Deserializer::from_str(text);
+    CollectStrings(out).deserialize(&mut de).is_ok() && de.end().is_ok()
+}
+
+/// Appends the string values inside a parsed JSON value to `out`.
+pub(crate) fn value_strings(value: &serde_json::Value, out: &mut String) {
+    match value {
+        serde_json::Value::String(s) => push_piece(out, s),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| value_strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| value_strings(v, out)),
+        _ => {}
+    }
+}
+
+fn push_piece(out: &mut String, s: &str) {
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(s);
+}
+
+struct CollectStrings<'a>(&'a mut String);
+
+impl<'de> DeserializeSeed<'de> for CollectStrings<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CollectStrings<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i128<E>(self, _: i128) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u128<E>(self, _: u128) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        push_piece(self.0, v);
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(CollectStrings(self.0))?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key::<IgnoredAny>()?.is_some() {
+            map.next_value_seed(CollectStrings(self.0))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ws(text: &str) -> Vec<&str> {
+        words(text).collect()
+    }
+
+    #[test]
+    fn char_counts_multibyte() {
+        // Precomposed é (U+00E9) is one scalar, two UTF-8 bytes.
+        let s = char_stats("café");
+        assert_eq!((s.chars, s.non_ascii, s.letters), (4, 1, 4));
+        // Decomposed e + U+0301 is two scalars; the mark is not a letter.
+        let s = char_stats("cafe\u{301}");
+        assert_eq!((s.chars, s.non_ascii, s.letters), (5, 1, 4));
+        // Emoji: one scalar, four bytes; not a letter.
+        let s = char_stats("hi 🙂");
+        assert_eq!((s.chars, s.non_ascii, s.letters), (4, 1, 2));
+        assert_eq!("hi 🙂".len(), 7);
+        // ZWJ family emoji is several scalars (not grapheme clusters).
+        assert_eq!(char_stats("👨‍👩‍👧").chars, 5);
+        // CJK: three scalars, nine bytes, all letters, none uppercase.
+        let s = char_stats("日本語");
+        assert_eq!((s.chars, s.non_ascii, s.letters, s.uppercase), (3, 3, 3, 0));
+    }
+
+    #[test]
+    fn blank_detection() {
+        assert!(char_stats("").blank);
+        assert!(char_stats(" \t\r\n").blank);
+        assert!(char_stats("\u{00A0}\u{3000}").blank); // NBSP, ideographic space
+        assert!(!char_stats(" x ").blank);
+        assert!(!char_stats(".").blank);
+    }
+
+    #[test]
+    fn uppercase_counts() {
+        let s = char_stats("Hello WORLD 123 Ünïcode");
+        assert_eq!(s.letters, 17);
+        assert_eq!(s.uppercase, 7); // H W O R L D Ü
+    }
+
+    #[test]
+    fn word_splitting() {
+        assert_eq!(ws("Hello, world!"), ["Hello", "world"]);
+        assert_eq!(ws("don't stop l’homme"), ["don't", "stop", "l’homme"]);
+        assert_eq!(
+            ws("well-known_thing 3.14"),
+            ["well", "known_thing", "3", "14"]
+        );
+        assert_eq!(ws("'quoted'"), ["quoted"]);
+        assert_eq!(ws("cafe\u{301} über"), ["cafe\u{301}", "über"]);
+        assert_eq!(ws("東京に行く"), ["東", "京", "に", "行", "く"]);
+        assert_eq!(ws("GPT-4o 日本 ok"), ["GPT", "4o", "日", "本", "ok"]);
+        assert_eq!(ws("서울 특별시"), ["서울", "특별시"]);
+        assert_eq!(ws("🙂 -- ..."), Vec::<&str>::new());
+        assert_eq!(
+            ws(r#"{"name": "Ada", "age": 36}"#),
+            ["name", "Ada", "age", "36"]
+        );
+    }
+
+    #[test]
+    fn language_detection() {
+        assert_eq!(
+            language(
+                "I was charged twice for the same subscription this month and would like a refund."
+            ),
+            Some("eng")
+        );
+        assert_eq!(
+            language(
+                "Je voudrais réserver une table pour deux personnes ce soir, s'il vous plaît."
+            ),
+            Some("fra")
+        );
+        assert_eq!(
+            language("Ich möchte heute Abend einen Tisch für zwei Personen reservieren, bitte."),
+            Some("deu")
+        );
+        assert_eq!(language("ok"), None);
+        assert_eq!(language("   "), None);
+        assert_eq!(language("Yes, thank you."), None); // < 20 chars
+    }
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        let s = "é".repeat(MAX_LANGUAGE_BYTES); // twice the limit in bytes
+        let t = truncate_at_char_boundary(&s, MAX_LANGUAGE_BYTES);
+        assert!(t.len() <= MAX_LANGUAGE_BYTES && t.len() >= MAX_LANGUAGE_BYTES - 1);
+    }
+
+    #[test]
+    fn json_validity_and_strings() {
+        let mut out = String::new();
+        assert!(json_strings(
+            r#" {"answer": "Bonjour", "tags": ["a", {"k": "b"}], "n": 1.5, "ok": true, "x": null} "#,
+            &mut out
+        ));
+        assert_eq!(out, "Bonjour\na\nb");
+        for valid in ["1", "\"s\"", "[]", "{}", "null", "-0.5e10", " [1, 2]\n"] {
+            assert!(json_strings(valid, &mut String::new()), "{valid}");
+        }
+        for invalid in [
+            "",
+            "   ",
+            "{",
+            r#"{"a": 1"#,               // truncated
+            r#"{"a": "unterminated"#,   // truncated inside a string
+            r#"{"a": 1,}"#,             // trailing comma
+            r#"{'a': 1}"#,              // single quotes
+            "```json\n{\"a\": 1}\n```", // fenced
+            r#"{"a": 1} {"b": 2}"#,     // two documents
+            r#"{"a": 1} trailing"#,
+            "NaN",
+        ] {
+            assert!(!json_strings(invalid, &mut String::new()), "{invalid}");
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(r#"{"a": "x", "b": [1, "y"], "c": {"d": "z"}}"#).unwrap();
+        let mut out = String::new();
+        value_strings(&v, &mut out);
+        let mut pieces: Vec<&str> = out.split('\n').collect();
+        pieces.sort_unstable();
+        assert_eq!(pieces, ["x", "y", "z"]);
+    }
+}

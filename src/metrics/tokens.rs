@@ -1,0 +1,336 @@
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use tiktoken_rs::CoreBPE;
+
+use super::error::MetricsError;
+
+/// Which tokenizer counts `tokens`.
+///
+/// Serialized as a single string: `"o200k_base"` (the default),
+/// `"cl100k_base"`, or `"file:<path>"` naming a Hugging Face `tokenizer.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum TokenizerSpec {
+    /// tiktoken `o200k_base` (GPT-4o, GPT-4.1, o-series, GPT-5).
+    #[default]
+    O200kBase,
+    /// tiktoken `cl100k_base` (GPT-4, GPT-3.5-turbo).
+    Cl100kBase,
+    /// A local Hugging Face `tokenizer.json`.
+    File(PathBuf),
+}
+
+const FILE_PREFIX: &str = "file:";
+
+impl fmt::Display for TokenizerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenizerSpec::O200kBase => f.write_str("o200k_base"),
+            TokenizerSpec::Cl100kBase => f.write_str("cl100k_base"),
+            TokenizerSpec::File(path) => write!(f, "{FILE_PREFIX}{}", path.display()),
+        }
+    }
+}
+
+impl FromStr for TokenizerSpec {
+    type Err = MetricsError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "o200k_base" => Ok(TokenizerSpec::O200kBase),
+            "cl100k_base" => Ok(TokenizerSpec::Cl100kBase),
+            other => match other.strip_prefix(FILE_PREFIX) {
+                Some(path) if !path.is_empty() => Ok(TokenizerSpec::File(PathBuf::from(path))),
+                _ => Err(MetricsError::TokenizerSpec {
+                    spec: s.to_string(),
+                }),
+            },
+        }
+    }
+}
+
+impl Serialize for TokenizerSpec {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TokenizerSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Counts tokens with one tokenizer. Build it once (construction parses a
+/// 100k–200k entry vocabulary) and share it: it is `Send + Sync` and cheap to
+/// clone.
+#[derive(Clone)]
+pub struct TokenCounter {
+    spec: TokenizerSpec,
+    inner: Inner,
+}
+
+#[derive(Clone)]
+enum Inner {
+    /// The process-wide tiktoken singletons: built on first use, then shared.
+    Tiktoken(&'static CoreBPE),
+    HuggingFace(Arc<tokenizers::Tokenizer>),
+}
+
+/// Text every `tokenizer.json` must be able to encode at load time, so that a
+/// tokenizer which errors on unknown words (e.g. a WordLevel model without an
+/// unknown token) is rejected up front instead of miscounting later.
+const PROBE_TEXT: &str = "Hello, wörld! zqxjvk 12345 日本語 🙂";
+
+impl TokenCounter {
+    /// Builds the tokenizer named by `spec`. Errors name the file or
+    /// encoding that failed.
+    pub fn new(spec: &TokenizerSpec) -> Result<Self, MetricsError> {
+        let inner = match spec {
+            TokenizerSpec::O200kBase => Inner::Tiktoken(builtin("o200k_base")?),
+            TokenizerSpec::Cl100kBase => Inner::Tiktoken(builtin("cl100k_base")?),
+            TokenizerSpec::File(path) => Inner::HuggingFace(Arc::new(load_file(path)?)),
+        };
+        Ok(TokenCounter {
+            spec: spec.clone(),
+            inner,
+        })
+    }
+
+    /// The spec this counter was built from.
+    pub fn spec(&self) -> &TokenizerSpec {
+        &self.spec
+    }
+
+    /// Number of tokens in `text`, without special tokens added around it.
+    ///
+    /// tiktoken encodings count like Python's `enc.encode_ordinary(text)`
+    /// (special-token strings in the text are plain text). A `tokenizer.json`
+    /// counts like `tokenizer.encode(text, add_special_tokens=False)` with
+    /// truncation and padding disabled; should that encoding ever fail
+    /// (it was probed at load time) the count is 0 — use [`try_count`] to
+    /// see the error.
+    ///
+    /// [`try_count`]: TokenCounter::try_count
+    pub fn count(&self, text: &str) -> usize {
+        self.try_count(text).unwrap_or(0)
+    }
+
+    /// Like [`count`](TokenCounter::count) but reports encoding errors of a
+    /// `tokenizer.json` model.
+    pub fn try_count(&self, text: &str) -> Result<usize, String> {
+        match &self.inner {
+            Inner::Tiktoken(bpe) => Ok(bpe.encode_ordinary(text).len()),
+            Inner::HuggingFace(tok) => tok
+                .encode_fast(text, false)
+                .map(|enc| enc.len())
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+impl fmt::Debug for TokenCounter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCounter")
+            .field("spec", &self.spec)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Returns the process-wide instance of a tiktoken encoding, building it on
+/// first use. Unlike `tiktoken_rs::*_singleton` this reports (rather than
+/// panics on) a construction failure.
+fn builtin(name: &'static str) -> Result<&'static CoreBPE, MetricsError> {
+    static O200K: OnceLock<CoreBPE> = OnceLock::new();
+    static CL100K: OnceLock<CoreBPE> = OnceLock::new();
+    type Build = fn() -> Result<CoreBPE, String>;
+    let (cell, build): (&'static OnceLock<CoreBPE>, Build) = if name == "o200k_base" {
+        (&O200K, || {
+            tiktoken_rs::o200k_base().map_err(|e| e.to_string())
+        })
+    } else {
+        (&CL100K, || {
+            tiktoken_rs::cl100k_base().map_err(|e| e.to_string())
+        })
+    };
+    if let Some(bpe) = cell.get() {
+        return Ok(bpe);
+    }
+    let bpe = build().map_err(|message| MetricsError::TokenizerBuiltin { name, message })?;
+    // A concurrent first caller may have won the race; both values are identical.
+    Ok(cell.get_or_init(|| bpe))
+}
+
+fn load_file(path: &std::path::Path) -> Result<tokenizers::Tokenizer, MetricsError> {
+    let err = |message: String| MetricsError::TokenizerFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut tok = tokenizers::Tokenizer::from_file(path).map_err(|e| err(e.to_string()))?;
+    // A tokenizer.json may carry truncation (e.g. max_length 512) or padding
+    // settings meant for model input; both would distort a length count.
+    tok.with_truncation(None)
+        .map_err(|e| err(format!("cannot disable truncation: {e}")))?;
+    tok.with_padding(None);
+    tok.encode_fast(PROBE_TEXT, false).map_err(|e| {
+        err(format!(
+            "tokenizer cannot encode arbitrary text (probe {PROBE_TEXT:?}): {e}"
+        ))
+    })?;
+    Ok(tok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Texts and counts pinned against Python `tiktoken` 0.14.0
+    /// (`len(tiktoken.get_encoding(NAME).encode_ordinary(text))`; the
+    /// encoding files were the ones shipped in tiktoken-rs 0.12.1, which
+    /// passed tiktoken's own SHA-256 check):
+    /// ```python
+    /// [len(tiktoken.get_encoding(n).encode_ordinary(t)) for t in TEXTS]
+    /// ```
+    const TEXTS: [&str; 9] = [
+        "Hello WORLD, café 🙂",
+        "",
+        "Hello, world!",
+        "The quick brown fox jumps over the lazy dog.",
+        "日本語のテキストです。",
+        "naïve café 👨‍👩‍👧 résumé",
+        r#"{"answer": "Paris", "confidence": "high"}"#,
+        "<|endoftext|> is plain text here",
+        "    indented\n\n\ttabs   and   spaces  ",
+    ];
+    const O200K: [usize; 9] = [5, 0, 4, 10, 8, 13, 12, 11, 11];
+    const CL100K: [usize; 9] = [5, 0, 4, 10, 10, 19, 12, 11, 11];
+
+    #[test]
+    fn tiktoken_counts_match_python() {
+        for (spec, expected) in [
+            (TokenizerSpec::O200kBase, O200K),
+            (TokenizerSpec::Cl100kBase, CL100K),
+        ] {
+            let counter = TokenCounter::new(&spec).unwrap();
+            let got: Vec<usize> = TEXTS.iter().map(|t| counter.count(t)).collect();
+            assert_eq!(got, expected, "{spec}");
+        }
+    }
+
+    #[test]
+    fn pathological_whitespace_and_digits_do_not_panic() {
+        let counter = TokenCounter::new(&TokenizerSpec::O200kBase).unwrap();
+        for text in [
+            " ".repeat(100_000),
+            "\n".repeat(50_000) + "x",
+            "1".repeat(100_000),
+            "a".repeat(100_000),
+        ] {
+            assert!(counter.count(&text) > 0);
+        }
+    }
+
+    #[test]
+    fn spec_parse_display_serde() {
+        for (s, spec) in [
+            ("o200k_base", TokenizerSpec::O200kBase),
+            ("cl100k_base", TokenizerSpec::Cl100kBase),
+            (
+                "file:/models/tok/tokenizer.json",
+                TokenizerSpec::File("/models/tok/tokenizer.json".into()),
+            ),
+        ] {
+            assert_eq!(s.parse::<TokenizerSpec>().unwrap(), spec);
+            assert_eq!(spec.to_string(), s);
+            let json = serde_json::to_string(&spec).unwrap();
+            assert_eq!(json, format!("{s:?}"));
+            assert_eq!(serde_json::from_str::<TokenizerSpec>(&json).unwrap(), spec);
+        }
+        assert_eq!(TokenizerSpec::default(), TokenizerSpec::O200kBase);
+        for bad in ["gpt2", "file:", "o200k"] {
+            let err = bad.parse::<TokenizerSpec>().unwrap_err();
+            assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
+        }
+        assert!(serde_json::from_str::<TokenizerSpec>("\"p50k_base\"").is_err());
+    }
+
+    fn word_level_tokenizer(with_unk: bool, truncate: bool) -> tokenizers::Tokenizer {
+        use tokenizers::models::wordlevel::WordLevel;
+        use tokenizers::pre_tokenizers::whitespace::Whitespace;
+        let vocab = ["[UNK]", "hello", "world", ",", "!"]
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.to_string(), i as u32))
+            .collect();
+        let mut builder = WordLevel::builder().vocab(vocab);
+        if with_unk {
+            builder = builder.unk_token("[UNK]".into());
+        } else {
+            builder = builder.unk_token("<missing>".into());
+        }
+        let mut tok = tokenizers::Tokenizer::new(builder.build().unwrap());
+        tok.with_pre_tokenizer(Some(Whitespace {}));
+        if truncate {
+            tok.with_truncation(Some(tokenizers::TruncationParams {
+                max_length: 3,
+                ..Default::default()
+            }))
+            .unwrap();
+        }
+        tok
+    }
+
+    #[test]
+    fn tokenizer_json_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenizer.json");
+        // Saved with truncation to 3 tokens, which loading must disable.
+        word_level_tokenizer(true, true).save(&path, false).unwrap();
+        let spec: TokenizerSpec = format!("file:{}", path.display()).parse().unwrap();
+        let counter = TokenCounter::new(&spec).unwrap();
+        assert_eq!(counter.spec(), &spec);
+        // Whitespace splits \w+ and punctuation runs; unknown words are [UNK].
+        assert_eq!(counter.count("hello, world!"), 4);
+        assert_eq!(counter.count("hello brave new world"), 4);
+        assert_eq!(counter.count(""), 0);
+        assert_eq!(counter.try_count("hello"), Ok(1));
+        let clone = counter.clone();
+        std::thread::spawn(move || assert_eq!(clone.count("world world"), 2))
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn tokenizer_file_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.json");
+        let err = TokenCounter::new(&TokenizerSpec::File(missing.clone())).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&missing.display().to_string()), "{msg}");
+        assert!(matches!(err, MetricsError::TokenizerFile { .. }));
+
+        let garbage = dir.path().join("garbage.json");
+        std::fs::write(&garbage, "{\"not\": \"a tokenizer\"}").unwrap();
+        let msg = TokenCounter::new(&TokenizerSpec::File(garbage.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("garbage.json"), "{msg}");
+
+        // A model that cannot encode unknown words is rejected at load.
+        let no_unk = dir.path().join("no_unk.json");
+        word_level_tokenizer(false, false)
+            .save(&no_unk, false)
+            .unwrap();
+        let msg = TokenCounter::new(&TokenizerSpec::File(no_unk))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("no_unk.json") && msg.contains("cannot encode"),
+            "{msg}"
+        );
+    }
+}

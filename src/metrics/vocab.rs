@@ -1,0 +1,139 @@
+use std::collections::{HashMap, HashSet};
+
+use super::text::words;
+
+/// The lowercased words of a reference (golden) corpus, with how many
+/// documents each word occurs in.
+///
+/// [`oov_rate`](Vocabulary::oov_rate) measures a new text against the whole
+/// corpus. A text that was itself *in* the corpus would always score 0, so
+/// comparing golden rows scored that way against production rows would show
+/// spurious drift; score golden rows with
+/// [`oov_rate_held_out`](Vocabulary::oov_rate_held_out) instead
+/// (leave-one-out: a word counts as known only if some *other* document
+/// has it).
+#[derive(Debug, Clone, Default)]
+pub struct Vocabulary {
+    /// Document frequency of each lowercased word.
+    doc_freq: HashMap<Box<str>, u32>,
+    documents: usize,
+}
+
+impl Vocabulary {
+    /// Builds the vocabulary from reference texts; each text is one document.
+    pub fn from_texts<I, S>(texts: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut vocab = Vocabulary::default();
+        let mut seen: HashSet<String> = HashSet::new();
+        for text in texts {
+            vocab.documents += 1;
+            seen.clear();
+            for word in words(text.as_ref()) {
+                let word = word.to_lowercase();
+                if !seen.contains(&word) {
+                    *vocab.doc_freq.entry(word.as_str().into()).or_insert(0) += 1;
+                    seen.insert(word);
+                }
+            }
+        }
+        vocab
+    }
+
+    /// Number of distinct words.
+    pub fn len(&self) -> usize {
+        self.doc_freq.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.doc_freq.is_empty()
+    }
+
+    /// Number of documents the vocabulary was built from.
+    pub fn documents(&self) -> usize {
+        self.documents
+    }
+
+    /// Whether `word` (any case) occurs in the corpus.
+    pub fn contains(&self, word: &str) -> bool {
+        self.doc_freq(word) > 0
+    }
+
+    fn doc_freq(&self, word: &str) -> u32 {
+        let hit = if word.chars().any(char::is_uppercase) {
+            self.doc_freq.get(word.to_lowercase().as_str())
+        } else {
+            self.doc_freq.get(word)
+        };
+        hit.copied().unwrap_or(0)
+    }
+
+    /// Share of the word tokens of `text` (with repetition) that are not in
+    /// the vocabulary; `None` when `text` has no words.
+    pub fn oov_rate(&self, text: &str) -> Option<f64> {
+        self.rate(text, 1)
+    }
+
+    /// Leave-one-out OOV rate for a `text` that was one of the documents the
+    /// vocabulary was built from: a word is known only if it occurs in at
+    /// least one other document (document frequency ≥ 2). This is what
+    /// [`oov_rate`](Self::oov_rate) would give had the vocabulary been built
+    /// without `text`, so golden and production rates are comparable.
+    pub fn oov_rate_held_out(&self, text: &str) -> Option<f64> {
+        self.rate(text, 2)
+    }
+
+    fn rate(&self, text: &str, min_doc_freq: u32) -> Option<f64> {
+        let (mut total, mut unknown) = (0u64, 0u64);
+        for word in words(text) {
+            total += 1;
+            unknown += u64::from(!self.knows(word, min_doc_freq));
+        }
+        (total > 0).then(|| unknown as f64 / total as f64)
+    }
+
+    /// Whether `word` occurs in at least `min_doc_freq` documents: 1 for a
+    /// production text, 2 for a held-out corpus text.
+    pub(crate) fn knows(&self, word: &str, min_doc_freq: u32) -> bool {
+        self.doc_freq(word) >= min_doc_freq
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oov_rate_against_vocabulary() {
+        let v = Vocabulary::from_texts(["The cat sat on the mat.", "A dog sat too"]);
+        assert_eq!(v.documents(), 2);
+        assert_eq!(v.len(), 8); // the cat sat on mat a dog too
+        assert!(v.contains("THE") && v.contains("dog") && !v.contains("bird"));
+        assert_eq!(v.oov_rate("the cat"), Some(0.0));
+        assert_eq!(v.oov_rate("The BIRD sat"), Some(1.0 / 3.0));
+        assert_eq!(v.oov_rate("bird bird cat zebra"), Some(0.75)); // with repetition
+        assert_eq!(v.oov_rate("...!"), None);
+        assert_eq!(v.oov_rate(""), None);
+    }
+
+    #[test]
+    fn held_out_rate_excludes_the_text_itself() {
+        let docs = ["the cat sat", "the dog sat", "a unique zebra"];
+        let v = Vocabulary::from_texts(docs);
+        // "the" and "sat" are in two documents, "cat" only in this one.
+        assert_eq!(v.oov_rate_held_out(docs[0]), Some(1.0 / 3.0));
+        assert_eq!(v.oov_rate_held_out(docs[2]), Some(1.0));
+        // Repeating a word inside one document does not make it "seen twice".
+        let v = Vocabulary::from_texts(["echo echo echo", "other"]);
+        assert_eq!(v.oov_rate_held_out("echo echo echo"), Some(1.0));
+        assert_eq!(v.oov_rate("echo"), Some(0.0));
+    }
+
+    #[test]
+    fn unicode_lowercasing() {
+        let v = Vocabulary::from_texts(["Über ÉCOLE 東京"]);
+        assert_eq!(v.oov_rate("über école 東 京"), Some(0.0));
+    }
+}

@@ -1,0 +1,326 @@
+//! The `[alerting]` config section: rules, receivers, routes and retry policy.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::channels::{ChannelConfigError, ReceiverConfig};
+use super::plan::Route;
+use super::retry::RetryPolicy;
+use super::rules::{default_rules, validate_rules, RuleConfig, RuleError};
+use super::silence::{parse_matchers, SilenceError};
+
+/// A duration written as `30s`, `5m`, `4h`, `1d` or a sum like `1h30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ConfigDuration(pub Duration);
+
+impl ConfigDuration {
+    /// From whole seconds.
+    pub const fn from_secs(s: u64) -> Self {
+        ConfigDuration(Duration::from_secs(s))
+    }
+
+    /// As a chrono duration (saturating).
+    pub fn to_chrono(self) -> chrono::Duration {
+        chrono::Duration::from_std(self.0).unwrap_or(chrono::Duration::MAX)
+    }
+}
+
+impl TryFrom<String> for ConfigDuration {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl std::str::FromStr for ConfigDuration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("invalid duration {s:?} (expected e.g. 30s, 5m, 4h, 1d, 1h30m)");
+        let mut total: u64 = 0;
+        let mut num = String::new();
+        let mut any = false;
+        for c in s.trim().chars() {
+            if c.is_ascii_digit() {
+                num.push(c);
+                continue;
+            }
+            let unit = match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86_400,
+                _ => return Err(bad()),
+            };
+            let n: u64 = num.parse().map_err(|_| bad())?;
+            total = n
+                .checked_mul(unit)
+                .and_then(|x| total.checked_add(x))
+                .ok_or_else(bad)?;
+            num.clear();
+            any = true;
+        }
+        if !num.is_empty() || !any {
+            return Err(bad());
+        }
+        Ok(ConfigDuration(Duration::from_secs(total)))
+    }
+}
+
+impl fmt::Display for ConfigDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = self.0.as_secs();
+        if s == 0 {
+            return f.write_str("0s");
+        }
+        for (unit, len) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+            if s >= len {
+                write!(f, "{}{unit}", s / len)?;
+                s %= len;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl From<ConfigDuration> for String {
+    fn from(d: ConfigDuration) -> String {
+        d.to_string()
+    }
+}
+
+fn default_group_by() -> Vec<String> {
+    vec!["job".into(), "alertname".into()]
+}
+
+fn default_repeat() -> ConfigDuration {
+    ConfigDuration::from_secs(4 * 3600)
+}
+
+/// Sends matching alerts to one receiver (`[[alerting.routes]]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Receiver name (a key of `alerting.receivers`).
+    pub receiver: String,
+    /// Matchers (`job=support`, `severity=~critical`), all must match; empty = every alert.
+    #[serde(default, rename = "match")]
+    pub matchers: Vec<String>,
+    /// Labels whose values split alerts into notifications; `["..."]` = one per alert.
+    #[serde(default = "default_group_by")]
+    pub group_by: Vec<String>,
+    /// Re-notify a still-firing group after this long (default `4h`).
+    #[serde(default = "default_repeat")]
+    pub repeat_interval: ConfigDuration,
+}
+
+/// The whole `[alerting]` section.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertingConfig {
+    /// Alert rules; empty means [`default_rules`] (alert on any drifted finding).
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// Named receivers.
+    #[serde(default)]
+    pub receivers: BTreeMap<String, ReceiverConfig>,
+    /// Routes; empty means every receiver gets every alert with default grouping.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Delivery retry policy for the outbox.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+}
+
+/// Why the `[alerting]` section is invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertingConfigError {
+    /// A rule is invalid.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// A route matcher does not parse.
+    #[error("route #{index}: {source}")]
+    RouteMatcher {
+        /// Route position.
+        index: usize,
+        /// Parse error.
+        source: SilenceError,
+    },
+    /// A route names a receiver that does not exist.
+    #[error("route #{index}: unknown receiver {receiver:?}")]
+    UnknownReceiver {
+        /// Route position.
+        index: usize,
+        /// Receiver named.
+        receiver: String,
+    },
+    /// A route's `group_by` is empty.
+    #[error("route #{index}: group_by must not be empty (use [\"...\"] for one group per alert)")]
+    EmptyGroupBy {
+        /// Route position.
+        index: usize,
+    },
+    /// A receiver is invalid.
+    #[error("receiver {name:?}: {source}")]
+    Receiver {
+        /// Receiver name.
+        name: String,
+        /// What is wrong.
+        source: ChannelConfigError,
+    },
+    /// The retry policy is invalid.
+    #[error("retry: {0}")]
+    Retry(String),
+}
+
+impl AlertingConfig {
+    /// The rules to evaluate (the configured ones, or [`default_rules`]).
+    pub fn effective_rules(&self) -> Vec<RuleConfig> {
+        if self.rules.is_empty() {
+            default_rules()
+        } else {
+            self.rules.clone()
+        }
+    }
+
+    /// Static checks (no secrets are read, no network).
+    pub fn validate(&self) -> Result<(), AlertingConfigError> {
+        validate_rules(&self.rules)?;
+        for (name, r) in &self.receivers {
+            r.validate()
+                .map_err(|source| AlertingConfigError::Receiver {
+                    name: name.clone(),
+                    source,
+                })?;
+        }
+        self.routes()?;
+        self.retry.validate().map_err(AlertingConfigError::Retry)?;
+        Ok(())
+    }
+
+    /// Resolved routes (matchers parsed, `send_resolved` taken from the receiver).
+    pub fn routes(&self) -> Result<Vec<Route>, AlertingConfigError> {
+        if self.routes.is_empty() {
+            return Ok(self
+                .receivers
+                .iter()
+                .map(|(name, r)| Route {
+                    receiver: name.clone(),
+                    matchers: Vec::new(),
+                    group_by: default_group_by(),
+                    repeat_interval: default_repeat().to_chrono(),
+                    send_resolved: r.send_resolved(),
+                })
+                .collect());
+        }
+        self.routes
+            .iter()
+            .enumerate()
+            .map(|(index, rc)| {
+                let receiver = self.receivers.get(&rc.receiver).ok_or_else(|| {
+                    AlertingConfigError::UnknownReceiver {
+                        index,
+                        receiver: rc.receiver.clone(),
+                    }
+                })?;
+                if rc.group_by.is_empty() {
+                    return Err(AlertingConfigError::EmptyGroupBy { index });
+                }
+                let matchers = parse_matchers(&rc.matchers)
+                    .map_err(|source| AlertingConfigError::RouteMatcher { index, source })?;
+                Ok(Route {
+                    receiver: rc.receiver.clone(),
+                    matchers,
+                    group_by: rc.group_by.clone(),
+                    repeat_interval: rc.repeat_interval.to_chrono(),
+                    send_resolved: receiver.send_resolved(),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let p = |s: &str| s.parse::<ConfigDuration>().map(|d| d.0.as_secs());
+        assert_eq!(p("30s"), Ok(30));
+        assert_eq!(p("1h30m"), Ok(5400));
+        assert_eq!(p("2d"), Ok(172_800));
+        assert!(p("").is_err());
+        assert!(p("10").is_err());
+        assert!(p("5x").is_err());
+        assert_eq!(ConfigDuration::from_secs(5400).to_string(), "1h30m");
+    }
+
+    #[test]
+    fn parses_full_section() {
+        let cfg: AlertingConfig = toml::from_str(
+            r#"
+            [[rules]]
+            name = "JsonBroken"
+            metric = "output.json_*"
+            for = 2
+
+            [receivers.ops-mail]
+            kind = "email"
+            smtp_host = "smtp.example.com"
+            smtp_port = 587
+            tls = "starttls"
+            username = "driftwatch"
+            password_env = "SMTP_PASSWORD"
+            from = "driftwatch@example.com"
+            to = ["ops@example.com", "ml@example.com"]
+
+            [receivers.chat]
+            kind = "slack"
+            webhook_url_env = "SLACK_WEBHOOK_URL"
+
+            [receivers.inbox]
+            kind = "file"
+            dir = "/tmp/driftwatch-mail"
+
+            [[routes]]
+            receiver = "ops-mail"
+            match = ["severity=critical"]
+            repeat_interval = "12h"
+
+            [[routes]]
+            receiver = "chat"
+            group_by = ["..."]
+
+            [retry]
+            base = "10s"
+            max = "30m"
+            max_attempts = 5
+            "#,
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        let routes = cfg.routes().unwrap();
+        assert_eq!(routes.len(), 2);
+        assert_eq!(routes[0].repeat_interval, chrono::Duration::hours(12));
+        assert!(routes[0].send_resolved);
+        assert_eq!(routes[1].group_by, vec!["..."]);
+        assert_eq!(cfg.retry.max_attempts, 5);
+        assert_eq!(cfg.effective_rules().len(), 1);
+
+        let mut bad = cfg.clone();
+        bad.routes[0].receiver = "nobody".into();
+        assert!(matches!(
+            bad.validate(),
+            Err(AlertingConfigError::UnknownReceiver { .. })
+        ));
+        let empty = AlertingConfig::default();
+        assert_eq!(empty.effective_rules()[0].name, "DriftDetected");
+        assert!(empty.routes().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,564 @@
+//! Rendering a [`Notification`]: email subject and bodies, Slack Block Kit, webhook JSON,
+//! Alertmanager v2 alerts.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+use super::dedup::NotificationStatus;
+use super::group::Notification;
+use super::rules::fmt_num;
+use super::state::{AlertState, AlertStatus};
+
+/// Example traces shown per alert.
+pub const MAX_EXAMPLES: usize = 3;
+/// Characters kept of one example trace.
+pub const MAX_EXAMPLE_CHARS: usize = 280;
+/// Alerts shown in one Slack message (Block Kit allows 50 blocks).
+pub const MAX_SLACK_ALERTS: usize = 10;
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn human_ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The shell command that prints the full report of a run.
+pub fn report_command(run_id: i64) -> String {
+    format!("driftwatch report {run_id}")
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let mut t: String = flat.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn job_of(n: &Notification) -> String {
+    if let Some(j) = n.group_labels.get("job") {
+        return j.clone();
+    }
+    let jobs: BTreeSet<&str> = n.alerts.iter().map(|a| a.label("job")).collect();
+    match jobs.len() {
+        1 => jobs.into_iter().next().unwrap_or_default().to_owned(),
+        k => format!("{k} jobs"),
+    }
+}
+
+fn headline_alerts(n: &Notification) -> Vec<&AlertState> {
+    let firing: Vec<&AlertState> = n.firing().collect();
+    if firing.is_empty() {
+        n.resolved().collect()
+    } else {
+        firing
+    }
+}
+
+fn metrics_phrase(alerts: &[&AlertState]) -> String {
+    let mut seen = Vec::new();
+    for a in alerts {
+        let m = a.label("metric");
+        if !seen.contains(&m) {
+            seen.push(m);
+        }
+    }
+    match seen.len() {
+        0 => "drift".into(),
+        1..=3 => seen.join(", "),
+        k => format!("{} +{} more", seen[..2].join(", "), k - 2),
+    }
+}
+
+/// `[FIRING:2] driftwatch support: output.json_valid drifted` /
+/// `[RESOLVED] driftwatch support: output.json_valid drift resolved`.
+pub fn subject(n: &Notification) -> String {
+    let heads = headline_alerts(n);
+    let what = metrics_phrase(&heads);
+    let job = job_of(n);
+    match n.status {
+        NotificationStatus::Firing => {
+            format!("[FIRING:{}] driftwatch {job}: {what} drifted", heads.len())
+        }
+        NotificationStatus::Resolved => {
+            format!("[RESOLVED] driftwatch {job}: {what} drift resolved")
+        }
+    }
+}
+
+fn status_tag(a: &AlertState) -> &'static str {
+    if a.status == AlertStatus::Firing {
+        "FIRING"
+    } else {
+        "RESOLVED"
+    }
+}
+
+struct Facts {
+    title: String,
+    numbers: String,
+    since: String,
+    examples: Vec<String>,
+    run_id: i64,
+}
+
+fn facts(a: &AlertState) -> Facts {
+    let title = format!(
+        "{} — {} ({} side), severity {}",
+        a.alertname(),
+        a.label("metric"),
+        a.label("side"),
+        a.label("severity")
+    );
+    let numbers = match &a.last_match {
+        Some(f) => {
+            let mut s = format!(
+                "effect size {} (threshold {}), p adjusted {}, statistic {} ({})",
+                fmt_num(f.effect_size),
+                fmt_num(f.threshold),
+                fmt_num(f.p_adjusted),
+                fmt_num(f.statistic),
+                f.test
+            );
+            if let Some(c) = f.coverage {
+                let _ = write!(s, ", coverage {}", fmt_num(c));
+            }
+            s
+        }
+        None => "no finding recorded".into(),
+    };
+    let since = match (a.status, a.fired_at, a.resolved_at) {
+        (AlertStatus::Firing, Some(fired), _) => format!(
+            "firing since {} (drift first seen {}, {} consecutive run{})",
+            human_ts(fired),
+            human_ts(a.started_at),
+            a.active_runs,
+            if a.active_runs == 1 { "" } else { "s" }
+        ),
+        (AlertStatus::Firing, None, _) => format!("firing since {}", human_ts(a.since)),
+        (_, fired, resolved) => format!(
+            "resolved {} (was firing since {})",
+            human_ts(resolved.unwrap_or(a.since)),
+            human_ts(fired.unwrap_or(a.started_at))
+        ),
+    };
+    let examples = a
+        .last_match
+        .as_ref()
+        .map(|f| {
+            f.examples
+                .iter()
+                .take(MAX_EXAMPLES)
+                .map(|e| truncate(e, MAX_EXAMPLE_CHARS))
+                .collect()
+        })
+        .unwrap_or_default();
+    let run_id = a.last_match.as_ref().map_or(a.last_run_id, |f| f.run_id);
+    Facts {
+        title,
+        numbers,
+        since,
+        examples,
+        run_id,
+    }
+}
+
+fn intro(n: &Notification) -> String {
+    let firing = n.firing().count();
+    let resolved = n.resolved().count();
+    let mut parts = Vec::new();
+    if firing > 0 {
+        parts.push(format!("{firing} firing"));
+    }
+    if resolved > 0 {
+        parts.push(format!("{resolved} resolved"));
+    }
+    format!(
+        "driftwatch alert for job {}: {} ({}).",
+        job_of(n),
+        parts.join(", "),
+        n.reason
+    )
+}
+
+/// Plain-text email body.
+pub fn text_body(n: &Notification) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}\n", intro(n));
+    for a in &n.alerts {
+        let f = facts(a);
+        let _ = writeln!(out, "[{}] {}", status_tag(a), f.title);
+        let _ = writeln!(out, "  {}", a.summary);
+        let _ = writeln!(out, "  How much: {}", f.numbers);
+        let _ = writeln!(out, "  Since:    {}", f.since);
+        let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(out, "  Labels:   {}", labels.join(", "));
+        if !f.examples.is_empty() {
+            let _ = writeln!(out, "  Example traces:");
+            for (i, e) in f.examples.iter().enumerate() {
+                let _ = writeln!(out, "    {}. {e}", i + 1);
+            }
+        }
+        let _ = writeln!(out, "  Details:  {}", report_command(f.run_id));
+        out.push('\n');
+    }
+    let _ = writeln!(out, "Full report: {}", report_command(n.run_id));
+    let _ = writeln!(out, "-- ");
+    let _ = writeln!(
+        out,
+        "driftwatch · receiver {} · group {} · key {}",
+        n.receiver, n.group_key, n.idempotency_key
+    );
+    out
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// HTML email body (inline styles only, no external resources).
+pub fn html_body(n: &Notification) -> String {
+    let e = html_escape;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{}</title></head>\
+         <body style=\"font-family:sans-serif;font-size:14px;color:#222\">\
+         <p>{}</p>",
+        e(&subject(n)),
+        e(&intro(n))
+    );
+    for a in &n.alerts {
+        let f = facts(a);
+        let color = if a.status == AlertStatus::Firing {
+            "#c0392b"
+        } else {
+            "#27ae60"
+        };
+        let _ = write!(
+            out,
+            "<div style=\"border-left:4px solid {color};padding:4px 12px;margin:12px 0\">\
+             <h3 style=\"margin:4px 0\"><span style=\"color:{color}\">[{}]</span> {}</h3>\
+             <p style=\"margin:4px 0\">{}</p>\
+             <table style=\"border-collapse:collapse\">\
+             <tr><th align=\"left\" style=\"padding-right:12px\">How much</th><td>{}</td></tr>\
+             <tr><th align=\"left\" style=\"padding-right:12px\">Since</th><td>{}</td></tr>",
+            status_tag(a),
+            e(&f.title),
+            e(&a.summary),
+            e(&f.numbers),
+            e(&f.since)
+        );
+        let labels: Vec<String> = a
+            .labels
+            .iter()
+            .map(|(k, v)| format!("<code>{}={}</code>", e(k), e(v)))
+            .collect();
+        let _ = write!(
+            out,
+            "<tr><th align=\"left\" style=\"padding-right:12px\">Labels</th><td>{}</td></tr></table>",
+            labels.join(" ")
+        );
+        if !f.examples.is_empty() {
+            out.push_str("<p style=\"margin:8px 0 2px\">Example traces:</p><ol>");
+            for ex in &f.examples {
+                let _ = write!(out, "<li><code>{}</code></li>", e(ex));
+            }
+            out.push_str("</ol>");
+        }
+        let _ = write!(
+            out,
+            "<p style=\"margin:4px 0\">Details: <code>{}</code></p></div>",
+            e(&report_command(f.run_id))
+        );
+    }
+    let _ = write!(
+        out,
+        "<p>Full report: <code>{}</code></p>\
+         <p style=\"color:#888;font-size:12px\">driftwatch · receiver {} · group {} · key {}</p>\
+         </body></html>",
+        e(&report_command(n.run_id)),
+        e(&n.receiver),
+        e(&n.group_key),
+        e(&n.idempotency_key)
+    );
+    out
+}
+
+/// Escapes `&`, `<`, `>` for Slack mrkdwn / plain text.
+pub fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Slack incoming-webhook payload (Block Kit, with `text` as the notification fallback).
+pub fn slack_payload(n: &Notification) -> Value {
+    let subj = subject(n);
+    let mut blocks = vec![json!({
+        "type": "header",
+        "text": {"type": "plain_text", "text": truncate(&subj, 150), "emoji": true}
+    })];
+    for a in n.alerts.iter().take(MAX_SLACK_ALERTS) {
+        let f = facts(a);
+        let icon = if a.status == AlertStatus::Firing {
+            ":red_circle:"
+        } else {
+            ":large_green_circle:"
+        };
+        let mut text = format!(
+            "{icon} *[{}] {}*\n{}\n*How much:* {}\n*Since:* {}",
+            status_tag(a),
+            slack_escape(&f.title),
+            slack_escape(&a.summary),
+            slack_escape(&f.numbers),
+            slack_escape(&f.since)
+        );
+        for (i, ex) in f.examples.iter().enumerate() {
+            let _ = write!(
+                text,
+                "\n>{}. `{}`",
+                i + 1,
+                slack_escape(&ex.replace('`', "'"))
+            );
+        }
+        let _ = write!(text, "\n*Details:* `{}`", report_command(f.run_id));
+        blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": truncate_keep_lines(&text, 3000)}
+        }));
+    }
+    if n.alerts.len() > MAX_SLACK_ALERTS {
+        blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": format!("…and {} more", n.alerts.len() - MAX_SLACK_ALERTS)}
+        }));
+    }
+    blocks.push(json!({
+        "type": "context",
+        "elements": [{
+            "type": "mrkdwn",
+            "text": format!(
+                "Full report: `{}` · {} · key `{}`",
+                report_command(n.run_id),
+                slack_escape(&n.reason.to_string()),
+                n.idempotency_key
+            )
+        }]
+    }));
+    json!({ "text": subj, "blocks": blocks })
+}
+
+fn truncate_keep_lines(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn alert_json(a: &AlertState) -> Value {
+    let finding = a.last_match.as_ref().map(|f| {
+        json!({
+            "kind": f.kind,
+            "test": f.test,
+            "statistic": f.statistic,
+            "pValue": f.p_value,
+            "pAdjusted": f.p_adjusted,
+            "effectSize": f.effect_size,
+            "threshold": f.threshold,
+            "drifted": f.drifted,
+            "coverage": f.coverage,
+            "runId": f.run_id,
+            "examples": f.examples.iter().take(MAX_EXAMPLES).collect::<Vec<_>>(),
+        })
+    });
+    json!({
+        "status": if a.status == AlertStatus::Firing { "firing" } else { "resolved" },
+        "fingerprint": a.fingerprint,
+        "labels": a.labels,
+        "annotations": { "summary": a.summary },
+        "startsAt": ts(a.fired_at.unwrap_or(a.started_at)),
+        "endsAt": a.resolved_at.filter(|_| a.status != AlertStatus::Firing).map(ts),
+        "driftStartedAt": ts(a.started_at),
+        "activeRuns": a.active_runs,
+        "value": a.value,
+        "finding": finding,
+    })
+}
+
+/// Generic webhook body (Alertmanager-webhook-like, `version = "1"`).
+pub fn webhook_payload(n: &Notification) -> Value {
+    json!({
+        "version": "1",
+        "source": "driftwatch",
+        "receiver": n.receiver,
+        "status": n.status,
+        "reason": n.reason.to_string(),
+        "groupKey": n.group_key,
+        "groupLabels": n.group_labels,
+        "commonLabels": n.common_labels(),
+        "idempotencyKey": n.idempotency_key,
+        "createdAt": ts(n.created_at),
+        "runId": n.run_id,
+        "reportCommand": report_command(n.run_id),
+        "title": subject(n),
+        "alerts": n.alerts.iter().map(alert_json).collect::<Vec<_>>(),
+    })
+}
+
+/// Alertmanager `POST /api/v2/alerts` body. Firing alerts get `endsAt = created_at +
+/// firing_ttl` (Alertmanager resolves them by itself unless re-pushed in time); resolved
+/// ones their resolution time. `generator_url` may use `{run_id}` and `{job}`.
+pub fn alertmanager_payload(
+    n: &Notification,
+    firing_ttl: chrono::Duration,
+    generator_url: Option<&str>,
+) -> Value {
+    let alerts: Vec<Value> = n
+        .alerts
+        .iter()
+        .map(|a| {
+            let run_id = a.last_match.as_ref().map_or(a.last_run_id, |f| f.run_id);
+            let ends = if a.status == AlertStatus::Firing {
+                n.created_at + firing_ttl
+            } else {
+                a.resolved_at.unwrap_or(a.since)
+            };
+            let mut annotations = serde_json::Map::new();
+            annotations.insert("summary".into(), json!(a.summary));
+            annotations.insert("description".into(), json!(facts(a).numbers));
+            annotations.insert("report".into(), json!(report_command(run_id)));
+            let mut v = json!({
+                "labels": a.labels,
+                "annotations": annotations,
+                "startsAt": ts(a.fired_at.unwrap_or(a.started_at)),
+                "endsAt": ts(ends),
+            });
+            if let Some(tpl) = generator_url {
+                let url = super::template::render(tpl, |k| match k {
+                    "run_id" => Some(run_id.to_string()),
+                    "job" => Some(a.label("job").to_owned()),
+                    _ => None,
+                });
+                v["generatorURL"] = json!(url);
+            }
+            v
+        })
+        .collect();
+    Value::Array(alerts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::dedup::NotifyReason;
+    use super::super::group::group_alerts;
+    use super::super::tests::fixtures::{alert, t, two_firing};
+    use super::*;
+
+    #[test]
+    fn subjects() {
+        let n = two_firing();
+        assert_eq!(
+            subject(&n),
+            "[FIRING:2] driftwatch support: output.json_valid drifted"
+        );
+        let r = alert("support", "output.length", AlertStatus::Resolved);
+        let g = &group_alerts("ops", &["job".into()], &[r])[0];
+        let n = Notification::new(g, g.alerts.clone(), NotifyReason::Resolved, 43, t(0));
+        assert_eq!(
+            subject(&n),
+            "[RESOLVED] driftwatch support: output.length drift resolved"
+        );
+        let many: Vec<AlertState> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|m| alert("support", m, AlertStatus::Firing))
+            .collect();
+        let g = &group_alerts("ops", &["job".into()], &many)[0];
+        let n = Notification::new(g, g.alerts.clone(), NotifyReason::FirstFiring, 43, t(0));
+        assert_eq!(
+            subject(&n),
+            "[FIRING:4] driftwatch support: a, b +2 more drifted"
+        );
+    }
+
+    #[test]
+    fn text_and_html_bodies() {
+        let n = two_firing();
+        let text = text_body(&n);
+        assert!(text.contains("effect size 0.35"), "{text}");
+        assert!(text.contains("p adjusted 0.002"), "{text}");
+        assert!(text.contains("firing since 1970-01-01 00:00 UTC"), "{text}");
+        assert!(text.contains("driftwatch report 42"), "{text}");
+        assert!(text.contains("1. {\"answer\": <b>broken"), "{text}");
+        let html = html_body(&n);
+        assert!(html.contains("&lt;b&gt;broken"), "escaped: {html}");
+        assert!(!html.contains("<b>broken"));
+        assert!(html.contains("<code>driftwatch report 42</code>"));
+    }
+
+    #[test]
+    fn slack_webhook_and_alertmanager_shapes() {
+        let n = two_firing();
+        let s = slack_payload(&n);
+        assert_eq!(s["blocks"][0]["type"], "header");
+        assert_eq!(s["blocks"].as_array().unwrap().len(), 4);
+        assert!(s["text"].as_str().unwrap().starts_with("[FIRING:2]"));
+        assert!(s["blocks"][1]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("&lt;b&gt;"));
+
+        let w = webhook_payload(&n);
+        assert_eq!(w["status"], "firing");
+        assert_eq!(w["alerts"].as_array().unwrap().len(), 2);
+        assert_eq!(w["alerts"][0]["finding"]["effectSize"], 0.35);
+        assert_eq!(w["idempotencyKey"], n.idempotency_key.as_str());
+        assert_eq!(w["alerts"][0]["endsAt"], Value::Null);
+
+        let am = alertmanager_payload(
+            &n,
+            chrono::Duration::hours(24),
+            Some("http://x/runs/{run_id}"),
+        );
+        let first = &am[0];
+        for k in [
+            "labels",
+            "annotations",
+            "startsAt",
+            "endsAt",
+            "generatorURL",
+        ] {
+            assert!(first.get(k).is_some(), "{k} missing in {first}");
+        }
+        assert_eq!(first["endsAt"], "1970-01-02T00:00:00Z");
+        assert_eq!(first["generatorURL"], "http://x/runs/7");
+        assert!(
+            alertmanager_payload(&n, chrono::Duration::hours(1), None)[0]
+                .get("generatorURL")
+                .is_none()
+        );
+    }
+}

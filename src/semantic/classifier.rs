@@ -1,0 +1,254 @@
+//! Domain-classifier drift test: can a linear model tell golden from
+//! production? Cross-validated ROC AUC plus a Mann–Whitney significance test.
+
+use linfa::traits::Fit;
+use linfa::Dataset;
+use linfa_logistic::LogisticRegression;
+use ndarray::{Array1, Array2, ArrayView2, Axis, ShapeBuilder};
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+use statrs::distribution::{ContinuousCDF, Normal};
+
+use super::error::{Result, SemanticError};
+use super::linalg::{check_matrix, rng, subsample};
+
+/// Outcome of [`domain_classifier`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassifierResult {
+    /// ROC AUC of held-out predicted probabilities pooled across folds
+    /// (0.5 = indistinguishable, 1 = perfectly separable).
+    pub auc: f64,
+    /// One-sided p-value of AUC > 0.5 ([`mann_whitney_auc_test`]).
+    pub p_value: f64,
+    /// Number of cross-validation folds.
+    pub folds: usize,
+    /// Rows per class actually used (classes are balanced).
+    pub n_per_class: usize,
+}
+
+/// Outcome of [`mann_whitney_auc_test`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MannWhitneyResult {
+    /// `U` statistic of the positive class.
+    pub u: f64,
+    /// `U / (n₁ n₀)`, identical to [`roc_auc`].
+    pub auc: f64,
+    /// Continuity-corrected standard normal statistic.
+    pub z: f64,
+    /// One-sided p-value `P[Z ≥ z]`.
+    pub p_value: f64,
+}
+
+/// Rank statistics: (rank sum of positives, Σ(t³ − t) over tie groups, n₁, n₀).
+fn rank_stats(scores: &[f64], labels: &[bool]) -> Result<(f64, f64, usize, usize)> {
+    if scores.len() != labels.len() {
+        return Err(SemanticError::LengthMismatch {
+            what: "labels",
+            got: labels.len(),
+            expected: scores.len(),
+        });
+    }
+    if let Some(row) = scores.iter().position(|v| !v.is_finite()) {
+        return Err(SemanticError::NonFinite { what: "scores", row });
+    }
+    let n1 = labels.iter().filter(|&&l| l).count();
+    let n0 = labels.len() - n1;
+    if n1 == 0 || n0 == 0 {
+        return Err(SemanticError::Degenerate(
+            "AUC needs at least one positive and one negative label".into(),
+        ));
+    }
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let (mut r1, mut tie) = (0.0f64, 0.0f64);
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i + 1;
+        while j < order.len() && scores[order[j]] == scores[order[i]] {
+            j += 1;
+        }
+        // Ranks i+1 ..= j share their average.
+        let avg = (i + 1 + j) as f64 / 2.0;
+        let t = (j - i) as f64;
+        tie += t * t * t - t;
+        r1 += avg * order[i..j].iter().filter(|&&k| labels[k]).count() as f64;
+        i = j;
+    }
+    Ok((r1, tie, n1, n0))
+}
+
+/// Area under the ROC curve of `scores` for `labels` (`true` = positive).
+///
+/// # Definition
+///
+/// `AUC = (R₁ − n₁(n₁+1)/2) / (n₁ n₀)` where `R₁` is the sum of the
+/// mid-ranks (ties get their average rank) of the positive scores. This is
+/// the probability that a random positive outscores a random negative,
+/// counting ties as ½ — the trapezoidal ROC area.
+///
+/// # Remarks
+///
+/// Errors when lengths differ, a score is non-finite, or one class is
+/// absent.
+///
+/// # Reference
+///
+/// Hanley & McNeil (1982), Radiology 143:29–36. Matches
+/// `sklearn.metrics.roc_auc_score(labels, scores)` including ties.
+pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Result<f64> {
+    let (r1, _, n1, n0) = rank_stats(scores, labels)?;
+    let (n1f, n0f) = (n1 as f64, n0 as f64);
+    Ok((r1 - n1f * (n1f + 1.0) / 2.0) / (n1f * n0f))
+}
+
+/// One-sided Mann–Whitney test that positives score higher than negatives
+/// (AUC > 0.5), normal approximation with tie and continuity correction.
+///
+/// # Definition
+///
+/// `U = R₁ − n₁(n₁+1)/2`, `AUC = U/(n₁n₀)`, `N = n₁ + n₀`,
+///
+/// ```text
+/// σ² = n₁n₀/12 · ((N + 1) − Σ(t³ − t) / (N(N − 1)))
+/// z  = (U − n₁n₀/2 − 0.5) / σ,      p = 1 − Φ(z)
+/// ```
+///
+/// with `t` the sizes of tied groups.
+///
+/// # Remarks
+///
+/// Errors like [`roc_auc`]. When every score is tied, `σ = 0`; the
+/// continuity-corrected `z` tends to −∞ and `p = 1` is returned (no evidence),
+/// never `NaN`. Held-out scores from cross-validation are not independent
+/// across folds, so on those the p-value is approximate.
+///
+/// # Reference
+///
+/// Mann & Whitney (1947), Ann. Math. Stat. 18:50–60. Matches
+/// `scipy.stats.mannwhitneyu(pos, neg, alternative='greater',
+/// method='asymptotic', use_continuity=True)`.
+pub fn mann_whitney_auc_test(scores: &[f64], labels: &[bool]) -> Result<MannWhitneyResult> {
+    let (r1, tie, n1, n0) = rank_stats(scores, labels)?;
+    let (n1f, n0f) = (n1 as f64, n0 as f64);
+    let n = n1f + n0f;
+    let u = r1 - n1f * (n1f + 1.0) / 2.0;
+    let var = n1f * n0f / 12.0 * ((n + 1.0) - tie / (n * (n - 1.0)));
+    let (z, p_value) = if var > 0.0 {
+        let z = (u - n1f * n0f / 2.0 - 0.5) / var.sqrt();
+        (z, Normal::standard().sf(z))
+    } else {
+        (f64::NEG_INFINITY, 1.0)
+    };
+    Ok(MannWhitneyResult {
+        u,
+        auc: u / (n1f * n0f),
+        z,
+        p_value,
+    })
+}
+
+/// Cross-validated logistic-regression domain classifier, golden (0) vs
+/// production (1).
+///
+/// # Definition
+///
+/// 1. Balance: `n = min(|golden|, |production|, max_per_class)` rows are
+///    drawn per side (seeded, uniformly without replacement).
+/// 2. Stratified `folds`-fold split: each class is shuffled (seeded) and its
+///    `i`-th row goes to fold `i mod folds`.
+/// 3. Per fold, linfa-logistic `LogisticRegression` (f32, 4× faster than
+///    f64 here) with its defaults
+///    (L2 penalty α = 1, intercept, L-BFGS ≤ 100 iterations, gradient
+///    tolerance 1e-4) is fitted on the other folds and predicts
+///    `P(production)` for the held-out rows. Folds run in parallel.
+/// 4. `auc` = [`roc_auc`] of all `2n` held-out probabilities pooled;
+///    `p_value` = [`mann_whitney_auc_test`] on the same scores.
+///
+/// # Remarks
+///
+/// Errors on empty/mismatched/non-finite input, `folds < 2`, or fewer than
+/// `folds` rows per class after balancing; a failed fit is reported as
+/// [`SemanticError::Fit`].
+///
+/// # Reference
+///
+/// Lipton, Wang, Smola (2018) “Detecting and correcting for label shift”
+/// and Rabanser, Günnemann, Lipton (2019) “Failing loudly” (domain
+/// classifier as a drift detector). Equivalent to sklearn
+/// `cross_val_predict(LogisticRegression(), X, y, cv=StratifiedKFold(5,
+/// shuffle=True), method='predict_proba')` then `roc_auc_score`.
+pub fn domain_classifier(
+    golden: ArrayView2<f32>,
+    production: ArrayView2<f32>,
+    folds: usize,
+    max_per_class: usize,
+    seed: u64,
+) -> Result<ClassifierResult> {
+    let d = check_matrix(golden, "golden", None)?;
+    check_matrix(production, "production", Some(d))?;
+    if folds < 2 {
+        return Err(SemanticError::InvalidParam {
+            name: "folds",
+            reason: "must be at least 2",
+        });
+    }
+    let n = golden.nrows().min(production.nrows()).min(max_per_class);
+    if n < folds {
+        return Err(SemanticError::TooFewRows {
+            what: "smaller class",
+            need: folds,
+            got: n,
+        });
+    }
+    let mut r = rng(seed, 0xC1A5);
+    let gi = subsample(golden.nrows(), n, &mut r);
+    let pi = subsample(production.nrows(), n, &mut r);
+    let mut x = Array2::<f32>::zeros((2 * n, d));
+    for (row, &i) in gi.iter().enumerate() {
+        x.row_mut(row).assign(&golden.row(i));
+    }
+    for (row, &i) in pi.iter().enumerate() {
+        x.row_mut(n + row).assign(&production.row(i));
+    }
+    let y: Vec<usize> = (0..2 * n).map(|i| usize::from(i >= n)).collect();
+    let mut fold_of = vec![0usize; 2 * n];
+    for class in 0..2 {
+        let mut pos: Vec<usize> = (class * n..(class + 1) * n).collect();
+        pos.shuffle(&mut r);
+        for (i, &p) in pos.iter().enumerate() {
+            fold_of[p] = i % folds;
+        }
+    }
+    let held_out: Vec<Result<Vec<(usize, f64)>>> = (0..folds)
+        .into_par_iter()
+        .map(|f| {
+            let train: Vec<usize> = (0..2 * n).filter(|&i| fold_of[i] != f).collect();
+            let test: Vec<usize> = (0..2 * n).filter(|&i| fold_of[i] == f).collect();
+            // Column-major training matrix: linfa-logistic's gradient is
+            // `xᵀ·r`, which is a contiguous row walk only in this layout
+            // (≈5× faster at d = 384).
+            let mut xt = Array2::<f32>::zeros((train.len(), d).f());
+            xt.assign(&x.select(Axis(0), &train));
+            let yt: Array1<usize> = train.iter().map(|&i| y[i]).collect();
+            let model = LogisticRegression::<f32>::new()
+                .fit(&Dataset::new(xt, yt))
+                .map_err(|e| SemanticError::Fit(e.to_string()))?;
+            let probs = model.predict_probabilities(&x.select(Axis(0), &test));
+            Ok(test.into_iter().zip(probs.iter().map(|&p| f64::from(p))).collect())
+        })
+        .collect();
+    let mut scores = vec![0.0f64; 2 * n];
+    for fold in held_out {
+        for (i, p) in fold? {
+            scores[i] = p;
+        }
+    }
+    let labels: Vec<bool> = y.iter().map(|&v| v == 1).collect();
+    let mw = mann_whitney_auc_test(&scores, &labels)?;
+    Ok(ClassifierResult {
+        auc: mw.auc,
+        p_value: mw.p_value,
+        folds,
+        n_per_class: n,
+    })
+}

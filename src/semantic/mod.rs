@@ -1,0 +1,44 @@
+//! Semantic drift between a curated golden dataset and production LLM inputs.
+//!
+//! This module owns the statistics over sentence-embedding matrices (rows are
+//! L2-normalised `f32` embeddings, dimension 384 in production): the MMD
+//! two-sample test, the domain-classifier AUC test, centroid cosine distance,
+//! nearest-neighbour coverage with a calibrated threshold, KMeans clustering
+//! with size-aware gap scores, c-TF-IDF cluster labels, proposal selection and
+//! a 2-D PCA projection. Everything is a pure, seeded function of its inputs:
+//! the module never touches a database, never embeds text, and never reads
+//! the clock or an unseeded random source.
+
+mod analyze;
+mod centroid;
+mod classifier;
+mod cluster;
+mod coverage;
+mod error;
+mod labels;
+mod linalg;
+mod mmd;
+mod params;
+mod pca;
+mod proposals;
+#[cfg(test)]
+mod testutil;
+
+pub use analyze::{analyze, DriftVerdict, SemanticReport};
+pub use centroid::centroid_cosine_distance;
+pub use classifier::{
+    domain_classifier, mann_whitney_auc_test, roc_auc, ClassifierResult, MannWhitneyResult,
+};
+pub use cluster::{
+    cluster_gaps, gap_score, silhouette_score, ClusterSummary, ClusterVerdict, ClusteringResult,
+    GapScore,
+};
+pub use coverage::{
+    beta_binomial_sf_ge, binomial_sf_ge, coverage, percentile, CoverageResult,
+};
+pub use error::SemanticError;
+pub use labels::{cluster_labels, join_label};
+pub use mmd::{median_heuristic_bandwidth, mmd2_unbiased, mmd_test, MmdResult};
+pub use params::{SemanticParams, SemanticParamsBuilder};
+pub use pca::pca_2d;
+pub use proposals::{select_proposals, Pick};

@@ -1,0 +1,92 @@
+//! Seeded synthetic data for the tests: Gaussian blobs on the unit sphere.
+
+use ndarray::{Array2, Axis};
+use rand::Rng;
+use rand_xoshiro::Xoshiro256Plus;
+
+use super::linalg::rng;
+
+/// Seeded generator for tests.
+pub(crate) fn test_rng(seed: u64) -> Xoshiro256Plus {
+    rng(seed, 0x7E57)
+}
+
+/// Standard normal by Box–Muller.
+pub(crate) fn normal(r: &mut Xoshiro256Plus) -> f64 {
+    let u1: f64 = r.gen::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = r.gen();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// `k` random unit vectors of dimension `d`.
+pub(crate) fn centers(k: usize, d: usize, r: &mut Xoshiro256Plus) -> Array2<f32> {
+    let mut c = Array2::from_shape_fn((k, d), |_| normal(r) as f32);
+    normalise_rows(&mut c);
+    c
+}
+
+pub(crate) fn normalise_rows(x: &mut Array2<f32>) {
+    for mut row in x.axis_iter_mut(Axis(0)) {
+        let n = row.dot(&row).sqrt();
+        row.mapv_inplace(|v| v / n);
+    }
+}
+
+/// `n` points: blob `b` drawn with probability `weights[b]`, point =
+/// normalise(center + spread · g / √d) with `g` standard normal.
+/// Returns the points and their blob ids.
+pub(crate) fn blobs(
+    n: usize,
+    centers: &Array2<f32>,
+    weights: &[f64],
+    spread: f64,
+    r: &mut Xoshiro256Plus,
+) -> (Array2<f32>, Vec<usize>) {
+    let d = centers.ncols();
+    let total: f64 = weights.iter().sum();
+    let scale = spread / (d as f64).sqrt();
+    let mut x = Array2::<f32>::zeros((n, d));
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut u = r.gen::<f64>() * total;
+        let mut b = 0;
+        while b + 1 < weights.len() && u >= weights[b] {
+            u -= weights[b];
+            b += 1;
+        }
+        ids.push(b);
+        for j in 0..d {
+            x[[i, j]] = centers[[b, j]] + (scale * normal(r)) as f32;
+        }
+    }
+    normalise_rows(&mut x);
+    (x, ids)
+}
+
+/// Exactly `n_new` rows of blob `new_blob` and the rest from the other
+/// blobs (weights over the first `new_blob` centers), shuffled.
+pub(crate) fn with_new_blob(
+    n: usize,
+    n_new: usize,
+    centers: &Array2<f32>,
+    new_blob: usize,
+    spread: f64,
+    r: &mut Xoshiro256Plus,
+) -> (Array2<f32>, Vec<usize>) {
+    let old = centers.slice(ndarray::s![..new_blob, ..]).to_owned();
+    let (a, ia) = blobs(n - n_new, &old, &vec![1.0; new_blob], spread, r);
+    let newc = centers.slice(ndarray::s![new_blob..new_blob + 1, ..]).to_owned();
+    let (b, _) = blobs(n_new, &newc, &[1.0], spread, r);
+    let x = ndarray::concatenate(Axis(0), &[a.view(), b.view()]).unwrap();
+    let mut ids = ia;
+    ids.extend(std::iter::repeat(new_blob).take(n_new));
+    (x, ids)
+}
+
+/// Peak resident set size of this process in MiB (`VmHWM`), if readable.
+pub(crate) fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}

@@ -1,0 +1,116 @@
+//! Multiple-testing adjustment across the columns of one drift check.
+
+/// Benjamini–Hochberg adjusted p-values (false discovery rate).
+///
+/// # Definition
+/// Sort the `m` p-values ascending, `p₍₁₎ ≤ … ≤ p₍ₘ₎`; the adjusted value of
+/// rank `k` is `min(1, min_{j ≥ k} p₍ⱼ₎·m / j)`. Results are returned in
+/// input order; rejecting where the adjusted value is ≤ α controls the FDR
+/// at level α for independent (or positively dependent) tests.
+///
+/// # Remarks
+/// * Output is monotone in the input (a smaller p never gets a larger
+///   adjusted value), capped at 1, and tied inputs get identical outputs.
+/// * NaN inputs are treated as 1 (least significant; they still count in
+///   `m`), and inputs outside `[0, 1]` are clamped into it, so the output
+///   never contains NaN. Empty input → empty output.
+/// * `O(m log m)`; allocates the permutation and the result.
+///
+/// # Reference
+/// Benjamini, Y. & Hochberg, Y. (1995), "Controlling the false discovery
+/// rate", *J. R. Stat. Soc. B* 57(1), 289–300. Matches
+/// `statsmodels.stats.multitest.multipletests(p, method='fdr_bh')[1]`.
+///
+/// # Examples
+/// ```text
+/// let adj = benjamini_hochberg(&[0.01, 0.04, 0.03, 0.2]);
+/// // [0.04, 0.05333333333333334, 0.05333333333333334, 0.2]
+/// ```
+pub fn benjamini_hochberg(p_values: &[f64]) -> Vec<f64> {
+    let m = p_values.len();
+    if m == 0 {
+        return Vec::new();
+    }
+    let clean = |p: f64| if p.is_nan() { 1.0 } else { p.clamp(0.0, 1.0) };
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&i, &j| clean(p_values[i]).total_cmp(&clean(p_values[j])));
+    let mut out = vec![0.0; m];
+    let mf = m as f64;
+    let mut running = f64::INFINITY;
+    for (k, &idx) in order.iter().enumerate().rev() {
+        let raw = clean(p_values[idx]) / ((k + 1) as f64 / mf);
+        running = running.min(raw);
+        out[idx] = running.min(1.0);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::assert_close;
+    use super::super::tol;
+    use super::*;
+
+    fn check(p: &[f64], expected: &[f64]) {
+        let adj = benjamini_hochberg(p);
+        assert_eq!(adj.len(), expected.len());
+        for (a, e) in adj.iter().zip(expected) {
+            assert_close(*a, *e, tol::REL, 0.0);
+        }
+    }
+
+    // Expected values: statsmodels 0.15.0, printing
+    // [repr(v) for v in multipletests(p, method='fdr_bh')[1]] for each p:
+    // python3 -c "from statsmodels.stats.multitest import multipletests as mt; print([repr(v) for v in mt([0.01, 0.04, 0.03, 0.2], method='fdr_bh')[1]])"
+    #[test]
+    fn benjamini_hochberg_matches_statsmodels_unsorted() {
+        check(
+            &[0.01, 0.04, 0.03, 0.2],
+            &[0.04, 0.05333333333333334, 0.05333333333333334, 0.2],
+        );
+    }
+
+    // python3 -c "from statsmodels.stats.multitest import multipletests as mt; print([repr(v) for v in mt([0.02, 0.5, 0.02, 0.001, 0.02, 0.9, 0.5], method='fdr_bh')[1]])"
+    #[test]
+    fn benjamini_hochberg_matches_statsmodels_ties() {
+        check(
+            &[0.02, 0.5, 0.02, 0.001, 0.02, 0.9, 0.5],
+            &[
+                0.035,
+                0.5833333333333334,
+                0.035,
+                0.007,
+                0.035,
+                0.9,
+                0.5833333333333334,
+            ],
+        );
+    }
+
+    // python3 -c "from statsmodels.stats.multitest import multipletests as mt; print([repr(v) for v in mt([0.9, 0.95, 0.99], method='fdr_bh')[1]], [repr(v) for v in mt([1e-300, 0.3], method='fdr_bh')[1]])"
+    #[test]
+    fn benjamini_hochberg_matches_statsmodels_capped_and_tiny() {
+        check(&[0.9, 0.95, 0.99], &[0.99, 0.99, 0.99]);
+        check(&[1e-300, 0.3], &[2e-300, 0.3]);
+    }
+
+    #[test]
+    fn benjamini_hochberg_edge_cases() {
+        assert!(benjamini_hochberg(&[]).is_empty());
+        assert_eq!(benjamini_hochberg(&[0.3]), vec![0.3]);
+        // NaN → treated as 1; out-of-range inputs clamped; output never NaN.
+        assert_eq!(benjamini_hochberg(&[f64::NAN, 0.01]), vec![1.0, 0.02]);
+        assert_eq!(benjamini_hochberg(&[1.5, -0.1]), vec![1.0, 0.0]);
+        // Monotone in the input and capped at 1.
+        let p = [0.04, 0.001, 0.3, 0.049, 0.5, 0.0];
+        let adj = benjamini_hochberg(&p);
+        for i in 0..p.len() {
+            assert!(adj[i] >= p[i] && adj[i] <= 1.0);
+            for j in 0..p.len() {
+                if p[i] <= p[j] {
+                    assert!(adj[i] <= adj[j]);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The only module that issues SQL. Everything else calls methods on [`Store`].
+//!
+//! One store API over two backends: SQLite (the embedded default, a file created on
+//! first use, WAL, busy timeout) and PostgreSQL (production, several replicas), chosen
+//! by the URL scheme. Migrations live in `migrations/{sqlite,postgres}/`, are embedded
+//! in the binary and applied by [`Store::connect`].
+//!
+//! The SQL is written once with `$N` placeholders, which both backends accept, and
+//! run against whichever pool is open through the `on_pool!` macro; where the two
+//! dialects really differ the difference stays inside this module as an explicit
+//! `match` on the pool. Timestamps are stored as epoch milliseconds in both backends.
+
+mod golden;
+mod runs;
+mod traces;
+mod types;
+
+pub use golden::GoldenChange;
+pub use runs::RunFilter;
+pub use traces::WindowTrace;
+pub use types::*;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::ConnectOptions;
+
+/// Errors of the store. Callers match on `NotFound` and `Conflict`; the rest is context.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The row asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A uniqueness or state constraint refused the write.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The URL names no backend driftwatch knows.
+    #[error("unsupported database url {0}: expected sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    /// Opening or migrating the database failed.
+    #[error("failed to open store {url}: {source}")]
+    Open {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Applying migrations failed.
+    #[error("failed to migrate store: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Stored data could not be decoded (e.g. corrupt JSON).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// Any other database error.
+    #[error(transparent)]
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => StoreError::NotFound("row".into()),
+            sqlx::Error::Database(ref d) if d.is_unique_violation() => {
+                StoreError::Conflict(d.constraint().unwrap_or("unique").to_string())
+            }
+            other => StoreError::Db(other),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Pg(PgPool),
+}
+
+/// Runs the same code against whichever pool is open: `$pool` is bound to the
+/// concrete pool, so query builders are type-checked for each backend.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::Pg($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Handle to the trace store. Cheap to clone (a pool inside).
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+    url: String,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("url", &redact_url(&self.url))
+            .finish()
+    }
+}
+
+/// Hides a password in a database URL for logs and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Which backend a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Store {
+    /// Opens (creating a SQLite file on first use) and migrates the store at `url`.
+    pub async fn connect(url: &str) -> Result<Store> {
+        let open_err = |source| StoreError::Open {
+            url: redact_url(url),
+            source,
+        };
+        let pool = if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(open_err)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .log_statements(tracing::log::LevelFilter::Trace);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await
+                .map_err(open_err)?;
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            Pool::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let opts = PgConnectOptions::from_str(url)
+                .map_err(open_err)?
+                .log_statements(tracing::log::LevelFilter::Trace);
+            let pool = PgPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await
+                .map_err(open_err)?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            Pool::Pg(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        Ok(Store {
+            pool,
+            url: url.to_string(),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    /// The URL with any password hidden.
+    pub fn display_url(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, p => p.close().await)
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub(crate) fn parse_json(s: Option<String>) -> Result<Option<serde_json::Value>> {
+    match s {
+        None => Ok(None),
+        Some(s) => serde_json::from_str(&s)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("json column: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_url_hides_password_only() {
+        assert_eq!(
+            redact_url("postgres://dw:secret@db:5432/x"),
+            "postgres://dw:***@db:5432/x"
+        );
+        assert_eq!(
+            redact_url("postgres://dw@db:5432/x"),
+            "postgres://dw@db:5432/x"
+        );
+        assert_eq!(redact_url("sqlite://a.db"), "sqlite://a.db");
+    }
+}

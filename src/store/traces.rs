@@ -1,0 +1,174 @@
+//! Trace storage: batched idempotent inserts and window reads for sampling.
+
+use sqlx::{QueryBuilder, Row};
+
+use super::types::{content_hash, ms_to_dt, InsertStats, NewTrace, Trace};
+use super::{now_ms, on_pool, parse_json, Result, Store};
+
+/// Rows per INSERT statement: 17 binds a row stays under SQLite's 32,766 and
+/// PostgreSQL's 65,535 bind limits.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// The identity of a trace in a window, enough to decide whether it is sampled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowTrace {
+    pub id: i64,
+    pub source: String,
+    pub external_id: String,
+}
+
+const TRACE_COLUMNS: &str = "id, source, external_id, ts_ms, input, output, model, latency_ms, \
+     prompt_tokens, completion_tokens, cost, is_error, feedback, metadata, input_hash, output_hash";
+
+macro_rules! trace_from_row {
+    ($row:expr) => {{
+        let r = $row;
+        Trace {
+            id: r.try_get("id")?,
+            source: r.try_get("source")?,
+            external_id: r.try_get("external_id")?,
+            ts: ms_to_dt(r.try_get("ts_ms")?),
+            input: r.try_get("input")?,
+            output: r.try_get("output")?,
+            model: r.try_get("model")?,
+            latency_ms: r.try_get("latency_ms")?,
+            prompt_tokens: r.try_get("prompt_tokens")?,
+            completion_tokens: r.try_get("completion_tokens")?,
+            cost: r.try_get("cost")?,
+            is_error: r.try_get("is_error")?,
+            feedback: r.try_get("feedback")?,
+            metadata: parse_json(r.try_get("metadata")?)?,
+            input_hash: r.try_get("input_hash")?,
+            output_hash: r.try_get("output_hash")?,
+        }
+    }};
+}
+
+impl Store {
+    /// Inserts traces in one transaction; a trace whose (source, external_id) is
+    /// already stored is counted as a duplicate and left unchanged.
+    #[tracing::instrument(skip_all, fields(n = traces.len()))]
+    pub async fn insert_traces(&self, traces: &[NewTrace]) -> Result<InsertStats> {
+        if traces.is_empty() {
+            return Ok(InsertStats::default());
+        }
+        let ingested = now_ms();
+        let hashed: Vec<(String, String, Option<String>)> = traces
+            .iter()
+            .map(|t| {
+                (
+                    content_hash(&t.input),
+                    content_hash(&t.output),
+                    t.metadata.as_ref().map(|m| m.to_string()),
+                )
+            })
+            .collect();
+        let mut stored = 0u64;
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            for (chunk, hashes) in traces
+                .chunks(ROWS_PER_STATEMENT)
+                .zip(hashed.chunks(ROWS_PER_STATEMENT))
+            {
+                let mut qb = QueryBuilder::new(
+                    "INSERT INTO traces (source, external_id, ts_ms, input, output, model, \
+                     latency_ms, prompt_tokens, completion_tokens, cost, is_error, feedback, \
+                     metadata, input_hash, output_hash, ingested_at_ms) ",
+                );
+                qb.push_values(chunk.iter().zip(hashes), |mut b, (t, (ih, oh, meta))| {
+                    b.push_bind(&t.source)
+                        .push_bind(&t.external_id)
+                        .push_bind(t.ts.timestamp_millis())
+                        .push_bind(&t.input)
+                        .push_bind(&t.output)
+                        .push_bind(&t.model)
+                        .push_bind(t.latency_ms)
+                        .push_bind(t.prompt_tokens)
+                        .push_bind(t.completion_tokens)
+                        .push_bind(t.cost)
+                        .push_bind(t.is_error)
+                        .push_bind(t.feedback)
+                        .push_bind(meta)
+                        .push_bind(ih)
+                        .push_bind(oh)
+                        .push_bind(ingested);
+                });
+                qb.push(" ON CONFLICT (source, external_id) DO NOTHING");
+                stored += qb.build().execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+        });
+        Ok(InsertStats {
+            stored,
+            duplicates: traces.len() as u64 - stored,
+        })
+    }
+
+    /// Number of stored traces.
+    pub async fn count_traces(&self) -> Result<i64> {
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM traces")
+            .fetch_one(p)
+            .await)?;
+        Ok(n)
+    }
+
+    /// Identities of every trace with `from_ms <= ts_ms < to_ms`, for sampling.
+    #[tracing::instrument(skip_all)]
+    pub async fn window_traces(&self, from_ms: i64, to_ms: i64) -> Result<Vec<WindowTrace>> {
+        let rows = on_pool!(self, p => {
+            sqlx::query("SELECT id, source, external_id FROM traces WHERE ts_ms >= $1 AND ts_ms < $2")
+                .bind(from_ms)
+                .bind(to_ms)
+                .fetch_all(p)
+                .await?
+                .into_iter()
+                .map(|r| Ok(WindowTrace {
+                    id: r.try_get("id")?,
+                    source: r.try_get("source")?,
+                    external_id: r.try_get("external_id")?,
+                }))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        Ok(rows)
+    }
+
+    /// Full traces for the given ids, in id order.
+    #[tracing::instrument(skip_all, fields(n = ids.len()))]
+    pub async fn traces_by_ids(&self, ids: &[i64]) -> Result<Vec<Trace>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            on_pool!(self, p => {
+                let mut qb = QueryBuilder::new(format!("SELECT {TRACE_COLUMNS} FROM traces WHERE id IN ("));
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+                for r in qb.build().fetch_all(p).await? {
+                    out.push(trace_from_row!(r));
+                }
+            });
+        }
+        out.sort_by_key(|t| t.id);
+        Ok(out)
+    }
+
+    /// One trace by id.
+    pub async fn get_trace(&self, id: i64) -> Result<Trace> {
+        let sql = format!("SELECT {TRACE_COLUMNS} FROM traces WHERE id = $1");
+        on_pool!(self, p => {
+            let r = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_one(p).await?;
+            Ok(trace_from_row!(r))
+        })
+    }
+
+    /// The most recent traces, newest first.
+    pub async fn recent_traces(&self, limit: i64) -> Result<Vec<Trace>> {
+        let sql =
+            format!("SELECT {TRACE_COLUMNS} FROM traces ORDER BY ts_ms DESC, id DESC LIMIT $1");
+        on_pool!(self, p => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(limit).fetch_all(p).await?;
+            rows.into_iter().map(|r| Ok(trace_from_row!(r))).collect()
+        })
+    }
+}
