@@ -8,6 +8,9 @@ pub mod demo;
 pub mod golden;
 pub mod http;
 pub mod ingest;
+pub mod metrics;
+pub mod notify;
+pub mod stats;
 pub mod store;
 
 pub use cli::{run, Cli};

@@ -120,7 +120,10 @@ impl Config {
         let (cfg, mut errors) = spans::deserialize_collecting::<Config>(text)?;
         let mut cfg = match cfg {
             Some(c) if errors.is_empty() => c,
-            _ => return Err(errors),
+            _ => {
+                errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+                return Err(errors);
+            }
         };
         cfg.base_dir = base.to_path_buf();
         if let Err(mut semantic) = cfg.validate() {
@@ -132,6 +135,7 @@ impl Config {
         if errors.is_empty() {
             Ok(cfg)
         } else {
+            errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
             Err(errors)
         }
     }
@@ -206,7 +210,7 @@ mod tests {
             "{shown:?}"
         );
         assert!(
-            shown[1].starts_with("6:14: ingest.batch_size: invalid type"),
+            shown[1].starts_with("6:1: ingest.batch_size: invalid type"),
             "{shown:?}"
         );
     }

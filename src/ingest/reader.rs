@@ -184,7 +184,7 @@ fn parse_csv(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sende
                 let mut bad = None;
                 for (name, field) in names.iter().zip(record.iter()) {
                     match std::str::from_utf8(field) {
-                        Ok(s) if s.is_empty() => {}
+                        Ok("") => {}
                         Ok(s) => {
                             obj.insert(name.clone(), Value::String(s.to_string()));
                         }

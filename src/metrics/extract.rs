@@ -10,7 +10,7 @@ use super::vocab::Vocabulary;
 /// Structural metrics of one text (a trace's input or output).
 ///
 /// `Option` fields are `None` when the metric does not apply to the row;
-/// the catalogue ([`MetricId`](super::MetricId)) leaves such rows out of the
+/// the catalogue ([`MetricId`]) leaves such rows out of the
 /// metric's column rather than counting them as 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TextMetrics {

@@ -188,13 +188,16 @@ fn load_file(path: &std::path::Path) -> Result<tokenizers::Tokenizer, MetricsErr
 mod tests {
     use super::*;
 
-    /// Texts and counts pinned against Python `tiktoken` 0.14.0
-    /// (`len(tiktoken.get_encoding(NAME).encode_ordinary(text))`; the
-    /// encoding files were the ones shipped in tiktoken-rs 0.12.1, which
-    /// passed tiktoken's own SHA-256 check):
+    /// Texts and counts pinned against Python `tiktoken` 0.14.0 (Python
+    /// 3.11), computed as
     /// ```python
-    /// [len(tiktoken.get_encoding(n).encode_ordinary(t)) for t in TEXTS]
+    /// [len(tiktoken.get_encoding(name).encode_ordinary(t)) for t in TEXTS]
     /// ```
+    /// for `name` in `o200k_base`, `cl100k_base`. With no network, tiktoken
+    /// read the encoding files shipped in tiktoken-rs 0.12.1 through
+    /// `TIKTOKEN_CACHE_DIR` (copied under the SHA-1 of their download URL);
+    /// tiktoken's SHA-256 check of those files passed, so they are the
+    /// official ones.
     const TEXTS: [&str; 9] = [
         "Hello WORLD, café 🙂",
         "",

@@ -21,7 +21,10 @@ use super::linalg::{check_matrix, mean_row};
 /// # Reference
 ///
 /// Matches `scipy.spatial.distance.cosine(G.mean(0), P.mean(0))`.
-pub fn centroid_cosine_distance(golden: ArrayView2<f32>, production: ArrayView2<f32>) -> Result<f64> {
+pub fn centroid_cosine_distance(
+    golden: ArrayView2<f32>,
+    production: ArrayView2<f32>,
+) -> Result<f64> {
     let d = check_matrix(golden, "golden", None)?;
     check_matrix(production, "production", Some(d))?;
     let g = mean_row(golden);

@@ -49,7 +49,10 @@ fn rank_stats(scores: &[f64], labels: &[bool]) -> Result<(f64, f64, usize, usize
         });
     }
     if let Some(row) = scores.iter().position(|v| !v.is_finite()) {
-        return Err(SemanticError::NonFinite { what: "scores", row });
+        return Err(SemanticError::NonFinite {
+            what: "scores",
+            row,
+        });
     }
     let n1 = labels.iter().filter(|&&l| l).count();
     let n0 = labels.len() - n1;
@@ -233,8 +236,22 @@ pub fn domain_classifier(
             let model = LogisticRegression::<f32>::new()
                 .fit(&Dataset::new(xt, yt))
                 .map_err(|e| SemanticError::Fit(e.to_string()))?;
+            // linfa's "positive" class is the more frequent training label
+            // (the first seen on a tie), not the larger value: orient the
+            // probabilities towards production explicitly.
+            let flip = model.labels().pos.class != 1;
             let probs = model.predict_probabilities(&x.select(Axis(0), &test));
-            Ok(test.into_iter().zip(probs.iter().map(|&p| f64::from(p))).collect())
+            Ok(test
+                .into_iter()
+                .zip(probs.iter().map(|&p| {
+                    let p = f64::from(p);
+                    if flip {
+                        1.0 - p
+                    } else {
+                        p
+                    }
+                }))
+                .collect())
         })
         .collect();
     let mut scores = vec![0.0f64; 2 * n];
@@ -251,4 +268,124 @@ pub fn domain_classifier(
         folds,
         n_per_class: n,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::semantic::testutil::{blobs, centers, test_rng};
+
+    const SMALL_SCORES: [f64; 10] = [0.1, 0.4, 0.35, 0.8, 0.4, 0.4, 0.2, 0.9, 0.35, 0.6];
+    const SMALL_LABELS: [u8; 10] = [0, 0, 1, 1, 1, 0, 0, 1, 0, 1];
+
+    fn small() -> (Vec<f64>, Vec<bool>) {
+        (
+            SMALL_SCORES.to_vec(),
+            SMALL_LABELS.iter().map(|&l| l == 1).collect(),
+        )
+    }
+
+    /// i = 0..60; score = ((37 i) mod 101) div 10 + 3·[i even]; label = i even.
+    fn big() -> (Vec<f64>, Vec<bool>) {
+        (0..60)
+            .map(|i: usize| {
+                let even = i.is_multiple_of(2);
+                ((((i * 37) % 101) / 10 + 3 * usize::from(even)) as f64, even)
+            })
+            .unzip()
+    }
+
+    // sklearn 1.9.1: roc_auc_score([0,0,1,1,1,0,0,1,0,1],
+    //                  [.1,.4,.35,.8,.4,.4,.2,.9,.35,.6]) = 0.86
+    // i=np.arange(60); s=((i*37)%101)//10+3*(i%2==0); roc_auc_score(i%2==0, s) = 0.755
+    #[test]
+    fn roc_auc_matches_sklearn_with_ties() {
+        let (s, l) = small();
+        assert!((roc_auc(&s, &l).unwrap() - 0.86).abs() < 1e-12);
+        let (s, l) = big();
+        assert!((roc_auc(&s, &l).unwrap() - 0.755).abs() < 1e-12);
+    }
+
+    // scipy 1.17.1: mannwhitneyu(s[l], s[~l], alternative='greater',
+    //   method='asymptotic', use_continuity=True)
+    //   small: pvalue = 0.03568450546201066
+    //   big:   statistic = 679.5, pvalue = 0.00033913581723036347
+    #[test]
+    fn mann_whitney_matches_scipy_asymptotic_with_continuity() {
+        let (s, l) = small();
+        let r = mann_whitney_auc_test(&s, &l).unwrap();
+        // statrs' erfc agrees with scipy's to ~1e-10 relative.
+        assert!(
+            (r.p_value / 0.035_684_505_462_010_66 - 1.0).abs() < 1e-9,
+            "{r:?}"
+        );
+        assert!((r.auc - 0.86).abs() < 1e-12);
+        let (s, l) = big();
+        let r = mann_whitney_auc_test(&s, &l).unwrap();
+        assert_eq!(r.u, 679.5);
+        assert!(
+            (r.p_value / 0.000_339_135_817_230_363_47 - 1.0).abs() < 1e-9,
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn all_tied_scores_give_p_one_not_nan() {
+        let r = mann_whitney_auc_test(&[0.5; 6], &[true, false, true, false, true, false]).unwrap();
+        assert_eq!((r.auc, r.p_value), (0.5, 1.0));
+    }
+
+    #[test]
+    fn auc_edge_cases_are_errors() {
+        assert!(matches!(
+            roc_auc(&[0.1, 0.2], &[true, true]),
+            Err(SemanticError::Degenerate(_))
+        ));
+        assert!(matches!(
+            roc_auc(&[0.1, f64::NAN], &[true, false]),
+            Err(SemanticError::NonFinite { .. })
+        ));
+        assert!(matches!(
+            roc_auc(&[0.1], &[true, false]),
+            Err(SemanticError::LengthMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn classifier_separates_disjoint_blobs() {
+        let mut r = test_rng(3);
+        let c = centers(4, 16, &mut r);
+        let (g, _) = blobs(200, &c, &[1.0, 1.0, 0.0, 0.0], 0.5, &mut r);
+        let (p, _) = blobs(150, &c, &[0.0, 0.0, 1.0, 1.0], 0.5, &mut r);
+        let res = domain_classifier(g.view(), p.view(), 5, 2000, 9).unwrap();
+        assert_eq!((res.folds, res.n_per_class), (5, 150));
+        assert!(res.auc > 0.95 && res.p_value < 1e-10, "{res:?}");
+    }
+
+    #[test]
+    fn classifier_detects_a_partial_shift() {
+        let mut r = test_rng(4);
+        let c = centers(5, 16, &mut r);
+        let (g, _) = blobs(400, &c, &[1.0, 1.0, 1.0, 1.0, 0.0], 0.5, &mut r);
+        let (p, _) = blobs(400, &c, &[1.0, 1.0, 1.0, 1.0, 1.0], 0.5, &mut r);
+        let res = domain_classifier(g.view(), p.view(), 5, 2000, 9).unwrap();
+        // 20 % of production is new: the ideal AUC is 0.6.
+        assert!(res.auc > 0.55 && res.p_value < 0.01, "{res:?}");
+    }
+
+    #[test]
+    fn classifier_needs_folds_rows_per_class() {
+        let mut r = test_rng(5);
+        let c = centers(2, 8, &mut r);
+        let (g, _) = blobs(20, &c, &[1.0, 1.0], 0.5, &mut r);
+        let (p, _) = blobs(4, &c, &[1.0, 1.0], 0.5, &mut r);
+        assert!(matches!(
+            domain_classifier(g.view(), p.view(), 5, 2000, 0),
+            Err(SemanticError::TooFewRows {
+                need: 5,
+                got: 4,
+                ..
+            })
+        ));
+    }
 }

@@ -3,8 +3,6 @@
 
 use ndarray::{ArrayView2, Axis};
 use statrs::distribution::{Binomial, DiscreteCDF};
-use statrs::function::beta::ln_beta;
-use statrs::function::gamma::ln_gamma;
 
 use super::error::{Result, SemanticError};
 use super::linalg::{check_unit_rows, nearest_neighbours, rng, subsample};
@@ -37,8 +35,27 @@ pub struct CoverageResult {
     /// Production row indices that the per-row vectors above refer to
     /// (`0..n` unless the pair budget forced a subsample).
     pub production_index: Vec<usize>,
-    /// Golden rows used to calibrate the threshold.
+    /// Golden rows used to calibrate the threshold (`N`).
     pub calibration_n: usize,
+    /// 1-based rank `r` of the calibration order statistic the threshold is
+    /// bounded by (see [`coverage`], step 5).
+    pub calibration_rank: usize,
+}
+
+impl CoverageResult {
+    /// Calibrated p-value that `k` uncovered rows out of `m` analysed
+    /// production rows exceed the no-drift tail rate:
+    /// `P[BetaBin(m, r, N + 1 − r) ≥ k]` with this result's calibration.
+    /// Used to test the uncovered rows left outside gap clusters.
+    pub fn excess_p_value(&self, k: usize, m: usize) -> f64 {
+        beta_binomial_sf_ge(
+            k as u64,
+            m as u64,
+            self.calibration_rank as f64,
+            (self.calibration_n + 1 - self.calibration_rank) as f64,
+        )
+        .unwrap_or(1.0)
+    }
 }
 
 /// The `q`-quantile of `values` with linear interpolation.
@@ -63,7 +80,10 @@ pub fn percentile(values: &[f64], q: f64) -> Result<f64> {
         return Err(SemanticError::Empty { what: "values" });
     }
     if let Some(row) = values.iter().position(|v| !v.is_finite()) {
-        return Err(SemanticError::NonFinite { what: "values", row });
+        return Err(SemanticError::NonFinite {
+            what: "values",
+            row,
+        });
     }
     if !(0.0..=1.0).contains(&q) {
         return Err(SemanticError::InvalidParam {
@@ -120,14 +140,16 @@ pub fn binomial_sf_ge(k: u64, n: u64, p: f64) -> Result<f64> {
 ///
 /// # Definition
 ///
-/// `P[X = x] = C(n,x) B(x + a, n − x + b) / B(a, b)`, summed in log space
-/// over the shorter tail (`x ≥ k` when `k` exceeds the mean `na/(a+b)`,
-/// otherwise `1 − Σ_{x<k}`); `1` for `k = 0`, `0` for `k > n`.
+/// `P[X = x] = C(n,x) B(x + a, n − x + b) / B(a, b)`. Evaluated as
+/// `Σ_{x≥k} w_x / Σ_x w_x` with unnormalised weights from the pmf ratio
+/// `w_{x+1}/w_x = (n−x)(x+a) / ((x+1)(n−x−1+b))` accumulated in log space
+/// (so tails down to ~1e-300 keep full relative precision); `1` for `k = 0`,
+/// `0` for `k > n`.
 ///
 /// # Remarks
 ///
-/// `O(n)` log-gamma evaluations. Errors unless `a`, `b` are finite and
-/// positive. The result is clamped to `[0, 1]`.
+/// `O(n)` time and memory. Errors unless `a`, `b` are finite and positive.
+/// The result is clamped to `[0, 1]`.
 ///
 /// # Reference
 ///
@@ -149,27 +171,22 @@ pub fn beta_binomial_sf_ge(k: u64, n: u64, a: f64, b: f64) -> Result<f64> {
     if k > n {
         return Ok(0.0);
     }
+    // Unnormalised log-weights by the pmf ratio
+    // P(x+1)/P(x) = (n−x)(x+a) / ((x+1)(n−x−1+b)), then normalised by their
+    // total: no log-gamma of large arguments, so no cancellation error.
     let nf = n as f64;
-    let base = ln_gamma(nf + 1.0) - ln_beta(a, b);
-    let log_pmf = |x: u64| {
+    let mut logw = Vec::with_capacity(n as usize + 1);
+    let mut lw = 0.0f64;
+    logw.push(lw);
+    for x in 0..n {
         let xf = x as f64;
-        base - ln_gamma(xf + 1.0) - ln_gamma(nf - xf + 1.0) + ln_beta(xf + a, nf - xf + b)
-    };
-    let log_sum = |xs: &mut dyn Iterator<Item = u64>| {
-        let logs: Vec<f64> = xs.map(log_pmf).collect();
-        let mx = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        if mx == f64::NEG_INFINITY {
-            0.0
-        } else {
-            mx.exp() * logs.iter().map(|l| (l - mx).exp()).sum::<f64>()
-        }
-    };
-    let mean = nf * a / (a + b);
-    let p = if k as f64 > mean {
-        log_sum(&mut (k..=n))
-    } else {
-        1.0 - log_sum(&mut (0..k))
-    };
+        lw += ((nf - xf) * (xf + a)).ln() - ((xf + 1.0) * (nf - xf - 1.0 + b)).ln();
+        logw.push(lw);
+    }
+    let mx = logw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let total: f64 = logw.iter().map(|l| (l - mx).exp()).sum();
+    let tail: f64 = logw[k as usize..].iter().map(|l| (l - mx).exp()).sum();
+    let p = tail / total;
     Ok(p.clamp(0.0, 1.0))
 }
 
@@ -266,7 +283,9 @@ pub fn coverage(
     let np = production.nrows();
     let mut r = rng(seed, 0xC0_7E2A);
     let production_index = if (ng as u128) * (np as u128) > u128::from(max_pairs) {
-        let keep = usize::try_from(max_pairs / ng as u64).unwrap_or(usize::MAX).max(1);
+        let keep = usize::try_from(max_pairs / ng as u64)
+            .unwrap_or(usize::MAX)
+            .max(1);
         subsample(np, keep, &mut r)
     } else {
         (0..np).collect()
@@ -296,13 +315,12 @@ pub fn coverage(
     let n_cal = cal.len();
     let h = (n_cal - 1) as f64 * q;
     let lo = h.floor() as usize;
-    let rank = if h == h.floor() { lo + 1 } else { (lo + 2).min(n_cal) };
-    let p_value = beta_binomial_sf_ge(
-        k as u64,
-        m as u64,
-        rank as f64,
-        (n_cal + 1 - rank) as f64,
-    )?;
+    let rank = if h == h.floor() {
+        lo + 1
+    } else {
+        (lo + 2).min(n_cal)
+    };
+    let p_value = beta_binomial_sf_ge(k as u64, m as u64, rank as f64, (n_cal + 1 - rank) as f64)?;
     let p_value_binomial = binomial_sf_ge(k as u64, m as u64, q)?;
     let uncovered_share = k as f64 / m as f64;
     Ok(CoverageResult {
@@ -317,5 +335,221 @@ pub fn coverage(
         p_value_binomial,
         production_index,
         calibration_n: n_cal,
+        calibration_rank: rank,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::semantic::testutil::{blobs, centers, test_rng, with_new_blob};
+    use ndarray::{array, concatenate, Array2};
+
+    // numpy 2.4.6: v=[.3,.1,.7,.2,.9,.5,.4,.8,.6,.05,.95]
+    //   np.percentile(v, 5)  = 0.07500000000000001
+    //   np.percentile(v, 37) = 0.37000000000000005
+    //   np.percentile(v, 50) = 0.5
+    //   np.percentile(v, 95) = 0.925
+    //   np.percentile([3,1,4,1,5,9], 50) = 3.5
+    #[test]
+    fn percentile_matches_numpy() {
+        let v = [0.3, 0.1, 0.7, 0.2, 0.9, 0.5, 0.4, 0.8, 0.6, 0.05, 0.95];
+        for (q, want) in [
+            (0.05, 0.075_000_000_000_000_01),
+            (0.37, 0.370_000_000_000_000_05),
+            (0.5, 0.5),
+            (0.95, 0.925),
+        ] {
+            let got = percentile(&v, q).unwrap();
+            assert_eq!(got, want, "q={q}");
+        }
+        assert_eq!(
+            percentile(&[3.0, 1.0, 4.0, 1.0, 5.0, 9.0], 0.5).unwrap(),
+            3.5
+        );
+        assert!(percentile(&[], 0.5).is_err());
+        assert!(percentile(&[1.0], 1.5).is_err());
+        assert!(percentile(&[f64::NAN], 0.5).is_err());
+    }
+
+    // scipy 1.17.1: scipy.stats.binom.sf(k-1, n, q)
+    //   (30, 400, .05) = 0.019033610776192426
+    //   (5, 10, .3)    = 0.15026833259999992
+    //   (150, 400, .05)= 7.176121433600527e-88
+    //   (1, 50, .05)   = 0.9230550247232867
+    #[test]
+    fn binomial_sf_ge_matches_scipy() {
+        for (k, n, q, want) in [
+            (30, 400, 0.05, 0.019_033_610_776_192_426),
+            (5, 10, 0.3, 0.150_268_332_599_999_92),
+            (150, 400, 0.05, 7.176_121_433_600_527e-88),
+            (1, 50, 0.05, 0.923_055_024_723_286_7),
+        ] {
+            let got = binomial_sf_ge(k, n, q).unwrap();
+            assert!(
+                (got / want - 1.0).abs() < 1e-9,
+                "k={k} n={n}: {got} vs {want}"
+            );
+        }
+        assert_eq!(binomial_sf_ge(0, 10, 0.3).unwrap(), 1.0);
+        assert_eq!(binomial_sf_ge(11, 10, 0.3).unwrap(), 0.0);
+        assert!(binomial_sf_ge(1, 10, 1.5).is_err());
+    }
+
+    // scipy 1.17.1: scipy.stats.betabinom.sf(k-1, n, a, b)
+    //   (30, 400, 101, 1900) = 0.03262915768365826
+    //   (20, 400, 101, 1900) = 0.5400530037301079
+    //   (60, 400, 21, 380)   = 1.4200914685291721e-06
+    //   (3, 10, 2.5, 4.0)    = 0.6864203518089003
+    // scipy's own summation is only good to ~3e-7 relative here, so the
+    // exact digits come from mpmath 1.3.0 at 50 digits:
+    //   mp.mp.dps=50; sum(mp.binomial(n,x)*mp.beta(x+a,n-x+b)/mp.beta(a,b)
+    //                     for x in range(k, n+1))
+    //   → 0.032629157682190194208, 0.5400530037293325531,
+    //     1.4200919203387781891e-6, 0.68642035180889991974
+    #[test]
+    fn beta_binomial_sf_ge_matches_scipy() {
+        for (k, n, a, b, scipy, exact) in [
+            (
+                30,
+                400,
+                101.0,
+                1900.0,
+                0.032_629_157_683_658_26,
+                0.032_629_157_682_190_19,
+            ),
+            (
+                20,
+                400,
+                101.0,
+                1900.0,
+                0.540_053_003_730_107_9,
+                0.540_053_003_729_332_5,
+            ),
+            (
+                60,
+                400,
+                21.0,
+                380.0,
+                1.420_091_468_529_172_1e-6,
+                1.420_091_920_338_778_2e-6,
+            ),
+            (
+                3,
+                10,
+                2.5,
+                4.0,
+                0.686_420_351_808_900_3,
+                0.686_420_351_808_899_9,
+            ),
+        ] {
+            let got = beta_binomial_sf_ge(k, n, a, b).unwrap();
+            assert!((got / exact - 1.0).abs() < 1e-12, "k={k}: {got} vs {exact}");
+            assert!(
+                (got / scipy - 1.0).abs() < 1e-6,
+                "k={k}: {got} vs scipy {scipy}"
+            );
+        }
+        assert_eq!(beta_binomial_sf_ge(0, 10, 1.0, 1.0).unwrap(), 1.0);
+        assert_eq!(beta_binomial_sf_ge(11, 10, 1.0, 1.0).unwrap(), 0.0);
+        assert!(beta_binomial_sf_ge(1, 10, 0.0, 1.0).is_err());
+    }
+
+    #[test]
+    fn coverage_of_golden_by_itself_is_full() {
+        let mut r = test_rng(10);
+        let c = centers(4, 16, &mut r);
+        let (g, _) = blobs(200, &c, &[1.0; 4], 0.5, &mut r);
+        let res = coverage(g.view(), g.view(), 0.05, 1_000_000_000, 2000, 0).unwrap();
+        assert!(res.uncovered.iter().all(|&u| !u));
+        assert_eq!(res.coverage, 1.0);
+        assert_eq!(res.p_value, 1.0);
+        assert_eq!(res.nn_index, (0..200).collect::<Vec<_>>());
+        assert!(res.threshold < 1.0);
+    }
+
+    #[test]
+    fn coverage_flags_a_new_region() {
+        let mut r = test_rng(11);
+        let c = centers(5, 16, &mut r);
+        let (g, _) = blobs(300, &c, &[1.0, 1.0, 1.0, 1.0, 0.0], 0.5, &mut r);
+        let (p, ids) = with_new_blob(300, 60, &c, 4, 0.5, &mut r);
+        let res = coverage(g.view(), p.view(), 0.05, 1_000_000_000, 2000, 0).unwrap();
+        let new_uncovered = (0..300)
+            .filter(|&i| ids[i] == 4 && res.uncovered[i])
+            .count();
+        assert_eq!(new_uncovered, 60);
+        assert!(res.uncovered_share > 0.2);
+        assert!(
+            res.p_value < 1e-6 && res.p_value_binomial < 1e-10,
+            "{}",
+            res.p_value
+        );
+        // nn_sim really is the max dot product.
+        for i in [0usize, 17, 299] {
+            let best = g
+                .outer_iter()
+                .map(|row| row.dot(&p.row(i)))
+                .fold(f32::NEG_INFINITY, f32::max);
+            assert!((best - res.nn_sim[i]).abs() < 1e-5);
+            assert!((g.row(res.nn_index[i]).dot(&p.row(i)) - best).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn exact_duplicates_do_not_inflate_the_threshold() {
+        let mut r = test_rng(12);
+        let c = centers(4, 16, &mut r);
+        let (g, _) = blobs(150, &c, &[1.0; 4], 0.5, &mut r);
+        let doubled = concatenate(Axis(0), &[g.view(), g.view()]).unwrap();
+        let once = coverage(g.view(), g.view(), 0.05, 1_000_000_000, 2000, 0).unwrap();
+        let twice = coverage(doubled.view(), g.view(), 0.05, 1_000_000_000, 2000, 0).unwrap();
+        assert!(
+            twice.threshold < 0.99,
+            "duplicates leaked: {}",
+            twice.threshold
+        );
+        assert!((twice.threshold - once.threshold).abs() < 0.02);
+    }
+
+    #[test]
+    fn pair_budget_subsamples_production_deterministically() {
+        let mut r = test_rng(13);
+        let c = centers(3, 8, &mut r);
+        let (g, _) = blobs(100, &c, &[1.0; 3], 0.5, &mut r);
+        let (p, _) = blobs(500, &c, &[1.0; 3], 0.5, &mut r);
+        let a = coverage(g.view(), p.view(), 0.05, 10_000, 2000, 4).unwrap();
+        let b = coverage(g.view(), p.view(), 0.05, 10_000, 2000, 4).unwrap();
+        assert_eq!(a.production_index.len(), 100);
+        assert_eq!(a.nn_sim.len(), 100);
+        assert!(a.production_index.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn coverage_edge_cases_are_errors() {
+        let g = array![[1.0f32, 0.0], [1.0, 0.0], [1.0, 0.0]];
+        let p = array![[0.0f32, 1.0]];
+        assert!(matches!(
+            coverage(g.view(), p.view(), 0.05, 1000, 10, 0),
+            Err(SemanticError::Degenerate(_))
+        ));
+        let unnormalised = array![[2.0f32, 0.0], [0.0, 1.0]];
+        assert!(matches!(
+            coverage(unnormalised.view(), p.view(), 0.05, 1000, 10, 0),
+            Err(SemanticError::NotNormalized { row: 0, .. })
+        ));
+        let single = array![[1.0f32, 0.0]];
+        assert!(matches!(
+            coverage(single.view(), p.view(), 0.05, 1000, 10, 0),
+            Err(SemanticError::TooFewRows { .. })
+        ));
+        let ok = array![[1.0f32, 0.0], [0.0, 1.0]];
+        assert!(coverage(ok.view(), p.view(), 1.0, 1000, 10, 0).is_err());
+        let empty = Array2::<f32>::zeros((0, 2));
+        assert!(matches!(
+            coverage(ok.view(), empty.view(), 0.05, 1000, 10, 0),
+            Err(SemanticError::Empty { .. })
+        ));
+    }
 }

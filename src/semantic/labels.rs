@@ -5,18 +5,132 @@ use std::collections::HashMap;
 /// Small built-in English stopword list (tokens shorter than 3 characters
 /// are dropped separately, so short stopwords are omitted here).
 const STOPWORDS: &[&str] = &[
-    "about", "above", "after", "again", "against", "all", "also", "and", "any", "are", "aren",
-    "because", "been", "before", "being", "below", "between", "both", "but", "can", "cannot",
-    "could", "couldn", "did", "didn", "does", "doesn", "doing", "don", "down", "during", "each",
-    "few", "for", "from", "further", "get", "got", "had", "hadn", "has", "hasn", "have", "haven",
-    "having", "her", "here", "hers", "herself", "him", "himself", "his", "how", "into", "isn",
-    "its", "itself", "just", "let", "more", "most", "mustn", "myself", "nor", "not", "now", "off",
-    "once", "only", "other", "ought", "our", "ours", "ourselves", "out", "over", "own", "please",
-    "same", "shan", "she", "should", "shouldn", "some", "such", "than", "that", "the", "their",
-    "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through",
-    "too", "under", "until", "very", "was", "wasn", "way", "were", "weren", "what", "when",
-    "where", "which", "while", "who", "whom", "why", "will", "with", "won", "would", "wouldn",
-    "you", "your", "yours", "yourself", "yourselves",
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "all",
+    "also",
+    "and",
+    "any",
+    "are",
+    "aren",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "can",
+    "cannot",
+    "could",
+    "couldn",
+    "did",
+    "didn",
+    "does",
+    "doesn",
+    "doing",
+    "don",
+    "down",
+    "during",
+    "each",
+    "few",
+    "for",
+    "from",
+    "further",
+    "get",
+    "got",
+    "had",
+    "hadn",
+    "has",
+    "hasn",
+    "have",
+    "haven",
+    "having",
+    "her",
+    "here",
+    "hers",
+    "herself",
+    "him",
+    "himself",
+    "his",
+    "how",
+    "into",
+    "isn",
+    "its",
+    "itself",
+    "just",
+    "let",
+    "more",
+    "most",
+    "mustn",
+    "myself",
+    "nor",
+    "not",
+    "now",
+    "off",
+    "once",
+    "only",
+    "other",
+    "ought",
+    "our",
+    "ours",
+    "ourselves",
+    "out",
+    "over",
+    "own",
+    "please",
+    "same",
+    "shan",
+    "she",
+    "should",
+    "shouldn",
+    "some",
+    "such",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "themselves",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "too",
+    "under",
+    "until",
+    "very",
+    "was",
+    "wasn",
+    "way",
+    "were",
+    "weren",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "won",
+    "would",
+    "wouldn",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
 ];
 
 fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
@@ -106,4 +220,70 @@ pub fn join_label(terms: &[(String, f64)]) -> String {
         .map(|(t, _)| t.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXTS: [&str; 7] = [
+        "Refund my order please",
+        "Where is my refund for order 123?",
+        "refund refund",
+        "Reset the password",
+        "I forgot my password and cannot login",
+        "login error",
+        "the and of",
+    ];
+    const ASSIGN: [usize; 7] = [0, 0, 0, 1, 1, 1, 2];
+
+    // Python 3.11 mirror of the definition (same stopword list, parsed from this file):
+    //   tok=lambda t:[w for w in (x.lower() for x in re.split(r'[^0-9A-Za-z]+',t))
+    //                 if len(w)>=3 and w not in STOP]
+    //   tf[c]=Counter(tokens of cluster c); f=sum(tf); A=sum(f.values())/k
+    //   score=n/sum(tf[c].values())*math.log(1+A/f[w]), sorted by (-score, w)[:3]
+    // → [('refund', 0.4418227932762753), ('order', 0.3439922298074103), ('123', 0.24780015076972947)]
+    //   [('login', 0.3439922298074103), ('password', 0.3439922298074103), ('error', 0.24780015076972947)]
+    //   []
+    #[test]
+    fn c_tf_idf_matches_python_reference() {
+        let labels = cluster_labels(&TEXTS, &ASSIGN, 3, 3);
+        let want: [&[(&str, f64)]; 3] = [
+            &[
+                ("refund", 0.441_822_793_276_275_3),
+                ("order", 0.343_992_229_807_410_3),
+                ("123", 0.247_800_150_769_729_47),
+            ],
+            &[
+                ("login", 0.343_992_229_807_410_3),
+                ("password", 0.343_992_229_807_410_3),
+                ("error", 0.247_800_150_769_729_47),
+            ],
+            &[],
+        ];
+        assert_eq!(labels.len(), 3);
+        for (got, want) in labels.iter().zip(want) {
+            assert_eq!(got.len(), want.len());
+            for ((gt, gs), (wt, ws)) in got.iter().zip(want) {
+                assert_eq!(gt, wt);
+                assert!((gs - ws).abs() < 1e-15, "{gt}: {gs} vs {ws}");
+            }
+        }
+        assert_eq!(join_label(&labels[0]), "refund, order, 123");
+        assert_eq!(join_label(&labels[2]), "");
+    }
+
+    #[test]
+    fn labels_tolerate_ragged_input() {
+        let labels = cluster_labels(&TEXTS, &[0, 5], 2, 2);
+        assert_eq!(labels.len(), 2);
+        assert_eq!(join_label(&labels[0]), "order, refund");
+        assert!(labels[1].is_empty());
+        assert!(cluster_labels(&[], &[], 0, 3).is_empty());
+    }
+
+    #[test]
+    fn stopwords_are_sorted_for_binary_search() {
+        assert!(STOPWORDS.windows(2).all(|w| w[0] < w[1]));
+    }
 }

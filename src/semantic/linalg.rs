@@ -5,8 +5,8 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::parallel::prelude::*;
 use ndarray::{s, Array2, ArrayView2, Axis};
 use rand::SeedableRng;
-use rayon::prelude::*;
 use rand_xoshiro::Xoshiro256Plus;
+use rayon::prelude::*;
 
 use super::error::{Result, SemanticError};
 
@@ -28,7 +28,8 @@ pub(crate) const DUPLICATE_COS: f32 = 1.0 - 1e-5;
 /// share one user seed.
 pub(crate) fn rng(seed: u64, salt: u64) -> Xoshiro256Plus {
     // splitmix64 of (seed ^ salt) so nearby seeds give unrelated streams.
-    let mut z = (seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z =
+        (seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     Xoshiro256Plus::seed_from_u64(z ^ (z >> 31))

@@ -33,9 +33,7 @@ pub use cluster::{
     cluster_gaps, gap_score, silhouette_score, ClusterSummary, ClusterVerdict, ClusteringResult,
     GapScore,
 };
-pub use coverage::{
-    beta_binomial_sf_ge, binomial_sf_ge, coverage, percentile, CoverageResult,
-};
+pub use coverage::{beta_binomial_sf_ge, binomial_sf_ge, coverage, percentile, CoverageResult};
 pub use error::SemanticError;
 pub use labels::{cluster_labels, join_label};
 pub use mmd::{median_heuristic_bandwidth, mmd2_unbiased, mmd_test, MmdResult};

@@ -21,6 +21,7 @@ pub struct SemanticParamsBuilder {
     cluster_dims: usize,
     kmeans_fit_cap: usize,
     kmeans_runs: usize,
+    uncovered_weight: f64,
     kmeans_max_iter: u64,
     gap_confidence: f64,
     gap_min_ratio: f64,
@@ -54,6 +55,7 @@ impl Default for SemanticParamsBuilder {
             cluster_dims: 32,
             kmeans_fit_cap: 10_000,
             kmeans_runs: 3,
+            uncovered_weight: 5.0,
             kmeans_max_iter: 100,
             gap_confidence: 0.95,
             gap_min_ratio: 1.0,
@@ -115,6 +117,9 @@ setters! {
     kmeans_fit_cap: usize;
     /// KMeans restarts (default 3).
     kmeans_runs: usize;
+    /// Weight of an uncovered production row in the k-means++ seeding
+    /// (default 5; 1 = plain greedy k-means++).
+    uncovered_weight: f64;
     /// KMeans max Lloyd iterations (default 100).
     kmeans_max_iter: u64;
     /// Two-sided confidence of the gap-score interval (default 0.95).
@@ -163,7 +168,10 @@ impl SemanticParamsBuilder {
             return Err(invalid("folds", "must be at least 2"));
         }
         if self.classifier_max_per_class < self.folds {
-            return Err(invalid("classifier_max_per_class", "must be at least `folds`"));
+            return Err(invalid(
+                "classifier_max_per_class",
+                "must be at least `folds`",
+            ));
         }
         if self.k == Some(0) {
             return Err(invalid("k", "cannot be zero"));
@@ -176,7 +184,10 @@ impl SemanticParamsBuilder {
             return Err(invalid("k_range", "lower end must not exceed upper end"));
         }
         if self.silhouette_sample <= lo {
-            return Err(invalid("silhouette_sample", "must exceed the lower end of k_range"));
+            return Err(invalid(
+                "silhouette_sample",
+                "must exceed the lower end of k_range",
+            ));
         }
         if self.cluster_dims == 0 {
             return Err(invalid("cluster_dims", "must be at least 1"));
@@ -186,6 +197,9 @@ impl SemanticParamsBuilder {
         }
         if self.kmeans_runs == 0 {
             return Err(invalid("kmeans_runs", "must be at least 1"));
+        }
+        if !(self.uncovered_weight.is_finite() && self.uncovered_weight >= 1.0) {
+            return Err(invalid("uncovered_weight", "must be finite and at least 1"));
         }
         if self.kmeans_max_iter == 0 {
             return Err(invalid("kmeans_max_iter", "must be at least 1"));
@@ -268,12 +282,18 @@ mod tests {
 
     #[test]
     fn coverage_max_pairs_cannot_be_zero() {
-        rejects(SemanticParams::builder().coverage_max_pairs(0), "coverage_max_pairs");
+        rejects(
+            SemanticParams::builder().coverage_max_pairs(0),
+            "coverage_max_pairs",
+        );
     }
 
     #[test]
     fn calibration_cap_must_be_at_least_2() {
-        rejects(SemanticParams::builder().calibration_cap(1), "calibration_cap");
+        rejects(
+            SemanticParams::builder().calibration_cap(1),
+            "calibration_cap",
+        );
     }
 
     #[test]
@@ -283,7 +303,10 @@ mod tests {
 
     #[test]
     fn mmd_max_pooled_must_be_at_least_4() {
-        rejects(SemanticParams::builder().mmd_max_pooled(3), "mmd_max_pooled");
+        rejects(
+            SemanticParams::builder().mmd_max_pooled(3),
+            "mmd_max_pooled",
+        );
     }
 
     #[test]
@@ -294,7 +317,9 @@ mod tests {
     #[test]
     fn classifier_cap_must_cover_folds() {
         rejects(
-            SemanticParams::builder().folds(5).classifier_max_per_class(4),
+            SemanticParams::builder()
+                .folds(5)
+                .classifier_max_per_class(4),
             "classifier_max_per_class",
         );
     }
@@ -311,12 +336,18 @@ mod tests {
 
     #[test]
     fn silhouette_sample_must_exceed_k_min() {
-        rejects(SemanticParams::builder().silhouette_sample(4), "silhouette_sample");
+        rejects(
+            SemanticParams::builder().silhouette_sample(4),
+            "silhouette_sample",
+        );
     }
 
     #[test]
     fn kmeans_fit_cap_must_cover_k() {
-        rejects(SemanticParams::builder().kmeans_fit_cap(15), "kmeans_fit_cap");
+        rejects(
+            SemanticParams::builder().kmeans_fit_cap(15),
+            "kmeans_fit_cap",
+        );
         assert!(SemanticParams::builder()
             .k(Some(3))
             .kmeans_fit_cap(3)
@@ -335,19 +366,43 @@ mod tests {
     }
 
     #[test]
+    fn uncovered_weight_must_be_at_least_1() {
+        rejects(
+            SemanticParams::builder().uncovered_weight(0.5),
+            "uncovered_weight",
+        );
+        rejects(
+            SemanticParams::builder().uncovered_weight(f64::NAN),
+            "uncovered_weight",
+        );
+    }
+
+    #[test]
     fn kmeans_max_iter_cannot_be_zero() {
-        rejects(SemanticParams::builder().kmeans_max_iter(0), "kmeans_max_iter");
+        rejects(
+            SemanticParams::builder().kmeans_max_iter(0),
+            "kmeans_max_iter",
+        );
     }
 
     #[test]
     fn gap_confidence_must_be_in_0_1() {
-        rejects(SemanticParams::builder().gap_confidence(1.0), "gap_confidence");
+        rejects(
+            SemanticParams::builder().gap_confidence(1.0),
+            "gap_confidence",
+        );
     }
 
     #[test]
     fn gap_min_ratio_must_be_positive() {
-        rejects(SemanticParams::builder().gap_min_ratio(0.0), "gap_min_ratio");
-        rejects(SemanticParams::builder().gap_min_ratio(f64::INFINITY), "gap_min_ratio");
+        rejects(
+            SemanticParams::builder().gap_min_ratio(0.0),
+            "gap_min_ratio",
+        );
+        rejects(
+            SemanticParams::builder().gap_min_ratio(f64::INFINITY),
+            "gap_min_ratio",
+        );
     }
 
     #[test]
@@ -357,19 +412,31 @@ mod tests {
 
     #[test]
     fn proposals_per_cluster_cannot_be_zero() {
-        rejects(SemanticParams::builder().proposals_per_cluster(0), "proposals_per_cluster");
+        rejects(
+            SemanticParams::builder().proposals_per_cluster(0),
+            "proposals_per_cluster",
+        );
     }
 
     #[test]
     fn proposals_per_run_cannot_be_zero() {
-        rejects(SemanticParams::builder().proposals_per_run(0), "proposals_per_run");
+        rejects(
+            SemanticParams::builder().proposals_per_run(0),
+            "proposals_per_run",
+        );
     }
 
     #[test]
     fn near_duplicate_cos_must_be_in_minus1_1() {
         for c in [-1.0, 1.01, f64::NAN] {
-            rejects(SemanticParams::builder().near_duplicate_cos(c), "near_duplicate_cos");
+            rejects(
+                SemanticParams::builder().near_duplicate_cos(c),
+                "near_duplicate_cos",
+            );
         }
-        assert!(SemanticParams::builder().near_duplicate_cos(1.0).check().is_ok());
+        assert!(SemanticParams::builder()
+            .near_duplicate_cos(1.0)
+            .check()
+            .is_ok());
     }
 }

@@ -72,11 +72,11 @@ pub(crate) fn principal_axes(
         }
     }
     for c in 0..k {
-        let lead = v
-            .column(c)
-            .iter()
-            .copied()
-            .fold(0.0f64, |acc, e| if e.abs() > acc.abs() { e } else { acc });
+        let lead =
+            v.column(c)
+                .iter()
+                .copied()
+                .fold(0.0f64, |acc, e| if e.abs() > acc.abs() { e } else { acc });
         if lead < 0.0 {
             v.column_mut(c).mapv_inplace(|e| -e);
         }
@@ -129,4 +129,55 @@ pub fn pca_2d(x: ArrayView2<f32>) -> Array2<f32> {
     }
     let (mean, axes) = principal_axes(x, 2, 500);
     project(x, &mean, &axes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    // sklearn 1.9.1: W=np.array([[.9,.1,.3],[.2,.8,.1],[.4,.4,.9],[.7,.2,.5],[.1,.9,.6],
+    //   [.5,.5,.2]],np.float32).astype(float); p=PCA(2); T=p.fit_transform(W)
+    //   then each column negated where components_[c] has a negative largest-|.| loading.
+    #[test]
+    fn pca_2d_matches_sklearn() {
+        let w = array![
+            [0.9f32, 0.1, 0.3],
+            [0.2, 0.8, 0.1],
+            [0.4, 0.4, 0.9],
+            [0.7, 0.2, 0.5],
+            [0.1, 0.9, 0.6],
+            [0.5, 0.5, 0.2]
+        ];
+        let want = [
+            [-0.576_871_011_019_340_2, -0.137_127_203_069_670_88],
+            [0.411_608_315_091_698_65, -0.334_768_981_534_101_6],
+            [-0.012_469_906_537_830_91, 0.477_723_770_658_844_86],
+            [-0.365_866_736_348_397_3, 0.071_662_035_455_455_33],
+            [0.555_551_205_382_618_4, 0.158_481_553_303_904_32],
+            [-0.011_951_866_568_748_52, -0.235_971_174_814_432_28],
+        ];
+        let t = pca_2d(w.view());
+        assert_eq!(t.dim(), (6, 2));
+        for i in 0..6 {
+            for c in 0..2 {
+                assert!(
+                    (f64::from(t[[i, c]]) - want[i][c]).abs() < 1e-5,
+                    "{i},{c}: {}",
+                    t[[i, c]]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pca_2d_degenerate_inputs_give_zeros() {
+        assert_eq!(pca_2d(Array2::<f32>::zeros((0, 4)).view()).dim(), (0, 2));
+        let one = array![[0.6f32, 0.8]];
+        assert_eq!(pca_2d(one.view()), Array2::<f32>::zeros((1, 2)));
+        let col = array![[1.0f32], [2.0], [3.0]];
+        let t = pca_2d(col.view());
+        assert_eq!(t.column(1).to_vec(), vec![0.0; 3]);
+        assert!((t[[0, 0]] + 1.0).abs() < 1e-6 && (t[[2, 0]] - 1.0).abs() < 1e-6);
+    }
 }

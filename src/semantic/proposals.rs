@@ -26,8 +26,12 @@ fn dot(a: ArrayView1<f32>, b: ArrayView1<f32>) -> f32 {
 ///
 /// Groups are visited in order: the gap clusters of
 /// [`ClusteringResult::gap_ranking`] (best gap score first), then the
-/// outliers as one group (`cluster: None`). A group's candidates are its
-/// uncovered production rows. Within a group:
+/// outliers as one group (`cluster: None`). The outlier group is used only
+/// when [`ClusteringResult::outlier_p_value`] `< params.alpha()`: about `q`
+/// of production is uncovered by construction even without drift, and
+/// proposing that tail would be noise (the outliers stay listed in the
+/// clustering result either way). A group's candidates
+/// are its uncovered production rows. Within a group:
 ///
 /// 1. Medoid first: candidates are ranked by mean cosine to the other
 ///    candidates, `(xᵢ·Σⱼxⱼ − 1)/(m − 1)` (exact for unit rows, `O(m·d)`);
@@ -71,7 +75,9 @@ pub fn select_proposals(
         .iter()
         .map(|&c| (Some(c), clustering.clusters[c].uncovered_members.as_slice()))
         .collect();
-    groups.push((None, clustering.outliers.as_slice()));
+    if clustering.outlier_p_value < params.alpha() {
+        groups.push((None, clustering.outliers.as_slice()));
+    }
     if let Some(&bad) = groups.iter().flat_map(|g| g.1.iter()).find(|&&i| i >= n) {
         return Err(SemanticError::LengthMismatch {
             what: "production (clustering refers to a row beyond it)",
@@ -85,9 +91,7 @@ pub fn select_proposals(
     let mut picks: Vec<Pick> = Vec::new();
     let excluded = |i: usize| {
         let row = production.row(i);
-        exclude
-            .axis_iter(Axis(0))
-            .any(|e| dot(row, e) >= dup)
+        exclude.axis_iter(Axis(0)).any(|e| dot(row, e) >= dup)
     };
     for (cluster, members) in groups {
         if picks.len() >= per_run {
@@ -142,7 +146,10 @@ pub fn select_proposals(
             if min_dist[j] <= 1.0 - dup || excluded(idx) {
                 continue;
             }
-            picks.push(Pick { cluster, index: idx });
+            picks.push(Pick {
+                cluster,
+                index: idx,
+            });
             taken += 1;
             let row = production.row(idx);
             for (l, md) in min_dist.iter_mut().enumerate() {
@@ -153,4 +160,164 @@ pub fn select_proposals(
         }
     }
     Ok(picks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::semantic::cluster::{ClusterSummary, ClusterVerdict, GapScore};
+    use ndarray::Array2;
+
+    fn xy(deg: f64) -> [f32; 3] {
+        let r = deg.to_radians();
+        [r.cos() as f32, r.sin() as f32, 0.0]
+    }
+
+    /// Rows 0–4 at 0°, 1°, 2°, 30°, 60° in the xy-plane (cluster 0), row 5 at
+    /// 90° and row 6 at 180° (outliers), row 7 on the z axis (cluster 1).
+    fn production() -> Array2<f32> {
+        let mut rows: Vec<[f32; 3]> = [0.0, 1.0, 2.0, 30.0, 60.0, 90.0, 180.0]
+            .iter()
+            .map(|&d| xy(d))
+            .collect();
+        rows.push([0.0, 0.0, 1.0]);
+        Array2::from_shape_vec((8, 3), rows.concat()).unwrap()
+    }
+
+    fn summary(id: usize, uncovered: Vec<usize>) -> ClusterSummary {
+        ClusterSummary {
+            id,
+            golden_count: 0,
+            production_count: uncovered.len(),
+            uncovered_count: uncovered.len(),
+            golden_members: vec![],
+            production_members: uncovered.clone(),
+            uncovered_members: uncovered,
+            gap: GapScore {
+                ratio: 2.0,
+                lower: 1.5,
+                upper: 3.0,
+            },
+            uncovered_p_value: 0.0,
+            verdict: ClusterVerdict::Gap,
+        }
+    }
+
+    fn clustering() -> ClusteringResult {
+        ClusteringResult {
+            k: 2,
+            silhouette: None,
+            golden_assignment: vec![],
+            production_assignment: vec![0, 0, 0, 0, 0, 0, 0, 1],
+            clusters: vec![summary(0, vec![0, 1, 2, 3, 4]), summary(1, vec![7])],
+            gap_ranking: vec![1, 0],
+            outliers: vec![5, 6],
+            outlier_p_value: 0.0,
+        }
+    }
+
+    fn params(per_cluster: usize, per_run: usize) -> SemanticParams {
+        SemanticParams::builder()
+            .proposals_per_cluster(per_cluster)
+            .proposals_per_run(per_run)
+            .check()
+            .unwrap()
+    }
+
+    fn pick(cluster: Option<usize>, index: usize) -> Pick {
+        Pick { cluster, index }
+    }
+
+    #[test]
+    fn medoid_then_farthest_first_in_gap_order_then_outliers() {
+        let p = production();
+        let none = Array2::<f32>::zeros((0, 3));
+        let picks = select_proposals(p.view(), &clustering(), none.view(), &params(3, 30)).unwrap();
+        assert_eq!(
+            picks,
+            vec![
+                pick(Some(1), 7),
+                pick(Some(0), 3), // medoid of 0°,1°,2°,30°,60°
+                pick(Some(0), 0), // 30° from the medoid, tie with 60° → lower index
+                pick(Some(0), 4),
+                pick(None, 5),
+                pick(None, 6),
+            ]
+        );
+    }
+
+    #[test]
+    fn near_duplicates_are_skipped() {
+        let p = production();
+        let none = Array2::<f32>::zeros((0, 3));
+        // Room for all five: 1° and 2° are near-duplicates of 0° and are skipped.
+        let picks = select_proposals(p.view(), &clustering(), none.view(), &params(5, 30)).unwrap();
+        let from0: Vec<usize> = picks
+            .iter()
+            .filter(|k| k.cluster == Some(0))
+            .map(|k| k.index)
+            .collect();
+        assert_eq!(from0, vec![3, 0, 4]);
+        // An exclude row at 61° removes the 60° candidate.
+        let exclude = Array2::from_shape_vec((1, 3), xy(61.0).to_vec()).unwrap();
+        let picks =
+            select_proposals(p.view(), &clustering(), exclude.view(), &params(5, 30)).unwrap();
+        let from0: Vec<usize> = picks
+            .iter()
+            .filter(|k| k.cluster == Some(0))
+            .map(|k| k.index)
+            .collect();
+        assert_eq!(from0, vec![3, 0]);
+        // A looser threshold keeps them.
+        let loose = SemanticParams::builder()
+            .proposals_per_cluster(5)
+            .near_duplicate_cos(1.0)
+            .check()
+            .unwrap();
+        let none = Array2::<f32>::zeros((0, 3));
+        let picks = select_proposals(p.view(), &clustering(), none.view(), &loose).unwrap();
+        assert_eq!(picks.iter().filter(|k| k.cluster == Some(0)).count(), 5);
+    }
+
+    #[test]
+    fn chance_level_outliers_are_not_proposed() {
+        let p = production();
+        let none = Array2::<f32>::zeros((0, 3));
+        let mut c = clustering();
+        c.outlier_p_value = 0.3;
+        let picks = select_proposals(p.view(), &c, none.view(), &params(3, 30)).unwrap();
+        assert!(picks.iter().all(|k| k.cluster.is_some()) && picks.len() == 4);
+        c.outlier_p_value = 0.001;
+        let picks = select_proposals(p.view(), &c, none.view(), &params(3, 30)).unwrap();
+        assert_eq!(picks.iter().filter(|k| k.cluster.is_none()).count(), 2);
+    }
+
+    #[test]
+    fn run_cap_is_respected() {
+        let p = production();
+        let none = Array2::<f32>::zeros((0, 3));
+        let picks = select_proposals(p.view(), &clustering(), none.view(), &params(3, 4)).unwrap();
+        assert_eq!(
+            picks,
+            vec![
+                pick(Some(1), 7),
+                pick(Some(0), 3),
+                pick(Some(0), 0),
+                pick(Some(0), 4)
+            ]
+        );
+    }
+
+    #[test]
+    fn out_of_range_index_is_an_error() {
+        let p = production();
+        let mut c = clustering();
+        c.outliers.push(99);
+        let none = Array2::<f32>::zeros((0, 3));
+        assert!(select_proposals(p.view(), &c, none.view(), &params(3, 30)).is_err());
+        let bad_exclude = Array2::<f32>::zeros((1, 2));
+        assert!(
+            select_proposals(p.view(), &clustering(), bad_exclude.view(), &params(3, 30)).is_err()
+        );
+    }
 }

@@ -75,11 +75,13 @@ pub(crate) fn with_new_blob(
 ) -> (Array2<f32>, Vec<usize>) {
     let old = centers.slice(ndarray::s![..new_blob, ..]).to_owned();
     let (a, ia) = blobs(n - n_new, &old, &vec![1.0; new_blob], spread, r);
-    let newc = centers.slice(ndarray::s![new_blob..new_blob + 1, ..]).to_owned();
+    let newc = centers
+        .slice(ndarray::s![new_blob..new_blob + 1, ..])
+        .to_owned();
     let (b, _) = blobs(n_new, &newc, &[1.0], spread, r);
     let x = ndarray::concatenate(Axis(0), &[a.view(), b.view()]).unwrap();
     let mut ids = ia;
-    ids.extend(std::iter::repeat(new_blob).take(n_new));
+    ids.extend(std::iter::repeat_n(new_blob, n_new));
     (x, ids)
 }
 
@@ -89,4 +91,14 @@ pub(crate) fn peak_rss_mib() -> Option<f64> {
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
+}
+
+/// User + system CPU seconds consumed by this process so far
+/// (`/proc/self/stat` fields 14 and 15, at 100 ticks per second).
+pub(crate) fn cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }

@@ -1,0 +1,60 @@
+use std::process::Command;
+
+use crate::common::bin;
+
+#[test]
+fn check_config_names_typo_and_wrong_type_with_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("driftwatch.toml");
+    std::fs::write(&p, "[store]\nurl = \"sqlite://x.db\"\n\n[ingest]\nbatch_sise = 100\nmax_text_bytes = \"lots\"\n").unwrap();
+    let out = Command::new(bin())
+        .arg("check-config")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let f = p.display().to_string();
+    assert!(
+        err.contains(&format!("{f}:5:1: ingest.batch_sise: unknown key")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{f}:6:1: ingest.max_text_bytes: invalid type: string \"lots\""
+        )),
+        "{err}"
+    );
+    assert!(err.contains("2 errors"), "{err}");
+}
+
+#[test]
+fn check_config_accepts_the_example_file() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/driftwatch.example.toml"
+    );
+    let out = Command::new(bin())
+        .arg("check-config")
+        .arg(example)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn commands_refuse_a_bad_config_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.toml");
+    std::fs::write(&p, "[server]\nbind = \"nowhere\"\n").unwrap();
+    let out = Command::new(bin())
+        .args(["--config", p.to_str().unwrap(), "golden", "versions"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("2:1: server.bind: must be HOST:PORT"));
+}

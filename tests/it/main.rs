@@ -1,0 +1,13 @@
+//! Integration tests, one binary. Every store-touching test runs on SQLite and on a
+//! real PostgreSQL (a fresh database per test, see `common`).
+
+mod common;
+
+// The store API itself: traces, golden versions, runs.
+mod store;
+// CLI ingest: JSONL/CSV, bad lines, idempotency, exit codes.
+mod ingest;
+// HTTP ingest: auth, body limit, per-item errors.
+mod http;
+// Config files: check-config output and exit codes.
+mod config;

@@ -1,0 +1,174 @@
+use chrono::{TimeZone, Utc};
+use driftwatch::store::{GoldenChange, NewGoldenExample, NewTrace, RunStatus, StoreError};
+
+use crate::both_backends;
+use crate::common::TestDb;
+
+fn trace(id: &str, ts_s: i64, input: &str) -> NewTrace {
+    NewTrace {
+        source: "t".into(),
+        external_id: id.into(),
+        ts: Utc.timestamp_opt(ts_s, 0).unwrap(),
+        input: input.into(),
+        output: format!("out {input}"),
+        model: Some("m".into()),
+        latency_ms: Some(12.5),
+        prompt_tokens: Some(10),
+        completion_tokens: None,
+        cost: Some(0.001),
+        is_error: Some(false),
+        feedback: Some(1.0),
+        metadata: Some(serde_json::json!({"k": [1, 2]})),
+    }
+}
+
+async fn traces_roundtrip_and_dedup(db: TestDb) {
+    let s = db.store().await;
+    let batch: Vec<_> = (0..2500)
+        .map(|i| trace(&format!("id{i}"), 1_000 + i, &format!("q{i}")))
+        .collect();
+    let st = s.insert_traces(&batch).await.unwrap();
+    assert_eq!((st.stored, st.duplicates), (2500, 0));
+    // Same ids again plus one new: only the new one is stored.
+    let mut again = batch[..10].to_vec();
+    again.push(trace("new", 5, "fresh"));
+    let st = s.insert_traces(&again).await.unwrap();
+    assert_eq!((st.stored, st.duplicates), (1, 10));
+    assert_eq!(s.count_traces().await.unwrap(), 2501);
+    // Window is half-open on ts.
+    let w = s.window_traces(1_000_000, 1_100_000).await.unwrap();
+    assert_eq!(w.len(), 100);
+    let ids: Vec<i64> = w.iter().map(|t| t.id).collect();
+    let full = s.traces_by_ids(&ids).await.unwrap();
+    assert_eq!(full.len(), 100);
+    let t = &full[0];
+    assert_eq!(t.latency_ms, Some(12.5));
+    assert_eq!(t.is_error, Some(false));
+    assert_eq!(t.metadata, Some(serde_json::json!({"k": [1, 2]})));
+    assert_eq!(t.input_hash, driftwatch::store::content_hash(&t.input));
+    assert_eq!(s.get_trace(t.id).await.unwrap().external_id, t.external_id);
+}
+both_backends!(traces_roundtrip_and_dedup_sqlite, traces_roundtrip_and_dedup_postgres => traces_roundtrip_and_dedup);
+
+fn ex(input: &str) -> NewGoldenExample {
+    NewGoldenExample {
+        input: input.into(),
+        expected_output: format!("a {input}"),
+        tags: vec!["t".into()],
+        proposal_id: None,
+    }
+}
+
+async fn golden_versions_are_append_only(db: TestDb) {
+    let s = db.store().await;
+    let v1 = s
+        .apply_golden_change(
+            "g",
+            &GoldenChange {
+                description: "import".into(),
+                add: vec![ex("a"), ex("b"), ex("c")],
+                archive: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((v1.version, v1.active_count), (1, 3));
+    let all = s.golden_examples("g", None).await.unwrap();
+    let b = all.iter().find(|e| e.input == "b").unwrap().id;
+    let v2 = s
+        .apply_golden_change(
+            "g",
+            &GoldenChange {
+                description: "archive b".into(),
+                add: vec![ex("d")],
+                archive: vec![b],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((v2.version, v2.active_count), (2, 3));
+    let now: Vec<String> = s
+        .golden_examples("g", None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.input)
+        .collect();
+    assert_eq!(now, vec!["a", "c", "d"]);
+    // Version 1 is still reconstructible: nothing was deleted.
+    let then: Vec<String> = s
+        .golden_examples("g", Some(1))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.input)
+        .collect();
+    assert_eq!(then, vec!["a", "b", "c"]);
+    assert_eq!(s.golden_examples_all("g").await.unwrap().len(), 4);
+    // Archiving twice fails the whole change and creates no version.
+    let err = s
+        .apply_golden_change(
+            "g",
+            &GoldenChange {
+                description: "x".into(),
+                add: vec![ex("e")],
+                archive: vec![b],
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    assert_eq!(s.golden_versions(Some("g")).await.unwrap().len(), 2);
+    assert_eq!(s.golden_examples("g", None).await.unwrap().len(), 3);
+    // Provenance of an accepted proposal is kept.
+    let mut p = ex("from proposal");
+    p.proposal_id = Some(7);
+    s.apply_golden_change(
+        "g",
+        &GoldenChange {
+            description: "accept".into(),
+            add: vec![p],
+            archive: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    let last = s.golden_examples("g", None).await.unwrap().pop().unwrap();
+    assert_eq!(last.proposal_id, Some(7));
+    assert_eq!(
+        last.provenance,
+        driftwatch::store::Provenance::AcceptedProposal
+    );
+}
+both_backends!(golden_versions_are_append_only_sqlite, golden_versions_are_append_only_postgres => golden_versions_are_append_only);
+
+async fn runs_lifecycle(db: TestDb) {
+    let s = db.store().await;
+    let id = s.start_run("job1").await.unwrap();
+    let r = s.get_run(id).await.unwrap();
+    assert_eq!(r.status, RunStatus::Running);
+    s.fail_run(id, RunStatus::Failed, "boom").await.unwrap();
+    let r = s.get_run(id).await.unwrap();
+    assert_eq!(
+        (r.status, r.error.as_deref()),
+        (RunStatus::Failed, Some("boom"))
+    );
+    assert!(r.finished_at.is_some());
+    let id2 = s.start_run("job2").await.unwrap();
+    let n = s.abort_stale_runs(i64::MAX).await.unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(s.get_run(id2).await.unwrap().status, RunStatus::Aborted);
+    let listed = s
+        .list_runs(&driftwatch::store::RunFilter {
+            job: Some("job1".into()),
+            limit: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(matches!(
+        s.get_run(999_999).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+both_backends!(runs_lifecycle_sqlite, runs_lifecycle_postgres => runs_lifecycle);
