@@ -69,6 +69,43 @@ pub enum Command {
     },
     /// Generate a realistic application log and golden set, ingest them, and show what to do next.
     Demo(DemoArgs),
+    /// Run one analysis job now (from config, or ad hoc with --golden-set).
+    Run(RunArgs),
+    /// List analysis runs.
+    Runs {
+        #[arg(long)]
+        job: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render the report of a run.
+    Report {
+        run_id: i64,
+        #[arg(long, value_enum, default_value = "text")]
+        format: crate::report::Format,
+        /// Write to a file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Job name from the config (any name with --golden-set for a one-off run).
+    pub job: String,
+    /// Golden set to compare against (overrides the job's; makes an ad-hoc job if JOB is not configured).
+    #[arg(long)]
+    pub golden_set: Option<String>,
+    /// Window length, e.g. 24h, 3d.
+    #[arg(long)]
+    pub window: Option<String>,
+    #[arg(long)]
+    pub sample_size: Option<usize>,
+    /// Print the run id and every finding as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +218,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(args) => ingest_cmd(&store, &cfg, args).await,
         Command::Golden(cmd) => golden_cmd(&store, cmd).await,
         Command::Serve { bind } => serve_cmd(store, cfg, bind).await,
+        Command::Run(args) => run_cmd(&store, &cfg, args).await,
+        Command::Runs { job, limit, json } => runs_cmd(&store, job, limit, json).await,
+        Command::Report {
+            run_id,
+            format,
+            out,
+        } => report_cmd(&store, run_id, format, out).await,
         Command::CheckConfig { .. } | Command::Demo(_) => unreachable!("handled above"),
     }
 }
@@ -470,6 +514,121 @@ async fn serve_cmd(store: Store, cfg: Config, bind: Option<SocketAddr>) -> Resul
     crate::http::serve(router, addr, shutdown_signal())
         .await
         .with_context(|| format!("cannot serve on {addr}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Finds the job to run: configured by name, or ad hoc with defaults.
+pub fn resolve_job(cfg: &Config, args: &RunArgs) -> Result<crate::jobs::JobSpec, ExitCode> {
+    let mut job = match cfg.jobs.iter().find(|j| j.name == args.job) {
+        Some(j) => j.clone(),
+        None if args.golden_set.is_some() => crate::jobs::JobConfig::adhoc(
+            &args.job,
+            args.golden_set.as_deref().unwrap_or("default"),
+        ),
+        None => {
+            let names: Vec<&str> = cfg.jobs.iter().map(|j| j.name.as_str()).collect();
+            eprintln!(
+                "driftwatch: no job named `{}` in the config (jobs: {})\nhint: pass --golden-set SET for a one-off run without config",
+                args.job,
+                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            );
+            return Err(ExitCode::from(exit::CONFIG));
+        }
+    };
+    if let Some(g) = &args.golden_set {
+        job.golden_set = g.clone();
+    }
+    if let Some(w) = &args.window {
+        job.window = w.clone();
+    }
+    if let Some(n) = args.sample_size {
+        job.sample_size = n;
+    }
+    job.check("run", &cfg.base_dir)
+        .map_err(|errs| config_failure(ConfigErrors::new(cfg.source_file.clone(), errs)))
+}
+
+async fn run_cmd(store: &Store, cfg: &Config, args: RunArgs) -> Result<ExitCode> {
+    let spec = match resolve_job(cfg, &args) {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    let outcome = crate::jobs::run_job(store, &spec, &crate::jobs::RunOptions::default()).await?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let v = serde_json::json!({"run_id": outcome.run_id, "summary": outcome.summary, "findings": outcome.findings});
+        writeln!(out, "{}", serde_json::to_string(&v)?)?;
+    } else {
+        let run = store.get_run(outcome.run_id).await?;
+        write!(
+            out,
+            "{}",
+            crate::report::render_text(&run, &outcome.findings)
+        )?;
+        writeln!(
+            out,
+            "\nreport: driftwatch report {} --format html --out run-{}.html",
+            outcome.run_id, outcome.run_id
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn runs_cmd(store: &Store, job: Option<String>, limit: i64, json: bool) -> Result<ExitCode> {
+    let runs = store
+        .list_runs(&crate::store::RunFilter {
+            job,
+            limit: Some(limit),
+        })
+        .await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&runs)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "{:>6}  {:<20} {:<10} {:<20} {:>8} {:>8}",
+        "ID", "JOB", "STATUS", "STARTED", "SAMPLED", "DRIFTED"
+    )?;
+    for r in &runs {
+        let s = r.summary.clone().unwrap_or_default();
+        writeln!(
+            out,
+            "{:>6}  {:<20} {:<10} {:<20} {:>8} {:>8}",
+            r.id,
+            truncate(&r.job, 20),
+            r.status.as_str(),
+            r.started_at.format("%Y-%m-%d %H:%M:%S"),
+            s["sampled"]
+                .as_u64()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into()),
+            s["drifted"]
+                .as_u64()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into()),
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn report_cmd(
+    store: &Store,
+    run_id: i64,
+    format: crate::report::Format,
+    out: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let run = store.get_run(run_id).await?;
+    let findings = store.findings(run_id).await?;
+    let text = crate::report::render(format, &run, &findings);
+    match out {
+        Some(p) => {
+            std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
+            eprintln!("wrote {}", p.display());
+        }
+        None => std::io::stdout().lock().write_all(text.as_bytes())?,
+    }
     Ok(ExitCode::SUCCESS)
 }
 

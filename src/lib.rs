@@ -8,8 +8,10 @@ pub mod demo;
 pub mod golden;
 pub mod http;
 pub mod ingest;
+pub mod jobs;
 pub mod metrics;
 pub mod notify;
+pub mod report;
 pub mod stats;
 pub mod store;
 

@@ -38,6 +38,12 @@ pub struct Config {
     /// The HTTP server of `driftwatch serve`.
     #[serde(default)]
     pub server: ServerConfig,
+    /// Alert rules, receivers, routes and delivery retry (`[alerts]`).
+    #[serde(default)]
+    pub alerts: crate::notify::AlertingConfig,
+    /// Analysis jobs (`[[jobs]]`).
+    #[serde(default)]
+    pub jobs: Vec<crate::jobs::JobConfig>,
     /// The directory relative paths in the file are resolved against (not a key).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -157,8 +163,36 @@ impl Config {
         }
         errors.extend(self.ingest.validate("ingest"));
         errors.extend(self.server.validate("server"));
+        errors.extend(self.alerts.validate_at("alerts"));
+        if let Err(e) = self.job_specs() {
+            errors.extend(e);
+        }
         if errors.is_empty() {
             Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Every `[[jobs]]` entry checked, or all their errors (names must be unique).
+    pub fn job_specs(&self) -> Result<Vec<crate::jobs::JobSpec>, Vec<ConfigError>> {
+        let mut specs = Vec::new();
+        let mut errors = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, j) in self.jobs.iter().enumerate() {
+            if !seen.insert(j.name.as_str()) {
+                errors.push(ConfigError::new(
+                    format!("jobs[{i}].name"),
+                    format!("duplicate job name `{}`", j.name),
+                ));
+            }
+            match j.check(&format!("jobs[{i}]"), &self.base_dir) {
+                Ok(s) => specs.push(s),
+                Err(e) => errors.extend(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(specs)
         } else {
             Err(errors)
         }

@@ -9,8 +9,13 @@ use serde::{Deserialize, Serialize};
 use super::channels::{ChannelConfigError, ReceiverConfig};
 use super::plan::Route;
 use super::retry::RetryPolicy;
-use super::rules::{default_rules, validate_rules, RuleConfig, RuleError};
-use super::silence::{parse_matchers, SilenceError};
+use super::rules::{
+    default_rules, valid_label_name, validate_rules, Condition, RuleConfig, RuleError,
+    RESERVED_LABELS, SUMMARY_PLACEHOLDERS,
+};
+use super::silence::{parse_matchers, Matcher, SilenceError};
+use super::template;
+use crate::config::ConfigError;
 
 /// A duration written as `30s`, `5m`, `4h`, `1d` or a sum like `1h30m`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -203,6 +208,70 @@ impl AlertingConfig {
         Ok(())
     }
 
+    /// Every problem of the section at once, each under its key path below `at`
+    /// (e.g. `alerts.rules[0].for`), for `driftwatch check-config`. Empty exactly when
+    /// [`validate`](Self::validate) succeeds. No secrets are read.
+    pub fn validate_at(&self, at: &str) -> Vec<ConfigError> {
+        let mut errs = Vec::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            errs.extend(rule_errors(rule, &format!("{at}.rules[{i}]")));
+        }
+        for (name, r) in &self.receivers {
+            if let Err(e) = r.validate() {
+                errs.push(ConfigError::new(
+                    format!("{at}.receivers.{name}"),
+                    e.to_string(),
+                ));
+            }
+        }
+        for (i, route) in self.routes.iter().enumerate() {
+            let path = format!("{at}.routes[{i}]");
+            if !self.receivers.contains_key(&route.receiver) {
+                let known: Vec<&str> = self.receivers.keys().map(String::as_str).collect();
+                let hint = if known.is_empty() {
+                    format!("no receivers are defined (add [{at}.receivers.NAME])")
+                } else {
+                    format!("defined receivers: {}", known.join(", "))
+                };
+                errs.push(ConfigError::new(
+                    format!("{path}.receiver"),
+                    format!("references undefined receiver `{}`; {hint}", route.receiver),
+                ));
+            }
+            if route.group_by.is_empty() {
+                errs.push(ConfigError::new(
+                    format!("{path}.group_by"),
+                    "must not be empty (use [\"...\"] for one notification per alert)",
+                ));
+            }
+            for (j, m) in route.matchers.iter().enumerate() {
+                if let Err(e) = m.parse::<Matcher>() {
+                    errs.push(ConfigError::new(
+                        format!("{path}.match[{j}]"),
+                        e.to_string(),
+                    ));
+                }
+            }
+        }
+        let retry = &self.retry;
+        if retry.max_attempts == 0 {
+            errs.push(ConfigError::new(
+                format!("{at}.retry.max_attempts"),
+                "must be at least 1, got 0",
+            ));
+        }
+        if retry.base.0.is_zero() || retry.base > retry.max {
+            errs.push(ConfigError::new(
+                format!("{at}.retry.base"),
+                format!(
+                    "must be more than 0s and at most retry.max ({}), got {}",
+                    retry.max, retry.base
+                ),
+            ));
+        }
+        errs
+    }
+
     /// Resolved routes (matchers parsed, `send_resolved` taken from the receiver).
     pub fn routes(&self) -> Result<Vec<Route>, AlertingConfigError> {
         if self.routes.is_empty() {
@@ -243,6 +312,53 @@ impl AlertingConfig {
             })
             .collect()
     }
+}
+
+/// The problems of one rule, each under its key path (`{path}.for`, `{path}.labels.x`, …).
+fn rule_errors(rule: &RuleConfig, path: &str) -> Vec<ConfigError> {
+    let mut errs = Vec::new();
+    if rule.name.trim().is_empty() {
+        errs.push(ConfigError::new(
+            format!("{path}.name"),
+            "must not be empty",
+        ));
+    }
+    if rule.for_runs == 0 {
+        errs.push(ConfigError::new(
+            format!("{path}.for"),
+            "must be at least 1 run, got 0",
+        ));
+    }
+    if let Condition::Threshold(t) = rule.condition {
+        if !t.value.is_finite() {
+            errs.push(ConfigError::new(
+                format!("{path}.condition.value"),
+                format!("must be a finite number, got {}", t.value),
+            ));
+        }
+    }
+    for label in rule.labels.keys() {
+        let why = if RESERVED_LABELS.contains(&label.as_str()) {
+            format!(
+                "is reserved: driftwatch sets {} itself",
+                RESERVED_LABELS.join(", ")
+            )
+        } else if !valid_label_name(label) {
+            "is not a valid label name ([A-Za-z_][A-Za-z0-9_]*)".to_owned()
+        } else {
+            continue;
+        };
+        errs.push(ConfigError::new(
+            format!("{path}.labels.{label}"),
+            format!("label `{label}` {why}"),
+        ));
+    }
+    if let Some(tpl) = &rule.summary {
+        if let Err(why) = template::check(tpl, &SUMMARY_PLACEHOLDERS) {
+            errs.push(ConfigError::new(format!("{path}.summary"), why));
+        }
+    }
+    errs
 }
 
 #[cfg(test)]
@@ -319,8 +435,67 @@ mod tests {
             bad.validate(),
             Err(AlertingConfigError::UnknownReceiver { .. })
         ));
+        let errs = bad.validate_at("alerts");
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].path, "alerts.routes[0].receiver");
+        assert!(errs[0].message.contains("undefined receiver `nobody`"));
+        assert!(cfg.validate_at("alerts").is_empty());
         let empty = AlertingConfig::default();
         assert_eq!(empty.effective_rules()[0].name, "DriftDetected");
         assert!(empty.routes().unwrap().is_empty());
+    }
+
+    #[test]
+    fn validate_at_reports_every_problem_with_its_key() {
+        let cfg: AlertingConfig = toml::from_str(
+            r#"
+            [[rules]]
+            name = "A"
+            for = 0
+            labels = { job = "x", "9bad" = "y", team = "ok" }
+            summary = "{nope}"
+            condition = { field = "effect_size", op = "above", value = nan }
+
+            [[rules]]
+            name = " "
+
+            [receivers.chat]
+            kind = "slack"
+            webhook_url = "https://hooks.slack.com/services/T/B/X"
+
+            [[routes]]
+            receiver = "chat"
+            group_by = []
+            match = ["job=ok", "metric=~("]
+
+            [retry]
+            base = "2h"
+            max = "1h"
+            max_attempts = 0
+            "#,
+        )
+        .unwrap();
+        assert!(cfg.validate().is_err());
+        let got: Vec<String> = cfg
+            .validate_at("alerts")
+            .iter()
+            .map(|e| e.path.clone())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "alerts.rules[0].for",
+                "alerts.rules[0].condition.value",
+                "alerts.rules[0].labels.9bad",
+                "alerts.rules[0].labels.job",
+                "alerts.rules[0].summary",
+                "alerts.rules[1].name",
+                "alerts.receivers.chat",
+                "alerts.routes[0].group_by",
+                "alerts.routes[0].match[1]",
+                "alerts.retry.max_attempts",
+                "alerts.retry.base",
+            ]
+        );
     }
 }

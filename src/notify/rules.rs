@@ -43,6 +43,8 @@ impl fmt::Display for Side {
 pub enum FindingKind {
     /// Distribution tests over structural metrics (length, JSON validity, ...).
     Structural,
+    /// Operational fields (latency, cost, error rate, ...) against the previous window.
+    Operational,
     /// Embedding-space tests.
     Semantic,
     /// Coverage of the reference distribution (e.g. unseen topics).
@@ -54,6 +56,7 @@ impl FindingKind {
     pub fn as_str(self) -> &'static str {
         match self {
             FindingKind::Structural => "structural",
+            FindingKind::Operational => "operational",
             FindingKind::Semantic => "semantic",
             FindingKind::Coverage => "coverage",
         }
@@ -154,6 +157,8 @@ impl SideSelector {
 pub enum KindSelector {
     /// Only structural findings.
     Structural,
+    /// Only operational findings.
+    Operational,
     /// Only semantic findings.
     Semantic,
     /// Only coverage findings.
@@ -168,6 +173,7 @@ impl KindSelector {
         match self {
             KindSelector::Any => true,
             KindSelector::Structural => kind == FindingKind::Structural,
+            KindSelector::Operational => kind == FindingKind::Operational,
             KindSelector::Semantic => kind == FindingKind::Semantic,
             KindSelector::Coverage => kind == FindingKind::Coverage,
         }
@@ -367,7 +373,7 @@ pub struct RuleConfig {
     /// Side selector: `input`, `output` or `any`.
     #[serde(default)]
     pub side: SideSelector,
-    /// Finding kind selector: `structural`, `semantic`, `coverage` or `any`.
+    /// Finding kind selector: `structural`, `operational`, `semantic`, `coverage` or `any`.
     #[serde(default)]
     pub kind: KindSelector,
     /// When a selected finding matches: `"drifted"` or `{ field, op, value }`.

@@ -159,11 +159,11 @@ pub fn mann_whitney_auc_test(scores: &[f64], labels: &[bool]) -> Result<MannWhit
 ///    drawn per side (seeded, uniformly without replacement).
 /// 2. Stratified `folds`-fold split: each class is shuffled (seeded) and its
 ///    `i`-th row goes to fold `i mod folds`.
-/// 3. Per fold, linfa-logistic `LogisticRegression` (f32, 4× faster than
-///    f64 here) with its defaults
-///    (L2 penalty α = 1, intercept, L-BFGS ≤ 100 iterations, gradient
-///    tolerance 1e-4) is fitted on the other folds and predicts
-///    `P(production)` for the held-out rows. Folds run in parallel.
+/// 3. Per fold, linfa-logistic `LogisticRegression` with its defaults
+///    (L2 penalty α = 1 on the summed log-loss — scikit-learn's `C = 1` —,
+///    intercept, L-BFGS ≤ 100 iterations, gradient tolerance 1e-4) is
+///    fitted in f32 on the other folds and predicts `P(production)` for the
+///    held-out rows. Folds run in parallel.
 /// 4. `auc` = [`roc_auc`] of all `2n` held-out probabilities pooled;
 ///    `p_value` = [`mann_whitney_auc_test`] on the same scores.
 ///

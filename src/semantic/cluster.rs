@@ -5,13 +5,12 @@ use linfa::DatasetBase;
 use linfa_clustering::{KMeans, KMeansInit};
 use ndarray::{concatenate, Array2, ArrayView2, Axis};
 use rand::Rng;
-use rand_xoshiro::Xoshiro256Plus;
 use rayon::prelude::*;
 use statrs::distribution::{ContinuousCDF, Normal};
 
 use super::coverage::CoverageResult;
 use super::error::{Result, SemanticError};
-use super::linalg::{check_unit_rows, rng, subsample};
+use super::linalg::{check_unit_rows, rng, subsample, SeededRng};
 use super::params::SemanticParams;
 use super::pca::{principal_axes, project};
 
@@ -257,12 +256,12 @@ pub fn silhouette_score(x: ArrayView2<f32>, labels: &[usize]) -> Result<f64> {
 }
 
 /// Index drawn with probability proportional to `w` (uniform if all zero).
-fn sample_weighted(w: &[f64], r: &mut Xoshiro256Plus) -> usize {
+fn sample_weighted(w: &[f64], r: &mut SeededRng) -> usize {
     let total: f64 = w.iter().sum();
     if total.is_nan() || total <= 0.0 {
-        return r.gen_range(0..w.len());
+        return r.random_range(0..w.len());
     }
-    let mut u = r.gen::<f64>() * total;
+    let mut u = r.random::<f64>() * total;
     for (i, &v) in w.iter().enumerate() {
         if u < v {
             return i;
@@ -275,7 +274,7 @@ fn sample_weighted(w: &[f64], r: &mut Xoshiro256Plus) -> usize {
 /// Greedy weighted k-means++ seeding: each step draws `2 + ⌊ln k⌋`
 /// candidates with probability ∝ `wᵢ · D²ᵢ` and keeps the one that most
 /// reduces the weighted potential `Σ wᵢ D²ᵢ`.
-fn greedy_kmeanspp(x: ArrayView2<f32>, w: &[f64], k: usize, r: &mut Xoshiro256Plus) -> Array2<f32> {
+fn greedy_kmeanspp(x: ArrayView2<f32>, w: &[f64], k: usize, r: &mut SeededRng) -> Array2<f32> {
     let n = x.nrows();
     let norms: Vec<f32> = x.outer_iter().map(|row| row.dot(&row)).collect();
     let d2_to = |c: usize| -> Vec<f64> {
@@ -341,15 +340,14 @@ fn kmeans_fit(
 ) -> Result<Array2<f32>> {
     let mut r = rng(params.seed(), salt);
     let ones = vec![1.0; w.len()];
-    let t0 = std::time::Instant::now();
     let mut inits: Vec<Array2<f32>> = (0..runs)
         .map(|run| greedy_kmeanspp(fit, if run % 2 == 0 { w } else { &ones }, k, &mut r))
         .collect();
-    eprintln!("seed k={k} {:?}", t0.elapsed());
     inits.extend(warm);
     let mut best: Option<(f32, Array2<f32>)> = None;
     for init in inits {
-        let model = KMeans::params_with_rng(init.nrows(), r.clone())
+        // linfa's own RNG is never consulted with a precomputed init.
+        let model = KMeans::params(init.nrows())
             .init_method(KMeansInit::Precomputed(init))
             .n_runs(1)
             .max_n_iterations(params.kmeans_max_iter())
@@ -360,7 +358,6 @@ fn kmeans_fit(
             best = Some((model.inertia(), model.centroids().clone()));
         }
     }
-    eprintln!("fit k={k} {:?}", t0.elapsed());
     Ok(best.expect("at least one run").1)
 }
 
@@ -406,15 +403,16 @@ fn kmeans_fit(
 ///    rows; `uncovered_p_value` = [`CoverageResult::excess_p_value`] of its
 ///    uncovered members among its production members. Verdict:
 ///    [`ClusterVerdict::Gap`] iff `lower > gap_min_ratio`, uncovered members
-///    ≥ `min_uncovered` and `uncovered_p_value < alpha / k` (Bonferroni over
-///    the clusters); `OverrepresentedCovered` if only the first holds;
+///    ≥ `min_uncovered` and `uncovered_p_value < alpha / (k + 1)`
+///    (Bonferroni over the `k` clusters and the outlier group); `OverrepresentedCovered` if only the first holds;
 ///    `Underrepresented` if `upper < 1`; else `Balanced`. Requiring excess
 ///    uncovered traffic keeps chance fluctuations of an existing topic's
 ///    share (whose uncovered rows are just the calibrated `q` tail) from
 ///    being called gaps.
 /// 7. Uncovered production rows outside every gap cluster are `outliers`;
 ///    `outlier_p_value` is the excess p-value of their count among the
-///    production rows outside gap clusters.
+///    production rows outside gap clusters ([`crate::semantic::select_proposals`]
+///    proposes from them only when it is below `alpha / (k + 1)`).
 ///
 /// Production indices in the result are rows of `production`;
 /// `production_assignment` follows `coverage.production_index`.
@@ -510,9 +508,7 @@ pub fn cluster_gaps(
                         let centroids =
                             kmeans_fit(sub.view(), &sub_w, k, runs, None, params, k as u64)?;
                         let labels = nearest_centroid(sub.view(), &centroids);
-                        let t1 = std::time::Instant::now();
                         let s = silhouette_from_dist(&dist, &labels).unwrap_or(f64::NEG_INFINITY);
-                        eprintln!("sil k={k} {:?}", t1.elapsed());
                         Ok((k, s, centroids))
                     })
                     .collect();
@@ -582,7 +578,9 @@ pub fn cluster_gaps(
             clusters[c].uncovered_members.push(idx[j]);
         }
     }
-    let bonferroni = params.alpha() / k_used as f64;
+    // Bonferroni over the family of uncovered-excess tests: k clusters plus
+    // the outlier group (see `select_proposals`).
+    let bonferroni = params.alpha() / (k_used + 1) as f64;
     for c in clusters.iter_mut() {
         c.golden_count = c.golden_members.len();
         c.production_count = c.production_members.len();
@@ -742,7 +740,11 @@ mod tests {
         let (g, gid) = blobs(300, &c, &[1.0, 1.0, 1.0, 1.0, 1.0, 0.0], 0.5, &mut r);
         let (p, pid) = blobs(300, &c, &[1.0, 1.0, 1.0, 1.0, 1.0, 1.5], 0.5, &mut r);
         let cov = coverage(g.view(), p.view(), 0.05, 1_000_000_000, 2000, 1).unwrap();
-        let params = SemanticParams::builder().seed(1).check().unwrap();
+        let params = SemanticParams::builder()
+            .seed(1)
+            .k_range((3, 10))
+            .check()
+            .unwrap();
         let res = cluster_gaps(g.view(), p.view(), &cov, &params).unwrap();
         assert_eq!(res.k, 6, "silhouette should pick the 6 blobs");
         // Every cluster is pure.

@@ -43,10 +43,25 @@ pub struct CoverageResult {
 }
 
 impl CoverageResult {
-    /// Calibrated p-value that `k` uncovered rows out of `m` analysed
-    /// production rows exceed the no-drift tail rate:
-    /// `P[BetaBin(m, r, N + 1 − r) ≥ k]` with this result's calibration.
-    /// Used to test the uncovered rows left outside gap clusters.
+    /// Calibrated p-value that `k` uncovered rows among `m` production rows
+    /// exceed the no-drift tail rate of this calibration.
+    ///
+    /// # Definition
+    ///
+    /// `P[X ≥ k]`, `X ~ BetaBin(m, r, N + 1 − r)` with `N` =
+    /// `calibration_n`, `r` = `calibration_rank` ([`beta_binomial_sf_ge`]).
+    ///
+    /// # Remarks
+    ///
+    /// `1` for `k = 0` (including `m = 0`); never `NaN`. Applied to a subset
+    /// chosen after looking at the data (a cluster, the rows outside gap
+    /// clusters) it is a screening score; the subset choice is handled with
+    /// a Bonferroni family in [`crate::semantic::cluster_gaps`].
+    ///
+    /// # Reference
+    ///
+    /// Gumbel & von Schelling (1950). Matches
+    /// `scipy.stats.betabinom.sf(k-1, m, r, N+1-r)`.
     pub fn excess_p_value(&self, k: usize, m: usize) -> f64 {
         beta_binomial_sf_ge(
             k as u64,

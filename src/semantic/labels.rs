@@ -213,7 +213,20 @@ pub fn cluster_labels(
         .collect()
 }
 
-/// Joins label terms with `", "` (e.g. `"refund, order, invoice"`).
+/// Human-readable cluster label from its top terms.
+///
+/// # Definition
+///
+/// The terms of `terms`, in order, joined with `", "`
+/// (e.g. `"refund, order, invoice"`).
+///
+/// # Remarks
+///
+/// Never fails; no terms give `""`.
+///
+/// # Reference
+///
+/// Same as Python `", ".join(t for t, _ in terms)`.
 pub fn join_label(terms: &[(String, f64)]) -> String {
     terms
         .iter()

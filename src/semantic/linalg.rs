@@ -5,7 +5,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::parallel::prelude::*;
 use ndarray::{s, Array2, ArrayView2, Axis};
 use rand::SeedableRng;
-use rand_xoshiro::Xoshiro256Plus;
+use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::error::{Result, SemanticError};
@@ -24,20 +24,23 @@ pub(crate) const COL_BLOCK: usize = 2048;
 /// (“exact duplicate” up to f32 rounding).
 pub(crate) const DUPLICATE_COS: f32 = 1.0 - 1e-5;
 
+/// The module's seeded generator (ChaCha8: portable, reproducible streams).
+pub(crate) type SeededRng = ChaCha8Rng;
+
 /// Seeded generator; `salt` separates the streams of different routines that
 /// share one user seed.
-pub(crate) fn rng(seed: u64, salt: u64) -> Xoshiro256Plus {
+pub(crate) fn rng(seed: u64, salt: u64) -> SeededRng {
     // splitmix64 of (seed ^ salt) so nearby seeds give unrelated streams.
     let mut z =
         (seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    Xoshiro256Plus::seed_from_u64(z ^ (z >> 31))
+    SeededRng::seed_from_u64(z ^ (z >> 31))
 }
 
 /// Sorted, seeded uniform subsample of `k` distinct indices out of `0..n`
 /// (all of them when `k >= n`).
-pub(crate) fn subsample(n: usize, k: usize, rng: &mut Xoshiro256Plus) -> Vec<usize> {
+pub(crate) fn subsample(n: usize, k: usize, rng: &mut SeededRng) -> Vec<usize> {
     if k >= n {
         return (0..n).collect();
     }
@@ -202,5 +205,70 @@ pub(crate) fn median_in_place(v: &mut [f64]) -> Option<f64> {
     } else {
         let lo = lower.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         Some((lo + hi) * 0.5)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+    use rand::Rng;
+
+    fn random(n: usize, d: usize, seed: u64) -> Array2<f32> {
+        let mut r = rng(seed, 1);
+        let mut x = Array2::from_shape_fn((n, d), |_| r.random::<f32>() - 0.5);
+        for mut row in x.outer_iter_mut() {
+            let norm = row.dot(&row).sqrt();
+            row.mapv_inplace(|v| v / norm);
+        }
+        x
+    }
+
+    #[test]
+    fn gram_sym_equals_full_product_across_blocks() {
+        let x = random(300, 5, 1);
+        let g = gram_sym(x.view());
+        let full = x.dot(&x.t());
+        assert!(g.iter().zip(full.iter()).all(|(a, b)| (a - b).abs() < 1e-5));
+    }
+
+    #[test]
+    fn nearest_neighbours_match_brute_force_across_tiles() {
+        let q = random(300, 4, 2);
+        let refs = random(2100, 4, 3);
+        let (sim, idx) = nearest_neighbours(q.view(), refs.view(), None);
+        let full = q.dot(&refs.t());
+        for i in 0..300 {
+            let best = full
+                .row(i)
+                .iter()
+                .copied()
+                .fold(f32::NEG_INFINITY, f32::max);
+            assert!((sim[i] - best).abs() < 1e-5);
+            assert!((full[[i, idx[i]]] - best).abs() < 1e-5);
+        }
+        // Leave-one-out: a row never matches itself or an exact duplicate.
+        let dup = ndarray::concatenate(Axis(0), &[refs.view(), refs.slice(s![..10, ..])]).unwrap();
+        let own: Vec<usize> = (0..dup.nrows()).collect();
+        let (sim, idx) = nearest_neighbours(dup.view(), dup.view(), Some(&own));
+        assert!(idx.iter().enumerate().all(|(i, &j)| i != j));
+        assert!(sim.iter().all(|&s| s < DUPLICATE_COS));
+    }
+
+    #[test]
+    fn median_matches_numpy_convention() {
+        assert_eq!(median_in_place(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median_in_place(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median_in_place(&mut []), None);
+    }
+
+    #[test]
+    fn subsample_is_sorted_distinct_and_seeded() {
+        let a = subsample(1000, 50, &mut rng(7, 0));
+        let b = subsample(1000, 50, &mut rng(7, 0));
+        assert_eq!(a, b);
+        assert!(a.windows(2).all(|w| w[0] < w[1]) && a.len() == 50);
+        assert_eq!(subsample(5, 10, &mut rng(7, 0)), vec![0, 1, 2, 3, 4]);
+        assert_ne!(a, subsample(1000, 50, &mut rng(8, 0)));
     }
 }

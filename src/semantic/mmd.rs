@@ -199,7 +199,7 @@ pub fn median_heuristic_bandwidth(z: ArrayView2<f32>) -> Result<f64> {
 /// 4. The pooled kernel matrix is built once; each of the `B = permutations`
 ///    seeded permutations only relabels rows. With label indicator `s`,
 ///    `r = K·1` and `T = 1ᵀK1`: `Σ_XX = sᵀKs − m`, `Σ_XY = sᵀr − sᵀKs`,
-///    `Σ_YY = T − 2sᵀr + sᵀKs − n`; `Ks` is evaluated for 64 permutations at
+///    `Σ_YY = T − 2sᵀr + sᵀKs − n`; `Ks` is evaluated for 128 permutations at
 ///    a time as one matrix product. The Gram matrix is symmetric, so only
 ///    its upper block triangle is multiplied.
 /// 5. `p = (k + 1)/(B + 1)` where `k` counts permuted statistics ≥ the

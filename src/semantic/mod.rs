@@ -8,6 +8,16 @@
 //! a 2-D PCA projection. Everything is a pure, seeded function of its inputs:
 //! the module never touches a database, never embeds text, and never reads
 //! the clock or an unseeded random source.
+//!
+//! [`analyze`] runs everything except proposal selection
+//! ([`select_proposals`], which needs the exclusion matrix of pending and
+//! rejected proposals) and the scatter-map projection ([`pca_2d`]). Work and
+//! memory are bounded by parameters of [`SemanticParams`]: coverage scores at
+//! most `coverage_max_pairs` golden × production pairs in 2 MiB tiles, the
+//! MMD kernel matrix holds at most `mmd_max_pooled²` f32, the classifier uses
+//! at most `classifier_max_per_class` rows per side, and KMeans is fitted on
+//! at most `kmeans_fit_cap` rows in a `cluster_dims`-dimensional PCA space.
+//! Errors are [`SemanticError`] values, never `NaN`.
 
 mod analyze;
 mod centroid;

@@ -60,7 +60,7 @@ pub(crate) fn principal_axes(
         / ((n.max(2) - 1) as f64);
     let k = m.min(d);
     let mut r = rng(PCA_SEED, k as u64);
-    let mut v = Array2::<f64>::from_shape_fn((d, k), |_| r.gen::<f64>() - 0.5);
+    let mut v = Array2::<f64>::from_shape_fn((d, k), |_| r.random::<f64>() - 0.5);
     orthonormalise(&mut v);
     for _ in 0..max_iter {
         let mut next = cov.dot(&v);

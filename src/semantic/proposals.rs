@@ -27,9 +27,10 @@ fn dot(a: ArrayView1<f32>, b: ArrayView1<f32>) -> f32 {
 /// Groups are visited in order: the gap clusters of
 /// [`ClusteringResult::gap_ranking`] (best gap score first), then the
 /// outliers as one group (`cluster: None`). The outlier group is used only
-/// when [`ClusteringResult::outlier_p_value`] `< params.alpha()`: about `q`
-/// of production is uncovered by construction even without drift, and
-/// proposing that tail would be noise (the outliers stay listed in the
+/// when [`ClusteringResult::outlier_p_value`] `< params.alpha() / (k + 1)`
+/// (the same Bonferroni family as the clusters' uncovered-excess tests):
+/// about `q` of production is uncovered by construction even without drift,
+/// and proposing that tail would be noise (the outliers stay listed in the
 /// clustering result either way). A group's candidates
 /// are its uncovered production rows. Within a group:
 ///
@@ -75,7 +76,7 @@ pub fn select_proposals(
         .iter()
         .map(|&c| (Some(c), clustering.clusters[c].uncovered_members.as_slice()))
         .collect();
-    if clustering.outlier_p_value < params.alpha() {
+    if clustering.outlier_p_value < params.alpha() / (clustering.k + 1) as f64 {
         groups.push((None, clustering.outliers.as_slice()));
     }
     if let Some(&bad) = groups.iter().flat_map(|g| g.1.iter()).find(|&&i| i >= n) {

@@ -2,24 +2,23 @@
 
 use ndarray::{Array2, Axis};
 use rand::Rng;
-use rand_xoshiro::Xoshiro256Plus;
 
-use super::linalg::rng;
+use super::linalg::{rng, SeededRng};
 
 /// Seeded generator for tests.
-pub(crate) fn test_rng(seed: u64) -> Xoshiro256Plus {
+pub(crate) fn test_rng(seed: u64) -> SeededRng {
     rng(seed, 0x7E57)
 }
 
 /// Standard normal by Box–Muller.
-pub(crate) fn normal(r: &mut Xoshiro256Plus) -> f64 {
-    let u1: f64 = r.gen::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = r.gen();
+pub(crate) fn normal(r: &mut SeededRng) -> f64 {
+    let u1: f64 = r.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = r.random();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
 /// `k` random unit vectors of dimension `d`.
-pub(crate) fn centers(k: usize, d: usize, r: &mut Xoshiro256Plus) -> Array2<f32> {
+pub(crate) fn centers(k: usize, d: usize, r: &mut SeededRng) -> Array2<f32> {
     let mut c = Array2::from_shape_fn((k, d), |_| normal(r) as f32);
     normalise_rows(&mut c);
     c
@@ -40,7 +39,7 @@ pub(crate) fn blobs(
     centers: &Array2<f32>,
     weights: &[f64],
     spread: f64,
-    r: &mut Xoshiro256Plus,
+    r: &mut SeededRng,
 ) -> (Array2<f32>, Vec<usize>) {
     let d = centers.ncols();
     let total: f64 = weights.iter().sum();
@@ -48,7 +47,7 @@ pub(crate) fn blobs(
     let mut x = Array2::<f32>::zeros((n, d));
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
-        let mut u = r.gen::<f64>() * total;
+        let mut u = r.random::<f64>() * total;
         let mut b = 0;
         while b + 1 < weights.len() && u >= weights[b] {
             u -= weights[b];
@@ -71,7 +70,7 @@ pub(crate) fn with_new_blob(
     centers: &Array2<f32>,
     new_blob: usize,
     spread: f64,
-    r: &mut Xoshiro256Plus,
+    r: &mut SeededRng,
 ) -> (Array2<f32>, Vec<usize>) {
     let old = centers.slice(ndarray::s![..new_blob, ..]).to_owned();
     let (a, ia) = blobs(n - n_new, &old, &vec![1.0; new_blob], spread, r);

@@ -10,11 +10,17 @@
 //! dialects really differ the difference stays inside this module as an explicit
 //! `match` on the pool. Timestamps are stored as epoch milliseconds in both backends.
 
+mod alerts;
+mod findings;
 mod golden;
 mod runs;
 mod traces;
 mod types;
 
+pub use alerts::{
+    AlertEvaluation, AlertTransition, DeliveryAttempt, NewSilence, OutboxCounts, OutboxFilter,
+    OutboxRow, OutboxStatus, SilenceRow,
+};
 pub use golden::GoldenChange;
 pub use runs::RunFilter;
 pub use traces::WindowTrace;

@@ -168,3 +168,93 @@ pub(crate) fn ms_to_dt(ms: i64) -> DateTime<Utc> {
 pub fn content_hash(text: &str) -> String {
     blake3::hash(text.as_bytes()).to_hex().to_string()
 }
+
+/// What a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// A per-text metric (length, JSON validity, language, …).
+    Structural,
+    /// An operational field (latency, cost, error rate…), against the previous window.
+    Operational,
+    /// An embedding-distribution test (MMD, classifier AUC, centroid distance).
+    Semantic,
+    /// Golden-set coverage of production, and gap clusters.
+    Coverage,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Structural => "structural",
+            FindingKind::Operational => "operational",
+            FindingKind::Semantic => "semantic",
+            FindingKind::Coverage => "coverage",
+        }
+    }
+    pub fn parse(s: &str) -> FindingKind {
+        match s {
+            "operational" => FindingKind::Operational,
+            "semantic" => FindingKind::Semantic,
+            "coverage" => FindingKind::Coverage,
+            _ => FindingKind::Structural,
+        }
+    }
+}
+
+/// The outcome of one test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Significant after correction and above the effect floor.
+    Drifted,
+    /// Tested; not both significant and large enough.
+    Ok,
+    /// Not tested (too few values on a side); the reason is in `details.skipped`.
+    Skipped,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Drifted => "drifted",
+            Verdict::Ok => "ok",
+            Verdict::Skipped => "skipped",
+        }
+    }
+    pub fn parse(s: &str) -> Verdict {
+        match s {
+            "drifted" => Verdict::Drifted,
+            "ok" => Verdict::Ok,
+            _ => Verdict::Skipped,
+        }
+    }
+}
+
+/// One tested (metric, side) of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    #[serde(default)]
+    pub id: i64,
+    #[serde(default)]
+    pub run_id: i64,
+    pub job: String,
+    pub kind: FindingKind,
+    /// e.g. `output.chars`, `input.mmd`, `coverage`, `cluster.3`.
+    pub metric: String,
+    /// `input`, `output`, or `-` when the metric spans both.
+    pub side: String,
+    /// e.g. `ks`, `wasserstein_normed`, `chi2`, `z`, `mmd`, `binomial`.
+    pub test: String,
+    pub statistic: Option<f64>,
+    pub p_value: Option<f64>,
+    pub p_adjusted: Option<f64>,
+    pub effect_size: Option<f64>,
+    /// The effect-size floor the verdict used.
+    pub threshold: Option<f64>,
+    pub verdict: Verdict,
+    pub ref_n: i64,
+    pub cur_n: i64,
+    /// Test-specific extras: summaries, histograms, example trace ids, labels.
+    pub details: serde_json::Value,
+}

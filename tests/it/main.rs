@@ -11,3 +11,5 @@ mod ingest;
 mod http;
 // Config files: check-config output and exit codes.
 mod config;
+// Alerts: state, outbox, delivery to real SMTP/HTTP peers on loopback.
+mod alerts;

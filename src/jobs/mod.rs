@@ -1,0 +1,17 @@
+//! Analysis jobs: `[[jobs]]` config, checked into a [`JobSpec`], and the run that
+//! samples a production window, measures it against the golden set's reference
+//! profile and writes findings. Statistics come from `crate::stats`, per-text
+//! metrics from `crate::metrics`; this module only orchestrates and decides
+//! verdicts (Benjamini–Hochberg across the run, plus an effect-size floor).
+
+mod config;
+mod profile;
+mod runner;
+mod sampling;
+mod testing;
+
+pub use config::{EffectFloors, JobConfig, JobSpec, TestChoice};
+pub use profile::{RefColumn, ReferenceProfile};
+pub use runner::{run_job, JobError, RunOptions, RunOutcome};
+pub use sampling::{bottom_k_sample, sample_key};
+pub use testing::{decide_verdicts, test_metric, MetricTest};

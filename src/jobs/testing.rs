@@ -1,0 +1,384 @@
+//! Testing one metric, golden vs production, and deciding verdicts for a run.
+//!
+//! p-values always come from a significance test matched to the metric's type —
+//! two-sample KS for numbers, χ² homogeneity for categories, the pooled
+//! two-proportion z-test for rates — so the Benjamini–Hochberg correction runs
+//! over real p-values. The *effect size* a finding must also exceed is chosen by
+//! reference size like Evidently's defaults: KS D (n ≤ 1000) or Wasserstein-1
+//! normalised by the reference std (n > 1000) for numbers; Jensen–Shannon
+//! distance for categories; the absolute rate difference for rates. A per-metric
+//! override picks PSI, Wasserstein or KS explicitly.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::config::{EffectFloors, TestChoice};
+use super::profile::RefColumn;
+use crate::stats;
+use crate::store::{Finding, Verdict};
+
+/// Reference size up to which KS D (and χ²) are the effect measures, as in Evidently.
+pub const SMALL_REFERENCE: usize = 1000;
+
+/// Production values of one metric.
+#[derive(Debug)]
+pub enum CurColumn<'a> {
+    Numeric(&'a mut [f64]),
+    Rate { successes: u64, n: u64 },
+    Categorical(&'a [String]),
+}
+
+/// The outcome of testing one metric, before the run-wide correction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricTest {
+    pub test: &'static str,
+    pub statistic: Option<f64>,
+    pub p_value: Option<f64>,
+    pub effect_size: Option<f64>,
+    pub threshold: Option<f64>,
+    pub ref_n: usize,
+    pub cur_n: usize,
+    /// Summaries for reports; `skipped` set when not tested.
+    pub details: Value,
+}
+
+fn skipped(reason: String, ref_n: usize, cur_n: usize) -> MetricTest {
+    MetricTest {
+        test: "none",
+        statistic: None,
+        p_value: None,
+        effect_size: None,
+        threshold: None,
+        ref_n,
+        cur_n,
+        details: json!({ "skipped": reason }),
+    }
+}
+
+fn summary(sorted: &[f64]) -> Value {
+    let q = |p: f64| stats::quantile(sorted, p);
+    json!({
+        "mean": stats::mean(sorted),
+        "p05": q(0.05),
+        "p50": q(0.5),
+        "p95": q(0.95),
+    })
+}
+
+/// 20 equal-width bins over the pooled 1st–99th percentile range, for charts.
+fn chart_histogram(r: &[f64], c: &[f64]) -> Value {
+    let mut pooled: Vec<f64> = r.iter().chain(c.iter()).copied().collect();
+    pooled.sort_by(f64::total_cmp);
+    let lo = stats::quantile(&pooled, 0.01).unwrap_or(0.0);
+    let mut hi = stats::quantile(&pooled, 0.99).unwrap_or(1.0);
+    if !(hi > lo) {
+        hi = lo + 1.0;
+    }
+    let bins = 20usize;
+    let w = (hi - lo) / bins as f64;
+    let count = |xs: &[f64]| {
+        let mut h = vec![0u64; bins];
+        for &x in xs {
+            let i = (((x - lo) / w).floor().max(0.0) as usize).min(bins - 1);
+            h[i] += 1;
+        }
+        h
+    };
+    json!({ "lo": lo, "hi": hi, "reference": count(r), "production": count(c) })
+}
+
+/// Tests one metric. `choice` overrides the default effect measure.
+pub fn test_metric(
+    reference: &RefColumn,
+    current: CurColumn<'_>,
+    floors: &EffectFloors,
+    choice: Option<TestChoice>,
+    min_samples: usize,
+) -> MetricTest {
+    let ref_n = reference.len();
+    let cur_n = match &current {
+        CurColumn::Numeric(v) => v.len(),
+        CurColumn::Rate { n, .. } => *n as usize,
+        CurColumn::Categorical(v) => v.len(),
+    };
+    if ref_n < min_samples || cur_n < min_samples {
+        return skipped(
+            format!(
+                "too few values: {ref_n} golden, {cur_n} production (min_samples {min_samples})"
+            ),
+            ref_n,
+            cur_n,
+        );
+    }
+    match (reference, current) {
+        (RefColumn::Numeric { sorted: r }, CurColumn::Numeric(c)) => {
+            c.sort_by(f64::total_cmp);
+            let c: &[f64] = c;
+            let ks = match stats::ks_2samp_sorted(r, c) {
+                Ok(k) => k,
+                Err(e) => return skipped(format!("KS failed: {e}"), ref_n, cur_n),
+            };
+            let edges = stats::quantile_bin_edges(r, 10);
+            let psi = stats::psi(&stats::histogram(r, &edges), &stats::histogram(c, &edges)).ok();
+            let wn = stats::wasserstein_normed(r, c).ok();
+            let choice = choice.unwrap_or(if ref_n <= SMALL_REFERENCE {
+                TestChoice::Ks
+            } else {
+                TestChoice::Wasserstein
+            });
+            let (test, effect, threshold) = match choice {
+                TestChoice::Psi => ("psi", psi, floors.psi),
+                TestChoice::Wasserstein => ("wasserstein_normed", wn, floors.wasserstein),
+                _ => ("ks", Some(ks.statistic), floors.ks),
+            };
+            MetricTest {
+                test,
+                statistic: effect,
+                p_value: Some(ks.p_value),
+                effect_size: effect,
+                threshold: Some(threshold),
+                ref_n,
+                cur_n,
+                details: json!({
+                    "p_from": "ks",
+                    "ks_d": ks.statistic,
+                    "psi": psi,
+                    "wasserstein_normed": wn,
+                    "reference": summary(r),
+                    "production": summary(c),
+                    "histogram": chart_histogram(r, c),
+                }),
+            }
+        }
+        (
+            RefColumn::Rate {
+                successes: rs,
+                n: rn,
+            },
+            CurColumn::Rate {
+                successes: cs,
+                n: cn,
+            },
+        ) => {
+            let z = match stats::two_proportion_ztest(*rs, *rn, cs, cn) {
+                Ok(z) => z,
+                Err(e) => return skipped(format!("z-test failed: {e}"), ref_n, cur_n),
+            };
+            let (pr, pc) = (*rs as f64 / *rn as f64, cs as f64 / cn as f64);
+            MetricTest {
+                test: "z",
+                statistic: Some(z.statistic),
+                p_value: Some(z.p_value),
+                effect_size: Some((pc - pr).abs()),
+                threshold: Some(floors.rate),
+                ref_n,
+                cur_n,
+                details: json!({ "reference_rate": pr, "production_rate": pc }),
+            }
+        }
+        (RefColumn::Categorical { counts }, CurColumn::Categorical(c)) => {
+            let mut cur: BTreeMap<&str, u64> = BTreeMap::new();
+            for x in c {
+                *cur.entry(x.as_str()).or_insert(0) += 1;
+            }
+            let keys: Vec<&str> = counts
+                .keys()
+                .map(String::as_str)
+                .chain(cur.keys().copied())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let rv: Vec<u64> = keys
+                .iter()
+                .map(|k| counts.get(*k).copied().unwrap_or(0))
+                .collect();
+            let cv: Vec<u64> = keys
+                .iter()
+                .map(|k| cur.get(k).copied().unwrap_or(0))
+                .collect();
+            let chi = match stats::chi2_categories(&rv, &cv) {
+                Ok(t) => t,
+                Err(e) => return skipped(format!("chi2 failed: {e}"), ref_n, cur_n),
+            };
+            let js = stats::jensen_shannon_distance(&rv, &cv).ok();
+            let share = |v: &[u64]| -> BTreeMap<String, f64> {
+                let t: u64 = v.iter().sum();
+                keys.iter()
+                    .zip(v)
+                    .map(|(k, n)| (k.to_string(), *n as f64 / t.max(1) as f64))
+                    .collect()
+            };
+            let test = if ref_n <= SMALL_REFERENCE && choice != Some(TestChoice::Js) {
+                "chi2"
+            } else {
+                "js"
+            };
+            MetricTest {
+                test,
+                statistic: if test == "chi2" {
+                    Some(chi.statistic)
+                } else {
+                    js
+                },
+                p_value: Some(chi.p_value),
+                effect_size: js,
+                threshold: Some(floors.js),
+                ref_n,
+                cur_n,
+                details: json!({ "p_from": "chi2", "js_distance": js, "chi2": chi.statistic, "reference": share(&rv), "production": share(&cv) }),
+            }
+        }
+        _ => skipped(
+            "reference and production columns differ in type".into(),
+            ref_n,
+            cur_n,
+        ),
+    }
+}
+
+/// Benjamini–Hochberg across every tested finding of a run, then the verdict:
+/// drifted iff adjusted p < `alpha` and effect size ≥ its floor. Skipped
+/// findings keep `Verdict::Skipped`. Findings that already carry an adjusted p
+/// (e.g. tests corrected elsewhere) are included in the correction too.
+pub fn decide_verdicts(findings: &mut [Finding], alpha: f64) {
+    let idx: Vec<usize> = findings
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.verdict != Verdict::Skipped && f.p_value.is_some())
+        .map(|(i, _)| i)
+        .collect();
+    let ps: Vec<f64> = idx
+        .iter()
+        .map(|&i| findings[i].p_value.unwrap_or(1.0))
+        .collect();
+    let adj = stats::benjamini_hochberg(&ps);
+    for (&i, &pa) in idx.iter().zip(&adj) {
+        let f = &mut findings[i];
+        f.p_adjusted = Some(pa);
+        let big_enough = match (f.effect_size, f.threshold) {
+            (Some(e), Some(t)) => e >= t,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        f.verdict = if pa < alpha && big_enough {
+            Verdict::Drifted
+        } else {
+            Verdict::Ok
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(v: Vec<f64>) -> RefColumn {
+        let mut s = v;
+        s.sort_by(f64::total_cmp);
+        RefColumn::Numeric { sorted: s }
+    }
+
+    #[test]
+    fn numeric_shift_found_and_small_samples_skipped() {
+        let r = col((0..500).map(|i| (i % 50) as f64).collect());
+        let mut c: Vec<f64> = (0..500).map(|i| (i % 50) as f64 * 0.25).collect();
+        let t = test_metric(
+            &r,
+            CurColumn::Numeric(&mut c),
+            &EffectFloors::default(),
+            None,
+            30,
+        );
+        assert_eq!(t.test, "ks");
+        assert!(t.p_value.unwrap() < 1e-10);
+        assert!(t.effect_size.unwrap() > 0.5);
+        let mut few = vec![1.0; 5];
+        let t = test_metric(
+            &r,
+            CurColumn::Numeric(&mut few),
+            &EffectFloors::default(),
+            None,
+            30,
+        );
+        assert_eq!(t.test, "none");
+        assert!(t.details["skipped"].as_str().unwrap().contains("too few"));
+    }
+
+    #[test]
+    fn large_reference_uses_normed_wasserstein_as_effect() {
+        let r = col((0..2000).map(|i| (i % 100) as f64).collect());
+        let mut c: Vec<f64> = (0..2000).map(|i| (i % 100) as f64).collect();
+        let t = test_metric(
+            &r,
+            CurColumn::Numeric(&mut c),
+            &EffectFloors::default(),
+            None,
+            30,
+        );
+        assert_eq!(t.test, "wasserstein_normed");
+        assert_eq!(t.effect_size, Some(0.0));
+        assert!(t.p_value.unwrap() > 0.99);
+    }
+
+    fn finding(p: f64, effect: f64, floor: f64) -> Finding {
+        Finding {
+            id: 0,
+            run_id: 0,
+            job: "j".into(),
+            kind: crate::store::FindingKind::Structural,
+            metric: "m".into(),
+            side: "input".into(),
+            test: "ks".into(),
+            statistic: None,
+            p_value: Some(p),
+            p_adjusted: None,
+            effect_size: Some(effect),
+            threshold: Some(floor),
+            verdict: Verdict::Ok,
+            ref_n: 100,
+            cur_n: 100,
+            details: json!({}),
+        }
+    }
+
+    #[test]
+    fn a_finding_needs_significance_and_effect() {
+        // Significant but trivial; large but not significant after BH; both.
+        let mut f = vec![
+            finding(1e-9, 0.01, 0.1),
+            finding(0.04, 0.5, 0.1),
+            finding(1e-6, 0.3, 0.1),
+        ];
+        // add more null tests so BH pushes 0.04 up
+        for _ in 0..5 {
+            f.push(finding(0.8, 0.0, 0.1));
+        }
+        decide_verdicts(&mut f, 0.05);
+        assert_eq!(f[0].verdict, Verdict::Ok);
+        assert_eq!(f[1].verdict, Verdict::Ok);
+        assert!(f[1].p_adjusted.unwrap() > 0.05);
+        assert_eq!(f[2].verdict, Verdict::Drifted);
+    }
+
+    #[test]
+    fn rate_drop_is_effect_in_points() {
+        let r = RefColumn::Rate {
+            successes: 200,
+            n: 200,
+        };
+        let t = test_metric(
+            &r,
+            CurColumn::Rate {
+                successes: 170,
+                n: 200,
+            },
+            &EffectFloors::default(),
+            None,
+            30,
+        );
+        assert_eq!(t.test, "z");
+        assert!((t.effect_size.unwrap() - 0.15).abs() < 1e-12);
+        assert!(t.p_value.unwrap() < 1e-5);
+    }
+}

@@ -1,0 +1,228 @@
+//! The HTML report: one file, no external assets, charts as inline SVG.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use super::{change_text, num, verdict_mark};
+use crate::store::{Finding, Run, Verdict};
+
+/// Escapes text for HTML element and attribute content.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}\
+table{border-collapse:collapse;width:100%;font-size:14px}th,td{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left}\
+.b{display:inline-block;padding:1px 8px;border-radius:9px;font-size:12px;font-weight:600}\
+.drifted{background:#fde2e1;color:#a50e0e}.ok{background:#e6f4ea;color:#137333}.skipped{background:#eee;color:#666}\
+.card{border:1px solid #ddd;border-radius:8px;padding:12px 16px;margin:16px 0}code{background:#f4f4f4;padding:1px 4px}\
+.ex{font-family:monospace;font-size:12px;white-space:pre-wrap;background:#fafafa;border-left:3px solid #ccc;padding:4px 8px;margin:4px 0}";
+
+/// Side-by-side bars of two normalised histograms (golden blue, production orange).
+fn histogram_svg(h: &Value) -> Option<String> {
+    let r: Vec<f64> = h["reference"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    let p: Vec<f64> = h["production"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    let (lo, hi) = (h["lo"].as_f64()?, h["hi"].as_f64()?);
+    let norm = |v: &[f64]| {
+        let t: f64 = v.iter().sum::<f64>().max(1.0);
+        v.iter().map(|x| x / t).collect::<Vec<f64>>()
+    };
+    let (r, p) = (norm(&r), norm(&p));
+    let max = r.iter().chain(&p).cloned().fold(0.0, f64::max).max(1e-9);
+    let (w, ht, pad) = (560.0, 160.0, 30.0);
+    let bw = (w - 2.0 * pad) / r.len().max(1) as f64;
+    let mut s = format!(
+        "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{}' role='img'>",
+        ht + 40.0
+    );
+    for (i, (a, b)) in r.iter().zip(&p).enumerate() {
+        let x = pad + i as f64 * bw;
+        let ha = a / max * ht;
+        let hb = b / max * ht;
+        let _ = write!(s, "<rect x='{:.1}' y='{:.1}' width='{:.1}' height='{:.1}' fill='#4c78a8' opacity='0.85'/>", x + 1.0, 10.0 + ht - ha, bw / 2.0 - 1.0, ha);
+        let _ = write!(s, "<rect x='{:.1}' y='{:.1}' width='{:.1}' height='{:.1}' fill='#f58518' opacity='0.85'/>", x + bw / 2.0, 10.0 + ht - hb, bw / 2.0 - 1.0, hb);
+    }
+    let _ = write!(
+        s,
+        "<line x1='{pad}' y1='{y}' x2='{x2}' y2='{y}' stroke='#999'/><text x='{pad}' y='{ty}' font-size='11'>{}</text><text x='{x2}' y='{ty}' font-size='11' text-anchor='end'>{}</text>\
+         <text x='{mid}' y='{ty}' font-size='11' text-anchor='middle'><tspan fill='#4c78a8'>■ golden</tspan> <tspan fill='#f58518'>■ production</tspan></text></svg>",
+        num(Some(lo)),
+        num(Some(hi)),
+        y = 10.0 + ht,
+        x2 = w - pad,
+        ty = ht + 28.0,
+        mid = w / 2.0,
+    );
+    Some(s)
+}
+
+/// Two bars per category for rates/categorical shares.
+fn shares_svg(reference: &Value, production: &Value) -> Option<String> {
+    let keys: Vec<&String> = reference.as_object()?.keys().collect();
+    let rows: Vec<(&str, f64, f64)> = keys
+        .iter()
+        .map(|k| {
+            (
+                k.as_str(),
+                reference[k.as_str()].as_f64().unwrap_or(0.0),
+                production[k.as_str()].as_f64().unwrap_or(0.0),
+            )
+        })
+        .filter(|(_, a, b)| *a > 0.005 || *b > 0.005)
+        .take(12)
+        .collect();
+    let (w, row) = (560.0, 18.0);
+    let mut s = format!(
+        "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{}'>",
+        rows.len() as f64 * row * 2.0 + 10.0
+    );
+    for (i, (k, a, b)) in rows.iter().enumerate() {
+        let y = i as f64 * row * 2.0 + 4.0;
+        let _ = write!(
+            s,
+            "<text x='0' y='{:.1}' font-size='11'>{}</text>",
+            y + 12.0,
+            esc(k)
+        );
+        let _ = write!(
+            s,
+            "<rect x='80' y='{:.1}' width='{:.1}' height='{:.1}' fill='#4c78a8'/>",
+            y,
+            a * 400.0,
+            row - 4.0
+        );
+        let _ = write!(
+            s,
+            "<rect x='80' y='{:.1}' width='{:.1}' height='{:.1}' fill='#f58518'/>",
+            y + row - 3.0,
+            b * 400.0,
+            row - 4.0
+        );
+        let _ = write!(
+            s,
+            "<text x='{:.1}' y='{:.1}' font-size='10'>{:.1}% → {:.1}%</text>",
+            86.0 + a.max(*b) * 400.0,
+            y + 14.0,
+            a * 100.0,
+            b * 100.0
+        );
+    }
+    s.push_str("</svg>");
+    Some(s)
+}
+
+fn chart(f: &Finding) -> Option<String> {
+    let d = &f.details;
+    if d["histogram"].is_object() {
+        return histogram_svg(&d["histogram"]);
+    }
+    if let (Some(a), Some(b)) = (d["reference_rate"].as_f64(), d["production_rate"].as_f64()) {
+        return shares_svg(
+            &serde_json::json!({"golden": a}),
+            &serde_json::json!({"golden": b}),
+        )
+        .map(|s| s.replace(">golden<", ">rate<"));
+    }
+    if d["reference"].is_object() && d["production"].is_object() && d["reference"]["p50"].is_null()
+    {
+        return shares_svg(&d["reference"], &d["production"]);
+    }
+    d["svg"].as_str().map(str::to_string)
+}
+
+pub fn render_html(run: &Run, findings: &[Finding]) -> String {
+    let s = run.summary.clone().unwrap_or_default();
+    let mut o = String::new();
+    let drifted = findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Drifted)
+        .count();
+    let _ = write!(o, "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>driftwatch run {} — {}</title><style>{STYLE}</style></head><body>", run.id, esc(&run.job));
+    let _ = write!(
+        o,
+        "<h1>driftwatch — run {} of <code>{}</code></h1><p><span class='b {}'>{} drifted</span> status <b>{}</b>; golden set <code>{}</code> v{} ({} examples) vs {} production traces sampled of {} in <code>{}</code> … <code>{}</code>.</p>",
+        run.id,
+        esc(&run.job),
+        if drifted > 0 { "drifted" } else { "ok" },
+        drifted,
+        run.status.as_str(),
+        esc(s["golden_set"].as_str().unwrap_or("?")),
+        s["golden_version"],
+        s["golden_examples"],
+        s["sampled"],
+        s["window_traces"],
+        esc(s["window_start"].as_str().unwrap_or("?")),
+        esc(s["window_end"].as_str().unwrap_or("?")),
+    );
+    if let Some(e) = &run.error {
+        let _ = write!(o, "<p class='b drifted'>error: {}</p>", esc(e));
+    }
+    if let Some(sem) = s.get("semantic_html").and_then(Value::as_str) {
+        o.push_str(sem);
+    }
+    o.push_str("<h2>Verdicts</h2><table><tr><th>verdict</th><th>kind</th><th>metric</th><th>test</th><th>p</th><th>p adj</th><th>effect</th><th>floor</th><th>change</th></tr>");
+    for f in findings {
+        let v = f.verdict.as_str();
+        let _ = write!(
+            o,
+            "<tr><td><span class='b {v}'>{}</span></td><td>{}</td><td><a href='#f{}'><code>{}</code></a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            verdict_mark(f.verdict),
+            f.kind.as_str(),
+            f.id,
+            esc(&f.metric),
+            esc(&f.test),
+            num(f.p_value),
+            num(f.p_adjusted),
+            num(f.effect_size),
+            num(f.threshold),
+            esc(&change_text(f))
+        );
+    }
+    o.push_str("</table><h2>Drifted metrics</h2>");
+    if drifted == 0 {
+        o.push_str("<p>No metric drifted.</p>");
+    }
+    for f in findings.iter().filter(|f| f.verdict == Verdict::Drifted) {
+        let _ = write!(o, "<div class='card' id='f{}'><h3><code>{}</code> — {}</h3><p>{}: effect {} (floor {}), p adjusted {}.</p>", f.id, esc(&f.metric), esc(&change_text(f)), esc(&f.test), num(f.effect_size), num(f.threshold), num(f.p_adjusted));
+        if let Some(svg) = chart(f) {
+            o.push_str(&svg);
+        }
+        if let Some(ex) = f.details["examples"].as_array().filter(|e| !e.is_empty()) {
+            o.push_str("<h4>Example traces</h4>");
+            for e in ex {
+                let _ = write!(
+                    o,
+                    "<div class='ex'>trace {} ({}): {}</div>",
+                    e["trace_id"],
+                    esc(e["external_id"].as_str().unwrap_or("")),
+                    esc(e["text"]
+                        .as_str()
+                        .unwrap_or(e["input"].as_str().unwrap_or("")))
+                );
+            }
+        }
+        o.push_str("</div>");
+    }
+    let _ = write!(o, "<p style='color:#888;font-size:12px'>Generated by driftwatch. Reproduce: <code>driftwatch report {} --format html</code></p></body></html>", run.id);
+    o
+}

@@ -1,0 +1,180 @@
+//! Run reports: text (terminal), Markdown, JSON and one self-contained HTML file
+//! with inline SVG charts. Pure rendering of a [`Run`] and its [`Finding`]s; it
+//! reads nothing from the store itself.
+
+mod html;
+
+use std::fmt::Write;
+
+use serde_json::json;
+
+use crate::store::{Finding, Run, Verdict};
+
+pub use html::render_html;
+
+/// Output formats of `driftwatch report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+    Html,
+}
+
+pub fn render(format: Format, run: &Run, findings: &[Finding]) -> String {
+    match format {
+        Format::Text => render_text(run, findings),
+        Format::Json => serde_json::to_string_pretty(&json!({ "run": run, "findings": findings }))
+            .unwrap_or_default(),
+        Format::Markdown => render_markdown(run, findings),
+        Format::Html => render_html(run, findings),
+    }
+}
+
+pub(crate) fn num(x: Option<f64>) -> String {
+    match x {
+        None => "-".into(),
+        Some(v) if v == 0.0 => "0".into(),
+        Some(v) if v.abs() < 1e-3 => format!("{v:.1e}"),
+        Some(v) => format!("{v:.3}"),
+    }
+}
+
+pub(crate) fn verdict_mark(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Drifted => "DRIFTED",
+        Verdict::Ok => "ok",
+        Verdict::Skipped => "skipped",
+    }
+}
+
+/// One line that says what changed, e.g. `0.98 → 0.81` or `p50 112 → 31`.
+pub(crate) fn change_text(f: &Finding) -> String {
+    let d = &f.details;
+    if let (Some(a), Some(b)) = (d["reference_rate"].as_f64(), d["production_rate"].as_f64()) {
+        return format!("{:.1}% → {:.1}%", a * 100.0, b * 100.0);
+    }
+    if let (Some(a), Some(b)) = (
+        d["reference"]["p50"].as_f64(),
+        d["production"]["p50"].as_f64(),
+    ) {
+        return format!("median {} → {}", num(Some(a)), num(Some(b)));
+    }
+    if let Some(s) = d["summary"].as_str() {
+        return s.to_string();
+    }
+    if let Some(s) = d["skipped"].as_str() {
+        return s.to_string();
+    }
+    String::new()
+}
+
+fn header(run: &Run) -> String {
+    let s = run.summary.clone().unwrap_or_default();
+    format!(
+        "run {} of job {} — {} — golden {} v{} ({} examples) vs {} sampled of {} traces in window {} … {}",
+        run.id,
+        run.job,
+        run.status.as_str(),
+        s["golden_set"].as_str().unwrap_or("?"),
+        s["golden_version"],
+        s["golden_examples"],
+        s["sampled"],
+        s["window_traces"],
+        s["window_start"].as_str().unwrap_or("?"),
+        s["window_end"].as_str().unwrap_or("?"),
+    )
+}
+
+/// The terminal table, verdicts first.
+pub fn render_text(run: &Run, findings: &[Finding]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", header(run));
+    if let Some(e) = &run.error {
+        let _ = writeln!(out, "error: {e}");
+    }
+    let _ = writeln!(
+        out,
+        "{:<8} {:<12} {:<32} {:<19} {:>9} {:>9} {:>8} {:>6}  CHANGE",
+        "VERDICT", "KIND", "METRIC", "TEST", "P", "P_ADJ", "EFFECT", "FLOOR"
+    );
+    for f in findings {
+        let _ = writeln!(
+            out,
+            "{:<8} {:<12} {:<32} {:<19} {:>9} {:>9} {:>8} {:>6}  {}",
+            verdict_mark(f.verdict),
+            f.kind.as_str(),
+            f.metric,
+            f.test,
+            num(f.p_value),
+            num(f.p_adjusted),
+            num(f.effect_size),
+            num(f.threshold),
+            change_text(f)
+        );
+    }
+    let drifted: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Drifted)
+        .collect();
+    for f in drifted {
+        if let Some(ex) = f.details["examples"].as_array().filter(|e| !e.is_empty()) {
+            let _ = writeln!(out, "\nexamples for {}:", f.metric);
+            for e in ex {
+                let _ = writeln!(
+                    out,
+                    "  trace {} ({}): {}",
+                    e["trace_id"],
+                    e["external_id"].as_str().unwrap_or(""),
+                    crate::cli::truncate(e["text"].as_str().unwrap_or(""), 120)
+                );
+            }
+        }
+    }
+    out
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn render_markdown(run: &Run, findings: &[Finding]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# driftwatch run {} — {}\n", run.id, run.job);
+    let _ = writeln!(out, "{}\n", header(run));
+    let _ = writeln!(
+        out,
+        "| verdict | kind | metric | test | p | p adj | effect | floor | change |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    for f in findings {
+        let _ = writeln!(
+            out,
+            "| {} | {} | `{}` | {} | {} | {} | {} | {} | {} |",
+            verdict_mark(f.verdict),
+            f.kind.as_str(),
+            f.metric,
+            f.test,
+            num(f.p_value),
+            num(f.p_adjusted),
+            num(f.effect_size),
+            num(f.threshold),
+            md_escape(&change_text(f))
+        );
+    }
+    for f in findings.iter().filter(|f| f.verdict == Verdict::Drifted) {
+        if let Some(ex) = f.details["examples"].as_array().filter(|e| !e.is_empty()) {
+            let _ = writeln!(out, "\n## Examples: `{}`\n", f.metric);
+            for e in ex {
+                let _ = writeln!(
+                    out,
+                    "- trace {}: `{}`",
+                    e["trace_id"],
+                    md_escape(&crate::cli::truncate(e["text"].as_str().unwrap_or(""), 200))
+                        .replace('`', "'")
+                );
+            }
+        }
+    }
+    out
+}
