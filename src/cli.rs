@@ -553,7 +553,14 @@ async fn run_cmd(store: &Store, cfg: &Config, args: RunArgs) -> Result<ExitCode>
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    let outcome = crate::jobs::run_job(store, &spec, &crate::jobs::RunOptions::default()).await?;
+    let mut opts = crate::jobs::RunOptions::default();
+    if spec.semantic.enabled {
+        opts.embedder = Some(crate::jobs::SharedEmbedder::build(
+            &cfg.embedding,
+            &cfg.base_dir,
+        )?);
+    }
+    let outcome = crate::jobs::run_job(store, &spec, &opts).await?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let v = serde_json::json!({"run_id": outcome.run_id, "summary": outcome.summary, "findings": outcome.findings});

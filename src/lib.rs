@@ -2,9 +2,11 @@
 //! golden dataset, finds structural and semantic drift, alerts ops and proposes
 //! uncovered examples for the golden set. See ARCHITECTURE.md for the data flow.
 
+pub mod alert;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod embed;
 pub mod golden;
 pub mod http;
 pub mod ingest;
@@ -12,6 +14,8 @@ pub mod jobs;
 pub mod metrics;
 pub mod notify;
 pub mod report;
+pub mod review;
+pub mod semantic;
 pub mod stats;
 pub mod store;
 

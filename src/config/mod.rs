@@ -41,6 +41,9 @@ pub struct Config {
     /// Alert rules, receivers, routes and delivery retry (`[alerts]`).
     #[serde(default)]
     pub alerts: crate::notify::AlertingConfig,
+    /// Sentence embeddings for semantic drift and coverage.
+    #[serde(default)]
+    pub embedding: crate::embed::EmbedConfig,
     /// Analysis jobs (`[[jobs]]`).
     #[serde(default)]
     pub jobs: Vec<crate::jobs::JobConfig>,
@@ -164,6 +167,9 @@ impl Config {
         errors.extend(self.ingest.validate("ingest"));
         errors.extend(self.server.validate("server"));
         errors.extend(self.alerts.validate_at("alerts"));
+        if let Err(e) = self.embedding.validate() {
+            errors.push(ConfigError::new("embedding", e.to_string()));
+        }
         if let Err(e) = self.job_specs() {
             errors.extend(e);
         }

@@ -81,7 +81,7 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
         &prod_path,
         production_records(&opts).into_iter().map(|(r, _)| r),
     )?;
-    write_lines(&golden_path, golden_records(args.seed, GOLDEN_DOMAINS, 40))?;
+    write_lines(&golden_path, golden_records(args.seed, GOLDEN_DOMAINS, 90))?;
     println!(
         "1. generated {} production traces -> {}",
         args.traces,
@@ -89,7 +89,7 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
     );
     println!(
         "   and a golden set of {} examples  -> {}",
-        40 * GOLDEN_DOMAINS.len(),
+        90 * GOLDEN_DOMAINS.len(),
         golden_path.display()
     );
 

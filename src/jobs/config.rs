@@ -70,6 +70,9 @@ pub struct JobConfig {
     /// Per-metric test override, e.g. `"output.chars" = "psi"`.
     #[serde(default)]
     pub tests: BTreeMap<String, TestChoice>,
+    /// Semantic drift, coverage and proposals (`[jobs.semantic]`).
+    #[serde(default)]
+    pub semantic: super::SemanticJobConfig,
 }
 
 fn default_schedule() -> String {
@@ -158,6 +161,7 @@ pub struct JobSpec {
     pub min_samples: usize,
     pub effect_floors: EffectFloors,
     pub tests: BTreeMap<String, TestChoice>,
+    pub semantic: super::SemanticJobConfig,
 }
 
 /// The uncompiled expectations of a job; compiled per run (cheap) because
@@ -220,6 +224,7 @@ impl JobConfig {
             min_samples: default_min_samples(),
             effect_floors: EffectFloors::default(),
             tests: BTreeMap::new(),
+            semantic: super::SemanticJobConfig::default(),
         }
     }
 
@@ -367,6 +372,25 @@ impl JobConfig {
                 ));
             }
         }
+        if let Err(e) = self.semantic.params(
+            self.seed,
+            if self.alpha > 0.0 && self.alpha < 1.0 {
+                self.alpha
+            } else {
+                0.05
+            },
+        ) {
+            errs.push(ConfigError::new(format!("{at}.semantic"), e));
+        }
+        if !(self.semantic.spot_check_rate >= 0.0 && self.semantic.spot_check_rate <= 1.0) {
+            errs.push(ConfigError::new(
+                format!("{at}.semantic.spot_check_rate"),
+                format!(
+                    "must be between 0 and 1, got {}",
+                    self.semantic.spot_check_rate
+                ),
+            ));
+        }
         if !errs.is_empty() {
             return Err(errs);
         }
@@ -402,6 +426,7 @@ impl JobConfig {
             min_samples: self.min_samples,
             effect_floors: self.effect_floors,
             tests: self.tests.clone(),
+            semantic: self.semantic.clone(),
         })
     }
 }

@@ -5,13 +5,17 @@
 //! verdicts (Benjamini–Hochberg across the run, plus an effect-size floor).
 
 mod config;
+mod embedding;
 mod profile;
 mod runner;
 mod sampling;
+mod semantic_stage;
 mod testing;
 
 pub use config::{EffectFloors, JobConfig, JobSpec, TestChoice};
+pub use embedding::{embed_cached, EmbedStats, SharedEmbedder};
 pub use profile::{RefColumn, ReferenceProfile};
 pub use runner::{run_job, JobError, RunOptions, RunOutcome};
 pub use sampling::{bottom_k_sample, sample_key};
+pub use semantic_stage::SemanticJobConfig;
 pub use testing::{decide_verdicts, test_metric, MetricTest};

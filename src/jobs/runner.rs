@@ -24,6 +24,8 @@ pub struct RunOptions {
     pub now: DateTime<Utc>,
     pub window: Option<Duration>,
     pub sample_size: Option<usize>,
+    /// Needed when the job's semantic stage is enabled.
+    pub embedder: Option<super::SharedEmbedder>,
 }
 
 impl Default for RunOptions {
@@ -32,6 +34,7 @@ impl Default for RunOptions {
             now: Utc::now(),
             window: None,
             sample_size: None,
+            embedder: None,
         }
     }
 }
@@ -64,6 +67,15 @@ pub enum JobError {
     /// Metric setup failed (tokenizer, schema, regex).
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
+    /// Embedding failed (model missing, server down…).
+    #[error("embedding failed: {0}")]
+    Embedding(String),
+    /// The semantic analysis failed (e.g. too few rows).
+    #[error("semantic analysis failed: {0}")]
+    Semantic(String),
+    /// The job needs an embedder and none was given.
+    #[error("job `{0}` has the semantic stage enabled but no embedder is configured\nset [embedding] (run scripts/fetch-model.sh for the local model) or [jobs.semantic] enabled = false")]
+    NoEmbedder(String),
     /// A blocking task panicked or was cancelled.
     #[error("internal error: {0}")]
     Internal(String),
@@ -79,7 +91,7 @@ pub async fn run_job(
     let run_id = store.start_run(&spec.name).await?;
     tracing::info!(message = "Run started.", job = %spec.name, run_id);
     match analyze(store, spec, opts).await {
-        Ok((summary, mut findings)) => {
+        Ok((summary, mut findings, proposals)) => {
             for f in &mut findings {
                 f.run_id = run_id;
             }
@@ -92,6 +104,9 @@ pub async fn run_job(
                     )
                     .await;
                 return Err(e.into());
+            }
+            if let Err(e) = store.insert_proposals(run_id, &proposals).await {
+                tracing::error!(message = "Storing proposals failed.", run_id, error = %e);
             }
             let drifted = findings
                 .iter()
@@ -181,7 +196,7 @@ async fn analyze(
     store: &Store,
     spec: &JobSpec,
     opts: &RunOptions,
-) -> Result<(Value, Vec<Finding>), JobError> {
+) -> Result<(Value, Vec<Finding>, Vec<crate::store::NewProposal>), JobError> {
     let started = Instant::now();
     let version = store
         .latest_golden_version(&spec.golden_set)
@@ -317,7 +332,38 @@ async fn analyze(
         let (_, previous) = sample_window(store, spec, prev_from, from, k).await?;
         findings.extend(operational_findings(spec, &previous, &traces));
     }
+    let mut semantic_summary = Value::Null;
+    let mut proposals = Vec::new();
+    if spec.semantic.enabled {
+        let embedder = opts
+            .embedder
+            .as_ref()
+            .ok_or_else(|| JobError::NoEmbedder(spec.name.clone()))?;
+        let out = super::semantic_stage::run_semantic(
+            store,
+            embedder,
+            &spec.name,
+            &spec.golden_set,
+            spec.seed,
+            spec.alpha,
+            &spec.semantic,
+            &golden,
+            &traces,
+        )
+        .await?;
+        findings.extend(out.findings);
+        semantic_summary = out.summary;
+        proposals = out.proposals;
+    }
     decide_verdicts(&mut findings, spec.alpha);
+    // Gap clusters are already gated by the clustering's own test (Bonferroni
+    // over clusters); keep its verdict.
+    for f in findings
+        .iter_mut()
+        .filter(|f| f.details["gap"] == Value::Bool(true))
+    {
+        f.verdict = Verdict::Drifted;
+    }
     attach_examples(&mut findings, &metrics, &traces, &prod.rows);
 
     let drifted = findings
@@ -339,8 +385,9 @@ async fn analyze(
         "drifted": drifted,
         "reference_profile": if fresh_profile { "computed" } else { "cached" },
         "duration_ms": started.elapsed().as_millis() as u64,
+        "semantic": semantic_summary,
     });
-    Ok((summary, findings))
+    Ok((summary, findings, proposals))
 }
 
 fn to_finding(

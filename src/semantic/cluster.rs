@@ -402,9 +402,11 @@ fn kmeans_fit(
 ///    `n₁` = analysed production rows, `b` = golden members, `n₀` = golden
 ///    rows; `uncovered_p_value` = [`CoverageResult::excess_p_value`] of its
 ///    uncovered members among its production members. Verdict:
-///    [`ClusterVerdict::Gap`] iff `lower > gap_min_ratio`, uncovered members
-///    ≥ `min_uncovered` and `uncovered_p_value < alpha / (k + 1)`
-///    (Bonferroni over the `k` clusters and the outlier group); `OverrepresentedCovered` if only the first holds;
+///    [`ClusterVerdict::Gap`] iff uncovered members ≥ `min_uncovered` and
+///    `uncovered_p_value < alpha / (k + 1)` (Bonferroni over the `k` clusters
+///    and the outlier group), whether or not the cluster's traffic share is
+///    over-represented (`lower > gap_min_ratio`), which only ranks gaps;
+///    `OverrepresentedCovered` if only over-represented;
 ///    `Underrepresented` if `upper < 1`; else `Balanced`. Requiring excess
 ///    uncovered traffic keeps chance fluctuations of an existing topic's
 ///    share (whose uncovered rows are just the calibrated `q` tail) from
@@ -596,7 +598,11 @@ pub fn cluster_gaps(
         let over = c.gap.lower > params.gap_min_ratio();
         let uncovered_excess =
             c.uncovered_count >= params.min_uncovered() && c.uncovered_p_value < bonferroni;
-        c.verdict = if over && uncovered_excess {
+        // A cluster whose uncovered traffic is significantly above the
+        // calibrated tail is a coverage hole even when its share of traffic
+        // is not over-represented: a new topic often lands inside a region
+        // the golden set only touches at the edge.
+        c.verdict = if uncovered_excess {
             ClusterVerdict::Gap
         } else if over {
             ClusterVerdict::OverrepresentedCovered

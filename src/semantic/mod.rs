@@ -44,7 +44,7 @@ pub use cluster::{
     GapScore,
 };
 pub use coverage::{beta_binomial_sf_ge, binomial_sf_ge, coverage, percentile, CoverageResult};
-pub use error::SemanticError;
+pub use error::{Result, SemanticError};
 pub use labels::{cluster_labels, join_label};
 pub use mmd::{median_heuristic_bandwidth, mmd2_unbiased, mmd_test, MmdResult};
 pub use params::{SemanticParams, SemanticParamsBuilder};

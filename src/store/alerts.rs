@@ -450,7 +450,7 @@ impl Store {
     /// and one more attempt. On PostgreSQL the rows are locked with `SKIP LOCKED`, so
     /// concurrent senders (replicas) never claim the same row; on SQLite the single
     /// UPDATE statement holds the database write lock.
-    #[tracing::instrument(skip_all, fields(limit))]
+    #[tracing::instrument(skip_all, fields(limit = limit))]
     pub async fn claim_due(
         &self,
         now: DateTime<Utc>,

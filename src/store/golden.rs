@@ -58,6 +58,129 @@ macro_rules! version_from_row {
     }};
 }
 
+/// A connection that applies a golden change inside a transaction its caller owns,
+/// so the change commits or rolls back together with the caller's other writes
+/// (accepting proposals). Implemented for both backends' connections.
+pub(crate) trait GoldenTx {
+    /// Applies `change` to `set` as one new version stamped `now` (epoch ms).
+    /// Archiving an id that is not an active example of the set fails the change;
+    /// the caller must then roll back.
+    async fn apply_golden_change_in(
+        &mut self,
+        set: &str,
+        change: &GoldenChange,
+        now: i64,
+    ) -> Result<GoldenVersion>;
+}
+
+/// Implements [`GoldenTx`] for one backend. `$lock` serializes changes to one set
+/// among concurrent transactions (PostgreSQL); SQLite needs none, a transaction
+/// that writes holds the database's single write lock.
+macro_rules! impl_golden_tx {
+    ($conn:ty, $lock:expr) => {
+        impl GoldenTx for $conn {
+            async fn apply_golden_change_in(
+                &mut self,
+                set: &str,
+                change: &GoldenChange,
+                now: i64,
+            ) -> Result<GoldenVersion> {
+                let lock: Option<&'static str> = $lock;
+                if let Some(sql) = lock {
+                    sqlx::query(sql).bind(set).execute(&mut *self).await?;
+                }
+                let current: Option<i64> = sqlx::query_scalar(
+                    "SELECT MAX(version) FROM golden_versions WHERE set_name = $1",
+                )
+                .bind(set)
+                .fetch_one(&mut *self)
+                .await?;
+                let version = current.unwrap_or(0) + 1;
+                for chunk in change.add.chunks(500) {
+                    let mut qb = QueryBuilder::new(
+                        "INSERT INTO golden_examples (set_name, input, expected_output, tags, provenance, \
+                         proposal_id, version_added, archived, input_hash, created_at_ms) ",
+                    );
+                    qb.push_values(chunk, |mut b, e| {
+                        let provenance = if e.proposal_id.is_some() {
+                            Provenance::AcceptedProposal
+                        } else {
+                            Provenance::Imported
+                        };
+                        b.push_bind(set)
+                            .push_bind(&e.input)
+                            .push_bind(&e.expected_output)
+                            .push_bind(
+                                serde_json::to_string(&e.tags).unwrap_or_else(|_| "[]".into()),
+                            )
+                            .push_bind(provenance.as_str())
+                            .push_bind(e.proposal_id)
+                            .push_bind(version)
+                            .push_bind(false)
+                            .push_bind(content_hash(&e.input))
+                            .push_bind(now);
+                    });
+                    qb.build().execute(&mut *self).await?;
+                }
+                for id in &change.archive {
+                    let n = sqlx::query(
+                        "UPDATE golden_examples SET archived = $1, version_archived = $2 \
+                         WHERE id = $3 AND set_name = $4 AND archived = $5",
+                    )
+                    .bind(true)
+                    .bind(version)
+                    .bind(id)
+                    .bind(set)
+                    .bind(false)
+                    .execute(&mut *self)
+                    .await?
+                    .rows_affected();
+                    if n == 0 {
+                        return Err(StoreError::NotFound(format!(
+                            "golden example {id} is not an active example of set {set}"
+                        )));
+                    }
+                }
+                let active: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM golden_examples WHERE set_name = $1 AND archived = $2",
+                )
+                .bind(set)
+                .bind(false)
+                .fetch_one(&mut *self)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO golden_versions (set_name, version, created_at_ms, change, added, archived, active_count) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(set)
+                .bind(version)
+                .bind(now)
+                .bind(&change.description)
+                .bind(change.add.len() as i64)
+                .bind(change.archive.len() as i64)
+                .bind(active)
+                .execute(&mut *self)
+                .await?;
+                Ok(GoldenVersion {
+                    set_name: set.to_string(),
+                    version,
+                    created_at: ms_to_dt(now),
+                    change: change.description.clone(),
+                    added: change.add.len() as i64,
+                    archived: change.archive.len() as i64,
+                    active_count: active,
+                })
+            }
+        }
+    };
+}
+
+impl_golden_tx!(sqlx::SqliteConnection, None);
+impl_golden_tx!(
+    sqlx::PgConnection,
+    Some("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+);
+
 impl Store {
     /// Applies `change` to golden set `set` as one new version, in one transaction.
     /// Archiving an id that is not an active example of the set fails the whole change.
@@ -70,85 +193,9 @@ impl Store {
         let now = now_ms();
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let current: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(version) FROM golden_versions WHERE set_name = $1")
-                    .bind(set)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let version = current.unwrap_or(0) + 1;
-            for chunk in change.add.chunks(500) {
-                let mut qb = QueryBuilder::new(
-                    "INSERT INTO golden_examples (set_name, input, expected_output, tags, provenance, \
-                     proposal_id, version_added, archived, input_hash, created_at_ms) ",
-                );
-                qb.push_values(chunk, |mut b, e| {
-                    let provenance = if e.proposal_id.is_some() {
-                        Provenance::AcceptedProposal
-                    } else {
-                        Provenance::Imported
-                    };
-                    b.push_bind(set)
-                        .push_bind(&e.input)
-                        .push_bind(&e.expected_output)
-                        .push_bind(serde_json::to_string(&e.tags).unwrap_or_else(|_| "[]".into()))
-                        .push_bind(provenance.as_str())
-                        .push_bind(e.proposal_id)
-                        .push_bind(version)
-                        .push_bind(false)
-                        .push_bind(content_hash(&e.input))
-                        .push_bind(now);
-                });
-                qb.build().execute(&mut *tx).await?;
-            }
-            for id in &change.archive {
-                let n = sqlx::query(
-                    "UPDATE golden_examples SET archived = $1, version_archived = $2 \
-                     WHERE id = $3 AND set_name = $4 AND archived = $5",
-                )
-                .bind(true)
-                .bind(version)
-                .bind(id)
-                .bind(set)
-                .bind(false)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if n == 0 {
-                    return Err(StoreError::NotFound(format!(
-                        "golden example {id} is not an active example of set {set}"
-                    )));
-                }
-            }
-            let active: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM golden_examples WHERE set_name = $1 AND archived = $2",
-            )
-            .bind(set)
-            .bind(false)
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO golden_versions (set_name, version, created_at_ms, change, added, archived, active_count) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(set)
-            .bind(version)
-            .bind(now)
-            .bind(&change.description)
-            .bind(change.add.len() as i64)
-            .bind(change.archive.len() as i64)
-            .bind(active)
-            .execute(&mut *tx)
-            .await?;
+            let version = GoldenTx::apply_golden_change_in(&mut *tx, set, change, now).await?;
             tx.commit().await?;
-            Ok(GoldenVersion {
-                set_name: set.to_string(),
-                version,
-                created_at: ms_to_dt(now),
-                change: change.description.clone(),
-                added: change.add.len() as i64,
-                archived: change.archive.len() as i64,
-                active_count: active,
-            })
+            Ok(version)
         })
     }
 

@@ -11,8 +11,10 @@
 //! `match` on the pool. Timestamps are stored as epoch milliseconds in both backends.
 
 mod alerts;
+mod embeddings;
 mod findings;
 mod golden;
+mod proposals;
 mod runs;
 mod traces;
 mod types;

@@ -258,3 +258,47 @@ pub struct Finding {
     /// Test-specific extras: summaries, histograms, example trace ids, labels.
     pub details: serde_json::Value,
 }
+
+/// A proposal the run queues for review.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewProposal {
+    pub job: String,
+    pub golden_set: String,
+    /// `gap` (from a gap cluster), `outlier` (uncovered, in no gap cluster) or `spot_check`.
+    pub kind: String,
+    pub cluster_id: Option<i64>,
+    pub cluster_label: Option<String>,
+    pub trace_id: i64,
+    pub external_id: String,
+    pub input: String,
+    pub output: String,
+    pub nearest_golden_id: Option<i64>,
+    pub nearest_golden_similarity: Option<f64>,
+}
+
+/// A stored proposal with its review state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub id: i64,
+    pub run_id: i64,
+    pub job: String,
+    pub golden_set: String,
+    pub kind: String,
+    pub cluster_id: Option<i64>,
+    pub cluster_label: Option<String>,
+    pub trace_id: i64,
+    pub external_id: String,
+    pub input: String,
+    pub output: String,
+    pub input_hash: String,
+    pub nearest_golden_id: Option<i64>,
+    pub nearest_golden_similarity: Option<f64>,
+    /// `pending`, `accepted` or `rejected`.
+    pub status: String,
+    pub expected_output: Option<String>,
+    pub reason: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub golden_example_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}

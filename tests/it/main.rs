@@ -9,7 +9,11 @@ mod store;
 mod ingest;
 // HTTP ingest: auth, body limit, per-item errors.
 mod http;
+// Structural analysis runs on generated data with known truth.
+mod analysis;
 // Config files: check-config output and exit codes.
 mod config;
 // Alerts: state, outbox, delivery to real SMTP/HTTP peers on loopback.
 mod alerts;
+// The review loop: proposals listed, accepted into golden versions, rejected, exported, imported.
+mod proposals;

@@ -1,0 +1,134 @@
+//! The notify view of a stored finding.
+
+use crate::notify;
+use crate::store::{self, Verdict};
+
+/// Converts a stored finding for the rules.
+///
+/// * Missing numbers become NaN (a threshold on them never matches).
+/// * `side` `-` (a metric spanning both sides) is taken from the metric's prefix:
+///   `input.*` is the input side, anything else the output side.
+/// * `coverage` is `details.coverage` when it is a number.
+/// * `examples` are `details.examples`: strings as they are, numbers as `trace #ID`.
+///   They end up in emails and chat, so the analysis must only put redacted text there.
+impl From<&store::Finding> for notify::Finding {
+    fn from(f: &store::Finding) -> Self {
+        let kind = match f.kind {
+            store::FindingKind::Structural => notify::FindingKind::Structural,
+            store::FindingKind::Operational => notify::FindingKind::Operational,
+            store::FindingKind::Semantic => notify::FindingKind::Semantic,
+            store::FindingKind::Coverage => notify::FindingKind::Coverage,
+        };
+        let side = match f.side.as_str() {
+            "input" => notify::Side::Input,
+            "output" => notify::Side::Output,
+            _ if f.metric.starts_with("input") => notify::Side::Input,
+            _ => notify::Side::Output,
+        };
+        let num = |x: Option<f64>| x.unwrap_or(f64::NAN);
+        let examples = f
+            .details
+            .get("examples")
+            .and_then(|v| v.as_array())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|e| match e {
+                        serde_json::Value::String(s) => Some(s.clone()),
+                        serde_json::Value::Number(n) => Some(format!("trace #{n}")),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        notify::Finding {
+            job: f.job.clone(),
+            kind,
+            metric: f.metric.clone(),
+            side,
+            test: f.test.clone(),
+            statistic: num(f.statistic),
+            p_value: num(f.p_value),
+            p_adjusted: num(f.p_adjusted),
+            effect_size: num(f.effect_size),
+            threshold: num(f.threshold),
+            drifted: f.verdict == Verdict::Drifted,
+            coverage: f.details.get("coverage").and_then(|v| v.as_f64()),
+            run_id: f.run_id,
+            examples,
+        }
+    }
+}
+
+/// The findings of `job` the rules look at: skipped tests (not tested at all) are left
+/// out, so they neither match nor hold an alert.
+pub fn notify_findings(job: &str, findings: &[store::Finding]) -> Vec<notify::Finding> {
+    findings
+        .iter()
+        .filter(|f| f.job == job && f.verdict != Verdict::Skipped)
+        .map(notify::Finding::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stored(side: &str, metric: &str, verdict: Verdict) -> store::Finding {
+        store::Finding {
+            id: 1,
+            run_id: 9,
+            job: "support".into(),
+            kind: store::FindingKind::Operational,
+            metric: metric.into(),
+            side: side.into(),
+            test: "ks".into(),
+            statistic: Some(0.4),
+            p_value: None,
+            p_adjusted: Some(0.001),
+            effect_size: Some(0.3),
+            threshold: Some(0.1),
+            verdict,
+            ref_n: 100,
+            cur_n: 120,
+            details: json!({"coverage": 0.8, "examples": ["a", 17, null]}),
+        }
+    }
+
+    #[test]
+    fn converts_numbers_side_kind_and_details() {
+        let n = notify::Finding::from(&stored("output", "latency_ms", Verdict::Drifted));
+        assert_eq!(n.kind, notify::FindingKind::Operational);
+        assert_eq!(n.side, notify::Side::Output);
+        assert!(n.p_value.is_nan());
+        assert_eq!((n.effect_size, n.run_id, n.drifted), (0.3, 9, true));
+        assert_eq!(n.coverage, Some(0.8));
+        assert_eq!(n.examples, ["a", "trace #17"]);
+        assert_eq!(
+            notify::Finding::from(&stored("-", "input.mmd", Verdict::Ok)).side,
+            notify::Side::Input
+        );
+        assert_eq!(
+            notify::Finding::from(&stored("-", "coverage", Verdict::Ok)).side,
+            notify::Side::Output
+        );
+    }
+
+    #[test]
+    fn skipped_and_other_jobs_are_left_out() {
+        let mut other = stored("output", "m", Verdict::Drifted);
+        other.job = "billing".into();
+        let all = [
+            stored("output", "a", Verdict::Drifted),
+            stored("output", "b", Verdict::Skipped),
+            stored("output", "c", Verdict::Ok),
+            other,
+        ];
+        let got: Vec<String> = notify_findings("support", &all)
+            .into_iter()
+            .map(|f| f.metric)
+            .collect();
+        assert_eq!(got, ["a", "c"]);
+    }
+}

@@ -1,0 +1,445 @@
+//! The semantic stage of a run: embed golden and sampled production texts
+//! (through the cache), run `crate::semantic::analyze` on inputs (drift tests,
+//! coverage, clusters) and the drift tests on outputs, and turn the results into
+//! findings, a report section and proposals.
+
+use ndarray::{Array2, Axis};
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::embedding::{embed_cached, EmbedStats, SharedEmbedder};
+use super::runner::JobError;
+use crate::semantic::{self, SemanticParams};
+use crate::store::{Finding, FindingKind, GoldenExample, NewProposal, Store, Trace, Verdict};
+
+/// `[jobs.semantic]`: semantic drift, coverage and proposals.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SemanticJobConfig {
+    /// Run the semantic stage (needs `[embedding]` and the model files).
+    pub enabled: bool,
+    /// Also test output embeddings (golden expected outputs vs production outputs).
+    pub outputs: bool,
+    /// Coverage calibration quantile: under no drift about q of production is uncovered.
+    pub q: f64,
+    /// Minimum excess uncovered share (over q) for a coverage finding.
+    pub coverage_floor: f64,
+    /// Minimum AUC − 0.5 for a domain-classifier finding.
+    pub auc_floor: f64,
+    /// Fixed number of clusters (chosen by silhouette over 4..=16 when absent).
+    pub k: Option<usize>,
+    /// MMD permutations.
+    pub permutations: usize,
+    /// Proposals per gap cluster.
+    pub per_cluster: usize,
+    /// Proposals per run.
+    pub per_run: usize,
+    /// Cosine at or above which a candidate duplicates a golden example or an open/rejected proposal.
+    pub near_duplicate: f64,
+    /// Share of sampled traces queued as random spot checks for human review (0 = off).
+    pub spot_check_rate: f64,
+}
+
+impl Default for SemanticJobConfig {
+    fn default() -> Self {
+        SemanticJobConfig {
+            enabled: true,
+            outputs: true,
+            q: 0.05,
+            coverage_floor: 0.02,
+            auc_floor: 0.05,
+            k: None,
+            permutations: 500,
+            per_cluster: 3,
+            per_run: 30,
+            near_duplicate: 0.95,
+            spot_check_rate: 0.0,
+        }
+    }
+}
+
+impl SemanticJobConfig {
+    pub fn params(&self, seed: u64, alpha: f64) -> Result<SemanticParams, String> {
+        SemanticParams::builder()
+            .seed(seed)
+            .alpha(alpha)
+            .q(self.q)
+            .k(self.k)
+            .permutations(self.permutations)
+            .proposals_per_cluster(self.per_cluster)
+            .proposals_per_run(self.per_run)
+            .near_duplicate_cos(self.near_duplicate)
+            .check()
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// What the semantic stage produced.
+pub struct SemanticOutput {
+    pub findings: Vec<Finding>,
+    pub summary: Value,
+    pub proposals: Vec<NewProposal>,
+}
+
+fn nonempty(s: &str) -> &str {
+    if s.trim().is_empty() {
+        "[empty]"
+    } else {
+        s
+    }
+}
+
+fn finding(job: &str, kind: FindingKind, metric: &str, side: &str, test: &str) -> Finding {
+    Finding {
+        id: 0,
+        run_id: 0,
+        job: job.into(),
+        kind,
+        metric: metric.into(),
+        side: side.into(),
+        test: test.into(),
+        statistic: None,
+        p_value: None,
+        p_adjusted: None,
+        effect_size: None,
+        threshold: None,
+        verdict: Verdict::Ok,
+        ref_n: 0,
+        cur_n: 0,
+        details: json!({}),
+    }
+}
+
+fn drift_findings(
+    job: &str,
+    side: &str,
+    g: &Array2<f32>,
+    p: &Array2<f32>,
+    params: &SemanticParams,
+    cfg: &SemanticJobConfig,
+) -> Result<Vec<Finding>, String> {
+    let mmd = semantic::mmd_test(
+        g.view(),
+        p.view(),
+        params.permutations(),
+        params.mmd_max_pooled(),
+        params.seed(),
+    )
+    .map_err(|e| e.to_string())?;
+    let clf = semantic::domain_classifier(
+        g.view(),
+        p.view(),
+        params.folds(),
+        params.classifier_max_per_class(),
+        params.seed(),
+    )
+    .map_err(|e| e.to_string())?;
+    let cen = semantic::centroid_cosine_distance(g.view(), p.view()).map_err(|e| e.to_string())?;
+    let (gn, pn) = (g.nrows() as i64, p.nrows() as i64);
+    let mut a = finding(
+        job,
+        FindingKind::Semantic,
+        &format!("{side}.mmd"),
+        side,
+        "mmd",
+    );
+    a.statistic = Some(mmd.mmd2);
+    a.p_value = Some(mmd.p_value);
+    a.effect_size = Some(mmd.mmd2);
+    a.ref_n = gn;
+    a.cur_n = pn;
+    a.details = json!({"bandwidth": mmd.bandwidth, "permutations": mmd.permutations, "n_ref_used": mmd.n_ref_used, "n_cur_used": mmd.n_cur_used, "summary": format!("MMD² {:.4}", mmd.mmd2)});
+    let mut b = finding(
+        job,
+        FindingKind::Semantic,
+        &format!("{side}.classifier_auc"),
+        side,
+        "domain_classifier",
+    );
+    b.statistic = Some(clf.auc);
+    b.p_value = Some(clf.p_value);
+    b.effect_size = Some(clf.auc - 0.5);
+    b.threshold = Some(cfg.auc_floor);
+    b.ref_n = gn;
+    b.cur_n = pn;
+    b.details = json!({"folds": clf.folds, "n_per_class": clf.n_per_class, "summary": format!("AUC {:.3}", clf.auc)});
+    let mut c = finding(
+        job,
+        FindingKind::Semantic,
+        &format!("{side}.centroid_distance"),
+        side,
+        "centroid_cosine",
+    );
+    c.statistic = Some(cen);
+    c.effect_size = Some(cen);
+    c.ref_n = gn;
+    c.cur_n = pn;
+    c.details = json!({"summary": format!("1 − cos {:.4}", cen), "note": "trend only, no test"});
+    Ok(vec![a, b, c])
+}
+
+/// Runs the semantic stage.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_semantic(
+    store: &Store,
+    embedder: &SharedEmbedder,
+    job: &str,
+    golden_set: &str,
+    seed: u64,
+    alpha: f64,
+    cfg: &SemanticJobConfig,
+    golden: &[GoldenExample],
+    traces: &[Trace],
+) -> Result<SemanticOutput, JobError> {
+    let params = cfg.params(seed, alpha).map_err(JobError::Semantic)?;
+    let g_in: Vec<&str> = golden.iter().map(|g| nonempty(&g.input)).collect();
+    let p_in: Vec<&str> = traces.iter().map(|t| nonempty(&t.input)).collect();
+    let mut stats = EmbedStats::default();
+    let (gm, s1) = embed_cached(store, embedder, &g_in, None).await?;
+    let (pm, s2) = embed_cached(store, embedder, &p_in, None).await?;
+    stats += s1;
+    stats += s2;
+    let outputs = if cfg.outputs {
+        let g_out: Vec<&str> = golden
+            .iter()
+            .map(|g| nonempty(&g.expected_output))
+            .collect();
+        let p_out: Vec<&str> = traces.iter().map(|t| nonempty(&t.output)).collect();
+        let (go, s3) = embed_cached(store, embedder, &g_out, None).await?;
+        let (po, s4) = embed_cached(store, embedder, &p_out, None).await?;
+        stats += s3;
+        stats += s4;
+        Some((go, po))
+    } else {
+        None
+    };
+    let exclude_texts = store.open_or_rejected_proposal_inputs(golden_set).await?;
+    let ex_refs: Vec<&str> = exclude_texts.iter().map(|s| nonempty(s)).collect();
+    let (exm, s5) = embed_cached(store, embedder, &ex_refs, None).await?;
+    stats += s5;
+
+    let job_s = job.to_string();
+    let cfg2 = cfg.clone();
+    let g_texts: Vec<String> = g_in.iter().map(|s| s.to_string()).collect();
+    let p_texts: Vec<String> = p_in.iter().map(|s| s.to_string()).collect();
+    let (mut findings, report, picks, map) =
+        tokio::task::spawn_blocking(move || -> Result<_, String> {
+            let pt: Vec<&str> = p_texts.iter().map(String::as_str).collect();
+            let gt: Vec<&str> = g_texts.iter().map(String::as_str).collect();
+            let report = semantic::analyze(gm.view(), pm.view(), &pt, &gt, &params)
+                .map_err(|e| e.to_string())?;
+            let mut findings = drift_findings(&job_s, "input", &gm, &pm, &params, &cfg2)?;
+            if let Some((go, po)) = &outputs {
+                findings.extend(drift_findings(&job_s, "output", go, po, &params, &cfg2)?);
+            }
+            // Exclude near-duplicates of golden and of open/rejected proposals.
+            let mut exclude = gm.clone();
+            if exm.nrows() > 0 {
+                exclude = ndarray::concatenate(Axis(0), &[gm.view(), exm.view()])
+                    .map_err(|e| e.to_string())?;
+            }
+            let picks =
+                semantic::select_proposals(pm.view(), &report.clustering, exclude.view(), &params)
+                    .map_err(|e| e.to_string())?;
+            // 2-D map: PCA of at most 1500 pooled points.
+            let pooled = ndarray::concatenate(Axis(0), &[gm.view(), pm.view()])
+                .map_err(|e| e.to_string())?;
+            let step = (pooled.nrows() / 1500).max(1);
+            let idx: Vec<usize> = (0..pooled.nrows()).step_by(step).collect();
+            let sub = pooled.select(Axis(0), &idx);
+            let xy = semantic::pca_2d(sub.view());
+            let gn = gm.nrows();
+            let map: Vec<Value> = idx
+                .iter()
+                .enumerate()
+                .map(|(r, &i)| {
+                    let (is_golden, cluster) = if i < gn {
+                        (1, report.clustering.golden_assignment.get(i).copied())
+                    } else {
+                        (
+                            0,
+                            report.clustering.production_assignment.get(i - gn).copied(),
+                        )
+                    };
+                    json!([xy[[r, 0]], xy[[r, 1]], is_golden, cluster])
+                })
+                .collect();
+            let nearest: Vec<(usize, f32)> = picks
+                .iter()
+                .map(|pk| {
+                    let sims = gm.dot(&pm.row(pk.index));
+                    sims.iter()
+                        .enumerate()
+                        .fold(
+                            (0usize, f32::MIN),
+                            |acc, (i, &s)| if s > acc.1 { (i, s) } else { acc },
+                        )
+                })
+                .collect();
+            Ok((
+                findings,
+                report,
+                picks.into_iter().zip(nearest).collect::<Vec<_>>(),
+                map,
+            ))
+        })
+        .await
+        .map_err(|e| JobError::Internal(e.to_string()))?
+        .map_err(JobError::Semantic)?;
+
+    // Coverage and gap clusters.
+    let cov = &report.coverage;
+    let mut c = finding(
+        job,
+        FindingKind::Coverage,
+        "input.coverage",
+        "input",
+        "beta_binomial",
+    );
+    c.statistic = Some(cov.uncovered_share);
+    c.p_value = Some(cov.p_value);
+    c.effect_size = Some(cov.uncovered_share - cov.q);
+    c.threshold = Some(cfg.coverage_floor);
+    c.ref_n = golden.len() as i64;
+    c.cur_n = traces.len() as i64;
+    c.details = json!({
+        "coverage": cov.coverage, "threshold": cov.threshold, "q": cov.q, "uncovered_share": cov.uncovered_share,
+        "p_value_binomial": cov.p_value_binomial,
+        "summary": format!("coverage {:.1}% (expected ≈ {:.0}%), similarity threshold {:.3}", cov.coverage * 100.0, (1.0 - cov.q) * 100.0, cov.threshold),
+    });
+    findings.push(c);
+    let cl = &report.clustering;
+    let mut clusters_json = Vec::new();
+    let mut gap_labels = std::collections::HashMap::new();
+    for (rank, &ci) in cl.gap_ranking.iter().enumerate() {
+        let cs = &cl.clusters[ci];
+        // Name a gap by what is missing: its uncovered production inputs
+        // against every other production input (c-TF-IDF).
+        let assign: Vec<usize> = (0..traces.len())
+            .map(|i| {
+                if cs.uncovered_members.contains(&i) {
+                    0
+                } else {
+                    1
+                }
+            })
+            .collect();
+        let label = semantic::cluster_labels(&p_in, &assign, 2, 3)
+            .first()
+            .map(|terms| {
+                terms
+                    .iter()
+                    .map(|(t, _)| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .filter(|l| !l.is_empty())
+            .or_else(|| report.labels.get(ci).cloned())
+            .unwrap_or_default();
+        gap_labels.insert(ci, label.clone());
+        let examples: Vec<&str> = cs
+            .uncovered_members
+            .iter()
+            .take(2)
+            .filter_map(|&i| traces.get(i).map(|t| t.input.as_str()))
+            .collect();
+        let mut f = finding(
+            job,
+            FindingKind::Coverage,
+            &format!("input.cluster.{ci}"),
+            "input",
+            "gap",
+        );
+        f.statistic = Some(cs.gap.ratio);
+        f.p_value = Some(cs.uncovered_p_value);
+        f.effect_size = Some(cs.gap.lower);
+        f.threshold = Some(1.0);
+        f.ref_n = cs.golden_count as i64;
+        f.cur_n = cs.production_count as i64;
+        f.details = json!({
+            "cluster": ci, "rank": rank + 1, "label": label, "gap": true,
+            "golden_count": cs.golden_count, "production_count": cs.production_count, "uncovered_count": cs.uncovered_count,
+            "gap_lower": cs.gap.lower, "gap_upper": cs.gap.upper,
+            "examples": examples.iter().map(|t| json!({"text": t})).collect::<Vec<_>>(),
+            "summary": format!("gap “{label}”: {} production / {} golden, {} uncovered", cs.production_count, cs.golden_count, cs.uncovered_count),
+        });
+        findings.push(f);
+    }
+    for (ci, cs) in cl.clusters.iter().enumerate() {
+        clusters_json.push(json!({
+            "cluster": ci, "label": gap_labels.get(&ci).or(report.labels.get(ci)), "golden_count": cs.golden_count, "production_count": cs.production_count,
+            "uncovered_count": cs.uncovered_count, "gap_ratio": cs.gap.ratio, "gap_lower": cs.gap.lower, "verdict": format!("{:?}", cs.verdict),
+            "gap_rank": cl.gap_ranking.iter().position(|&g| g == ci).map(|r| r + 1),
+            "examples": cs.production_members.iter().take(2).filter_map(|&i| traces.get(i).map(|t| t.input.clone())).collect::<Vec<_>>(),
+        }));
+    }
+    let labels = report.labels.clone();
+    let mut proposals: Vec<NewProposal> = picks
+        .iter()
+        .filter_map(|(pk, (gi, sim))| {
+            let t = traces.get(pk.index)?;
+            Some(NewProposal {
+                job: job.into(),
+                golden_set: golden_set.into(),
+                kind: if pk.cluster.is_some() {
+                    "gap".into()
+                } else {
+                    "outlier".into()
+                },
+                cluster_id: pk.cluster.map(|c| c as i64),
+                cluster_label: pk.cluster.and_then(|c| {
+                    gap_labels
+                        .get(&c)
+                        .cloned()
+                        .or_else(|| labels.get(c).cloned())
+                }),
+                trace_id: t.id,
+                external_id: t.external_id.clone(),
+                input: t.input.clone(),
+                output: t.output.clone(),
+                nearest_golden_id: golden.get(*gi).map(|g| g.id),
+                nearest_golden_similarity: Some(*sim as f64),
+            })
+        })
+        .collect();
+    if cfg.spot_check_rate > 0.0 {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+        for t in traces {
+            if rng.random_bool(cfg.spot_check_rate.min(1.0)) {
+                proposals.push(NewProposal {
+                    job: job.into(),
+                    golden_set: golden_set.into(),
+                    kind: "spot_check".into(),
+                    cluster_id: None,
+                    cluster_label: None,
+                    trace_id: t.id,
+                    external_id: t.external_id.clone(),
+                    input: t.input.clone(),
+                    output: t.output.clone(),
+                    nearest_golden_id: None,
+                    nearest_golden_similarity: None,
+                });
+            }
+        }
+    }
+    let summary = json!({
+        "model_id": embedder.model_id(),
+        "embedding_cache": stats,
+        "coverage": cov.coverage,
+        "coverage_threshold": cov.threshold,
+        "q": cov.q,
+        "k": cl.k,
+        "silhouette": cl.silhouette,
+        "clusters": clusters_json,
+        "gap_clusters": cl.gap_ranking.len(),
+        "outliers": cl.outliers.len(),
+        "proposals": proposals.len(),
+        "map": map,
+    });
+    Ok(SemanticOutput {
+        findings,
+        summary,
+        proposals,
+    })
+}

@@ -1,0 +1,242 @@
+//! Structural analysis on generated data with known truth.
+
+use chrono::{TimeZone, Utc};
+use driftwatch::demo::generator::{
+    golden_records, production_records, GenOptions, Incident, GOLDEN_DOMAINS,
+};
+use driftwatch::ingest::{FieldMap, IngestConfig};
+use driftwatch::jobs::{run_job, JobConfig, RunOptions};
+use driftwatch::metrics::OutputFormat;
+use driftwatch::store::{Finding, NewGoldenExample, Store, Verdict};
+
+use crate::common::TestDb;
+
+fn end() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap()
+}
+
+async fn load(store: &Store, golden_seed: u64, per_domain: usize, opts: &GenOptions) {
+    let golden: Vec<NewGoldenExample> = golden_records(golden_seed, GOLDEN_DOMAINS, per_domain)
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect();
+    driftwatch::golden::import(store, "g", golden, "test")
+        .await
+        .unwrap();
+    let map = FieldMap::new(&IngestConfig::default());
+    let traces: Vec<_> = production_records(opts)
+        .into_iter()
+        .map(|(r, _)| map.to_trace(&r, "app").unwrap())
+        .collect();
+    store.insert_traces(&traces).await.unwrap();
+}
+
+fn job(seed: u64) -> JobConfig {
+    let mut j = JobConfig::adhoc("t", "g");
+    j.window = "3d".into();
+    j.sample_size = 1000;
+    j.seed = seed;
+    j.output_format = Some(OutputFormat::Json);
+    j.language_sample = 500;
+    // Structural only here; the semantic stage has its own tests with the real model.
+    j.semantic.enabled = false;
+    j
+}
+
+async fn run(store: &Store, j: &JobConfig) -> Vec<Finding> {
+    let spec = j.check("t", std::path::Path::new(".")).unwrap();
+    run_job(
+        store,
+        &spec,
+        &RunOptions {
+            now: end(),
+            window: None,
+            sample_size: None,
+        },
+    )
+    .await
+    .unwrap()
+    .findings
+}
+
+fn drifted(f: &[Finding]) -> Vec<String> {
+    f.iter()
+        .filter(|f| f.verdict == Verdict::Drifted)
+        .map(|f| f.metric.clone())
+        .collect()
+}
+
+fn scenario(seed: u64) -> GenOptions {
+    let mut o = GenOptions::clean(seed, 1000);
+    o.end = end();
+    o
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_outputs_are_a_length_drift() {
+    let db = TestDb::sqlite().await;
+    let s = db.store().await;
+    let mut o = scenario(1);
+    o.incident = Some(Incident {
+        start_frac: 0.0,
+        truncated_share: 0.3,
+        invalid_json_share: 0.0,
+    });
+    load(&s, 1, 60, &o).await;
+    let f = run(&s, &job(1)).await;
+    let d = drifted(&f);
+    assert!(d.contains(&"output.chars".to_string()), "{d:?}");
+    assert!(
+        d.contains(&"output.json_valid".to_string()),
+        "truncated JSON is invalid JSON too: {d:?}"
+    );
+    assert!(
+        !d.iter().any(|m| m.starts_with("input.")),
+        "inputs did not change: {d:?}"
+    );
+    // The examples behind the length finding are the short outputs.
+    let chars = f.iter().find(|f| f.metric == "output.chars").unwrap();
+    let ex = chars.details["examples"].as_array().unwrap();
+    assert_eq!(ex.len(), 3);
+    assert!(
+        ex.iter().all(|e| e["value"].as_f64().unwrap() < 80.0),
+        "{ex:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_json_share_is_a_validity_drift() {
+    let db = TestDb::sqlite().await;
+    let s = db.store().await;
+    let mut o = scenario(2);
+    o.incident = Some(Incident {
+        start_frac: 0.0,
+        truncated_share: 0.0,
+        invalid_json_share: 0.15,
+    });
+    load(&s, 2, 60, &o).await;
+    let f = run(&s, &job(2)).await;
+    let jv = f.iter().find(|f| f.metric == "output.json_valid").unwrap();
+    assert_eq!(jv.verdict, Verdict::Drifted, "{jv:?}");
+    let rate = jv.details["production_rate"].as_f64().unwrap();
+    assert!((0.80..0.90).contains(&rate), "valid share {rate}");
+    assert!(jv.details["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| serde_json::from_str::<serde_json::Value>(e["text"].as_str().unwrap()).is_err()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typo_and_casing_noise_is_found() {
+    let db = TestDb::sqlite().await;
+    let s = db.store().await;
+    let mut o = scenario(3);
+    o.typo_share = 0.3;
+    load(&s, 3, 60, &o).await;
+    let d = drifted(&run(&s, &job(3)).await);
+    assert!(
+        d.contains(&"input.uppercase_share".to_string())
+            || d.contains(&"input.oov_rate".to_string()),
+        "{d:?}"
+    );
+    assert!(
+        !d.iter().any(|m| m.starts_with("output.")),
+        "outputs did not change: {d:?}"
+    );
+}
+
+/// Same distribution on both sides, 50 seeds: the share of runs with any
+/// structural finding must not exceed alpha = 0.05.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_drift_false_finding_rate_is_at_most_alpha() {
+    let mut runs_with_findings = 0;
+    let mut all = Vec::new();
+    for seed in 0..50u64 {
+        let db = TestDb::sqlite().await;
+        let s = db.store().await;
+        let mut o = scenario(100 + seed);
+        o.n = 400;
+        load(&s, 100 + seed, 50, &o).await;
+        let mut j = job(seed);
+        j.sample_size = 400;
+        j.language_sample = 200;
+        let d = drifted(&run(&s, &j).await);
+        if !d.is_empty() {
+            runs_with_findings += 1;
+            all.extend(d);
+        }
+    }
+    assert!(
+        runs_with_findings as f64 / 50.0 <= 0.05,
+        "{runs_with_findings} of 50 runs had findings: {all:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_on_postgres_and_profile_is_cached() {
+    let db = TestDb::postgres().await;
+    let s = db.store().await;
+    let mut o = scenario(4);
+    o.incident = Some(Incident {
+        start_frac: 0.5,
+        truncated_share: 0.2,
+        invalid_json_share: 0.2,
+    });
+    load(&s, 4, 40, &o).await;
+    let spec = job(4).check("t", std::path::Path::new(".")).unwrap();
+    let a = run_job(
+        &s,
+        &spec,
+        &RunOptions {
+            now: end(),
+            window: None,
+            sample_size: None,
+        },
+    )
+    .await
+    .unwrap();
+    let b = run_job(
+        &s,
+        &spec,
+        &RunOptions {
+            now: end(),
+            window: None,
+            sample_size: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.summary["reference_profile"], "computed");
+    assert_eq!(b.summary["reference_profile"], "cached");
+    assert_eq!(
+        drifted(&a.findings),
+        drifted(&b.findings),
+        "same seed and data: same verdicts"
+    );
+    assert!(drifted(&a.findings).contains(&"output.json_valid".to_string()));
+    let run = s.get_run(a.run_id).await.unwrap();
+    assert_eq!(run.status, driftwatch::store::RunStatus::Succeeded);
+    let html = driftwatch::report::render_html(&run, &a.findings);
+    assert!(html.contains("<svg") && html.contains("output.json_valid"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_run_is_marked_failed_not_half_written() {
+    let db = TestDb::sqlite().await;
+    let s = db.store().await;
+    let mut j = JobConfig::adhoc("t", "missing");
+    j.semantic.enabled = false;
+    let spec = j.check("t", std::path::Path::new(".")).unwrap();
+    let e = run_job(&s, &spec, &RunOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("golden set `missing` has no examples"),
+        "{e}"
+    );
+    let runs = s.list_runs(&Default::default()).await.unwrap();
+    assert_eq!(runs[0].status, driftwatch::store::RunStatus::Failed);
+    assert!(s.findings(runs[0].id).await.unwrap().is_empty());
+}
