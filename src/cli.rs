@@ -61,6 +61,9 @@ pub enum Command {
     /// Manage golden sets.
     #[command(subcommand)]
     Golden(GoldenCmd),
+    /// Review proposed golden examples: list, show, accept, reject, export, import decisions.
+    #[command(subcommand)]
+    Proposals(crate::review::ProposalsCmd),
     /// Run the HTTP server (trace ingest, health).
     Serve {
         /// Listen address (overrides server.bind).
@@ -217,6 +220,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Ingest(args) => ingest_cmd(&store, &cfg, args).await,
         Command::Golden(cmd) => golden_cmd(&store, cmd).await,
+        Command::Proposals(cmd) => crate::review::run_cmd(&store, cmd).await,
         Command::Serve { bind } => serve_cmd(store, cfg, bind).await,
         Command::Run(args) => run_cmd(&store, &cfg, args).await,
         Command::Runs { job, limit, json } => runs_cmd(&store, job, limit, json).await,

@@ -34,7 +34,7 @@ pub fn render(format: Format, run: &Run, findings: &[Finding]) -> String {
 pub(crate) fn num(x: Option<f64>) -> String {
     match x {
         None => "-".into(),
-        Some(v) if v == 0.0 => "0".into(),
+        Some(v) if v.abs() < f64::MIN_POSITIVE => "0".into(),
         Some(v) if v.abs() < 1e-3 => format!("{v:.1e}"),
         Some(v) => format!("{v:.3}"),
     }

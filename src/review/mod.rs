@@ -8,6 +8,7 @@
 //! checks in one transaction that each proposal is still pending, so two
 //! reviewers acting on the same proposal get a conflict, never an overwrite.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -400,13 +401,12 @@ pub async fn export(
         let nearest = match p.nearest_golden_id {
             None => None,
             Some(gid) => {
-                if !golden.contains_key(&gid) {
-                    let g = match store.golden_example(gid).await {
+                if let Entry::Vacant(slot) = golden.entry(gid) {
+                    slot.insert(match store.golden_example(gid).await {
                         Ok(g) => Some(g),
                         Err(StoreError::NotFound(_)) => None,
                         Err(e) => return Err(e.into()),
-                    };
-                    golden.insert(gid, g);
+                    });
                 }
                 golden
                     .get(&gid)
@@ -1100,6 +1100,7 @@ fn print_outcome(
                 .iter()
                 .filter_map(|p| p.decided_by.as_deref())
                 .collect();
+            by.sort_unstable();
             by.dedup();
             writeln!(
                 out,

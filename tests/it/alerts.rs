@@ -466,6 +466,27 @@ async fn crashed_sender_is_redelivered_after_its_lease(db: TestDb) {
     assert_eq!(s.claimed, 0);
     assert!(http.hits("/hook").is_empty());
 
+    // After the lease another sender may claim it; the zombie's writes are fenced out.
+    let other = store
+        .claim_due(
+            t + Duration::seconds(61),
+            10,
+            Duration::seconds(60),
+            &["hook".to_owned()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(other.len(), 1);
+    assert!(!store
+        .mark_dead(&zombie[0], "late", t + Duration::seconds(61))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.outbox_row(zombie[0].id).await.unwrap().status,
+        OutboxStatus::Delivering
+    );
+    assert!(store.release_claim(&other[0]).await.unwrap());
+
     // After the lease the row is claimed again and delivered.
     let s = deliver(
         &restarted,

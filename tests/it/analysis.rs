@@ -52,6 +52,7 @@ async fn run(store: &Store, j: &JobConfig) -> Vec<Finding> {
             now: end(),
             window: None,
             sample_size: None,
+            embedder: None,
         },
     )
     .await
@@ -192,6 +193,7 @@ async fn run_on_postgres_and_profile_is_cached() {
             now: end(),
             window: None,
             sample_size: None,
+            embedder: None,
         },
     )
     .await
@@ -203,6 +205,7 @@ async fn run_on_postgres_and_profile_is_cached() {
             now: end(),
             window: None,
             sample_size: None,
+            embedder: None,
         },
     )
     .await

@@ -11,6 +11,8 @@ mod ingest;
 mod http;
 // Structural analysis runs on generated data with known truth.
 mod analysis;
+// Semantic drift, coverage and proposals with the real embedding model.
+mod semantic;
 // Config files: check-config output and exit codes.
 mod config;
 // Alerts: state, outbox, delivery to real SMTP/HTTP peers on loopback.

