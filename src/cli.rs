@@ -64,6 +64,9 @@ pub enum Command {
     /// Review proposed golden examples: list, show, accept, reject, export, import decisions.
     #[command(subcommand)]
     Proposals(crate::review::ProposalsCmd),
+    /// Alerts: list, show, silence, outbox, test a receiver, deliver the outbox once.
+    #[command(subcommand)]
+    Alerts(crate::alert::AlertsCmd),
     /// Run the HTTP server (trace ingest, health).
     Serve {
         /// Listen address (overrides server.bind).
@@ -221,6 +224,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(args) => ingest_cmd(&store, &cfg, args).await,
         Command::Golden(cmd) => golden_cmd(&store, cmd).await,
         Command::Proposals(cmd) => crate::review::run_cmd(&store, cmd).await,
+        Command::Alerts(cmd) => {
+            crate::alert::run_cmd(&store, &cfg.alerts, &cfg.base_dir, cmd).await
+        }
         Command::Serve { bind } => serve_cmd(store, cfg, bind).await,
         Command::Run(args) => run_cmd(&store, &cfg, args).await,
         Command::Runs { job, limit, json } => runs_cmd(&store, job, limit, json).await,
@@ -513,11 +519,15 @@ async fn serve_cmd(store: Store, cfg: Config, bind: Option<SocketAddr>) -> Resul
     if token.is_none() && !addr.ip().is_loopback() {
         bail!("refusing to serve ingest without a token on non-loopback address {addr}\nset server.token_env or server.token_file");
     }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sender = crate::alert::spawn_sender(store.clone(), &cfg.alerts, &cfg.base_dir, stop_rx);
     let state = crate::http::AppState::new(store, token, &cfg.ingest);
     let router = crate::http::router(state, cfg.server.max_body_bytes);
     crate::http::serve(router, addr, shutdown_signal())
         .await
         .with_context(|| format!("cannot serve on {addr}"))?;
+    let _ = stop_tx.send(true);
+    let _ = sender.await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -552,7 +562,7 @@ pub fn resolve_job(cfg: &Config, args: &RunArgs) -> Result<crate::jobs::JobSpec,
         .map_err(|errs| config_failure(ConfigErrors::new(cfg.source_file.clone(), errs)))
 }
 
-async fn run_cmd(store: &Store, cfg: &Config, args: RunArgs) -> Result<ExitCode> {
+pub(crate) async fn run_cmd(store: &Store, cfg: &Config, args: RunArgs) -> Result<ExitCode> {
     let spec = match resolve_job(cfg, &args) {
         Ok(s) => s,
         Err(code) => return Ok(code),
@@ -565,6 +575,7 @@ async fn run_cmd(store: &Store, cfg: &Config, args: RunArgs) -> Result<ExitCode>
         )?);
     }
     let outcome = crate::jobs::run_job(store, &spec, &opts).await?;
+    let alerts = alert_after_run(store, cfg, &spec.name, &outcome).await?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let v = serde_json::json!({"run_id": outcome.run_id, "summary": outcome.summary, "findings": outcome.findings});
@@ -581,8 +592,41 @@ async fn run_cmd(store: &Store, cfg: &Config, args: RunArgs) -> Result<ExitCode>
             "\nreport: driftwatch report {} --format html --out run-{}.html",
             outcome.run_id, outcome.run_id
         )?;
+        writeln!(out, "{alerts}")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Evaluates alert rules on a finished run and delivers what is due once, as the
+/// daemon's sender would. Returns a one-line summary.
+pub async fn alert_after_run(
+    store: &Store,
+    cfg: &Config,
+    job: &str,
+    outcome: &crate::jobs::RunOutcome,
+) -> Result<String> {
+    let now = chrono::Utc::now();
+    let ev = crate::alert::evaluate_run(
+        store,
+        &cfg.alerts,
+        job,
+        outcome.run_id,
+        &outcome.findings,
+        now,
+    )
+    .await?;
+    let (receivers, errors) = crate::alert::build_receivers(&cfg.alerts, &cfg.base_dir);
+    for e in errors {
+        eprintln!(
+            "driftwatch: alert receiver {} cannot be built: {}",
+            e.name, e.source
+        );
+    }
+    let d = crate::alert::deliver_due(store, &receivers, &cfg.alerts.retry, now).await?;
+    Ok(format!(
+        "alerts: {} firing, {} pending, {} resolved, {} silenced; notifications: {} queued, {} delivered, {} retrying, {} dead",
+        ev.firing, ev.pending, ev.resolved, ev.silenced, ev.enqueued, d.delivered, d.retried, d.dead
+    ))
 }
 
 async fn runs_cmd(store: &Store, job: Option<String>, limit: i64, json: bool) -> Result<ExitCode> {

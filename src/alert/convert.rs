@@ -9,7 +9,8 @@ use crate::store::{self, Verdict};
 /// * `side` `-` (a metric spanning both sides) is taken from the metric's prefix:
 ///   `input.*` is the input side, anything else the output side.
 /// * `coverage` is `details.coverage` when it is a number.
-/// * `examples` are `details.examples`: strings as they are, numbers as `trace #ID`.
+/// * `examples` are `details.examples`: strings as they are, objects by their `text`
+///   (else their `trace_id`, as `trace #ID`), numbers as `trace #ID`.
 ///   They end up in emails and chat, so the analysis must only put redacted text there.
 impl From<&store::Finding> for notify::Finding {
     fn from(f: &store::Finding) -> Self {
@@ -36,6 +37,13 @@ impl From<&store::Finding> for notify::Finding {
                     .filter_map(|e| match e {
                         serde_json::Value::String(s) => Some(s.clone()),
                         serde_json::Value::Number(n) => Some(format!("trace #{n}")),
+                        serde_json::Value::Object(o) => {
+                            match (o.get("text").and_then(|t| t.as_str()), o.get("trace_id")) {
+                                (Some(text), _) => Some(text.to_owned()),
+                                (None, Some(id)) if id.is_number() => Some(format!("trace #{id}")),
+                                _ => None,
+                            }
+                        }
                         _ => None,
                     })
                     .collect()
@@ -92,7 +100,14 @@ mod tests {
             verdict,
             ref_n: 100,
             cur_n: 120,
-            details: json!({"coverage": 0.8, "examples": ["a", 17, null]}),
+            details: json!({"coverage": 0.8, "examples": [
+                "a",
+                17,
+                null,
+                {"trace_id": 5, "external_id": "x", "value": 3, "text": "b"},
+                {"trace_id": 6},
+                {"value": 1}
+            ]}),
         }
     }
 
@@ -104,7 +119,7 @@ mod tests {
         assert!(n.p_value.is_nan());
         assert_eq!((n.effect_size, n.run_id, n.drifted), (0.3, 9, true));
         assert_eq!(n.coverage, Some(0.8));
-        assert_eq!(n.examples, ["a", "trace #17"]);
+        assert_eq!(n.examples, ["a", "trace #17", "b", "trace #6"]);
         assert_eq!(
             notify::Finding::from(&stored("-", "input.mmd", Verdict::Ok)).side,
             notify::Side::Input

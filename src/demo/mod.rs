@@ -11,6 +11,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
+/// JSON Schema of the demo assistant's answers.
+const SCHEMA: &str = include_str!("output.schema.json");
+
 use crate::cli::{ingest_file, DemoArgs};
 use crate::ingest::{FieldMap, IngestConfig, IngestOptions, InputFormat};
 use crate::store::Store;
@@ -118,9 +121,105 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
             v.version, v.active_count
         );
     }
+    // 4. A config file, as a user would write one.
+    let cwd = std::env::current_dir()?;
+    let models = cwd.join("models");
+    std::fs::write(dir.join("output.schema.json"), SCHEMA)?;
+    let cfg_path = dir.join("driftwatch.toml");
+    let toml_text = format!(
+        "# written by `driftwatch demo`\n[store]\nurl = \"sqlite://driftwatch.db\"\n\n[embedding]\nmodel_dir = \"{}\"\nonnxruntime_lib = \"{}\"\n\n\
+         [[jobs]]\nname = \"support\"\nschedule = \"0 */15 * * * *\"\nwindow = \"24h\"\nsample_size = 2000\ngolden_set = \"support\"\n\
+         output_json_schema = \"output.schema.json\"\n\n[alerts.receivers.ops-mail]\nkind = \"file\"\ndir = \"mail\"\n",
+        models.join("all-MiniLM-L6-v2").display(),
+        models.join("onnxruntime/libonnxruntime.so").display()
+    );
+    std::fs::write(&cfg_path, toml_text)?;
+    let mut cfg = match crate::config::Config::load_file(&cfg_path) {
+        Ok(c) => c,
+        Err(e) => return Ok(crate::cli::config_failure(e)),
+    };
+    // The file names the database relative to itself; this process runs elsewhere.
+    cfg.store.url = url.clone();
+    println!("4. wrote {} (job `support`: last 24h vs golden, JSON Schema for outputs, alerts to a maildir)", cfg_path.display());
+
+    // 5. The analysis, exactly as `driftwatch run support` does it.
+    println!(
+        "\n5. driftwatch run support   (each text is embedded once; later runs hit the cache)\n"
+    );
+    let run_args = crate::cli::RunArgs {
+        job: "support".into(),
+        golden_set: None,
+        window: None,
+        sample_size: None,
+        json: false,
+    };
+    let code = crate::cli::run_cmd(&store, &cfg, run_args).await?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    let run = store
+        .list_runs(&Default::default())
+        .await?
+        .into_iter()
+        .next()
+        .context("the run was not recorded")?;
+    let findings = store.findings(run.id).await?;
+    let report = dir.join(format!("report-{}.html", run.id));
+    std::fs::write(&report, crate::report::render_html(&run, &findings))?;
+    println!("\n6. HTML report: {}", report.display());
+    let mail = dir.join("mail/new");
+    let mails: Vec<_> = std::fs::read_dir(&mail)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    match mails.first() {
+        Some(m) => println!(
+            "7. alert e-mail (maildir receiver; configure SMTP or Slack for real delivery): {}",
+            m.display()
+        ),
+        None => println!("7. no alert e-mail was written"),
+    }
+
+    // 8. The data team's review: accept the first proposal of the top gap.
+    let props = store.list_proposals(&Default::default()).await?;
+    println!(
+        "\n8. {} proposals for uncovered production traffic:",
+        props.len()
+    );
+    for p in props.iter().take(6) {
+        println!(
+            "   #{:<4} [{}] {}",
+            p.id,
+            p.cluster_label.as_deref().unwrap_or(&p.kind),
+            crate::cli::truncate(&p.input, 70)
+        );
+    }
+    if let Some(first) = props.first() {
+        crate::review::accept(
+            &store,
+            &crate::review::Selection::Ids(vec![first.id]),
+            crate::review::ExpectedOutput::UseOutput,
+            "demo",
+        )
+        .await?;
+        let v = store
+            .latest_golden_version("support")
+            .await?
+            .context("golden set vanished")?;
+        println!(
+            "   accepted #{} -> golden set `support` is now version {} ({} examples)",
+            first.id, v.version, v.active_count
+        );
+    }
     println!("\nNext:");
-    println!("  driftwatch --database {url} golden list --set support");
-    println!("  driftwatch --database {url} golden versions");
+    println!(
+        "  driftwatch --config {} proposals list",
+        cfg_path.display()
+    );
+    println!(
+        "  driftwatch --config {} run support       (coverage reflects accepted examples)",
+        cfg_path.display()
+    );
+    println!("  driftwatch --config {} alerts list", cfg_path.display());
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }

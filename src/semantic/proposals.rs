@@ -130,27 +130,17 @@ pub fn select_proposals(
                     .fold(f32::INFINITY, f32::min)
             })
             .collect();
-        // Diversity picks come from the group's core (centrality at or above
-        // the median): the fringe of a gap cluster is where uncovered traces
-        // of *other* topics land, and farthest-first would pick them first.
-        let core_cut = {
-            let mut c = centrality.clone();
-            c.sort_by(f32::total_cmp);
-            c[(m - 1) / 2]
-        };
         let mut alive = vec![true; m];
         let mut taken = 0usize;
         while taken < per_cluster && picks.len() < per_run {
-            let best = (0..m)
-                .filter(|&j| alive[j] && (taken == 0 || centrality[j] >= core_cut))
-                .max_by(|&a, &b| {
-                    let (ka, kb) = if taken == 0 {
-                        (centrality[a], centrality[b])
-                    } else {
-                        (min_dist[a], min_dist[b])
-                    };
-                    ka.total_cmp(&kb).then(members[b].cmp(&members[a]))
-                });
+            let best = (0..m).filter(|&j| alive[j]).max_by(|&a, &b| {
+                let (ka, kb) = if taken == 0 {
+                    (centrality[a], centrality[b])
+                } else {
+                    (min_dist[a], min_dist[b])
+                };
+                ka.total_cmp(&kb).then(members[b].cmp(&members[a]))
+            });
             let Some(j) = best else { break };
             alive[j] = false;
             let idx = members[j];

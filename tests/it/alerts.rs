@@ -56,7 +56,11 @@ fn finding(metric: &str, drifted: bool) -> Finding {
         },
         ref_n: 500,
         cur_n: 500,
-        details: json!({"examples": ["{\"answer\": broken", "Sorry, I cannot help."]}),
+        // the shape the job runner writes
+        details: json!({"examples": [
+            {"trace_id": 11, "external_id": "e11", "value": 0, "text": "{\"answer\": broken"},
+            {"trace_id": 12, "external_id": "e12", "value": 0, "text": "Sorry, I cannot help."}
+        ]}),
     }
 }
 
@@ -214,6 +218,10 @@ async fn drift_fires_and_reaches_email_slack_and_webhook(db: TestDb) {
     assert!(text.contains("output.json_valid"), "{text}");
     assert!(text.contains("effect size 0.42"), "{text}");
     assert!(text.contains("severity critical"), "{text}");
+    assert!(
+        text.contains("Sorry, I cannot help."),
+        "examples reach the mail: {text}"
+    );
     assert!(
         !text.contains("input.chars"),
         "rule selects output.* only: {text}"
