@@ -77,6 +77,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run one analysis job now (from config, or ad hoc with --golden-set).
     Run(RunArgs),
+    /// Embedding cache: backfill existing traces ahead of time.
+    #[command(subcommand)]
+    Embed(crate::jobs::EmbedCmd),
     /// List analysis runs.
     Runs {
         #[arg(long)]
@@ -94,6 +97,18 @@ pub enum Command {
         /// Write to a file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Configured analysis jobs and when they run next.
+    #[command(subcommand)]
+    Jobs(JobsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCmd {
+    /// Each configured job with its schedule, window, golden set and next 3 fire times (UTC).
+    List {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -216,26 +231,33 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             return Ok(ExitCode::from(exit::CONFIG));
         }
     };
+    // Needs the config only, not the database.
+    if let Command::Jobs(cmd) = &cli.command {
+        return jobs_cmd(&cfg, cmd);
+    }
     let url = cfg.database_url(cli.database.as_deref());
     let store = Store::connect(&url)
         .await
         .with_context(|| "is the path writable, or the database server up?".to_string())?;
     match cli.command {
         Command::Ingest(args) => ingest_cmd(&store, &cfg, args).await,
-        Command::Golden(cmd) => golden_cmd(&store, cmd).await,
+        Command::Golden(cmd) => golden_cmd(&store, &cfg, cmd).await,
         Command::Proposals(cmd) => crate::review::run_cmd(&store, cmd).await,
         Command::Alerts(cmd) => {
             crate::alert::run_cmd(&store, &cfg.alerts, &cfg.base_dir, cmd).await
         }
         Command::Serve { bind } => serve_cmd(store, cfg, bind).await,
         Command::Run(args) => run_cmd(&store, &cfg, args).await,
+        Command::Embed(cmd) => embed_cmd(&store, &cfg, cmd).await,
         Command::Runs { job, limit, json } => runs_cmd(&store, job, limit, json).await,
         Command::Report {
             run_id,
             format,
             out,
         } => report_cmd(&store, run_id, format, out).await,
-        Command::CheckConfig { .. } | Command::Demo(_) => unreachable!("handled above"),
+        Command::CheckConfig { .. } | Command::Demo(_) | Command::Jobs(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 
@@ -366,7 +388,7 @@ fn print_report(r: &IngestReport, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn golden_cmd(store: &Store, cmd: GoldenCmd) -> Result<ExitCode> {
+async fn golden_cmd(store: &Store, cfg: &Config, cmd: GoldenCmd) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match cmd {
         GoldenCmd::Import {
@@ -393,13 +415,26 @@ async fn golden_cmd(store: &Store, cmd: GoldenCmd) -> Result<ExitCode> {
                 for e in &report.errors {
                     writeln!(out, "  line {}: {}", e.line, e.reason)?;
                 }
-                match version {
+                match &version {
                     Some(v) => writeln!(
                         out,
                         "golden set {set} is now at version {} ({} active examples)",
                         v.version, v.active_count
                     )?,
                     None => writeln!(out, "golden set {set} unchanged: nothing new")?,
+                }
+            }
+            // Embed the new version's examples now, so runs find them cached.
+            if let Some(v) = &version {
+                match crate::jobs::SharedEmbedder::build(&cfg.embedding, &cfg.base_dir) {
+                    Ok(e) => match crate::jobs::embed_golden_version(store, &e, &set, v.version)
+                        .await
+                    {
+                        Ok((n, _)) if json => eprintln!("embedded {n} golden texts"),
+                        Ok((n, _)) => writeln!(out, "embedded {n} golden texts")?,
+                        Err(e) => eprintln!("driftwatch: warning: golden texts not embedded: {e}"),
+                    },
+                    Err(e) => eprintln!("driftwatch: warning: golden texts not embedded: {e}"),
                 }
             }
             Ok(report_exit(&report))
@@ -502,6 +537,53 @@ async fn golden_cmd(store: &Store, cmd: GoldenCmd) -> Result<ExitCode> {
     }
 }
 
+/// `driftwatch embed backfill`: fills the embedding cache from stored traces.
+async fn embed_cmd(store: &Store, cfg: &Config, cmd: crate::jobs::EmbedCmd) -> Result<ExitCode> {
+    let crate::jobs::EmbedCmd::Backfill {
+        since,
+        limit,
+        outputs,
+        json,
+    } = cmd;
+    let since = match since.as_deref() {
+        Some(s) => match crate::jobs::parse_since(s, chrono::Utc::now()) {
+            Ok(t) => Some(t),
+            Err(msg) => {
+                eprintln!("driftwatch: {msg}");
+                return Ok(ExitCode::from(exit::CONFIG));
+            }
+        },
+        None => None,
+    };
+    let embedder = crate::jobs::SharedEmbedder::build(&cfg.embedding, &cfg.base_dir)?;
+    let pb = std::io::stderr().is_terminal().then(|| {
+        ProgressBar::new(0).with_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} texts {per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    });
+    let opts = crate::jobs::BackfillOptions {
+        since,
+        limit,
+        outputs,
+    };
+    let r = crate::jobs::backfill(store, &embedder, &opts, pb.as_ref()).await?;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&r)?)?;
+    } else {
+        writeln!(
+            out,
+            "embedded {} texts in {:.1}s: {} cached already, {} new",
+            r.texts, r.seconds, r.hits, r.misses
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn serve_cmd(store: Store, cfg: Config, bind: Option<SocketAddr>) -> Result<ExitCode> {
     let token = match cfg.server.resolve_token(&cfg.base_dir) {
         Ok(t) => t,
@@ -519,15 +601,112 @@ async fn serve_cmd(store: Store, cfg: Config, bind: Option<SocketAddr>) -> Resul
     if token.is_none() && !addr.ip().is_loopback() {
         bail!("refusing to serve ingest without a token on non-loopback address {addr}\nset server.token_env or server.token_file");
     }
+    let specs = match cfg.job_specs() {
+        Ok(s) => s,
+        Err(errs) => {
+            return Ok(config_failure(ConfigErrors::new(
+                cfg.source_file.clone(),
+                errs,
+            )))
+        }
+    };
+    // The model is loaded once, and only when some job needs it.
+    let embedder = match specs.iter().find(|s| s.semantic.enabled) {
+        Some(s) => Some(
+            crate::jobs::SharedEmbedder::build(&cfg.embedding, &cfg.base_dir).with_context(|| {
+                format!(
+                    "job `{}` has the semantic stage enabled but the embedding model cannot be loaded\nrun scripts/fetch-model.sh (local model), set [embedding], or set [jobs.semantic] enabled = false",
+                    s.name
+                )
+            })?,
+        ),
+        None => None,
+    };
+    let cfg = std::sync::Arc::new(cfg);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let sender = crate::alert::spawn_sender(store.clone(), &cfg.alerts, &cfg.base_dir, stop_rx);
+    let sender =
+        crate::alert::spawn_sender(store.clone(), &cfg.alerts, &cfg.base_dir, stop_rx.clone());
+    let scheduler = tokio::spawn(crate::jobs::run_scheduler(
+        store.clone(),
+        cfg.clone(),
+        specs,
+        embedder,
+        stop_rx,
+    ));
     let state = crate::http::AppState::new(store, token, &cfg.ingest);
     let router = crate::http::router(state, cfg.server.max_body_bytes);
-    crate::http::serve(router, addr, shutdown_signal())
-        .await
-        .with_context(|| format!("cannot serve on {addr}"))?;
+    let served = crate::http::serve(router, addr, shutdown_signal()).await;
+    // Stop the scheduler (a run in flight gets a grace period) and the sender.
     let _ = stop_tx.send(true);
+    let _ = scheduler.await;
     let _ = sender.await;
+    served.with_context(|| format!("cannot serve on {addr}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn jobs_cmd(cfg: &Config, cmd: &JobsCmd) -> Result<ExitCode> {
+    let JobsCmd::List { json } = cmd;
+    let specs = match cfg.job_specs() {
+        Ok(s) => s,
+        Err(errs) => {
+            return Ok(config_failure(ConfigErrors::new(
+                cfg.source_file.clone(),
+                errs,
+            )))
+        }
+    };
+    let now = chrono::Utc::now();
+    let mut out = std::io::stdout().lock();
+    if *json {
+        let jobs: Vec<serde_json::Value> = specs
+            .iter()
+            .map(|s| {
+                let next: Vec<String> = crate::jobs::next_fire_times(&s.schedule, now, 3)
+                    .iter()
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .collect();
+                serde_json::json!({
+                    "name": s.name,
+                    "schedule": s.schedule_text,
+                    "window": humantime::format_duration(s.window).to_string(),
+                    "window_secs": s.window.as_secs(),
+                    "golden_set": s.golden_set,
+                    "semantic": s.semantic.enabled,
+                    "next_fire_times": next,
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string(&jobs)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if specs.is_empty() {
+        writeln!(out, "no jobs configured (add [[jobs]] to the config)")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "{:<20} {:<18} {:<8} {:<12} NEXT (UTC)",
+        "JOB", "SCHEDULE", "WINDOW", "GOLDEN SET"
+    )?;
+    for s in &specs {
+        let next: Vec<String> = crate::jobs::next_fire_times(&s.schedule, now, 3)
+            .iter()
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .collect();
+        writeln!(
+            out,
+            "{:<20} {:<18} {:<8} {:<12} {}",
+            truncate(&s.name, 20),
+            s.schedule_text,
+            humantime::format_duration(s.window).to_string(),
+            truncate(&s.golden_set, 12),
+            if next.is_empty() {
+                "never".to_string()
+            } else {
+                next.join(", ")
+            }
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,18 +4,24 @@
 //! metrics from `crate::metrics`; this module only orchestrates and decides
 //! verdicts (Benjamini–Hochberg across the run, plus an effect-size floor).
 
+mod backfill;
 mod config;
 mod embedding;
 mod profile;
 mod runner;
 mod sampling;
+mod scheduler;
 mod semantic_stage;
 mod testing;
 
+pub use backfill::{
+    backfill, embed_golden_version, parse_since, BackfillOptions, BackfillReport, EmbedCmd,
+};
 pub use config::{EffectFloors, JobConfig, JobSpec, TestChoice};
 pub use embedding::{embed_cached, EmbedStats, SharedEmbedder};
 pub use profile::{RefColumn, ReferenceProfile};
 pub use runner::{run_job, JobError, RunOptions, RunOutcome};
 pub use sampling::{bottom_k_sample, sample_key};
+pub use scheduler::{next_fire_times, run_scheduler, SHUTDOWN_GRACE};
 pub use semantic_stage::SemanticJobConfig;
 pub use testing::{decide_verdicts, test_metric, MetricTest};

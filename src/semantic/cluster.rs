@@ -594,7 +594,12 @@ pub fn cluster_gaps(
             ng,
             params.gap_confidence(),
         )?;
-        c.uncovered_p_value = coverage.excess_p_value(c.uncovered_count, c.production_count);
+        c.uncovered_p_value = local_excess_p_value(
+            coverage,
+            &c.golden_members,
+            c.uncovered_count,
+            c.production_count,
+        );
         let over = c.gap.lower > params.gap_min_ratio();
         let uncovered_excess =
             c.uncovered_count >= params.min_uncovered() && c.uncovered_p_value < bonferroni;
@@ -645,6 +650,50 @@ pub fn cluster_gaps(
         outliers,
         outlier_p_value,
     })
+}
+
+/// Pseudo-count strength of the global tail rate `q` in [`local_excess_p_value`].
+pub const LOCAL_PRIOR_STRENGTH: f64 = 20.0;
+
+/// Locally calibrated p-value that `k` of a cluster's `m` production rows are uncovered.
+///
+/// # Definition
+///
+/// The cluster's no-drift uncovered rate is estimated from its own golden
+/// members: `u` of the `n` calibrated golden members fall below the threshold
+/// by leave-one-out. With a Beta prior centred on the global tail rate `q`
+/// and strength `s` = [`LOCAL_PRIOR_STRENGTH`], the rate's posterior is
+/// `Beta(u + q·s, n − u + (1 − q)·s)`, and the p-value is `P[X ≥ k]` for
+/// `X ~ BetaBin(m, u + q·s, n − u + (1 − q)·s)`.
+///
+/// # Remarks
+///
+/// Sparse regions of the golden set (a heterogeneous topic whose examples are
+/// far from each other) have a higher uncovered rate under no drift; a global
+/// rate would call them gaps. A new topic has few golden members, so its
+/// estimate stays near `q` and its excess stays significant. `1` when `k = 0`.
+///
+/// # Reference
+///
+/// Beta-binomial posterior predictive (Gelman et al., *Bayesian Data
+/// Analysis*, 3rd ed., §2.4); matches `scipy.stats.betabinom.sf(k-1, m, a, b)`.
+pub fn local_excess_p_value(
+    coverage: &CoverageResult,
+    golden_members: &[usize],
+    k: usize,
+    m: usize,
+) -> f64 {
+    let (mut n, mut u) = (0usize, 0usize);
+    for &g in golden_members {
+        if let Some(Some(x)) = coverage.golden_loo_uncovered.get(g) {
+            n += 1;
+            u += usize::from(*x);
+        }
+    }
+    let q = coverage.q;
+    let a = u as f64 + q * LOCAL_PRIOR_STRENGTH;
+    let b = (n - u) as f64 + (1.0 - q) * LOCAL_PRIOR_STRENGTH;
+    crate::semantic::beta_binomial_sf_ge(k as u64, m as u64, a, b).unwrap_or(1.0)
 }
 
 #[cfg(test)]

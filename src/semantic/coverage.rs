@@ -40,6 +40,11 @@ pub struct CoverageResult {
     /// 1-based rank `r` of the calibration order statistic the threshold is
     /// bounded by (see [`coverage`], step 5).
     pub calibration_rank: usize,
+    /// Per golden row: whether its leave-one-out nearest-neighbour similarity
+    /// is below `threshold` (`None` for rows outside the calibration subsample
+    /// or without a distinct neighbour). Clusters use it to calibrate their
+    /// uncovered-excess test locally (see [`crate::semantic::cluster_gaps`]).
+    pub golden_loo_uncovered: Vec<Option<bool>>,
 }
 
 impl CoverageResult {
@@ -326,6 +331,12 @@ pub fn coverage(
         ));
     }
     let threshold = percentile(&cal, q)?;
+    let mut golden_loo_uncovered = vec![None; ng];
+    for (&gi, &sim) in cal_idx.iter().zip(cal_sim.iter()) {
+        if sim.is_finite() {
+            golden_loo_uncovered[gi] = Some(f64::from(sim) < threshold);
+        }
+    }
     let uncovered: Vec<bool> = nn_sim.iter().map(|&s| f64::from(s) < threshold).collect();
     let k = uncovered.iter().filter(|&&u| u).count();
     let m = uncovered.len();
@@ -353,6 +364,7 @@ pub fn coverage(
         production_index,
         calibration_n: n_cal,
         calibration_rank: rank,
+        golden_loo_uncovered,
     })
 }
 

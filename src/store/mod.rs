@@ -11,6 +11,7 @@
 //! `match` on the pool. Timestamps are stored as epoch milliseconds in both backends.
 
 mod alerts;
+mod backfill;
 mod embeddings;
 mod findings;
 mod golden;

@@ -1,8 +1,9 @@
 //! Alerts end to end: findings stored through the run API → `alert::evaluate_run` →
 //! outbox → delivery to real peers on loopback (SMTP, Slack and webhook over HTTP).
 //! Every test runs on SQLite and PostgreSQL; the clock is passed in, nothing sleeps
-//! except the one test of the background sender.
+//! except the test of the background sender and the daemon crash test (`crash`).
 
+mod crash;
 mod peers;
 
 use std::collections::{BTreeMap, BTreeSet};

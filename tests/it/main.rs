@@ -19,3 +19,7 @@ mod config;
 mod alerts;
 // The review loop: proposals listed, accepted into golden versions, rejected, exported, imported.
 mod proposals;
+// Embedding ahead of time: `embed backfill` and golden import, with the real model.
+mod embed;
+// The daemon's scheduler: cron ticks, no overlapping runs, shutdown; `jobs list`.
+mod scheduler;

@@ -155,9 +155,7 @@ async fn new_topic_at_30_percent_is_found_named_proposed_and_closed() {
     );
     let props = s.list_proposals(&Default::default()).await.unwrap();
     assert!(!props.is_empty());
-    // The top-ranked gap's proposals are the new topic. (Known limitation, see
-    // the issue notes: on real text a heterogeneous golden domain can also form
-    // a lower-ranked gap, so the ≥ 90% purity over *all* proposals is not met.)
+    // The top-ranked gap's proposals are the new topic, and ≥ 90% of all are.
     let top = gaps[0].details["cluster"].as_i64();
     let top_props: Vec<_> = props.iter().filter(|p| p.cluster_id == top).collect();
     assert!(!top_props.is_empty());
@@ -168,9 +166,10 @@ async fn new_topic_at_30_percent_is_found_named_proposed_and_closed() {
     );
     let from_topic = props.iter().filter(|p| novel.contains(&p.input)).count();
     assert!(
-        from_topic * 2 > props.len(),
-        "{from_topic} of {} proposals from the new topic",
-        props.len()
+        from_topic as f64 >= 0.9 * props.len() as f64,
+        "{from_topic} of {} proposals from the new topic: {:?}",
+        props.len(),
+        props.iter().map(|p| &p.input).collect::<Vec<_>>()
     );
 
     // Second run over the same traces embeds nothing new.
@@ -255,4 +254,7 @@ async fn new_topic_at_5_percent_is_found_and_proposed() {
         "first proposal {:?}",
         first.input
     );
+    // Known limitation (issue notes): at 5% the gap cluster also holds sparse
+    // traces of a covered but heterogeneous domain, so later picks of the same
+    // cluster are not all from the new topic; ≥ 90% purity is met at 30% only.
 }

@@ -1,0 +1,228 @@
+//! The daemon's scheduler: runs on the cron schedule, sequential per job, stale
+//! runs aborted at start, prompt shutdown; and `jobs list`.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use driftwatch::config::Config;
+use driftwatch::demo::generator::{golden_records, production_records, GenOptions, GOLDEN_DOMAINS};
+use driftwatch::ingest::{FieldMap, IngestConfig};
+use driftwatch::jobs::{run_scheduler, JobConfig};
+use driftwatch::store::{NewGoldenExample, Run, RunFilter, RunStatus, Store};
+
+use crate::common::{bin, TestDb};
+
+/// Golden set `g` and production traces of the last 3 days, ending now.
+async fn load(store: &Store) {
+    let golden: Vec<NewGoldenExample> = golden_records(7, GOLDEN_DOMAINS, 20)
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect();
+    driftwatch::golden::import(store, "g", golden, "test")
+        .await
+        .unwrap();
+    let map = FieldMap::new(&IngestConfig::default());
+    let traces: Vec<_> = production_records(&GenOptions::clean(7, 400))
+        .into_iter()
+        .map(|(r, _)| map.to_trace(&r, "app").unwrap())
+        .collect();
+    store.insert_traces(&traces).await.unwrap();
+}
+
+/// A small, fast structural job firing every 2 seconds.
+fn fast_job() -> JobConfig {
+    let mut j = JobConfig::adhoc("tick", "g");
+    j.schedule = "*/2 * * * * *".into();
+    j.window = "3d".into();
+    j.sample_size = 200;
+    j.language_detection = false;
+    j.semantic.enabled = false;
+    j
+}
+
+async fn runs(store: &Store) -> Vec<Run> {
+    let mut r = store
+        .list_runs(&RunFilter {
+            job: Some("tick".into()),
+            limit: Some(100),
+        })
+        .await
+        .unwrap();
+    r.reverse(); // oldest first
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scheduler_runs_on_schedule_without_overlap_and_stops_promptly() {
+    let db = TestDb::sqlite().await;
+    let store = db.store().await;
+    load(&store).await;
+    // A run left `running` by a "previous process" is aborted at start (SQLite).
+    let stale = store.start_run("old-job").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    let spec = fast_job()
+        .check("jobs[0]", std::path::Path::new("."))
+        .unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let handle = tokio::spawn(run_scheduler(
+        store.clone(),
+        Arc::new(Config::default()),
+        vec![spec],
+        None,
+        stop_rx,
+    ));
+
+    // ~7 s gives 3–4 ticks; allow slow machines a little longer to finish the third run.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    let mut done: Vec<Run>;
+    loop {
+        done = runs(&store)
+            .await
+            .into_iter()
+            .filter(|r| r.status == RunStatus::Succeeded)
+            .collect();
+        if done.len() >= 3 || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let t0 = tokio::time::Instant::now();
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), handle)
+        .await
+        .expect("scheduler did not stop within 10 s of shutdown")
+        .unwrap();
+    let stop_took = t0.elapsed();
+
+    let all = runs(&store).await;
+    assert!(
+        done.len() >= 3,
+        "expected ≥ 3 succeeded runs, got {:?}",
+        all.iter()
+            .map(|r| (r.id, r.status, r.error.clone()))
+            .collect::<Vec<_>>()
+    );
+    // Every run of the job succeeded (none failed, none left running).
+    for r in &all {
+        assert_eq!(r.status, RunStatus::Succeeded, "run {} {:?}", r.id, r.error);
+    }
+    // Ticks are 2 s apart: consecutive starts are ~2 s apart (fast runs, no catch-up).
+    for w in all.windows(2) {
+        let gap = (w[1].started_at - w[0].started_at).num_milliseconds();
+        assert!(
+            (1400..=2600).contains(&gap),
+            "runs {} and {} started {gap} ms apart",
+            w[0].id,
+            w[1].id
+        );
+        // No overlap: a run starts only after the previous one finished.
+        let prev_end = w[0].finished_at.expect("finished run has finished_at");
+        assert!(
+            w[1].started_at >= prev_end,
+            "run {} started before run {} finished",
+            w[1].id,
+            w[0].id
+        );
+    }
+    // Starts land on even seconds (the cron ticks), give or take scheduling delay.
+    for r in &all {
+        let ms = r.started_at.timestamp_millis().rem_euclid(2000);
+        assert!(ms < 600, "run {} started {ms} ms after its tick", r.id);
+    }
+    assert!(
+        stop_took < Duration::from_secs(5),
+        "shutdown took {stop_took:?}"
+    );
+
+    let old = store.get_run(stale).await.unwrap();
+    assert_eq!(old.status, RunStatus::Aborted);
+}
+
+#[test]
+fn jobs_list_json_shows_next_fire_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("driftwatch.toml");
+    std::fs::write(
+        &p,
+        r#"
+[[jobs]]
+name = "hourly"
+schedule = "0 * * * *"
+window = "24h"
+golden_set = "support"
+
+[jobs.semantic]
+enabled = false
+
+[[jobs]]
+name = "fast"
+schedule = "*/10 * * * * *"
+window = "90m"
+"#,
+    )
+    .unwrap();
+    let before = chrono::Utc::now();
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&p)
+        .args(["jobs", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let jobs = v.as_array().unwrap();
+    assert_eq!(jobs.len(), 2, "{v}");
+
+    let h = &jobs[0];
+    assert_eq!(h["name"], "hourly");
+    assert_eq!(h["schedule"], "0 * * * *");
+    assert_eq!(h["golden_set"], "support");
+    assert_eq!(h["window_secs"], 24 * 3600);
+    let times: Vec<chrono::DateTime<chrono::Utc>> = h["next_fire_times"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(times.len(), 3, "{h}");
+    assert!(times[0] > before);
+    assert!(times[0] - before <= chrono::Duration::hours(1));
+    for t in &times {
+        assert_eq!(t.timestamp() % 3600, 0, "{t} is not on the hour");
+    }
+    for w in times.windows(2) {
+        assert_eq!(w[1] - w[0], chrono::Duration::hours(1));
+    }
+
+    let f = &jobs[1];
+    assert_eq!(f["name"], "fast");
+    assert_eq!(f["golden_set"], "default");
+    assert_eq!(f["window_secs"], 90 * 60);
+    let n: Vec<&str> = f["next_fire_times"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(n.len(), 3);
+    assert!(n.iter().all(|t| t.ends_with('Z')), "{n:?}");
+
+    // The text form lists both jobs too.
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&p)
+        .args(["jobs", "list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("hourly") && text.contains("fast"), "{text}");
+}
