@@ -211,7 +211,9 @@ impl Sender {
             Err(e) => e,
         };
         let attempts = u32::try_from(row.attempts.max(1)).unwrap_or(u32::MAX);
-        let decision = self.policy.decide(attempts, &error, now, &mut rand::rng());
+        let decision =
+            self.policy
+                .decide_with_age(attempts, row.created_at, &error, now, &mut rand::rng());
         match decision {
             RetryDecision::RetryAt(at) => {
                 let fenced = self.store.mark_retry(row, at, error.reason(), now).await?;

@@ -55,6 +55,14 @@ pub struct RetryPolicy {
     /// Give up after this many attempts (default 10).
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
+    /// Give up on a notification this long after it was queued, whatever the
+    /// attempt count (default `24h`): it is marked dead, counted and logged.
+    #[serde(default = "default_give_up_after")]
+    pub give_up_after: ConfigDuration,
+}
+
+fn default_give_up_after() -> ConfigDuration {
+    ConfigDuration::from_secs(24 * 3600)
 }
 
 impl Default for RetryPolicy {
@@ -63,6 +71,7 @@ impl Default for RetryPolicy {
             base: default_base(),
             max: default_max(),
             max_attempts: default_attempts(),
+            give_up_after: default_give_up_after(),
         }
     }
 }
@@ -92,6 +101,29 @@ impl RetryPolicy {
     }
 
     /// Decides after attempt number `attempts` (1-based, counting the one that just failed).
+    /// [`RetryPolicy::decide`], but a retryable failure of a notification queued
+    /// at `created_at` more than `give_up_after` ago is given up on.
+    pub fn decide_with_age<R: Rng + ?Sized>(
+        &self,
+        attempts: u32,
+        created_at: DateTime<Utc>,
+        err: &SendError,
+        now: DateTime<Utc>,
+        rng: &mut R,
+    ) -> RetryDecision {
+        let age = now - created_at;
+        let limit =
+            chrono::Duration::from_std(self.give_up_after.0).unwrap_or(chrono::Duration::MAX);
+        match err {
+            SendError::Retryable { reason } if age > limit => RetryDecision::GiveUp(format!(
+                "gave up after {} (give_up_after {}): {reason}",
+                humantime::format_duration(age.to_std().unwrap_or_default()),
+                humantime::format_duration(self.give_up_after.0)
+            )),
+            _ => self.decide(attempts, err, now, rng),
+        }
+    }
+
     pub fn decide<R: Rng + ?Sized>(
         &self,
         attempts: u32,
@@ -172,5 +204,22 @@ mod tests {
             ..p
         };
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn old_notifications_are_given_up_by_age_not_only_attempts() {
+        let p = RetryPolicy::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let now = Utc::now();
+        let retry = SendError::Retryable {
+            reason: "503".into(),
+        };
+        let fresh = p.decide_with_age(1, now - chrono::Duration::hours(1), &retry, now, &mut rng);
+        assert!(matches!(fresh, RetryDecision::RetryAt(_)), "{fresh:?}");
+        let old = p.decide_with_age(1, now - chrono::Duration::hours(25), &retry, now, &mut rng);
+        match old {
+            RetryDecision::GiveUp(why) => assert!(why.contains("give_up_after 1day"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
