@@ -11,7 +11,6 @@
 //! `match` on the pool. Timestamps are stored as epoch milliseconds in both backends.
 
 mod alerts;
-mod backfill;
 mod embeddings;
 mod findings;
 mod golden;

@@ -171,4 +171,22 @@ impl Store {
             rows.into_iter().map(|r| Ok(trace_from_row!(r))).collect()
         })
     }
+
+    /// Traces with `ts_ms >= from_ms` (every trace with `None`), newest first,
+    /// at most `limit` of them (all with `None`). For `embed backfill`.
+    pub async fn traces_since(
+        &self,
+        from_ms: Option<i64>,
+        limit: Option<i64>,
+    ) -> Result<Vec<Trace>> {
+        let sql = format!("SELECT {TRACE_COLUMNS} FROM traces WHERE ts_ms >= $1 ORDER BY ts_ms DESC, id DESC LIMIT $2");
+        on_pool!(self, p => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(from_ms.unwrap_or(i64::MIN))
+                .bind(limit.unwrap_or(i64::MAX))
+                .fetch_all(p)
+                .await?;
+            rows.into_iter().map(|r| Ok(trace_from_row!(r))).collect()
+        })
+    }
 }
