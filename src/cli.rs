@@ -163,6 +163,9 @@ pub enum GoldenCmd {
         format: Option<InputFormat>,
         #[arg(long)]
         json: bool,
+        /// Do not embed the new examples now (large imports; runs embed them on demand).
+        #[arg(long)]
+        no_embed: bool,
     },
     /// List active examples of a set.
     List {
@@ -396,6 +399,7 @@ async fn golden_cmd(store: &Store, cfg: &Config, cmd: GoldenCmd) -> Result<ExitC
             set,
             format,
             json,
+            no_embed,
         } => {
             let format = detect_format(&path, format);
             let (reader, _) = open_input(&path)?;
@@ -425,7 +429,7 @@ async fn golden_cmd(store: &Store, cfg: &Config, cmd: GoldenCmd) -> Result<ExitC
                 }
             }
             // Embed the new version's examples now, so runs find them cached.
-            if let Some(v) = &version {
+            if let Some(v) = version.as_ref().filter(|_| !no_embed) {
                 match crate::jobs::SharedEmbedder::build(&cfg.embedding, &cfg.base_dir) {
                     Ok(e) => match crate::jobs::embed_golden_version(store, &e, &set, v.version)
                         .await
