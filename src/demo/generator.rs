@@ -73,7 +73,7 @@ pub struct GenOptions {
 }
 
 impl GenOptions {
-    /// The demo's default scenario: 3 days, a new topic at 6%, an output incident
+    /// The demo's default scenario: 3 days, a new topic at 10%, an output incident
     /// in the last third.
     pub fn demo(seed: u64, n: usize) -> GenOptions {
         GenOptions {
@@ -82,7 +82,7 @@ impl GenOptions {
             days: 3,
             end: Utc::now(),
             domains: GOLDEN_DOMAINS.iter().map(|s| s.to_string()).collect(),
-            new_topic: Some(("kitchen_and_dining".into(), 0.06)),
+            new_topic: Some(("kitchen_and_dining".into(), 0.10)),
             typo_share: 0.0,
             incident: Some(Incident {
                 start_frac: 0.66,
@@ -305,7 +305,7 @@ mod tests {
             b.iter().map(|r| &r.0).collect::<Vec<_>>()
         );
         let novel = a.iter().filter(|r| r.1.new_topic).count() as f64 / 3000.0;
-        assert!((0.04..0.08).contains(&novel), "new topic share {novel}");
+        assert!((0.08..0.12).contains(&novel), "new topic share {novel}");
         // The incident only touches the last third.
         let first = &a[..1900];
         assert!(first.iter().all(|r| !r.1.truncated && !r.1.invalid_json));
