@@ -59,35 +59,15 @@ pub fn read_golden(
     };
     match format {
         InputFormat::Jsonl => {
-            let mut input = input;
-            let mut buf = Vec::new();
-            let mut line = 0u64;
-            loop {
-                buf.clear();
-                match input.read_until(b'\n', &mut buf) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e) => {
-                        report.reject(line + 1, format!("read error: {e}"));
-                        break;
-                    }
-                }
-                line += 1;
-                let t = buf.trim_ascii();
-                if t.is_empty() {
-                    continue;
-                }
+            let failed = crate::ingest::for_each_json_object(input, |line, rec| {
                 report.read += 1;
-                match std::str::from_utf8(t) {
-                    Err(e) => {
-                        report.reject(line, format!("invalid UTF-8 at byte {}", e.valid_up_to()))
-                    }
-                    Ok(s) => match serde_json::from_str::<Value>(s) {
-                        Ok(v @ Value::Object(_)) => take(&mut report, line, v),
-                        Ok(_) => report.reject(line, "record is not a JSON object"),
-                        Err(e) => report.reject(line, format!("malformed JSON: {e}")),
-                    },
+                match rec {
+                    Ok(o) => take(&mut report, line, Value::Object(o)),
+                    Err(reason) => report.reject(line, reason),
                 }
+            });
+            if let Some((line, reason)) = failed {
+                report.reject(line, reason);
             }
         }
         InputFormat::Csv => {

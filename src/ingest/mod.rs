@@ -100,6 +100,41 @@ impl IngestConfig {
     }
 }
 
+/// Calls `f` with the 1-based line number and the JSON object (or the reason it is
+/// not one: invalid UTF-8, malformed JSON, not an object) of every non-blank line
+/// of a JSONL stream. A read error ends the stream and is returned with the line
+/// it happened on. For small files read record by record (golden sets, review
+/// decisions); trace ingest has its own batching reader.
+pub fn for_each_json_object(
+    mut input: impl std::io::BufRead,
+    mut f: impl FnMut(u64, Result<serde_json::Map<String, serde_json::Value>, String>),
+) -> Option<(u64, String)> {
+    let mut buf = Vec::new();
+    let mut line = 0u64;
+    loop {
+        buf.clear();
+        match input.read_until(b'\n', &mut buf) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(e) => return Some((line + 1, format!("read error: {e}"))),
+        }
+        line += 1;
+        let t = buf.trim_ascii();
+        if t.is_empty() {
+            continue;
+        }
+        let rec = match std::str::from_utf8(t) {
+            Err(e) => Err(format!("invalid UTF-8 at byte {}", e.valid_up_to())),
+            Ok(s) => match serde_json::from_str::<serde_json::Value>(s) {
+                Ok(serde_json::Value::Object(o)) => Ok(o),
+                Ok(_) => Err("record is not a JSON object".to_string()),
+                Err(e) => Err(format!("malformed JSON: {e}")),
+            },
+        };
+        f(line, rec);
+    }
+}
+
 /// One rejected record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineError {

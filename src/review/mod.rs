@@ -495,37 +495,12 @@ pub fn parse_decisions(
     input: impl BufRead,
     default_by: &str,
 ) -> (Vec<(u64, Decision)>, ImportReport) {
-    let mut input = input;
     let mut report = ImportReport::default();
     let mut out: Vec<(u64, Decision)> = Vec::new();
     let mut first_line: HashMap<i64, u64> = HashMap::new();
-    let mut buf = Vec::new();
-    let mut line = 0u64;
-    loop {
-        buf.clear();
-        match input.read_until(b'\n', &mut buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => {
-                report.bad(line + 1, format!("read error: {e}"));
-                break;
-            }
-        }
-        line += 1;
-        let t = buf.trim_ascii();
-        if t.is_empty() {
-            continue;
-        }
+    let failed = crate::ingest::for_each_json_object(input, |line, rec| {
         report.read += 1;
-        let parsed = match std::str::from_utf8(t) {
-            Err(e) => Err(format!("invalid UTF-8 at byte {}", e.valid_up_to())),
-            Ok(s) => match serde_json::from_str::<Value>(s) {
-                Ok(Value::Object(o)) => parse_decision(&o, default_by),
-                Ok(_) => Err("record is not a JSON object".into()),
-                Err(e) => Err(format!("malformed JSON: {e}")),
-            },
-        };
-        match parsed {
+        match rec.and_then(|o| parse_decision(&o, default_by)) {
             Err(reason) => report.bad(line, reason),
             Ok(d) => match first_line.get(&d.id) {
                 Some(first) => report.bad(
@@ -538,6 +513,9 @@ pub fn parse_decisions(
                 }
             },
         }
+    });
+    if let Some((line, reason)) = failed {
+        report.bad(line, reason);
     }
     (out, report)
 }
