@@ -210,15 +210,17 @@ pub fn render_html(run: &Run, findings: &[Finding]) -> String {
         if let Some(ex) = f.details["examples"].as_array().filter(|e| !e.is_empty()) {
             o.push_str("<h4>Example traces</h4>");
             for e in ex {
-                let _ = write!(
-                    o,
-                    "<div class='ex'>trace {} ({}): {}</div>",
-                    e["trace_id"],
-                    esc(e["external_id"].as_str().unwrap_or("")),
-                    esc(e["text"]
-                        .as_str()
-                        .unwrap_or(e["input"].as_str().unwrap_or("")))
-                );
+                let text = esc(e["text"]
+                    .as_str()
+                    .unwrap_or(e["input"].as_str().unwrap_or("")));
+                let _ = match e["trace_id"].as_i64() {
+                    Some(id) => write!(
+                        o,
+                        "<div class='ex'>trace {id} ({}): {text}</div>",
+                        esc(e["external_id"].as_str().unwrap_or(""))
+                    ),
+                    None => write!(o, "<div class='ex'>{text}</div>"),
+                };
             }
         }
         o.push_str("</div>");

@@ -121,13 +121,15 @@ pub fn render_text(run: &Run, findings: &[Finding]) -> String {
         if let Some(ex) = f.details["examples"].as_array().filter(|e| !e.is_empty()) {
             let _ = writeln!(out, "\nexamples for {}:", f.metric);
             for e in ex {
-                let _ = writeln!(
-                    out,
-                    "  trace {} ({}): {}",
-                    e["trace_id"],
-                    e["external_id"].as_str().unwrap_or(""),
-                    crate::cli::truncate(e["text"].as_str().unwrap_or(""), 120)
-                );
+                let text = crate::cli::truncate(e["text"].as_str().unwrap_or(""), 120);
+                let _ = match e["trace_id"].as_i64() {
+                    Some(id) => writeln!(
+                        out,
+                        "  trace {id} ({}): {text}",
+                        e["external_id"].as_str().unwrap_or("")
+                    ),
+                    None => writeln!(out, "  {text}"),
+                };
             }
         }
     }
