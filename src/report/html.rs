@@ -150,6 +150,109 @@ fn chart(f: &Finding) -> Option<String> {
     d["svg"].as_str().map(str::to_string)
 }
 
+/// 2-D PCA map of golden (blue) and production (orange) embeddings; points of gap
+/// clusters are outlined in red.
+fn map_svg(points: &[Value], gaps: &[i64]) -> Option<String> {
+    let pts: Vec<(f64, f64, bool, Option<i64>)> = points
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p[0].as_f64()?,
+                p[1].as_f64()?,
+                p[2].as_i64()? == 1,
+                p[3].as_i64(),
+            ))
+        })
+        .collect();
+    if pts.is_empty() {
+        return None;
+    }
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for (x, y, _, _) in &pts {
+        x0 = x0.min(*x);
+        x1 = x1.max(*x);
+        y0 = y0.min(*y);
+        y1 = y1.max(*y);
+    }
+    let (w, h, pad) = (560.0, 400.0, 10.0);
+    let sx = |x: f64| pad + (x - x0) / (x1 - x0).max(1e-9) * (w - 2.0 * pad);
+    let sy = |y: f64| pad + (y1 - y) / (y1 - y0).max(1e-9) * (h - 2.0 * pad);
+    let mut svg = format!("<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{}' role='img'><rect width='{w}' height='{h}' fill='#fcfcfc' stroke='#ddd'/>", h + 20.0);
+    // Production first, golden on top so the covered regions stay visible.
+    for golden in [false, true] {
+        for (x, y, g, c) in pts.iter().filter(|p| p.2 == golden) {
+            let fill = if *g { "#4c78a8" } else { "#f58518" };
+            let gap = c.is_some_and(|c| gaps.contains(&c)) && !g;
+            let stroke = if gap {
+                " stroke='#c00' stroke-width='1.2'"
+            } else {
+                ""
+            };
+            let _ = write!(
+                svg,
+                "<circle cx='{:.1}' cy='{:.1}' r='2.4' fill='{fill}' opacity='0.75'{stroke}/>",
+                sx(*x),
+                sy(*y)
+            );
+        }
+    }
+    let _ = write!(svg, "<text x='10' y='{}' font-size='11'><tspan fill='#4c78a8'>● golden</tspan>  <tspan fill='#f58518'>● production</tspan>  <tspan fill='#c00'>○ gap cluster</tspan>  (PCA of the embeddings)</text></svg>", h + 15.0);
+    Some(svg)
+}
+
+/// The semantic section: tests, coverage, gap clusters and the map.
+fn semantic_section(sem: &Value) -> String {
+    let mut o = String::from("<h2>Semantic drift and coverage</h2>");
+    let _ = write!(
+        o,
+        "<p>Coverage <b>{:.1}%</b> of sampled production inputs have a golden example with cosine ≥ {:.3} (calibrated so ≈ {:.0}% would under no drift). {} clusters (k by silhouette when not configured), {} gap cluster(s), {} uncovered outliers, {} proposals queued. Embedding cache: {} hits, {} misses ({}).</p>",
+        sem["coverage"].as_f64().unwrap_or(f64::NAN) * 100.0,
+        sem["coverage_threshold"].as_f64().unwrap_or(f64::NAN),
+        (1.0 - sem["q"].as_f64().unwrap_or(0.05)) * 100.0,
+        sem["k"],
+        sem["gap_clusters"],
+        sem["outliers"],
+        sem["proposals"],
+        sem["embedding_cache"]["hits"],
+        sem["embedding_cache"]["misses"],
+        esc(sem["model_id"].as_str().unwrap_or("?")),
+    );
+    let clusters = sem["clusters"].as_array().cloned().unwrap_or_default();
+    let mut gaps: Vec<&Value> = clusters
+        .iter()
+        .filter(|c| c["gap_rank"].is_number())
+        .collect();
+    gaps.sort_by_key(|c| c["gap_rank"].as_i64());
+    let gap_ids: Vec<i64> = gaps.iter().filter_map(|c| c["cluster"].as_i64()).collect();
+    if !gaps.is_empty() {
+        o.push_str("<h3>Gap clusters, ranked</h3><table><tr><th>#</th><th>label</th><th>production</th><th>golden</th><th>uncovered</th><th>gap ratio (lower bound)</th><th>examples</th></tr>");
+        for c in &gaps {
+            let ex: Vec<String> = c["examples"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).map(esc).collect())
+                .unwrap_or_default();
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td><b>{}</b></td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td></tr>",
+                c["gap_rank"],
+                esc(c["label"].as_str().unwrap_or("")),
+                c["production_count"],
+                c["golden_count"],
+                c["uncovered_count"],
+                num(c["gap_ratio"].as_f64()),
+                num(c["gap_lower"].as_f64()),
+                ex.join("<br>")
+            );
+        }
+        o.push_str("</table>");
+    }
+    if let Some(svg) = sem["map"].as_array().and_then(|m| map_svg(m, &gap_ids)) {
+        o.push_str("<h3>Map</h3>");
+        o.push_str(&svg);
+    }
+    o
+}
+
 pub fn render_html(run: &Run, findings: &[Finding]) -> String {
     let s = run.summary.clone().unwrap_or_default();
     let mut o = String::new();
@@ -177,8 +280,8 @@ pub fn render_html(run: &Run, findings: &[Finding]) -> String {
     if let Some(e) = &run.error {
         let _ = write!(o, "<p class='b drifted'>error: {}</p>", esc(e));
     }
-    if let Some(sem) = s.get("semantic_html").and_then(Value::as_str) {
-        o.push_str(sem);
+    if s["semantic"].is_object() {
+        o.push_str(&semantic_section(&s["semantic"]));
     }
     o.push_str("<h2>Verdicts</h2><table><tr><th>verdict</th><th>kind</th><th>metric</th><th>test</th><th>p</th><th>p adj</th><th>effect</th><th>floor</th><th>change</th></tr>");
     for f in findings {

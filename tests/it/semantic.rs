@@ -153,6 +153,14 @@ async fn new_topic_at_30_percent_is_found_named_proposed_and_closed() {
         label.split(", ").any(|t| words.contains(t)),
         "top gap label `{label}` does not name the topic"
     );
+    // The HTML report has the semantic section: ranked gaps and the 2-D map.
+    let run_row = s.get_run(out.run_id).await.unwrap();
+    let html = driftwatch::report::render_html(&run_row, &out.findings);
+    assert!(
+        html.contains("Gap clusters, ranked") && html.contains(&label),
+        "semantic section missing"
+    );
+    assert!(html.matches("<circle").count() > 100, "2-D map missing");
     let props = s.list_proposals(&Default::default()).await.unwrap();
     assert!(!props.is_empty());
     // The top-ranked gap's proposals are the new topic, and ≥ 90% of all are.
