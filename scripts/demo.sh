@@ -7,4 +7,4 @@ if [ -x scripts/fetch-model.sh ]; then
   scripts/fetch-model.sh
 fi
 cargo build --release --locked
-exec ./target/release/driftwatch demo "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/driftwatch" demo "$@"
