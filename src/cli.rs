@@ -37,7 +37,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     pub database: Option<String>,
     /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value = "text")]
+    #[arg(long, global = true, value_enum, default_value = "text", env = "DRIFTWATCH_LOG_FORMAT")]
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
@@ -249,7 +249,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Alerts(cmd) => {
             crate::alert::run_cmd(&store, &cfg.alerts, &cfg.base_dir, cmd).await
         }
-        Command::Serve { bind } => serve_cmd(store, cfg, bind).await,
+        Command::Serve { bind } => serve_cmd(store, cfg, bind, &url).await,
         Command::Run(args) => run_cmd(&store, &cfg, args).await,
         Command::Embed(cmd) => embed_cmd(&store, &cfg, cmd).await,
         Command::Runs { job, limit, json } => runs_cmd(&store, job, limit, json).await,
@@ -588,64 +588,8 @@ async fn embed_cmd(store: &Store, cfg: &Config, cmd: crate::jobs::EmbedCmd) -> R
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve_cmd(store: Store, cfg: Config, bind: Option<SocketAddr>) -> Result<ExitCode> {
-    let token = match cfg.server.resolve_token(&cfg.base_dir) {
-        Ok(t) => t,
-        Err(e) => {
-            return Ok(config_failure(ConfigErrors::new(
-                cfg.source_file.clone(),
-                vec![e],
-            )))
-        }
-    };
-    let addr: SocketAddr = match bind {
-        Some(a) => a,
-        None => cfg.server.bind.parse().context("server.bind")?,
-    };
-    if token.is_none() && !addr.ip().is_loopback() {
-        bail!("refusing to serve ingest without a token on non-loopback address {addr}\nset server.token_env or server.token_file");
-    }
-    let specs = match cfg.job_specs() {
-        Ok(s) => s,
-        Err(errs) => {
-            return Ok(config_failure(ConfigErrors::new(
-                cfg.source_file.clone(),
-                errs,
-            )))
-        }
-    };
-    // The model is loaded once, and only when some job needs it.
-    let embedder = match specs.iter().find(|s| s.semantic.enabled) {
-        Some(s) => Some(
-            crate::jobs::SharedEmbedder::build(&cfg.embedding, &cfg.base_dir).with_context(|| {
-                format!(
-                    "job `{}` has the semantic stage enabled but the embedding model cannot be loaded\nrun scripts/fetch-model.sh (local model), set [embedding], or set [jobs.semantic] enabled = false",
-                    s.name
-                )
-            })?,
-        ),
-        None => None,
-    };
-    let cfg = std::sync::Arc::new(cfg);
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let sender =
-        crate::alert::spawn_sender(store.clone(), &cfg.alerts, &cfg.base_dir, stop_rx.clone());
-    let scheduler = tokio::spawn(crate::jobs::run_scheduler(
-        store.clone(),
-        cfg.clone(),
-        specs,
-        embedder,
-        stop_rx,
-    ));
-    let state = crate::http::AppState::new(store, token, &cfg.ingest);
-    let router = crate::http::router(state, cfg.server.max_body_bytes);
-    let served = crate::http::serve(router, addr, shutdown_signal()).await;
-    // Stop the scheduler (a run in flight gets a grace period) and the sender.
-    let _ = stop_tx.send(true);
-    let _ = scheduler.await;
-    let _ = sender.await;
-    served.with_context(|| format!("cannot serve on {addr}"))?;
-    Ok(ExitCode::SUCCESS)
+async fn serve_cmd(store: Store, cfg: Config, bind: Option<SocketAddr>, db_url: &str) -> Result<ExitCode> {
+    crate::daemon::serve(store, cfg, bind, db_url).await
 }
 
 fn jobs_cmd(cfg: &Config, cmd: &JobsCmd) -> Result<ExitCode> {
@@ -665,7 +609,7 @@ fn jobs_cmd(cfg: &Config, cmd: &JobsCmd) -> Result<ExitCode> {
         let jobs: Vec<serde_json::Value> = specs
             .iter()
             .map(|s| {
-                let next: Vec<String> = crate::jobs::next_fire_times(&s.schedule, now, 3)
+                let next: Vec<String> = crate::jobs::next_fire_times(s, now, 3)
                     .iter()
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                     .collect();
@@ -693,7 +637,7 @@ fn jobs_cmd(cfg: &Config, cmd: &JobsCmd) -> Result<ExitCode> {
         "JOB", "SCHEDULE", "WINDOW", "GOLDEN SET"
     )?;
     for s in &specs {
-        let next: Vec<String> = crate::jobs::next_fire_times(&s.schedule, now, 3)
+        let next: Vec<String> = crate::jobs::next_fire_times(s, now, 3)
             .iter()
             .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
             .collect();

@@ -8,6 +8,7 @@
 pub mod alert;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod demo;
 pub mod embed;
 pub mod golden;
@@ -19,6 +20,7 @@ pub mod notify;
 pub mod report;
 pub mod review;
 pub mod semantic;
+pub mod sources;
 pub mod stats;
 pub mod store;
 

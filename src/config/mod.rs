@@ -47,6 +47,12 @@ pub struct Config {
     /// Analysis jobs (`[[jobs]]`).
     #[serde(default)]
     pub jobs: Vec<crate::jobs::JobConfig>,
+    /// External trace sources the daemon polls (`[[sources]]`).
+    #[serde(default)]
+    pub sources: Vec<crate::sources::SourceConfig>,
+    /// How `driftwatch serve` runs (`[daemon]`).
+    #[serde(default)]
+    pub daemon: crate::daemon::DaemonConfig,
     /// The directory relative paths in the file are resolved against (not a key).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -171,6 +177,12 @@ impl Config {
             errors.push(ConfigError::new("embedding", e.to_string()));
         }
         if let Err(e) = self.job_specs() {
+            errors.extend(e);
+        }
+        if let Err(e) = crate::sources::check_all(&self.sources, &self.ingest, &self.base_dir) {
+            errors.extend(e);
+        }
+        if let Err(e) = self.daemon.check("daemon") {
             errors.extend(e);
         }
         if errors.is_empty() {

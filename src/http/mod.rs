@@ -203,6 +203,7 @@ async fn post_traces(State(st): State<AppState>, headers: HeaderMap, body: Bytes
         Ok(s) => {
             report.stored = s.stored;
             report.duplicates = s.duplicates;
+            crate::daemon::METRICS.ingest("http", s.stored, report.rejected);
         }
         Err(e) => {
             tracing::error!(message = "Storing ingested traces failed.", error = %e);
@@ -230,6 +231,15 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    serve_on(listener, router, shutdown).await
+}
+
+/// Serves on an already bound listener until `shutdown` resolves.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     tracing::info!(message = "Listening.", addr = %listener.local_addr()?);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)

@@ -73,7 +73,7 @@ fn as_f64(v: &Value) -> Option<f64> {
 /// Epoch numbers above this are milliseconds, below it seconds (year 5138 in seconds).
 const EPOCH_MS_CUTOFF: f64 = 1e11;
 
-fn parse_ts(v: &Value) -> Result<DateTime<Utc>, String> {
+pub fn parse_ts(v: &Value) -> Result<DateTime<Utc>, String> {
     let from_num = |x: f64| -> Result<DateTime<Utc>, String> {
         let ms = if x.abs() >= EPOCH_MS_CUTOFF {
             x
@@ -105,6 +105,18 @@ fn parse_ts(v: &Value) -> Result<DateTime<Utc>, String> {
     }
 }
 
+/// The id of a record that has none: stable across re-ingest, since the same
+/// content and time give the same id.
+pub fn content_id(input: &str, output: &str, ts_ms: i64) -> String {
+    let mut key = String::with_capacity(input.len() + output.len() + 32);
+    key.push_str(input);
+    key.push('\u{1f}');
+    key.push_str(output);
+    key.push('\u{1f}');
+    key.push_str(&ts_ms.to_string());
+    format!("h:{}", &content_hash(&key)[..32])
+}
+
 impl FieldMap {
     pub fn new(cfg: &IngestConfig) -> FieldMap {
         FieldMap {
@@ -126,6 +138,18 @@ impl FieldMap {
 
     /// Maps one record; `Err` is the reason it is rejected.
     pub fn to_trace(&self, v: &Value, source: &str) -> Result<NewTrace, String> {
+        self.to_trace_or(v, source, None)
+    }
+
+    /// Like [`FieldMap::to_trace`], with the external id to use when the record
+    /// has none (a tailed file passes its position, so a re-read line keeps its id
+    /// even without a timestamp); without it the id is [`content_id`].
+    pub fn to_trace_or(
+        &self,
+        v: &Value,
+        source: &str,
+        fallback_id: Option<&str>,
+    ) -> Result<NewTrace, String> {
         if !v.is_object() {
             return Err("record is not a JSON object".into());
         }
@@ -151,16 +175,10 @@ impl FieldMap {
         };
         let external_id = match lookup_path(v, &self.id) {
             Some(x) => as_text(x),
-            None => {
-                // Stable across re-ingest: same content and time give the same id.
-                let mut key = String::with_capacity(input.len() + output.len() + 32);
-                key.push_str(&input);
-                key.push('\u{1f}');
-                key.push_str(&output);
-                key.push('\u{1f}');
-                key.push_str(&ts.timestamp_millis().to_string());
-                format!("h:{}", &content_hash(&key)[..32])
-            }
+            None => match fallback_id {
+                Some(f) => f.to_string(),
+                None => content_id(&input, &output, ts.timestamp_millis()),
+            },
         };
         let num = |p: &[String], name: &str| -> Result<Option<f64>, String> {
             match lookup_path(v, p) {

@@ -9,7 +9,7 @@
 mod mapping;
 mod reader;
 
-pub use mapping::{lookup_path, FieldMap};
+pub use mapping::{content_id, lookup_path, parse_ts, FieldMap};
 pub use reader::{ingest_reader, IngestOptions, InputFormat};
 
 use serde::{Deserialize, Serialize};

@@ -22,6 +22,21 @@ pub struct JobConfig {
     /// Production window analysed per run, e.g. "24h", "90m".
     #[serde(default = "default_window")]
     pub window: String,
+    /// IANA time zone the schedule is read in, e.g. "Europe/Berlin" (default UTC).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Random delay up to this long added to each scheduled run, so many jobs on
+    /// the same schedule do not start at once (default "0s").
+    #[serde(default = "default_zero")]
+    pub jitter: String,
+    /// A scheduled run's window ends this long before the tick, so traces still
+    /// being written are not sampled half-written (default "30s").
+    #[serde(default = "default_settle_delay")]
+    pub settle_delay: String,
+    /// A scheduled run's window reaches this much further back than `window`, so
+    /// consecutive windows overlap and a missed one heals (default "0s").
+    #[serde(default = "default_zero")]
+    pub lookback: String,
     /// Production traces sampled from the window (deterministic by trace id and seed).
     #[serde(default = "default_sample_size")]
     pub sample_size: usize,
@@ -80,6 +95,15 @@ fn default_schedule() -> String {
 }
 fn default_window() -> String {
     "24h".into()
+}
+fn default_timezone() -> String {
+    "UTC".into()
+}
+fn default_zero() -> String {
+    "0s".into()
+}
+fn default_settle_delay() -> String {
+    "30s".into()
 }
 fn default_sample_size() -> usize {
     5000
@@ -147,6 +171,8 @@ pub struct JobSpec {
     pub name: String,
     pub schedule: cron::Schedule,
     pub schedule_text: String,
+    /// When scheduled runs fire and which window they read.
+    pub timing: Timing,
     pub window: Duration,
     pub sample_size: usize,
     pub seed: u64,
@@ -162,6 +188,32 @@ pub struct JobSpec {
     pub effect_floors: EffectFloors,
     pub tests: BTreeMap<String, TestChoice>,
     pub semantic: super::SemanticJobConfig,
+}
+
+/// When a job's scheduled runs fire and what window each reads.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    /// Zone the cron expression is read in (daylight saving handled by chrono-tz).
+    pub timezone: chrono_tz::Tz,
+    /// Upper bound of the random delay before each scheduled run.
+    pub jitter: Duration,
+    /// The window ends this long before the tick.
+    pub settle_delay: Duration,
+    /// Extra overlap added to the start of each scheduled window.
+    pub lookback: Duration,
+}
+
+impl JobSpec {
+    /// Fire times strictly after `after`, in UTC (the schedule is read in the
+    /// job's time zone).
+    pub fn fire_times_after(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+    ) -> impl Iterator<Item = chrono::DateTime<chrono::Utc>> + '_ {
+        self.schedule
+            .after(&after.with_timezone(&self.timing.timezone))
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
 }
 
 /// The uncompiled expectations of a job; compiled per run (cheap) because
@@ -208,6 +260,10 @@ impl JobConfig {
             name: name.into(),
             schedule: default_schedule(),
             window: default_window(),
+            timezone: default_timezone(),
+            jitter: default_zero(),
+            settle_delay: default_settle_delay(),
+            lookback: default_zero(),
             sample_size: default_sample_size(),
             seed: 0,
             golden_set: golden_set.into(),
@@ -258,6 +314,32 @@ impl JobConfig {
                 None
             }
         };
+        let timezone = self
+            .timezone
+            .parse::<chrono_tz::Tz>()
+            .map_err(|_| {
+                errs.push(ConfigError::new(
+                    key("timezone"),
+                    format!(
+                        "unknown time zone `{}` (an IANA name such as \"UTC\" or \"Europe/Berlin\")",
+                        self.timezone
+                    ),
+                ))
+            })
+            .ok();
+        let mut duration = |name: &str, text: &str| match humantime::parse_duration(text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                errs.push(ConfigError::new(
+                    key(name),
+                    format!("invalid duration `{text}`: {e} (e.g. \"30s\", \"5m\")"),
+                ));
+                None
+            }
+        };
+        let jitter = duration("jitter", &self.jitter);
+        let settle_delay = duration("settle_delay", &self.settle_delay);
+        let lookback = duration("lookback", &self.lookback);
         if self.sample_size < 1 {
             errs.push(ConfigError::new(
                 key("sample_size"),
@@ -407,6 +489,12 @@ impl JobConfig {
             name: self.name.clone(),
             schedule: schedule.expect("checked"),
             schedule_text: self.schedule.clone(),
+            timing: Timing {
+                timezone: timezone.expect("checked"),
+                jitter: jitter.expect("checked"),
+                settle_delay: settle_delay.expect("checked"),
+                lookback: lookback.expect("checked"),
+            },
             window: window.expect("checked"),
             sample_size: self.sample_size,
             seed: self.seed,

@@ -17,11 +17,11 @@ mod testing;
 pub use backfill::{
     backfill, embed_golden_version, parse_since, BackfillOptions, BackfillReport, EmbedCmd,
 };
-pub use config::{EffectFloors, JobConfig, JobSpec, TestChoice};
+pub use config::{EffectFloors, JobConfig, JobSpec, TestChoice, Timing};
 pub use embedding::{embed_cached, EmbedStats, SharedEmbedder};
 pub use profile::{RefColumn, ReferenceProfile};
 pub use runner::{run_job, JobError, RunOptions, RunOutcome};
 pub use sampling::{bottom_k_sample, sample_key};
-pub use scheduler::{next_fire_times, run_scheduler, SHUTDOWN_GRACE};
+pub use scheduler::{next_fire_times, run_scheduler, SchedulerCtx, SHUTDOWN_GRACE};
 pub use semantic_stage::SemanticJobConfig;
 pub use testing::{decide_verdicts, test_metric, MetricTest};

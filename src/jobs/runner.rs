@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub sample_size: Option<usize>,
     /// Needed when the job's semantic stage is enabled.
     pub embedder: Option<super::SharedEmbedder>,
+    /// The daemon process running it (recorded on the run; `None` for the CLI).
+    pub holder: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -35,6 +37,7 @@ impl Default for RunOptions {
             window: None,
             sample_size: None,
             embedder: None,
+            holder: None,
         }
     }
 }
@@ -88,7 +91,7 @@ pub async fn run_job(
     spec: &JobSpec,
     opts: &RunOptions,
 ) -> Result<RunOutcome, JobError> {
-    let run_id = store.start_run(&spec.name).await?;
+    let run_id = store.start_run_as(&spec.name, opts.holder.as_deref()).await?;
     tracing::info!(message = "Run started.", job = %spec.name, run_id);
     match analyze(store, spec, opts).await {
         Ok((summary, mut findings, proposals)) => {

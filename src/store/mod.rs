@@ -11,6 +11,7 @@
 //! `match` on the pool. Timestamps are stored as epoch milliseconds in both backends.
 
 mod alerts;
+mod daemon;
 mod embeddings;
 mod findings;
 mod golden;
@@ -23,6 +24,7 @@ pub use alerts::{
     AlertEvaluation, AlertTransition, DeliveryAttempt, NewSilence, OutboxCounts, OutboxFilter,
     OutboxRow, OutboxStatus, SilenceRow,
 };
+pub use daemon::{LatestFinding, LeaseClaim, MetricsSnapshot, SourceStateRow};
 pub use golden::GoldenChange;
 pub use runs::RunFilter;
 pub use traces::WindowTrace;

@@ -33,13 +33,19 @@ const RUN_COLUMNS: &str = "id, job, started_at_ms, finished_at_ms, status, summa
 impl Store {
     /// Records the start of a run of `job` and returns its id.
     pub async fn start_run(&self, job: &str) -> Result<i64> {
+        self.start_run_as(job, None).await
+    }
+
+    /// Starts a run recorded as executed by daemon process `holder` (see leases).
+    pub async fn start_run_as(&self, job: &str, holder: Option<&str>) -> Result<i64> {
         on_pool!(self, p => {
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO runs (job, started_at_ms, status) VALUES ($1, $2, $3) RETURNING id",
+                "INSERT INTO runs (job, started_at_ms, status, holder) VALUES ($1, $2, $3, $4) RETURNING id",
             )
             .bind(job)
             .bind(now_ms())
             .bind(RunStatus::Running.as_str())
+            .bind(holder)
             .fetch_one(p)
             .await?;
             Ok(id)

@@ -53,6 +53,7 @@ async fn run(store: &Store, j: &JobConfig) -> Vec<Finding> {
             window: None,
             sample_size: None,
             embedder: None,
+            holder: None,
         },
     )
     .await
@@ -194,6 +195,7 @@ async fn run_on_postgres_and_profile_is_cached() {
             window: None,
             sample_size: None,
             embedder: None,
+            holder: None,
         },
     )
     .await
@@ -206,6 +208,7 @@ async fn run_on_postgres_and_profile_is_cached() {
             window: None,
             sample_size: None,
             embedder: None,
+            holder: None,
         },
     )
     .await

@@ -23,3 +23,7 @@ mod proposals;
 mod embed;
 // The daemon's scheduler: cron ticks, no overlapping runs, shutdown; `jobs list`.
 mod scheduler;
+// The daemon: replicas on PostgreSQL, SQLite lock, signals, /metrics, store outage.
+mod daemon;
+// External sources: sql by watermark, jsonl tailing with rotation.
+mod sources;

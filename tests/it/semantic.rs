@@ -80,6 +80,7 @@ async fn run(store: &Store, j: &JobConfig, e: &SharedEmbedder) -> RunOutcome {
             window: None,
             sample_size: None,
             embedder: Some(e.clone()),
+            holder: None,
         },
     )
     .await
