@@ -37,7 +37,13 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     pub database: Option<String>,
     /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value = "text", env = "DRIFTWATCH_LOG_FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "DRIFTWATCH_LOG_FORMAT"
+    )]
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
@@ -588,7 +594,12 @@ async fn embed_cmd(store: &Store, cfg: &Config, cmd: crate::jobs::EmbedCmd) -> R
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve_cmd(store: Store, cfg: Config, bind: Option<SocketAddr>, db_url: &str) -> Result<ExitCode> {
+async fn serve_cmd(
+    store: Store,
+    cfg: Config,
+    bind: Option<SocketAddr>,
+    db_url: &str,
+) -> Result<ExitCode> {
     crate::daemon::serve(store, cfg, bind, db_url).await
 }
 

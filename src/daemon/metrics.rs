@@ -54,7 +54,9 @@ pub struct VerdictLabels {
 
 /// Run durations: 100 ms to ~27 min.
 fn duration_histogram() -> Histogram {
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.1, 2.0, 15))
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        0.1, 2.0, 15,
+    ))
 }
 
 /// This process's counters. Cheap to update from any task.
@@ -168,7 +170,11 @@ pub struct Health {
 pub fn render(snapshot: Option<&MetricsSnapshot>, health: &Health) -> String {
     let m = &*METRICS;
     let mut reg = Registry::with_prefix("driftwatch");
-    reg.register("runs", "Runs executed by this process, by job and final status", m.runs.clone());
+    reg.register(
+        "runs",
+        "Runs executed by this process, by job and final status",
+        m.runs.clone(),
+    );
     reg.register(
         "run_duration_seconds",
         "Wall time of runs executed by this process",
@@ -255,7 +261,9 @@ fn register_snapshot(reg: &mut Registry, s: &MetricsSnapshot) {
             .set(1);
         if f.metric == "input.coverage" {
             if let Some(c) = f.details.get("coverage").and_then(|v| v.as_f64()) {
-                coverage.get_or_create(&JobLabel { job: f.job.clone() }).set(c);
+                coverage
+                    .get_or_create(&JobLabel { job: f.job.clone() })
+                    .set(c);
             }
         }
     }
@@ -292,7 +300,11 @@ fn register_snapshot(reg: &mut Registry, s: &MetricsSnapshot) {
             })
             .set(*n);
     }
-    reg.register("alerts", "Alerts pending or firing, by job and status", alerts);
+    reg.register(
+        "alerts",
+        "Alerts pending or firing, by job and status",
+        alerts,
+    );
     let backlog = Gauge::<i64>::default();
     backlog.set(s.outbox.backlog());
     reg.register(

@@ -77,7 +77,10 @@ impl DaemonConfig {
             Ok(_) => {
                 errs.push(ConfigError::new(
                     format!("{at}.{k}"),
-                    format!("must be at least {}, got `{v}`", humantime::format_duration(min)),
+                    format!(
+                        "must be at least {}, got `{v}`",
+                        humantime::format_duration(min)
+                    ),
                 ));
                 None
             }
@@ -109,7 +112,11 @@ pub fn holder_id(cfg: &DaemonConfig) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "host".into());
-    format!("{host}/{}/{:04x}", std::process::id(), rand::random::<u16>())
+    format!(
+        "{host}/{}/{:04x}",
+        std::process::id(),
+        rand::random::<u16>()
+    )
 }
 
 /// An exclusive lock on `<database>.lock`, held for the daemon's life, so a
@@ -122,7 +129,9 @@ pub struct SqliteLock {
 
 /// The database file of a `sqlite://` URL.
 pub fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     if path.is_empty() || path == ":memory:" {
         return None;
@@ -271,7 +280,12 @@ struct Generation {
 }
 
 impl Generation {
-    fn start(store: &Store, plan: &Plan, embedder: Option<SharedEmbedder>, holder: &Arc<str>) -> Generation {
+    fn start(
+        store: &Store,
+        plan: &Plan,
+        embedder: Option<SharedEmbedder>,
+        holder: &Arc<str>,
+    ) -> Generation {
         let (stop, rx) = watch::channel(false);
         let jobs: Vec<&str> = plan.jobs.iter().map(|j| j.name.as_str()).collect();
         let sources: Vec<&str> = plan.sources.iter().map(|s| s.name.as_str()).collect();
@@ -379,14 +393,26 @@ async fn hangup(sig: &mut Option<tokio::signal::unix::Signal>) {
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
-pub async fn serve(store: Store, cfg: Config, bind: Option<SocketAddr>, db_url: &str) -> Result<ExitCode> {
+pub async fn serve(
+    store: Store,
+    cfg: Config,
+    bind: Option<SocketAddr>,
+    db_url: &str,
+) -> Result<ExitCode> {
     let _lock = match store.backend() {
-        Backend::Sqlite => sqlite_path(db_url).map(|p| SqliteLock::acquire(&p)).transpose()?,
+        Backend::Sqlite => sqlite_path(db_url)
+            .map(|p| SqliteLock::acquire(&p))
+            .transpose()?,
         Backend::Postgres => None,
     };
     let token = match cfg.server.resolve_token(&cfg.base_dir) {
         Ok(t) => t,
-        Err(e) => return Ok(crate::cli::config_failure(ConfigErrors::new(cfg.source_file.clone(), vec![e]))),
+        Err(e) => {
+            return Ok(crate::cli::config_failure(ConfigErrors::new(
+                cfg.source_file.clone(),
+                vec![e],
+            )))
+        }
     };
     let addr: SocketAddr = match bind {
         Some(a) => a,
@@ -399,15 +425,26 @@ pub async fn serve(store: Store, cfg: Config, bind: Option<SocketAddr>, db_url: 
     let holder: Arc<str> = Arc::from(holder_id(&cfg.daemon));
     let mut current = match plan(cfg) {
         Ok(p) => p,
-        Err(errs) => return Ok(crate::cli::config_failure(ConfigErrors::new(source_file, errs))),
+        Err(errs) => {
+            return Ok(crate::cli::config_failure(ConfigErrors::new(
+                source_file,
+                errs,
+            )))
+        }
     };
     // Runs left `running` by a previous process on this SQLite file (we hold its
     // lock, so none is in flight). On PostgreSQL a replica taking over an expired
     // lease aborts the crashed holder's runs instead.
     if store.backend() == Backend::Sqlite {
-        match store.abort_stale_runs(chrono::Utc::now().timestamp_millis()).await {
+        match store
+            .abort_stale_runs(chrono::Utc::now().timestamp_millis())
+            .await
+        {
             Ok(0) => {}
-            Ok(n) => tracing::warn!(message = "Marked runs left running by a previous process as aborted.", runs = n),
+            Ok(n) => tracing::warn!(
+                message = "Marked runs left running by a previous process as aborted.",
+                runs = n
+            ),
             Err(e) => tracing::error!(message = "Aborting stale runs failed.", error = %e),
         }
     }
@@ -419,17 +456,23 @@ pub async fn serve(store: Store, cfg: Config, bind: Option<SocketAddr>, db_url: 
         .await
         .with_context(|| format!("cannot serve on {addr}"))?;
     let state = crate::http::AppState::new(store.clone(), token, &current.cfg.ingest);
-    let router = crate::http::router(state, current.cfg.server.max_body_bytes).merge(ops_router(OpsState {
-        store: store.clone(),
-        model_ready: model_ready.clone(),
-    }));
+    let router =
+        crate::http::router(state, current.cfg.server.max_body_bytes).merge(ops_router(OpsState {
+            store: store.clone(),
+            model_ready: model_ready.clone(),
+        }));
     let (http_stop_tx, mut http_stop_rx) = watch::channel(false);
     let server = tokio::spawn(crate::http::serve_on(listener, router, async move {
         let _ = http_stop_rx.wait_for(|v| *v).await;
     }));
     tracing::info!(message = "Daemon started.", instance = %holder, jobs = current.jobs.len(), sources = current.sources.len(), store = %store.display_url());
 
-    let mut generation = Generation::start(&store, &current, embedder.as_ref().map(|(_, e)| e.clone()), &holder);
+    let mut generation = Generation::start(
+        &store,
+        &current,
+        embedder.as_ref().map(|(_, e)| e.clone()),
+        &holder,
+    );
     notify_systemd(&[sd_notify::NotifyState::Ready]);
     spawn_watchdog();
 

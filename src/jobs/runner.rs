@@ -91,7 +91,9 @@ pub async fn run_job(
     spec: &JobSpec,
     opts: &RunOptions,
 ) -> Result<RunOutcome, JobError> {
-    let run_id = store.start_run_as(&spec.name, opts.holder.as_deref()).await?;
+    let run_id = store
+        .start_run_as(&spec.name, opts.holder.as_deref())
+        .await?;
     tracing::info!(message = "Run started.", job = %spec.name, run_id);
     match analyze(store, spec, opts).await {
         Ok((summary, mut findings, proposals)) => {

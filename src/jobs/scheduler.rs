@@ -58,7 +58,11 @@ fn lease_name(job: &str) -> String {
 /// Runs every job on its schedule until `shutdown` turns true (or its sender is
 /// dropped). Returns once every job loop has stopped; a run in flight at shutdown
 /// gets `ctx.grace` to finish.
-pub async fn run_scheduler(ctx: SchedulerCtx, specs: Vec<JobSpec>, shutdown: watch::Receiver<bool>) {
+pub async fn run_scheduler(
+    ctx: SchedulerCtx,
+    specs: Vec<JobSpec>,
+    shutdown: watch::Receiver<bool>,
+) {
     if specs.is_empty() {
         tracing::info!("No jobs configured; the scheduler is idle.");
         return;
@@ -94,7 +98,11 @@ fn is_stopped(rx: &watch::Receiver<bool>) -> bool {
 
 /// The first tick to serve at start: the latest tick missed while no daemon
 /// ran (one catch-up run), else the next one.
-async fn first_fire(ctx: &SchedulerCtx, spec: &JobSpec, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+async fn first_fire(
+    ctx: &SchedulerCtx,
+    spec: &JobSpec,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let next = spec.fire_times_after(now).next();
     let last_claimed = match ctx.store.lease_fire_at(&lease_name(&spec.name)).await {
         Ok(Some(ms)) => DateTime::<Utc>::from_timestamp_millis(ms)?,
@@ -188,12 +196,20 @@ async fn serve_tick(
             if let Some(old) = took_over_from {
                 match ctx
                     .store
-                    .abort_runs_of_holder(&spec.name, &old, "its daemon stopped renewing the job lease (crashed or hung)")
+                    .abort_runs_of_holder(
+                        &spec.name,
+                        &old,
+                        "its daemon stopped renewing the job lease (crashed or hung)",
+                    )
                     .await
                 {
                     Ok(0) => {}
-                    Ok(n) => tracing::warn!(message = "Took over the job from a replica whose lease expired; its runs marked aborted.", job = %spec.name, previous = %old, runs = n),
-                    Err(e) => tracing::error!(message = "Marking the previous holder's runs aborted failed.", error = %e),
+                    Ok(n) => {
+                        tracing::warn!(message = "Took over the job from a replica whose lease expired; its runs marked aborted.", job = %spec.name, previous = %old, runs = n)
+                    }
+                    Err(e) => {
+                        tracing::error!(message = "Marking the previous holder's runs aborted failed.", error = %e)
+                    }
                 }
             }
         }
@@ -251,7 +267,11 @@ async fn serve_tick(
 /// or — if one or more ticks passed during the run — the latest of them, at
 /// once (one catch-up run standing for all). Returns the tick and how many
 /// ticks were missed.
-fn next_after_run(spec: &JobSpec, fired: DateTime<Utc>, now: DateTime<Utc>) -> Option<(DateTime<Utc>, usize)> {
+fn next_after_run(
+    spec: &JobSpec,
+    fired: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<(DateTime<Utc>, usize)> {
     let next = spec.fire_times_after(fired).next()?;
     if next > now {
         return Some((next, 0));
@@ -326,12 +346,20 @@ async fn run_once(ctx: SchedulerCtx, spec: Arc<JobSpec>, fire: DateTime<Utc>) {
 async fn abort_own_run(ctx: &SchedulerCtx, job: &str) {
     match ctx
         .store
-        .abort_runs_of_holder(job, &ctx.holder, "shutdown: the run did not finish within the grace period")
+        .abort_runs_of_holder(
+            job,
+            &ctx.holder,
+            "shutdown: the run did not finish within the grace period",
+        )
         .await
     {
         Ok(0) => {}
-        Ok(n) => tracing::warn!(message = "Run did not finish in time; marked aborted.", job = %job, runs = n),
-        Err(e) => tracing::error!(message = "Marking the run aborted failed.", job = %job, error = %e),
+        Ok(n) => {
+            tracing::warn!(message = "Run did not finish in time; marked aborted.", job = %job, runs = n)
+        }
+        Err(e) => {
+            tracing::error!(message = "Marking the run aborted failed.", job = %job, error = %e)
+        }
     }
 }
 

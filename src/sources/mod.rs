@@ -278,8 +278,16 @@ async fn source_loop(
         }
         let result = match &spec.kind {
             SourceKind::Sql(q) => {
-                sql::poll_leased(&store, &spec.name, q, &mut sql_state, &holder, lease_ttl, &shutdown)
-                    .await
+                sql::poll_leased(
+                    &store,
+                    &spec.name,
+                    q,
+                    &mut sql_state,
+                    &holder,
+                    lease_ttl,
+                    &shutdown,
+                )
+                .await
             }
             SourceKind::Jsonl(j) => jsonl::poll(&store, &spec.name, j, &shutdown).await,
         };

@@ -36,7 +36,11 @@ pub struct SqlSpec {
 }
 
 impl SqlSpec {
-    pub(super) fn resolve_url(&mut self, key: &str, base: &std::path::Path) -> Result<(), ConfigError> {
+    pub(super) fn resolve_url(
+        &mut self,
+        key: &str,
+        base: &std::path::Path,
+    ) -> Result<(), ConfigError> {
         if self.url.is_some() {
             return Ok(());
         }
@@ -86,7 +90,8 @@ pub(super) fn check(c: &SqlSourceConfig, at: &str, errs: &mut Vec<ConfigError>) 
         _ => {}
     }
     if let Some(u) = &c.url {
-        if !(u.starts_with("postgres:") || u.starts_with("postgresql:") || u.starts_with("sqlite:")) {
+        if !(u.starts_with("postgres:") || u.starts_with("postgresql:") || u.starts_with("sqlite:"))
+        {
             errs.push(ConfigError::new(
                 format!("{at}.url"),
                 "must start with postgres:// or sqlite://",
@@ -106,7 +111,9 @@ pub(super) fn check(c: &SqlSourceConfig, at: &str, errs: &mut Vec<ConfigError>) 
         },
         (None, Some(q)) => {
             let q = q.trim().trim_end_matches(';');
-            if !q.to_ascii_lowercase().starts_with("select") && !q.to_ascii_lowercase().starts_with("with") {
+            if !q.to_ascii_lowercase().starts_with("select")
+                && !q.to_ascii_lowercase().starts_with("with")
+            {
                 errs.push(ConfigError::new(format!("{at}.query"), "must be a SELECT"));
             }
             Some(format!("({q}) AS dw_src"))
@@ -283,7 +290,11 @@ fn page_sql(spec: &SqlSpec, wm: &Watermark) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     let ts = quote_ident(&spec.columns.ts).expect("checked");
-    let id = spec.columns.id.as_deref().map(|i| quote_ident(i).expect("checked"));
+    let id = spec
+        .columns
+        .id
+        .as_deref()
+        .map(|i| quote_ident(i).expect("checked"));
     let cond = match (&wm.ts, &id) {
         (None, _) => String::new(),
         (Some(_), Some(id)) => format!(" WHERE {ts} > $1 OR ({ts} = $1 AND {id} > $2)"),
@@ -412,7 +423,11 @@ async fn fetch_page(pool: &AppPool, sql: &str, wm: &Watermark) -> anyhow::Result
             }
             let rows = q.fetch_all($p).await?;
             rows.iter()
-                .map(|r| (0..r.len()).map(|i| $decode(r, i)).collect::<anyhow::Result<Vec<Val>>>())
+                .map(|r| {
+                    (0..r.len())
+                        .map(|i| $decode(r, i))
+                        .collect::<anyhow::Result<Vec<Val>>>()
+                })
                 .collect::<anyhow::Result<Vec<_>>>()
         }};
     }
@@ -516,7 +531,12 @@ pub async fn poll(
         })?;
         conn.pool = Some(pool);
     }
-    let mut wm: Watermark = match store.source_state(name).await?.into_iter().find(|r| r.key.is_empty()) {
+    let mut wm: Watermark = match store
+        .source_state(name)
+        .await?
+        .into_iter()
+        .find(|r| r.key.is_empty())
+    {
         Some(r) => serde_json::from_value(r.state).context("stored watermark")?,
         None => Watermark::default(),
     };
@@ -610,16 +630,19 @@ mod tests {
             id: Some(Val::Int(7)),
             ..Watermark::default()
         };
-        assert!(page_sql(&s, &wm).contains(
-            "WHERE \"timestamp\" > $1 OR (\"timestamp\" = $1 AND \"id\" > $2) ORDER BY"
-        ));
+        assert!(page_sql(&s, &wm)
+            .contains("WHERE \"timestamp\" > $1 OR (\"timestamp\" = $1 AND \"id\" > $2) ORDER BY"));
         let no_id = spec(None);
-        assert!(page_sql(&no_id, &wm).contains("WHERE \"timestamp\" >= $1 ORDER BY \"timestamp\" LIMIT"));
+        assert!(page_sql(&no_id, &wm)
+            .contains("WHERE \"timestamp\" >= $1 ORDER BY \"timestamp\" LIMIT"));
     }
 
     #[test]
     fn identifiers_are_checked_and_quoted() {
-        assert_eq!(quote_ident("app.chat_log").as_deref(), Some("\"app\".\"chat_log\""));
+        assert_eq!(
+            quote_ident("app.chat_log").as_deref(),
+            Some("\"app\".\"chat_log\"")
+        );
         assert_eq!(quote_ident("x; DROP TABLE t"), None);
         assert_eq!(quote_ident("a\"b"), None);
         assert_eq!(quote_ident(""), None);
@@ -644,7 +667,11 @@ mod tests {
         let ok = row_to_trace(
             "app",
             &f,
-            &[Val::Text("2026-11-22 10:00:00".into()), Val::Text("q".into()), Val::Null],
+            &[
+                Val::Text("2026-11-22 10:00:00".into()),
+                Val::Text("q".into()),
+                Val::Null,
+            ],
         )
         .unwrap();
         assert_eq!(ok.output, "");

@@ -186,18 +186,74 @@ where
     false
 }
 
-/// Every run's start, in whole 2-second ticks: distinct ticks, no tick twice.
+/// Each tick served once: succeeded runs end their windows at distinct ticks
+/// (the window ends at the tick, settle_delay = 0), and no two runs of the job
+/// were in flight at once.
 fn assert_one_run_per_tick(all: &[Run]) {
-    for w in all.windows(2) {
-        let gap = (w[1].started_at - w[0].started_at).num_milliseconds();
+    let done: Vec<&Run> = all
+        .iter()
+        .filter(|r| r.status == RunStatus::Succeeded)
+        .collect();
+    let mut ends = BTreeSet::new();
+    for r in &done {
+        let end = r.summary.as_ref().unwrap()["window_end"].to_string();
         assert!(
-            gap >= 1000,
-            "runs {} and {} started {gap} ms apart: a tick ran twice\n{:?}",
-            w[0].id,
-            w[1].id,
-            all.iter().map(|r| (r.id, r.started_at, r.status)).collect::<Vec<_>>()
+            ends.insert(end.clone()),
+            "tick {end} ran twice\n{:?}",
+            all.iter()
+                .map(|r| (r.id, r.started_at, r.status))
+                .collect::<Vec<_>>()
         );
     }
+    for w in done.windows(2) {
+        assert!(
+            w[1].started_at >= w[0].finished_at.unwrap(),
+            "runs {} and {} overlapped",
+            w[0].id,
+            w[1].id
+        );
+    }
+}
+
+/// 30,000 more traces, so a job sampling all of them with language detection
+/// on runs for seconds (long enough to kill its holder mid-run).
+async fn load_bulk(store: &Store) {
+    let map = driftwatch::ingest::FieldMap::new(&driftwatch::ingest::IngestConfig::default());
+    let more: Vec<_> = driftwatch::demo::generator::production_records(
+        &driftwatch::demo::generator::GenOptions::clean(11, 30_000),
+    )
+    .into_iter()
+    .map(|(r, _)| map.to_trace(&r, "bulk").unwrap())
+    .collect();
+    store.insert_traces(&more).await.unwrap();
+}
+
+const SLOW_JOB: &str = "
+[[jobs]]
+name = \"slow\"
+schedule = \"*/2 * * * * *\"
+window = \"3d\"
+sample_size = 30000
+golden_set = \"g\"
+language_detection = true
+language_sample = 30000
+settle_delay = \"0s\"
+
+[jobs.semantic]
+enabled = false
+";
+
+/// (run id, holder) of the runs of `job` in `status`.
+async fn runs_with_holder(url: &str, job: &str, status: &str) -> Vec<(i64, Option<String>)> {
+    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap();
+    sqlx::query_as("SELECT id, holder FROM runs WHERE job = $1 AND status = $2 ORDER BY id")
+        .bind(job)
+        .bind(status)
+        .fetch_all(&mut c)
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,56 +261,99 @@ async fn two_daemons_on_postgres_run_each_tick_once_and_a_killed_holder_is_repla
     let db = TestDb::postgres().await;
     let store = db.store().await;
     load(&store).await;
+    load_bulk(&store).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut a = Daemon::start(dir.path(), "a", &config(&db.url, free_addr(), "replica-a", ""), &[]);
-    let b = Daemon::start(dir.path(), "b", &config(&db.url, free_addr(), "replica-b", ""), &[]);
-    a.ready().await;
-    b.ready().await;
+    let mut daemons = vec![
+        Daemon::start(
+            dir.path(),
+            "a",
+            &config(&db.url, free_addr(), "replica-a", SLOW_JOB),
+            &[],
+        ),
+        Daemon::start(
+            dir.path(),
+            "b",
+            &config(&db.url, free_addr(), "replica-b", SLOW_JOB),
+            &[],
+        ),
+    ];
+    for d in &daemons {
+        d.ready().await;
+    }
+    let logs = |ds: &[Daemon]| {
+        ds.iter()
+            .map(|d| d.log())
+            .collect::<Vec<_>>()
+            .join("\n-----\n")
+    };
 
-    // ~5 ticks with both replicas up.
+    // Both replicas up: every tick of `tick` runs once.
     assert!(
-        eventually(30, || async { runs(&store, "tick").await.len() >= 5 }).await,
-        "runs did not happen; log a:\n{}\nlog b:\n{}",
-        a.log(),
-        b.log()
+        eventually(40, || async { runs(&store, "tick").await.len() >= 5 }).await,
+        "runs did not happen; logs:\n{}",
+        logs(&daemons)
     );
-    let before_kill = runs(&store, "tick").await;
-    assert_one_run_per_tick(&before_kill);
+    assert_one_run_per_tick(&runs(&store, "tick").await);
 
-    // Kill replica a (SIGKILL: no cleanup, its lease, if held, must expire).
-    a.signal("KILL");
-    assert!(a.wait(Duration::from_secs(5)).is_some());
+    // Wait until a `slow` run is in flight, and SIGKILL the replica running it:
+    // no cleanup, its lease must expire.
+    let end = Instant::now() + Duration::from_secs(60);
+    let victim = loop {
+        if let Some(r) = runs_with_holder(&db.url, "slow", "running").await.first() {
+            break r.clone();
+        }
+        assert!(
+            Instant::now() < end,
+            "no slow run in flight; logs:\n{}",
+            logs(&daemons)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (run_id, holder) = victim;
+    let holder = holder.expect("a daemon run records its holder");
+    let idx = if holder == "replica-a" { 0 } else { 1 };
+    let mut killed = daemons.remove(idx);
+    killed.signal("KILL");
+    assert!(killed.wait(Duration::from_secs(5)).is_some());
     let killed_at = chrono::Utc::now();
-    // b goes on alone: at least 3 more ticks after the kill.
+    let survivor = &daemons[0];
+
+    // The survivor takes the job over once the lease expires (3 s): the dead
+    // holder's run is marked aborted, and later runs of both jobs succeed.
     assert!(
         eventually(40, || async {
-            runs(&store, "tick")
-                .await
-                .iter()
-                .filter(|r| r.started_at > killed_at && r.status == RunStatus::Succeeded)
-                .count()
-                >= 3
+            store.get_run(run_id).await.unwrap().status == RunStatus::Aborted
         })
         .await,
-        "replica b did not continue after a was killed; log b:\n{}",
-        b.log()
+        "run {run_id} of the killed replica was not aborted; survivor log:\n{}",
+        survivor.log()
     );
-    let all = runs(&store, "tick").await;
-    assert_one_run_per_tick(&all);
-    // Nothing left running for good: a's run (if a died mid-run) was aborted by b.
-    let settled = eventually(10, || async {
-        runs(&store, "tick")
-            .await
-            .iter()
-            .filter(|r| r.status == RunStatus::Running && r.started_at < killed_at)
-            .count()
-            == 0
-    })
-    .await;
-    assert!(settled, "a run of the killed replica stayed `running`");
-    // Both replicas ran ticks (work is shared, not pinned to one process).
-    let log_b = b.log();
-    assert!(log_b.contains("Run started."), "{log_b}");
+    let aborted = store.get_run(run_id).await.unwrap();
+    assert!(
+        aborted.error.unwrap_or_default().contains("lease"),
+        "reason names the lease"
+    );
+    for job in ["tick", "slow"] {
+        assert!(
+            eventually(60, || async {
+                runs(&store, job)
+                    .await
+                    .iter()
+                    .any(|r| r.started_at > killed_at && r.status == RunStatus::Succeeded)
+            })
+            .await,
+            "job {job} did not continue on the survivor; log:\n{}",
+            survivor.log()
+        );
+    }
+    // Each tick still ran once, across the kill and takeover.
+    assert_one_run_per_tick(&runs(&store, "tick").await);
+    assert_one_run_per_tick(&runs(&store, "slow").await);
+    assert!(
+        survivor.log().contains("Took over the job"),
+        "{}",
+        survivor.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,7 +365,9 @@ async fn a_second_daemon_on_one_sqlite_file_refuses_to_start() {
     let a = Daemon::start(dir.path(), "a", &config(&db.url, free_addr(), "a", ""), &[]);
     a.ready().await;
     let mut b = Daemon::start(dir.path(), "b", &config(&db.url, free_addr(), "b", ""), &[]);
-    let status = b.wait(Duration::from_secs(20)).expect("second daemon kept running");
+    let status = b
+        .wait(Duration::from_secs(20))
+        .expect("second daemon kept running");
     assert!(!status.success());
     let log = b.log();
     assert!(
@@ -283,35 +384,33 @@ async fn sigterm_during_a_run_leaves_no_half_written_run() {
     let store = db.store().await;
     load(&store).await;
     // Make runs long: many traces and language detection on every one.
-    let more: Vec<_> = driftwatch::demo::generator::production_records(
-        &driftwatch::demo::generator::GenOptions::clean(11, 30_000),
-    )
-    .into_iter()
-    .map(|(r, _)| {
-        driftwatch::ingest::FieldMap::new(&driftwatch::ingest::IngestConfig::default())
-            .to_trace(&r, "bulk")
-            .unwrap()
-    })
-    .collect();
-    store.insert_traces(&more).await.unwrap();
+    load_bulk(&store).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&db.url, free_addr(), "a", "")
         .replace("sample_size = 200", "sample_size = 30000")
-        .replace("language_detection = false", "language_detection = true\nlanguage_sample = 30000")
+        .replace(
+            "language_detection = false",
+            "language_detection = true\nlanguage_sample = 30000",
+        )
         .replace("shutdown_grace = \"1s\"", "shutdown_grace = \"0s\"");
     let mut d = Daemon::start(dir.path(), "a", &cfg, &[]);
     d.ready().await;
     // Wait for a run in flight, then SIGTERM.
     assert!(
         eventually(30, || async {
-            runs(&store, "tick").await.iter().any(|r| r.status == RunStatus::Running)
+            runs(&store, "tick")
+                .await
+                .iter()
+                .any(|r| r.status == RunStatus::Running)
         })
         .await,
         "no run started; log:\n{}",
         d.log()
     );
     d.signal("TERM");
-    let status = d.wait(Duration::from_secs(15)).expect("daemon did not stop after SIGTERM");
+    let status = d
+        .wait(Duration::from_secs(15))
+        .expect("daemon did not stop after SIGTERM");
     assert!(status.success(), "exit {status:?}; log:\n{}", d.log());
     let all = runs(&store, "tick").await;
     assert!(!all.is_empty());
@@ -319,7 +418,11 @@ async fn sigterm_during_a_run_leaves_no_half_written_run() {
         assert_ne!(r.status, RunStatus::Running, "run {} left running", r.id);
         if r.status == RunStatus::Aborted {
             // Aborted means nothing of it was written: no findings, no summary.
-            assert!(store.findings(r.id).await.unwrap().is_empty(), "run {} has findings", r.id);
+            assert!(
+                store.findings(r.id).await.unwrap().is_empty(),
+                "run {} has findings",
+                r.id
+            );
             assert!(r.summary.is_none(), "run {} has a summary", r.id);
         }
     }
@@ -343,7 +446,9 @@ fn parse_metrics(text: &str) -> Vec<(String, String, f64)> {
             Some((n, l)) => (n.to_string(), l.trim_end_matches('}').to_string()),
             None => (series.to_string(), String::new()),
         };
-        let v: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in {line}"));
+        let v: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line}"));
         out.push((name, labels, v));
     }
     out
@@ -381,7 +486,9 @@ fn notify_socket(dir: &Path) -> (PathBuf, Arc<std::sync::Mutex<Vec<String>>>) {
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = s.recv(&mut buf) {
-            into.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).to_string());
+            into.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf[..n]).to_string());
         }
     });
     (p, seen)
@@ -428,7 +535,10 @@ async fn metrics_readyz_sources_reload_and_systemd_notify() {
     d.ready().await;
     assert!(
         eventually(30, || async {
-            runs(&store, "tick").await.iter().any(|r| r.status == RunStatus::Succeeded)
+            runs(&store, "tick")
+                .await
+                .iter()
+                .any(|r| r.status == RunStatus::Succeeded)
         })
         .await,
         "no run; log:\n{}",
@@ -453,18 +563,44 @@ async fn metrics_readyz_sources_reload_and_systemd_notify() {
             .map(|(_, _, v)| *v)
             .sum::<f64>()
     };
-    assert!(value("driftwatch_runs_total", "status=\"succeeded\"") >= 1.0, "{text}");
-    assert!(value("driftwatch_run_duration_seconds_count", "job=\"tick\"") >= 1.0, "{text}");
-    assert_eq!(value("driftwatch_traces_ingested_total", "source=\"applog\""), 7.0, "{text}");
-    assert_eq!(value("driftwatch_traces_rejected_total", "source=\"applog\""), 1.0, "{text}");
+    assert!(
+        value("driftwatch_runs_total", "status=\"succeeded\"") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        value("driftwatch_run_duration_seconds_count", "job=\"tick\"") >= 1.0,
+        "{text}"
+    );
+    assert_eq!(
+        value("driftwatch_traces_ingested_total", "source=\"applog\""),
+        7.0,
+        "{text}"
+    );
+    assert_eq!(
+        value("driftwatch_traces_rejected_total", "source=\"applog\""),
+        1.0,
+        "{text}"
+    );
     assert_eq!(value("driftwatch_store_up", ""), 1.0);
-    assert!(m.iter().any(|(n, l, _)| n == "driftwatch_effect_size" && l.contains("job=\"tick\"")), "{text}");
-    assert!(m.iter().any(|(n, l, _)| n == "driftwatch_verdict" && l.contains("metric=\"output.chars\"")), "{text}");
+    assert!(
+        m.iter()
+            .any(|(n, l, _)| n == "driftwatch_effect_size" && l.contains("job=\"tick\"")),
+        "{text}"
+    );
+    assert!(
+        m.iter()
+            .any(|(n, l, _)| n == "driftwatch_verdict" && l.contains("metric=\"output.chars\"")),
+        "{text}"
+    );
     assert!(m.iter().any(|(n, _, _)| n == "driftwatch_outbox_backlog"));
 
     // The Grafana dashboard is valid JSON and uses only metrics that exist.
     let dash: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/grafana/driftwatch.json")).unwrap(),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/grafana/driftwatch.json"
+        ))
+        .unwrap(),
     )
     .unwrap();
     let mut exprs = Vec::new();
@@ -494,26 +630,41 @@ async fn metrics_readyz_sources_reload_and_systemd_notify() {
     let base = |n: &str| {
         // Histogram series come as _bucket/_sum/_count of one family.
         scraped.contains(n)
-            || ["_bucket", "_sum", "_count"]
-                .iter()
-                .any(|s| n.strip_suffix(s).is_some_and(|b| scraped.iter().any(|x| x.starts_with(b))))
+            || ["_bucket", "_sum", "_count"].iter().any(|s| {
+                n.strip_suffix(s)
+                    .is_some_and(|b| scraped.iter().any(|x| x.starts_with(b)))
+            })
     };
     for e in &exprs {
         for name in promql_metric_names(e) {
-            assert!(base(&name), "dashboard uses `{name}`, which /metrics does not export\n{text}");
+            assert!(
+                base(&name),
+                "dashboard uses `{name}`, which /metrics does not export\n{text}"
+            );
         }
     }
 
     // SIGHUP with a broken config: refused, the old one keeps running.
     let cfg_path = dir.path().join("d.toml");
-    std::fs::write(&cfg_path, cfg.replace("schedule = \"*/2 * * * * *\"", "schedule = \"every now and then\"")).unwrap();
+    std::fs::write(
+        &cfg_path,
+        cfg.replace(
+            "schedule = \"*/2 * * * * *\"",
+            "schedule = \"every now and then\"",
+        ),
+    )
+    .unwrap();
     d.signal("HUP");
     assert!(
         eventually(10, || async { d.log().contains("Config reload refused") }).await,
         "{}",
         d.log()
     );
-    assert!(d.log().contains("jobs[0].schedule"), "the refusal names the key:\n{}", d.log());
+    assert!(
+        d.log().contains("jobs[0].schedule"),
+        "the refusal names the key:\n{}",
+        d.log()
+    );
     let n = runs(&store, "tick").await.len();
     assert!(
         eventually(10, || async { runs(&store, "tick").await.len() > n }).await,
@@ -561,7 +712,9 @@ impl Outage {
                 }
                 let mut stop = c.subscribe();
                 tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect("127.0.0.1:5432").await else { return };
+                    let Ok(mut server) = TcpStream::connect("127.0.0.1:5432").await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
                         _ = stop.recv() => {}
@@ -585,28 +738,52 @@ async fn the_daemon_survives_the_store_going_away_and_recovers() {
     let store = db.store().await;
     load(&store).await;
     let proxy = Outage::start().await;
-    let proxied = db.url.replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port));
-    assert_ne!(proxied, db.url, "test database URL is not on 127.0.0.1:5432");
+    let proxied = db
+        .url
+        .replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port));
+    assert_ne!(
+        proxied, db.url,
+        "test database URL is not on 127.0.0.1:5432"
+    );
     let dir = tempfile::tempdir().unwrap();
-    let mut d = Daemon::start(dir.path(), "d", &config(&proxied, free_addr(), "a", ""), &[]);
+    let mut d = Daemon::start(
+        dir.path(),
+        "d",
+        &config(&proxied, free_addr(), "a", ""),
+        &[],
+    );
     d.ready().await;
-    assert!(eventually(30, || async { !runs(&store, "tick").await.is_empty() }).await, "{}", d.log());
+    assert!(
+        eventually(30, || async { !runs(&store, "tick").await.is_empty() }).await,
+        "{}",
+        d.log()
+    );
 
     proxy.set_down(true);
     // /readyz reports the outage; the process stays up.
     assert!(
-        eventually(20, || async { matches!(d.get("/readyz").await, Some((503, ref b)) if b.contains("store unreachable")) }).await,
+        eventually(20, || async {
+            matches!(d.get("/readyz").await, Some((503, ref b)) if b.contains("store unreachable"))
+        })
+        .await,
         "readyz did not report the outage; log:\n{}",
         d.log()
     );
     tokio::time::sleep(Duration::from_secs(4)).await; // a couple of ticks fail
-    assert!(d.wait(Duration::ZERO).is_none(), "daemon died during the outage:\n{}", d.log());
+    assert!(
+        d.wait(Duration::ZERO).is_none(),
+        "daemon died during the outage:\n{}",
+        d.log()
+    );
     assert_eq!(d.get("/healthz").await.map(|r| r.0), Some(200));
 
     let back = chrono::Utc::now();
     proxy.set_down(false);
     assert!(
-        eventually(30, || async { d.get("/readyz").await.map(|r| r.0) == Some(200) }).await,
+        eventually(30, || async {
+            d.get("/readyz").await.map(|r| r.0) == Some(200)
+        })
+        .await,
         "readyz did not recover; log:\n{}",
         d.log()
     );
@@ -622,6 +799,12 @@ async fn the_daemon_survives_the_store_going_away_and_recovers() {
         d.log()
     );
     let mut log = String::new();
-    std::fs::File::open(&d.log).unwrap().read_to_string(&mut log).unwrap();
-    assert!(log.contains("tick skipped") || log.contains("Run failed") || log.contains("failed"), "{log}");
+    std::fs::File::open(&d.log)
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(
+        log.contains("tick skipped") || log.contains("Run failed") || log.contains("failed"),
+        "{log}"
+    );
 }

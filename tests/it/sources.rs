@@ -24,7 +24,9 @@ async fn count(store: &Store, source: &str) -> i64 {
 }
 
 async fn app_exec(url: &str, sql: &str) {
-    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(url).await.unwrap();
+    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap();
     sqlx::Executor::execute(&mut c, sqlx::AssertSqlSafe(sql.to_string()))
         .await
         .unwrap();
@@ -48,7 +50,11 @@ async fn sql_source_reads_an_app_table_incrementally_exactly_once() {
             i / 2
         ));
     }
-    app_exec(&app.url, &format!("INSERT INTO conversations VALUES {}", rows.join(", "))).await;
+    app_exec(
+        &app.url,
+        &format!("INSERT INTO conversations VALUES {}", rows.join(", ")),
+    )
+    .await;
 
     let db = TestDb::postgres().await;
     let store = db.store().await;
@@ -145,7 +151,11 @@ columns = { input = "prompt", output = "completion", ts = "created_at", id = "id
 }
 
 fn append(p: &Path, text: &str) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(p).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .unwrap();
     f.write_all(text.as_bytes()).unwrap();
 }
 
