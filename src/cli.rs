@@ -627,6 +627,7 @@ fn jobs_cmd(cfg: &Config, cmd: &JobsCmd) -> Result<ExitCode> {
                 serde_json::json!({
                     "name": s.name,
                     "schedule": s.schedule_text,
+                    "timezone": s.timing.timezone.name(),
                     "window": humantime::format_duration(s.window).to_string(),
                     "window_secs": s.window.as_secs(),
                     "golden_set": s.golden_set,
@@ -644,8 +645,8 @@ fn jobs_cmd(cfg: &Config, cmd: &JobsCmd) -> Result<ExitCode> {
     }
     writeln!(
         out,
-        "{:<20} {:<18} {:<8} {:<12} NEXT (UTC)",
-        "JOB", "SCHEDULE", "WINDOW", "GOLDEN SET"
+        "{:<20} {:<18} {:<14} {:<8} {:<12} NEXT (UTC)",
+        "JOB", "SCHEDULE", "TIMEZONE", "WINDOW", "GOLDEN SET"
     )?;
     for s in &specs {
         let next: Vec<String> = crate::jobs::next_fire_times(s, now, 3)
@@ -654,9 +655,10 @@ fn jobs_cmd(cfg: &Config, cmd: &JobsCmd) -> Result<ExitCode> {
             .collect();
         writeln!(
             out,
-            "{:<20} {:<18} {:<8} {:<12} {}",
+            "{:<20} {:<18} {:<14} {:<8} {:<12} {}",
             truncate(&s.name, 20),
             s.schedule_text,
+            s.timing.timezone.name(),
             humantime::format_duration(s.window).to_string(),
             truncate(&s.golden_set, 12),
             if next.is_empty() {

@@ -187,6 +187,7 @@ window = "90m"
     assert_eq!(h["name"], "hourly");
     assert_eq!(h["schedule"], "0 * * * *");
     assert_eq!(h["golden_set"], "support");
+    assert_eq!(h["timezone"], "UTC");
     assert_eq!(h["window_secs"], 24 * 3600);
     let times: Vec<chrono::DateTime<chrono::Utc>> = h["next_fire_times"]
         .as_array()
