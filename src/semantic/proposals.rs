@@ -20,7 +20,41 @@ fn dot(a: ArrayView1<f32>, b: ArrayView1<f32>) -> f32 {
     a.dot(&b)
 }
 
-/// Picks representative, diverse, non-duplicate uncovered production traces.
+/// Neighbours `κ` in a candidate's local density (see [`select_proposals`]).
+pub const DENSITY_NEIGHBOURS: usize = 5;
+
+/// Most candidates per group in [`select_proposals`]; a larger group is
+/// thinned to an evenly strided subsample of this size (density is then
+/// estimated within the subsample).
+pub const MAX_CANDIDATES: usize = 2000;
+
+/// Local density of every row of `x` (unit rows) among the others:
+/// `ρᵢ` = mean of the `κ = min(κ_max, m − 1)` largest cosines `xᵢ·xⱼ`,
+/// `j ≠ i` (0 when `m = 1`).
+fn local_density(x: ArrayView2<f32>, kappa_max: usize) -> Vec<f32> {
+    let m = x.nrows();
+    let kappa = kappa_max.min(m.saturating_sub(1));
+    if kappa == 0 {
+        return vec![0.0; m];
+    }
+    let gram = x.dot(&x.t());
+    gram.outer_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let mut others: Vec<f32> = row
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, &c)| c)
+                .collect();
+            others.select_nth_unstable_by(kappa - 1, |a, b| b.total_cmp(a));
+            others[..kappa].iter().sum::<f32>() / kappa as f32
+        })
+        .collect()
+}
+
+/// Picks representative, non-duplicate uncovered production traces from the
+/// dense parts of each gap.
 ///
 /// # Definition
 ///
@@ -31,35 +65,44 @@ fn dot(a: ArrayView1<f32>, b: ArrayView1<f32>) -> f32 {
 /// (the same Bonferroni family as the clusters' uncovered-excess tests):
 /// about `q` of production is uncovered by construction even without drift,
 /// and proposing that tail would be noise (the outliers stay listed in the
-/// clustering result either way). A group's candidates
-/// are its uncovered production rows. Within a group:
+/// clustering result either way). A group's candidates are its uncovered
+/// production rows (thinned to every `⌈m / MAX_CANDIDATES⌉`-th when there
+/// are more than [`MAX_CANDIDATES`]). Within a group of `m` candidates:
 ///
-/// 1. Medoid first: candidates are ranked by mean cosine to the other
-///    candidates, `(xᵢ·Σⱼxⱼ − 1)/(m − 1)` (exact for unit rows, `O(m·d)`);
-///    the best admissible one is picked.
-/// 2. Farthest-first: repeatedly pick the admissible candidate maximising
-///    its minimum cosine distance `1 − cos` to everything picked so far in
-///    this run (ties to the lower row index).
-/// 3. A candidate is inadmissible — and discarded — if its cosine to any row
-///    of `exclude` or to any already-picked trace is ≥
-///    `params.near_duplicate_cos()` (0.95 by default).
+/// 1. Local density: `ρᵢ = (1/κ) Σ_{j ∈ Nκ(i)} xᵢ·xⱼ`, the mean cosine to
+///    its `κ = min(DENSITY_NEIGHBOURS, m − 1)` nearest other candidates
+///    `Nκ(i)` (`ρᵢ = 0` when `m = 1`). Only candidates count as neighbours:
+///    the density is that of the *uncovered* traffic, so a new topic's
+///    traces (many, close together) outrank the sparse uncovered tail of a
+///    covered, heterogeneous topic that shares the cluster (far from each
+///    other).
+/// 2. Candidates are visited in decreasing `ρᵢ` (ties to the lower row
+///    index) and picked unless inadmissible: its cosine to any row of
+///    `exclude` or to any trace already picked in this run is ≥
+///    `params.near_duplicate_cos()` (0.95 by default), so picks are never
+///    paraphrases of each other or of golden.
 ///
 /// At most `params.proposals_per_cluster()` picks per group and
 /// `params.proposals_per_run()` in total.
 ///
 /// # Remarks
 ///
+/// Picking in density order replaced medoid-then-farthest-first: with a 5 %
+/// new topic, farthest-first went from the topic's medoid straight to the
+/// far-flung uncovered traces of other topics sharing the gap cluster.
 /// `exclude` is typically golden ∪ pending/rejected proposals; it may have
 /// zero rows. Exclusion is checked lazily (only for candidates about to be
-/// picked), so cost is `O(picks · |exclude| · d)` plus `O(m · d)` per pick.
+/// picked). Cost per group `O(m²·d)` time and `O(m²)` memory for the
+/// density (`m ≤ MAX_CANDIDATES`), plus `O(picks · |exclude| · d)`.
 /// Errors on non-unit/non-finite production rows, a dimension mismatch, or a
 /// clustering index outside `production`.
 ///
 /// # Reference
 ///
-/// Gonzalez (1985), “Clustering to minimize the maximum intercluster
-/// distance”, Theor. Comput. Sci. 38:293–306 (farthest-first traversal);
-/// Kaufman & Rousseeuw (1990) medoid.
+/// `k`-nearest-neighbour density estimation (Loftsgaarden & Quesenberry
+/// 1965, Ann. Math. Statist. 36:1049–1051), here with the mean cosine
+/// similarity to the `κ` nearest neighbours in place of the inverse `κ`-th
+/// radius (both are monotone in how crowded the neighbourhood is).
 pub fn select_proposals(
     production: ArrayView2<f32>,
     clustering: &ClusteringResult,
@@ -98,53 +141,29 @@ pub fn select_proposals(
         if picks.len() >= per_run {
             break;
         }
-        let m = members.len();
-        if m == 0 {
+        if members.is_empty() {
             continue;
         }
-        // Mean cosine to the other candidates.
-        let mut sum = vec![0.0f32; d];
-        for &i in members {
-            sum.iter_mut()
-                .zip(production.row(i).iter())
-                .for_each(|(s, &v)| *s += v);
-        }
-        let sum = ndarray::Array1::from(sum);
-        let centrality: Vec<f32> = members
-            .iter()
-            .map(|&i| {
-                if m > 1 {
-                    (production.row(i).dot(&sum) - 1.0) / (m - 1) as f32
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        // Minimum cosine distance to every pick so far (global).
-        let mut min_dist: Vec<f32> = members
-            .iter()
-            .map(|&i| {
-                picks
-                    .iter()
-                    .map(|p| 1.0 - dot(production.row(i), production.row(p.index)))
-                    .fold(f32::INFINITY, f32::min)
-            })
-            .collect();
-        let mut alive = vec![true; m];
+        let stride = members.len().div_ceil(MAX_CANDIDATES);
+        let cands: Vec<usize> = members.iter().copied().step_by(stride).collect();
+        let rho = local_density(
+            production.select(Axis(0), &cands).view(),
+            DENSITY_NEIGHBOURS,
+        );
+        let mut order: Vec<usize> = (0..cands.len()).collect();
+        order.sort_by(|&a, &b| rho[b].total_cmp(&rho[a]).then(cands[a].cmp(&cands[b])));
         let mut taken = 0usize;
-        while taken < per_cluster && picks.len() < per_run {
-            let best = (0..m).filter(|&j| alive[j]).max_by(|&a, &b| {
-                let (ka, kb) = if taken == 0 {
-                    (centrality[a], centrality[b])
-                } else {
-                    (min_dist[a], min_dist[b])
-                };
-                ka.total_cmp(&kb).then(members[b].cmp(&members[a]))
-            });
-            let Some(j) = best else { break };
-            alive[j] = false;
-            let idx = members[j];
-            if min_dist[j] <= 1.0 - dup || excluded(idx) {
+        for j in order {
+            if taken >= per_cluster || picks.len() >= per_run {
+                break;
+            }
+            let idx = cands[j];
+            let row = production.row(idx);
+            if picks
+                .iter()
+                .any(|p| dot(row, production.row(p.index)) >= dup)
+                || excluded(idx)
+            {
                 continue;
             }
             picks.push(Pick {
@@ -152,12 +171,6 @@ pub fn select_proposals(
                 index: idx,
             });
             taken += 1;
-            let row = production.row(idx);
-            for (l, md) in min_dist.iter_mut().enumerate() {
-                if alive[l] {
-                    *md = md.min(1.0 - dot(production.row(members[l]), row));
-                }
-            }
         }
     }
     Ok(picks)
@@ -169,20 +182,32 @@ mod tests {
     use crate::semantic::cluster::{ClusterSummary, ClusterVerdict, GapScore};
     use ndarray::Array2;
 
-    fn xy(deg: f64) -> [f32; 3] {
-        let r = deg.to_radians();
-        [r.cos() as f32, r.sin() as f32, 0.0]
+    /// Unit vector at `polar`° from the x axis, rotated `azimuth`° about it.
+    fn dir(polar: f64, azimuth: f64) -> [f32; 3] {
+        let (p, a) = (polar.to_radians(), azimuth.to_radians());
+        [
+            p.cos() as f32,
+            (p.sin() * a.cos()) as f32,
+            (p.sin() * a.sin()) as f32,
+        ]
     }
 
-    /// Rows 0–4 at 0°, 1°, 2°, 30°, 60° in the xy-plane (cluster 0), row 5 at
-    /// 90° and row 6 at 180° (outliers), row 7 on the z axis (cluster 1).
+    /// Cluster 0 (uncovered: rows 0–11 and 15): a dense clump — row 0 on
+    /// the x axis, rows 1–8 a ring 25°–32° around it, row 15 at 3° (a
+    /// near-duplicate of row 0) — plus sparse stragglers 9–11 at 100°–120°.
+    /// Cluster 1: row 12 at 180°. Outliers: rows 13 and 14 at 150°.
+    ///
+    /// Local density (κ = 5; numpy): 15: 0.919, 0: 0.916, 1: 0.903,
+    /// 2: 0.899, 3: 0.894, 4: 0.882, 5: 0.873, 7: 0.867, 6: 0.866,
+    /// 8: 0.865, 9: 0.083, 11: −0.012, 10: −0.160. Cosines: 0·15 = 0.999,
+    /// ring neighbours 0.92–0.946, 13·14 = 0.5.
     fn production() -> Array2<f32> {
-        let mut rows: Vec<[f32; 3]> = [0.0, 1.0, 2.0, 30.0, 60.0, 90.0, 180.0]
-            .iter()
-            .map(|&d| xy(d))
-            .collect();
-        rows.push([0.0, 0.0, 1.0]);
-        Array2::from_shape_vec((8, 3), rows.concat()).unwrap()
+        let mut rows = vec![dir(0.0, 0.0)];
+        rows.extend((1..=8).map(|r| dir(24.0 + r as f64, 45.0 * (r - 1) as f64)));
+        rows.extend([dir(100.0, 20.0), dir(120.0, 150.0), dir(110.0, 260.0)]);
+        rows.extend([dir(180.0, 0.0), dir(150.0, 90.0), dir(150.0, 270.0)]);
+        rows.push(dir(3.0, 0.0));
+        Array2::from_shape_vec((16, 3), rows.concat()).unwrap()
     }
 
     fn summary(id: usize, uncovered: Vec<usize>) -> ClusterSummary {
@@ -205,14 +230,18 @@ mod tests {
     }
 
     fn clustering() -> ClusteringResult {
+        let mut c0: Vec<usize> = (0..12).collect();
+        c0.push(15);
+        let mut assignment = vec![0; 16];
+        assignment[12] = 1;
         ClusteringResult {
             k: 2,
             silhouette: None,
             golden_assignment: vec![],
-            production_assignment: vec![0, 0, 0, 0, 0, 0, 0, 1],
-            clusters: vec![summary(0, vec![0, 1, 2, 3, 4]), summary(1, vec![7])],
+            production_assignment: assignment,
+            clusters: vec![summary(0, c0), summary(1, vec![12])],
             gap_ranking: vec![1, 0],
-            outliers: vec![5, 6],
+            outliers: vec![13, 14],
             outlier_p_value: 0.0,
         }
     }
@@ -229,21 +258,62 @@ mod tests {
         Pick { cluster, index }
     }
 
+    fn from0(picks: &[Pick]) -> Vec<usize> {
+        picks
+            .iter()
+            .filter(|k| k.cluster == Some(0))
+            .map(|k| k.index)
+            .collect()
+    }
+
     #[test]
-    fn medoid_then_farthest_first_in_gap_order_then_outliers() {
+    fn local_density_is_mean_cosine_to_nearest_neighbours() {
+        let deg = |d: f64| [d.to_radians().cos() as f32, d.to_radians().sin() as f32];
+        let x = Array2::from_shape_vec((3, 2), [deg(0.0), deg(10.0), deg(90.0)].concat()).unwrap();
+        let c = |d: f64| d.to_radians().cos() as f32;
+        let rho = local_density(x.view(), 1);
+        for (got, want) in rho.iter().zip([c(10.0), c(10.0), c(80.0)]) {
+            assert!((got - want).abs() < 1e-6, "{rho:?}");
+        }
+        let rho = local_density(x.view(), 5); // κ capped at m − 1 = 2
+        let want = [c(10.0) + c(90.0), c(10.0) + c(80.0), c(90.0) + c(80.0)];
+        for (got, want) in rho.iter().zip(want) {
+            assert!((got - want / 2.0).abs() < 1e-6, "{rho:?}");
+        }
+        assert_eq!(local_density(x.slice(ndarray::s![..1, ..]), 5), vec![0.0]);
+    }
+
+    #[test]
+    fn dense_clump_first_in_gap_order_then_outliers() {
         let p = production();
         let none = Array2::<f32>::zeros((0, 3));
         let picks = select_proposals(p.view(), &clustering(), none.view(), &params(3, 30)).unwrap();
         assert_eq!(
             picks,
             vec![
-                pick(Some(1), 7),
-                pick(Some(0), 3), // medoid of 0°,1°,2°,30°,60°
-                pick(Some(0), 0), // 30° from the medoid, tie with 60° → lower index
-                pick(Some(0), 4),
-                pick(None, 5),
-                pick(None, 6),
+                pick(Some(1), 12),
+                pick(Some(0), 15), // densest
+                pick(Some(0), 1),  // row 0 is a near-duplicate of 15
+                pick(Some(0), 2),
+                pick(None, 13), // equal density, lower index first
+                pick(None, 14),
             ]
+        );
+    }
+
+    #[test]
+    fn sparse_stragglers_come_last() {
+        let p = production();
+        let none = Array2::<f32>::zeros((0, 3));
+        let loose = SemanticParams::builder()
+            .proposals_per_cluster(13)
+            .near_duplicate_cos(1.0)
+            .check()
+            .unwrap();
+        let picks = select_proposals(p.view(), &clustering(), none.view(), &loose).unwrap();
+        assert_eq!(
+            from0(&picks),
+            vec![15, 0, 1, 2, 3, 4, 5, 7, 6, 8, 9, 11, 10]
         );
     }
 
@@ -251,33 +321,15 @@ mod tests {
     fn near_duplicates_are_skipped() {
         let p = production();
         let none = Array2::<f32>::zeros((0, 3));
-        // Room for all five: 1° and 2° are near-duplicates of 0° and are skipped.
-        let picks = select_proposals(p.view(), &clustering(), none.view(), &params(5, 30)).unwrap();
-        let from0: Vec<usize> = picks
-            .iter()
-            .filter(|k| k.cluster == Some(0))
-            .map(|k| k.index)
-            .collect();
-        assert_eq!(from0, vec![3, 0, 4]);
-        // An exclude row at 61° removes the 60° candidate.
-        let exclude = Array2::from_shape_vec((1, 3), xy(61.0).to_vec()).unwrap();
+        // Room for all thirteen: only row 0 (0.999 to row 15) is skipped.
         let picks =
-            select_proposals(p.view(), &clustering(), exclude.view(), &params(5, 30)).unwrap();
-        let from0: Vec<usize> = picks
-            .iter()
-            .filter(|k| k.cluster == Some(0))
-            .map(|k| k.index)
-            .collect();
-        assert_eq!(from0, vec![3, 0]);
-        // A looser threshold keeps them.
-        let loose = SemanticParams::builder()
-            .proposals_per_cluster(5)
-            .near_duplicate_cos(1.0)
-            .check()
-            .unwrap();
-        let none = Array2::<f32>::zeros((0, 3));
-        let picks = select_proposals(p.view(), &clustering(), none.view(), &loose).unwrap();
-        assert_eq!(picks.iter().filter(|k| k.cluster == Some(0)).count(), 5);
+            select_proposals(p.view(), &clustering(), none.view(), &params(13, 30)).unwrap();
+        assert_eq!(from0(&picks), vec![15, 1, 2, 3, 4, 5, 7, 6, 8, 9, 11, 10]);
+        // An exclude row at 4° removes rows 0 and 15 (ring rows are ≤ 0.933 to it).
+        let exclude = Array2::from_shape_vec((1, 3), dir(4.0, 0.0).to_vec()).unwrap();
+        let picks =
+            select_proposals(p.view(), &clustering(), exclude.view(), &params(3, 30)).unwrap();
+        assert_eq!(from0(&picks), vec![1, 2, 3]);
     }
 
     #[test]
@@ -301,10 +353,10 @@ mod tests {
         assert_eq!(
             picks,
             vec![
-                pick(Some(1), 7),
-                pick(Some(0), 3),
-                pick(Some(0), 0),
-                pick(Some(0), 4)
+                pick(Some(1), 12),
+                pick(Some(0), 15),
+                pick(Some(0), 1),
+                pick(Some(0), 2)
             ]
         );
     }

@@ -231,6 +231,11 @@ async fn new_topic_at_30_percent_is_found_named_proposed_and_closed() {
     assert_ne!(cov_after.verdict, Verdict::Drifted, "{cov_after:?}");
 }
 
+/// Seeds tried (2026-11-22): 12 finds a gap (label names the topic) and 3 of 3
+/// proposals are from the new topic (1 of 3 with the former farthest-first
+/// selection); on 13, 14, 15 and 16 neither coverage, MMD nor a gap cluster
+/// fires at 5%, so there is nothing to propose — detection, not selection,
+/// is the open limit at this share.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_topic_at_5_percent_is_found_and_proposed() {
     let db = TestDb::sqlite().await;
@@ -249,21 +254,21 @@ async fn new_topic_at_5_percent_is_found_and_proposed() {
         "coverage {cov:?}\nclusters {:#?}",
         out.summary["semantic"]["clusters"]
     );
+    let label = gaps
+        .first()
+        .and_then(|g| g.details["label"].as_str())
+        .unwrap_or_else(|| panic!("no gap cluster: {:#?}", out.summary["semantic"]["clusters"]));
+    assert!(
+        label.split(", ").any(|t| topic_words().contains(t)),
+        "top gap label `{label}` does not name the topic"
+    );
+    // ≥ 90% of the proposals are from the new topic, and it gets at least one.
     let props = s.list_proposals(&Default::default()).await.unwrap();
     let from_topic = props.iter().filter(|p| novel.contains(&p.input)).count();
     assert!(
-        from_topic >= 1,
-        "no proposal from the new topic: {:?}",
+        from_topic >= 1 && from_topic as f64 >= 0.9 * props.len() as f64,
+        "{from_topic} of {} proposals from the new topic: {:?}",
+        props.len(),
         props.iter().map(|p| &p.input).collect::<Vec<_>>()
     );
-    // The first proposal (medoid of the top-ranked gap) is from the new topic.
-    let first = props.iter().min_by_key(|p| p.id).unwrap();
-    assert!(
-        novel.contains(&first.input),
-        "first proposal {:?}",
-        first.input
-    );
-    // Known limitation (issue notes): at 5% the gap cluster also holds sparse
-    // traces of a covered but heterogeneous domain, so later picks of the same
-    // cluster are not all from the new topic; ≥ 90% purity is met at 30% only.
 }
