@@ -89,7 +89,7 @@ impl Metrics {
     pub fn declare(&self, jobs: &[&str], sources: &[&str]) {
         for job in jobs {
             for status in ["succeeded", "failed", "aborted"] {
-                self.runs.get_or_create(&JobStatus {
+                let _ = self.runs.get_or_create(&JobStatus {
                     job: job.to_string(),
                     status: status.into(),
                 });
@@ -97,17 +97,17 @@ impl Metrics {
             let l = JobLabel {
                 job: job.to_string(),
             };
-            self.run_duration.get_or_create(&l);
-            self.skipped_ticks.get_or_create(&l);
+            let _ = self.run_duration.get_or_create(&l);
+            let _ = self.skipped_ticks.get_or_create(&l);
         }
         for source in sources.iter().chain(&["http"]) {
             let l = SourceLabel {
                 source: source.to_string(),
             };
-            self.ingested.get_or_create(&l);
-            self.rejected.get_or_create(&l);
+            let _ = self.ingested.get_or_create(&l);
+            let _ = self.rejected.get_or_create(&l);
             if *source != "http" {
-                self.source_errors.get_or_create(&l);
+                let _ = self.source_errors.get_or_create(&l);
             }
         }
     }
@@ -286,7 +286,7 @@ fn register_snapshot(reg: &mut Registry, s: &MetricsSnapshot) {
     // Zero for every job that ran, so "no alert" is a value, not a missing series.
     for (job, _) in &s.last_success_ms {
         for status in ["pending", "firing"] {
-            alerts.get_or_create(&JobStatus {
+            let _ = alerts.get_or_create(&JobStatus {
                 job: job.clone(),
                 status: status.into(),
             });

@@ -128,8 +128,11 @@ fn file_key(f: &mut std::fs::File) -> std::io::Result<Option<String>> {
     Ok(Some(blake3::hash(first).to_hex()[..16].to_string()))
 }
 
-/// Complete lines read from `offset`: (bytes consumed, lines as (start offset, text)).
-fn read_lines(f: &mut std::fs::File, offset: u64) -> std::io::Result<(u64, Vec<(u64, Vec<u8>)>)> {
+/// A line and the byte offset it starts at.
+type Line = (u64, Vec<u8>);
+
+/// Complete lines read from `offset`: (bytes consumed, lines).
+fn read_lines(f: &mut std::fs::File, offset: u64) -> std::io::Result<(u64, Vec<Line>)> {
     f.seek(SeekFrom::Start(offset))?;
     let mut buf = Vec::with_capacity(64 << 10);
     f.take(CHUNK as u64).read_to_end(&mut buf)?;

@@ -131,7 +131,7 @@ pub struct SourceSpec {
 
 #[derive(Debug, Clone)]
 pub enum SourceKind {
-    Sql(sql::SqlSpec),
+    Sql(Box<sql::SqlSpec>),
     Jsonl(jsonl::JsonlSpec),
 }
 
@@ -183,7 +183,9 @@ pub fn check_all(
             }
         };
         let kind = match s {
-            SourceConfig::Sql(c) => sql::check(c, &at, &mut errs).map(SourceKind::Sql),
+            SourceConfig::Sql(c) => {
+                sql::check(c, &at, &mut errs).map(|s| SourceKind::Sql(Box::new(s)))
+            }
             SourceConfig::Jsonl(c) => {
                 jsonl::check(c, &at, ingest, base_dir, &mut errs).map(SourceKind::Jsonl)
             }
