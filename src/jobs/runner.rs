@@ -399,6 +399,35 @@ pub fn write_metrics_csv(
     Ok(())
 }
 
+/// Writes `dir/golden.csv` (when the golden rows were measured) and
+/// `dir/production.csv`.
+fn export_samples(
+    dir: &Path,
+    metrics: &[MetricId],
+    golden_ids: &[i64],
+    golden: Option<&Measured>,
+    prod: &Sample,
+) -> Result<(), JobError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| JobError::Export(format!("{}: {e}", dir.display())))?;
+    if let Some(g) = golden {
+        write_metrics_csv(
+            &dir.join("golden.csv"),
+            metrics,
+            golden_ids,
+            &g.rows,
+            &g.lang_rows,
+        )?;
+    }
+    write_metrics_csv(
+        &dir.join("production.csv"),
+        metrics,
+        &prod.ids,
+        &prod.rows,
+        &prod.lang_rows,
+    )
+}
+
 fn ms(t: Instant) -> u64 {
     t.elapsed().as_millis() as u64
 }
@@ -534,26 +563,8 @@ async fn analyze(
             let golden_ids: Vec<i64> = golden.iter().map(|g| g.id).collect();
             let metrics = metrics.clone();
             let (prod, res) = tokio::task::spawn_blocking(move || {
-                let res = (|| {
-                    std::fs::create_dir_all(&dir)
-                        .map_err(|e| JobError::Export(format!("{}: {e}", dir.display())))?;
-                    if let Some(g) = &golden_measured {
-                        write_metrics_csv(
-                            &dir.join("golden.csv"),
-                            &metrics,
-                            &golden_ids,
-                            &g.rows,
-                            &g.lang_rows,
-                        )?;
-                    }
-                    write_metrics_csv(
-                        &dir.join("production.csv"),
-                        &metrics,
-                        &prod.ids,
-                        &prod.rows,
-                        &prod.lang_rows,
-                    )
-                })();
+                let res =
+                    export_samples(&dir, &metrics, &golden_ids, golden_measured.as_ref(), &prod);
                 (prod, res)
             })
             .await
