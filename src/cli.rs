@@ -133,6 +133,11 @@ pub struct RunArgs {
     /// Print the run id and every finding as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also write the per-trace metric values of both samples to
+    /// DIR/golden.csv and DIR/production.csv (one row per trace, one column per
+    /// tested metric; e.g. for benches/peer/evidently_drift.py).
+    #[arg(long, value_name = "DIR")]
+    pub export_metrics: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -714,7 +719,10 @@ pub(crate) async fn run_cmd(store: &Store, cfg: &Config, args: RunArgs) -> Resul
             &cfg.base_dir,
         )?);
     }
-    let outcome = crate::jobs::run_job(store, &spec, &opts).await?;
+    let outcome = match &args.export_metrics {
+        Some(dir) => crate::jobs::run_job_exporting_metrics(store, &spec, &opts, dir).await?,
+        None => crate::jobs::run_job(store, &spec, &opts).await?,
+    };
     let alerts = alert_after_run(store, cfg, &spec.name, &outcome).await?;
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -152,6 +152,7 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
         window: None,
         sample_size: None,
         json: false,
+        export_metrics: None,
     };
     let code = crate::cli::run_cmd(&store, &cfg, run_args).await?;
     if code != ExitCode::SUCCESS {

@@ -20,8 +20,10 @@ pub use backfill::{
 pub use config::{EffectFloors, JobConfig, JobSpec, TestChoice, Timing};
 pub use embedding::{embed_cached, EmbedStats, SharedEmbedder};
 pub use profile::{RefColumn, ReferenceProfile};
-pub use runner::{run_job, JobError, RunOptions, RunOutcome};
-pub use sampling::{bottom_k_sample, sample_key};
+pub use runner::{
+    run_job, run_job_exporting_metrics, write_metrics_csv, JobError, RunOptions, RunOutcome,
+};
+pub use sampling::{bottom_k_sample, sample_key, BottomK};
 pub use scheduler::{next_fire_times, run_scheduler, SchedulerCtx, SHUTDOWN_GRACE};
 pub use semantic_stage::SemanticJobConfig;
 pub use testing::{decide_verdicts, test_metric, MetricTest};

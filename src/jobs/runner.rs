@@ -1,7 +1,15 @@
 //! One run of a job: sample → metrics → tests → verdicts → findings, written
 //! atomically with the run's final status.
+//!
+//! The structural stage streams: the sampled ids are fetched in chunks of
+//! [`CHUNK`] traces and each chunk is reduced to per-trace metric rows at once,
+//! so a run over 1M traces holds their metric values, not their texts. The few
+//! example traces behind a finding are fetched again by id. Only the semantic
+//! stage, when enabled, keeps the sampled traces (it embeds their texts).
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -9,7 +17,7 @@ use serde_json::{json, Value};
 
 use super::config::JobSpec;
 use super::profile::{RefColumn, ReferenceProfile};
-use super::sampling::bottom_k_sample;
+use super::sampling::{sample_key, BottomK};
 use super::testing::{decide_verdicts, test_metric, CurColumn};
 use crate::metrics::{Extractor, MetricId, MetricKind, Side, TokenCounter, TraceMetrics};
 use crate::store::{Finding, FindingKind, RunStatus, Store, StoreError, Trace, Verdict};
@@ -79,6 +87,9 @@ pub enum JobError {
     /// The job needs an embedder and none was given.
     #[error("job `{0}` has the semantic stage enabled but no embedder is configured\nset [embedding] (run scripts/fetch-model.sh for the local model) or [jobs.semantic] enabled = false")]
     NoEmbedder(String),
+    /// Writing the exported metric CSVs failed.
+    #[error("exporting metrics failed: {0}")]
+    Export(String),
     /// A blocking task panicked or was cancelled.
     #[error("internal error: {0}")]
     Internal(String),
@@ -91,11 +102,32 @@ pub async fn run_job(
     spec: &JobSpec,
     opts: &RunOptions,
 ) -> Result<RunOutcome, JobError> {
+    run_job_inner(store, spec, opts, None).await
+}
+
+/// [`run_job`], also writing the per-trace metric values of both samples to
+/// `dir/golden.csv` and `dir/production.csv` (see [`write_metrics_csv`]), e.g.
+/// to run another drift tool on exactly the columns driftwatch tested.
+pub async fn run_job_exporting_metrics(
+    store: &Store,
+    spec: &JobSpec,
+    opts: &RunOptions,
+    dir: &Path,
+) -> Result<RunOutcome, JobError> {
+    run_job_inner(store, spec, opts, Some(dir)).await
+}
+
+async fn run_job_inner(
+    store: &Store,
+    spec: &JobSpec,
+    opts: &RunOptions,
+    export: Option<&Path>,
+) -> Result<RunOutcome, JobError> {
     let run_id = store
         .start_run_as(&spec.name, opts.holder.as_deref())
         .await?;
     tracing::info!(message = "Run started.", job = %spec.name, run_id);
-    match analyze(store, spec, opts).await {
+    match analyze(store, spec, opts, export).await {
         Ok((summary, mut findings, proposals)) => {
             for f in &mut findings {
                 f.run_id = run_id;
@@ -143,22 +175,149 @@ fn settings_hash(spec: &JobSpec) -> String {
     crate::store::content_hash(&s)[..16].to_string()
 }
 
-/// Sampled traces of `[from, to)`, optionally restricted to some sources.
-async fn sample_window(
+/// Ids of the sampled traces of `[from, to)` (sorted), optionally restricted to
+/// some sources, and the number of traces in the window.
+async fn sample_ids(
     store: &Store,
     spec: &JobSpec,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     k: usize,
-) -> Result<(usize, Vec<Trace>), StoreError> {
-    let mut window = store
-        .window_traces(from.timestamp_millis(), to.timestamp_millis())
+) -> Result<(usize, Vec<i64>), StoreError> {
+    let mut n = 0;
+    let mut sample = BottomK::new(k);
+    store
+        .for_each_window_trace(
+            from.timestamp_millis(),
+            to.timestamp_millis(),
+            |id, source, external_id| {
+                if let Some(src) = &spec.sources {
+                    if !src.iter().any(|s| s == source) {
+                        return;
+                    }
+                }
+                n += 1;
+                sample.push(sample_key(spec.seed, source, external_id), id);
+            },
+        )
         .await?;
-    if let Some(src) = &spec.sources {
-        window.retain(|t| src.iter().any(|s| s == &t.source));
+    Ok((n, sample.into_ids()))
+}
+
+/// Traces fetched from the store and reduced to metric values per step of the
+/// streaming structural stage: only one or two chunks' texts are in memory.
+const CHUNK: usize = 10_000;
+
+/// The operational fields of one trace (what [`operational_findings`] compares),
+/// compact: a missing number is NaN (the comparison drops non-finite values
+/// anyway), a missing flag is `None`.
+#[derive(Debug, Clone, Copy)]
+struct OpValues {
+    latency_ms: f64,
+    prompt_tokens: f64,
+    completion_tokens: f64,
+    cost: f64,
+    is_error: Option<bool>,
+    /// `feedback <= 0`.
+    negative_feedback: Option<bool>,
+}
+
+impl OpValues {
+    fn of(t: &Trace) -> Self {
+        OpValues {
+            latency_ms: t.latency_ms.unwrap_or(f64::NAN),
+            prompt_tokens: t.prompt_tokens.map_or(f64::NAN, |x| x as f64),
+            completion_tokens: t.completion_tokens.map_or(f64::NAN, |x| x as f64),
+            cost: t.cost.unwrap_or(f64::NAN),
+            is_error: t.is_error,
+            negative_feedback: t.feedback.map(|x| x <= 0.0),
+        }
     }
-    let ids = bottom_k_sample(&window, k, spec.seed);
-    Ok((window.len(), store.traces_by_ids(&ids).await?))
+}
+
+/// A production sample reduced to what the run needs, in trace-id order.
+#[derive(Default)]
+struct Sample {
+    ids: Vec<i64>,
+    rows: Vec<TraceMetrics>,
+    /// Rows measured with language detection (a prefix of the sample).
+    lang_rows: Vec<TraceMetrics>,
+    /// Filled when the operational comparison is on.
+    op: Vec<OpValues>,
+    /// The full traces, kept only when the semantic stage needs their texts.
+    traces: Vec<Trace>,
+}
+
+/// Extractors of a run: without and (optionally) with language detection, and
+/// how many leading rows get language detection.
+#[derive(Clone)]
+struct Extractors {
+    plain: Arc<Extractor>,
+    lang: Option<Arc<Extractor>>,
+    lang_n: usize,
+}
+
+/// Fetches `ids` from the store in chunks of [`CHUNK`] and reduces each chunk to
+/// metric rows (when `ex` is given) and operational values (when `keep_op`),
+/// fetching the next chunk while the current one is measured. Texts are dropped
+/// with their chunk unless `keep_traces`.
+async fn stream_sample(
+    store: &Store,
+    ids: &[i64],
+    ex: Option<Extractors>,
+    keep_op: bool,
+    keep_traces: bool,
+) -> Result<Sample, JobError> {
+    let mut out = Sample::default();
+    let mut chunks = ids.chunks(CHUNK);
+    let mut next = match chunks.next() {
+        Some(c) => Some(store.traces_by_ids(c).await?),
+        None => None,
+    };
+    while let Some(batch) = next.take() {
+        let offset = out.ids.len();
+        let ex = ex.clone();
+        let work = tokio::task::spawn_blocking(move || {
+            let (rows, lang_rows) = match &ex {
+                Some(ex) => {
+                    let pairs: Vec<(&str, &str)> = batch
+                        .iter()
+                        .map(|t| (t.input.as_str(), t.output.as_str()))
+                        .collect();
+                    let rows = ex.plain.extract_all(&pairs);
+                    let lang_rows = match &ex.lang {
+                        Some(l) => {
+                            let m = ex.lang_n.saturating_sub(offset).min(pairs.len());
+                            l.extract_all(&pairs[..m])
+                        }
+                        None => Vec::new(),
+                    };
+                    (rows, lang_rows)
+                }
+                None => (Vec::new(), Vec::new()),
+            };
+            (batch, rows, lang_rows)
+        });
+        let fetch = async {
+            match chunks.next() {
+                Some(c) => store.traces_by_ids(c).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (done, fetched) = tokio::join!(work, fetch);
+        let (batch, rows, lang_rows) = done.map_err(|e| JobError::Internal(e.to_string()))?;
+        next = fetched?;
+        out.ids.extend(batch.iter().map(|t| t.id));
+        out.rows.extend(rows);
+        out.lang_rows.extend(lang_rows);
+        if keep_op {
+            out.op.extend(batch.iter().map(OpValues::of));
+        }
+        if keep_traces {
+            out.traces.extend(batch);
+        }
+    }
+    Ok(out)
 }
 
 struct Measured {
@@ -197,10 +356,92 @@ fn is_language(m: MetricId) -> bool {
     m.name().ends_with(".language")
 }
 
+/// Writes one sample's per-trace metric values as CSV: an `id` column, then one
+/// column per metric in `metrics` order — numbers as they are tested, rates as
+/// 0/1, categories as labels, an empty cell where the metric does not apply to
+/// the row (language columns are filled only for the rows measured with
+/// language detection, like the test uses them).
+pub fn write_metrics_csv(
+    path: &Path,
+    metrics: &[MetricId],
+    ids: &[i64],
+    rows: &[TraceMetrics],
+    lang_rows: &[TraceMetrics],
+) -> Result<(), JobError> {
+    let err = |e: &dyn std::fmt::Display| JobError::Export(format!("{}: {e}", path.display()));
+    let mut w = csv::Writer::from_path(path).map_err(|e| err(&e))?;
+    let mut header = vec!["id"];
+    header.extend(metrics.iter().map(|m| m.name()));
+    w.write_record(&header).map_err(|e| err(&e))?;
+    let mut record: Vec<String> = Vec::with_capacity(header.len());
+    for (i, (id, row)) in ids.iter().zip(rows).enumerate() {
+        record.clear();
+        record.push(id.to_string());
+        for m in metrics {
+            let row = if is_language(*m) {
+                lang_rows.get(i)
+            } else {
+                Some(row)
+            };
+            let cell = match (row, m.kind()) {
+                (None, _) => String::new(),
+                (Some(r), MetricKind::Numeric) => {
+                    m.number_of(r).map(|v| v.to_string()).unwrap_or_default()
+                }
+                (Some(r), MetricKind::Rate) => m
+                    .flag_of(r)
+                    .map(|b| u8::from(b).to_string())
+                    .unwrap_or_default(),
+                (Some(r), MetricKind::Categorical) => {
+                    m.category_of(r).map(str::to_owned).unwrap_or_default()
+                }
+            };
+            record.push(cell);
+        }
+        w.write_record(&record).map_err(|e| err(&e))?;
+    }
+    w.flush().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// Writes `dir/golden.csv` (when the golden rows were measured) and
+/// `dir/production.csv`.
+fn export_samples(
+    dir: &Path,
+    metrics: &[MetricId],
+    golden_ids: &[i64],
+    golden: Option<&Measured>,
+    prod: &Sample,
+) -> Result<(), JobError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| JobError::Export(format!("{}: {e}", dir.display())))?;
+    if let Some(g) = golden {
+        write_metrics_csv(
+            &dir.join("golden.csv"),
+            metrics,
+            golden_ids,
+            &g.rows,
+            &g.lang_rows,
+        )?;
+    }
+    write_metrics_csv(
+        &dir.join("production.csv"),
+        metrics,
+        &prod.ids,
+        &prod.rows,
+        &prod.lang_rows,
+    )
+}
+
+fn ms(t: Instant) -> u64 {
+    t.elapsed().as_millis() as u64
+}
+
 async fn analyze(
     store: &Store,
     spec: &JobSpec,
     opts: &RunOptions,
+    export: Option<&Path>,
 ) -> Result<(Value, Vec<Finding>, Vec<crate::store::NewProposal>), JobError> {
     let started = Instant::now();
     let version = store
@@ -217,8 +458,10 @@ async fn analyze(
     let k = opts.sample_size.unwrap_or(spec.sample_size);
     let to = opts.now;
     let from = to - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::days(1));
-    let (window_n, traces) = sample_window(store, spec, from, to, k).await?;
-    if traces.is_empty() {
+    let t = Instant::now();
+    let (window_n, ids) = sample_ids(store, spec, from, to, k).await?;
+    let sample_ms = ms(t);
+    if ids.is_empty() {
         return Err(JobError::EmptyWindow {
             from,
             to,
@@ -227,12 +470,11 @@ async fn analyze(
     }
 
     // Metric extraction is CPU-bound: run it off the async workers.
+    let t = Instant::now();
     let tokens = TokenCounter::new(&spec.tokenizer)?;
     let expectations = spec.expectations.compile()?;
-    let golden_pairs: Vec<(String, String)> = golden
-        .iter()
-        .map(|g| (g.input.clone(), g.expected_output.clone()))
-        .collect();
+    let golden = Arc::new(golden);
+    let golden_texts = Arc::clone(&golden);
     let hash = settings_hash(spec);
     let cached = store
         .reference_profile(&spec.golden_set, version.version, &hash)
@@ -240,44 +482,49 @@ async fn analyze(
     let lang_on = spec.language_detection;
     let lang_n = spec.language_sample;
     let spec_name = spec.golden_set.clone();
-    let trace_pairs: Vec<(String, String)> = traces
-        .iter()
-        .map(|t| (t.input.clone(), t.output.clone()))
-        .collect();
-    let (profile, prod, metrics, fresh_profile) = tokio::task::spawn_blocking(move || {
-        let extractor = Extractor::new(tokens, expectations)
-            .with_language_detection(false)
-            .with_golden_vocabularies(&golden_pairs);
-        let lang = lang_on.then(|| extractor.clone().with_language_detection(true));
-        let metrics: Vec<MetricId> = lang.as_ref().unwrap_or(&extractor).applicable_metrics();
-        let (profile, fresh) = match cached
-            .and_then(|p| serde_json::from_str::<ReferenceProfile>(&p).ok())
-        {
-            Some(p) => (p, false),
-            None => {
-                let gp: Vec<(&str, &str)> = golden_pairs
-                    .iter()
-                    .map(|(a, b)| (a.as_str(), b.as_str()))
-                    .collect();
-                let g = measure(&extractor, lang.as_ref(), &gp, true, lang_n);
-                let mut p =
-                    ReferenceProfile::build(&spec_name, version.version, &hash, &metrics, &g.rows);
-                for m in metrics.iter().filter(|m| is_language(**m)) {
-                    p.columns
-                        .insert(m.name().to_string(), RefColumn::of(*m, &g.lang_rows));
+    let export_golden = export.is_some();
+    let (ex, profile, metrics, fresh_profile, golden_measured) =
+        tokio::task::spawn_blocking(move || {
+            let golden_pairs: Vec<(&str, &str)> = golden_texts
+                .iter()
+                .map(|g| (g.input.as_str(), g.expected_output.as_str()))
+                .collect();
+            let extractor = Extractor::new(tokens, expectations)
+                .with_language_detection(false)
+                .with_golden_vocabularies(&golden_pairs);
+            let lang = lang_on.then(|| extractor.clone().with_language_detection(true));
+            let metrics: Vec<MetricId> = lang.as_ref().unwrap_or(&extractor).applicable_metrics();
+            let cached = cached.and_then(|p| serde_json::from_str::<ReferenceProfile>(&p).ok());
+            // The golden rows are needed for a fresh profile, or to export them.
+            let g = (cached.is_none() || export_golden)
+                .then(|| measure(&extractor, lang.as_ref(), &golden_pairs, true, lang_n));
+            let (profile, fresh) = match cached {
+                Some(p) => (p, false),
+                None => {
+                    let g = g.as_ref().expect("measured when no profile is cached");
+                    let mut p = ReferenceProfile::build(
+                        &spec_name,
+                        version.version,
+                        &hash,
+                        &metrics,
+                        &g.rows,
+                    );
+                    for m in metrics.iter().filter(|m| is_language(**m)) {
+                        p.columns
+                            .insert(m.name().to_string(), RefColumn::of(*m, &g.lang_rows));
+                    }
+                    (p, true)
                 }
-                (p, true)
-            }
-        };
-        let tp: Vec<(&str, &str)> = trace_pairs
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .collect();
-        let prod = measure(&extractor, lang.as_ref(), &tp, false, lang_n);
-        (profile, prod, metrics, fresh)
-    })
-    .await
-    .map_err(|e| JobError::Internal(e.to_string()))?;
+            };
+            let ex = Extractors {
+                plain: Arc::new(extractor),
+                lang: lang.map(Arc::new),
+                lang_n,
+            };
+            (ex, profile, metrics, fresh, g.filter(|_| export_golden))
+        })
+        .await
+        .map_err(|e| JobError::Internal(e.to_string()))?;
     if fresh_profile {
         let text =
             serde_json::to_string(&profile).map_err(|e| JobError::Internal(e.to_string()))?;
@@ -290,7 +537,51 @@ async fn analyze(
             )
             .await?;
     }
+    let profile_ms = ms(t);
 
+    // The structural stage streams: texts are reduced to metric rows chunk by
+    // chunk. Only the semantic stage keeps the sampled traces' texts.
+    let t = Instant::now();
+    let prod = stream_sample(
+        store,
+        &ids,
+        Some(ex),
+        spec.operational,
+        spec.semantic.enabled,
+    )
+    .await?;
+    drop(ids);
+    let measure_ms = ms(t);
+    if prod.rows.is_empty() {
+        return Err(JobError::EmptyWindow {
+            from,
+            to,
+            window: humantime::format_duration(window).to_string(),
+        });
+    }
+
+    let mut export_ms = None;
+    let prod = match export {
+        Some(dir) => {
+            let t = Instant::now();
+            let dir = dir.to_path_buf();
+            let golden_ids: Vec<i64> = golden.iter().map(|g| g.id).collect();
+            let metrics = metrics.clone();
+            let (prod, res) = tokio::task::spawn_blocking(move || {
+                let res =
+                    export_samples(&dir, &metrics, &golden_ids, golden_measured.as_ref(), &prod);
+                (prod, res)
+            })
+            .await
+            .map_err(|e| JobError::Internal(e.to_string()))?;
+            res?;
+            export_ms = Some(ms(t));
+            prod
+        }
+        None => prod,
+    };
+
+    let t = Instant::now();
     let mut findings = Vec::new();
     for m in &metrics {
         let Some(reference) = profile.columns.get(m.name()) else {
@@ -332,13 +623,18 @@ async fn analyze(
             t,
         ));
     }
+    let tests_ms = ms(t);
+    let t = Instant::now();
     if spec.operational {
         let prev_from = from - (to - from);
-        let (_, previous) = sample_window(store, spec, prev_from, from, k).await?;
-        findings.extend(operational_findings(spec, &previous, &traces));
+        let (_, prev_ids) = sample_ids(store, spec, prev_from, from, k).await?;
+        let previous = stream_sample(store, &prev_ids, None, true, false).await?;
+        findings.extend(operational_findings(spec, &previous.op, &prod.op));
     }
+    let operational_ms = ms(t);
     let mut semantic_summary = Value::Null;
     let mut proposals = Vec::new();
+    let t = Instant::now();
     if spec.semantic.enabled {
         let embedder = opts
             .embedder
@@ -353,13 +649,14 @@ async fn analyze(
             spec.alpha,
             &spec.semantic,
             &golden,
-            &traces,
+            &prod.traces,
         )
         .await?;
         findings.extend(out.findings);
         semantic_summary = out.summary;
         proposals = out.proposals;
     }
+    let semantic_ms = ms(t);
     decide_verdicts(&mut findings, spec.alpha);
     // Gap clusters are already gated by the clustering's own test (Bonferroni
     // over clusters); keep its verdict.
@@ -369,7 +666,7 @@ async fn analyze(
     {
         f.verdict = Verdict::Drifted;
     }
-    attach_examples(&mut findings, &metrics, &traces, &prod.rows);
+    attach_examples(store, &mut findings, &metrics, &prod.ids, &prod.rows).await?;
 
     let drifted = findings
         .iter()
@@ -382,7 +679,7 @@ async fn analyze(
         "window_start": from,
         "window_end": to,
         "window_traces": window_n,
-        "sampled": traces.len(),
+        "sampled": prod.rows.len(),
         "seed": spec.seed,
         "alpha": spec.alpha,
         "tested": findings.iter().filter(|f| f.verdict != Verdict::Skipped).count(),
@@ -390,6 +687,15 @@ async fn analyze(
         "drifted": drifted,
         "reference_profile": if fresh_profile { "computed" } else { "cached" },
         "duration_ms": started.elapsed().as_millis() as u64,
+        "timings_ms": {
+            "sample": sample_ms,
+            "reference_profile": profile_ms,
+            "measure": measure_ms,
+            "export": export_ms,
+            "tests": tests_ms,
+            "operational": operational_ms,
+            "semantic": semantic_ms,
+        },
         "semantic": semantic_summary,
     });
     Ok((summary, findings, proposals))
@@ -429,28 +735,22 @@ fn to_finding(
 
 /// Latency, tokens, cost, error and negative-feedback rates: the golden set has
 /// none of these, so the current window is compared with the previous one.
-fn operational_findings(spec: &JobSpec, previous: &[Trace], current: &[Trace]) -> Vec<Finding> {
-    type NumFn = fn(&Trace) -> Option<f64>;
+fn operational_findings(
+    spec: &JobSpec,
+    previous: &[OpValues],
+    current: &[OpValues],
+) -> Vec<Finding> {
+    type NumFn = fn(&OpValues) -> f64;
     let numeric: [(&str, NumFn); 4] = [
         ("latency_ms", |t| t.latency_ms),
-        ("prompt_tokens", |t| t.prompt_tokens.map(|x| x as f64)),
-        ("completion_tokens", |t| {
-            t.completion_tokens.map(|x| x as f64)
-        }),
+        ("prompt_tokens", |t| t.prompt_tokens),
+        ("completion_tokens", |t| t.completion_tokens),
         ("cost", |t| t.cost),
     ];
     let mut out = Vec::new();
     for (name, f) in numeric {
-        let r: Vec<f64> = previous
-            .iter()
-            .filter_map(f)
-            .filter(|x| x.is_finite())
-            .collect();
-        let mut c: Vec<f64> = current
-            .iter()
-            .filter_map(f)
-            .filter(|x| x.is_finite())
-            .collect();
+        let r: Vec<f64> = previous.iter().map(f).filter(|x| x.is_finite()).collect();
+        let mut c: Vec<f64> = current.iter().map(f).filter(|x| x.is_finite()).collect();
         if r.len() < spec.min_samples || c.len() < spec.min_samples {
             continue;
         }
@@ -471,13 +771,13 @@ fn operational_findings(spec: &JobSpec, previous: &[Trace], current: &[Trace]) -
             t,
         ));
     }
-    type RateFn = fn(&Trace) -> Option<bool>;
+    type RateFn = fn(&OpValues) -> Option<bool>;
     let rates: [(&str, RateFn); 2] = [
         ("error_rate", |t| t.is_error),
-        ("negative_feedback_rate", |t| t.feedback.map(|x| x <= 0.0)),
+        ("negative_feedback_rate", |t| t.negative_feedback),
     ];
     for (name, f) in rates {
-        let count = |ts: &[Trace]| {
+        let count = |ts: &[OpValues]| {
             ts.iter()
                 .filter_map(f)
                 .fold((0u64, 0u64), |(s, n), b| (s + b as u64, n + 1))
@@ -517,40 +817,73 @@ fn clip(s: &str, n: usize) -> String {
 
 /// Puts up to three example traces behind each drifted structural finding: the
 /// failing outputs for rates, the most extreme values in the direction of the
-/// shift for numbers, the grown category for languages.
-fn attach_examples(
+/// shift for numbers, the grown category for languages. The rows hold no texts:
+/// the few picked traces are fetched again by id (`ids[i]` is row `i`'s trace).
+async fn attach_examples(
+    store: &Store,
     findings: &mut [Finding],
     metrics: &[MetricId],
-    traces: &[Trace],
+    ids: &[i64],
     rows: &[TraceMetrics],
-) {
+) -> Result<(), StoreError> {
+    let picks = pick_examples(findings, metrics, rows);
+    let mut wanted: Vec<i64> = picks
+        .iter()
+        .flat_map(|(_, _, p)| p.iter().filter_map(|(i, _)| ids.get(*i).copied()))
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let traces = store.traces_by_ids(&wanted).await?;
+    let by_id: HashMap<i64, &Trace> = traces.iter().map(|t| (t.id, t)).collect();
+    fn text_of(t: &Trace, side: Side) -> &str {
+        if side == Side::Input {
+            &t.input
+        } else {
+            &t.output
+        }
+    }
+    for (fi, side, p) in picks {
+        let examples: Vec<Value> = p
+            .into_iter()
+            .filter_map(|(i, v)| {
+                let t = ids.get(i).and_then(|id| by_id.get(id))?;
+                Some(json!({"trace_id": t.id, "external_id": t.external_id, "value": v, "text": clip(text_of(t, side), 300)}))
+            })
+            .collect();
+        if let Value::Object(d) = &mut findings[fi].details {
+            d.insert("examples".into(), Value::Array(examples));
+        }
+    }
+    Ok(())
+}
+
+/// Per drifted structural finding (by index): the side and the picked rows with
+/// the value shown for each.
+type Picks = Vec<(usize, Side, Vec<(usize, Value)>)>;
+
+fn pick_examples(findings: &[Finding], metrics: &[MetricId], rows: &[TraceMetrics]) -> Picks {
     let by_name: HashMap<&str, MetricId> = metrics.iter().map(|m| (m.name(), *m)).collect();
-    for f in findings
-        .iter_mut()
-        .filter(|f| f.verdict == Verdict::Drifted && f.kind == FindingKind::Structural)
+    let mut out = Vec::new();
+    for (fi, f) in findings
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.verdict == Verdict::Drifted && f.kind == FindingKind::Structural)
     {
         let Some(m) = by_name.get(f.metric.as_str()) else {
             continue;
         };
         let side = m.side();
-        fn text_of(t: &Trace, side: Side) -> &str {
-            if side == Side::Input {
-                &t.input
-            } else {
-                &t.output
-            }
-        }
         let mut picks: Vec<(usize, Value)> = Vec::new();
         match m.kind() {
             MetricKind::Rate => {
                 let expected_true = !f.metric.ends_with(".empty");
                 for (i, r) in rows.iter().enumerate() {
-                    let one = vec![r.clone()];
-                    let (s, n) = m.rate_counts(&one);
-                    if n == 1 && ((s == 1) != expected_true) {
-                        picks.push((i, json!(s == 1)));
-                        if picks.len() == 3 {
-                            break;
+                    if let Some(b) = m.flag_of(r) {
+                        if b != expected_true {
+                            picks.push((i, json!(b)));
+                            if picks.len() == 3 {
+                                break;
+                            }
                         }
                     }
                 }
@@ -564,11 +897,7 @@ fn attach_examples(
                 let mut vals: Vec<(usize, f64)> = rows
                     .iter()
                     .enumerate()
-                    .filter_map(|(i, r)| {
-                        m.numeric_column(std::slice::from_ref(r))
-                            .first()
-                            .map(|v| (i, *v))
-                    })
+                    .filter_map(|(i, r)| m.number_of(r).map(|v| (i, v)))
                     .collect();
                 vals.sort_by(|a, b| {
                     if lower {
@@ -612,12 +941,7 @@ fn attach_examples(
                 }
             }
         }
-        let examples: Vec<Value> = picks
-            .into_iter()
-            .filter_map(|(i, v)| traces.get(i).map(|t| json!({"trace_id": t.id, "external_id": t.external_id, "value": v, "text": clip(text_of(t, side), 300)})))
-            .collect();
-        if let Value::Object(d) = &mut f.details {
-            d.insert("examples".into(), Value::Array(examples));
-        }
+        out.push((fi, side, picks));
     }
+    out
 }

@@ -7,6 +7,8 @@
 //! trace's membership does not depend on its database id, so the same traces are
 //! chosen on SQLite and PostgreSQL.
 
+use std::collections::BinaryHeap;
+
 use crate::store::WindowTrace;
 
 /// The sampling key of one trace.
@@ -33,6 +35,41 @@ pub fn bottom_k_sample(traces: &[WindowTrace], k: usize, seed: u64) -> Vec<i64> 
     let mut ids: Vec<i64> = keyed.into_iter().map(|(_, id)| id).collect();
     ids.sort_unstable();
     ids
+}
+
+/// [`bottom_k_sample`] over a stream: push each trace's key and id, keep only
+/// the `k` smallest `(key, id)` pairs (O(k) memory, however large the window).
+#[derive(Debug, Clone)]
+pub struct BottomK {
+    k: usize,
+    heap: BinaryHeap<(u64, i64)>,
+}
+
+impl BottomK {
+    pub fn new(k: usize) -> Self {
+        BottomK {
+            k,
+            heap: BinaryHeap::new(),
+        }
+    }
+
+    /// Offers one trace.
+    pub fn push(&mut self, key: u64, id: i64) {
+        if self.heap.len() < self.k {
+            self.heap.push((key, id));
+        } else if let Some(mut top) = self.heap.peek_mut() {
+            if (key, id) < *top {
+                *top = (key, id);
+            }
+        }
+    }
+
+    /// The sampled ids, sorted.
+    pub fn into_ids(self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self.heap.into_iter().map(|(_, id)| id).collect();
+        ids.sort_unstable();
+        ids
+    }
 }
 
 #[cfg(test)]
@@ -68,6 +105,18 @@ mod tests {
         // ids are increasing with position: the first half of the window should hold ~half.
         let first_half = s.iter().filter(|&&id| id < 5000 * 3).count();
         assert!((900..1100).contains(&first_half), "{first_half}");
+    }
+
+    #[test]
+    fn streaming_bottom_k_equals_the_batch_sample() {
+        let w = window(5000);
+        for k in [0, 1, 100, 4999, 5000, 6000] {
+            let mut b = BottomK::new(k);
+            for t in &w {
+                b.push(sample_key(3, &t.source, &t.external_id), t.id);
+            }
+            assert_eq!(b.into_ids(), bottom_k_sample(&w, k, 3), "k = {k}");
+        }
     }
 
     #[test]

@@ -265,6 +265,24 @@ impl MetricId {
             .collect()
     }
 
+    /// The metric's value in one row (what [`numeric_column`](Self::numeric_column)
+    /// collects); `None` where it does not apply or is not numeric.
+    pub fn number_of(self, row: &TraceMetrics) -> Option<f64> {
+        self.metric.number(self.side.of(row))
+    }
+
+    /// The metric's flag in one row (what [`rate_counts`](Self::rate_counts)
+    /// counts); `None` where it does not apply or is not a rate.
+    pub fn flag_of(self, row: &TraceMetrics) -> Option<bool> {
+        self.metric.flag(self.side.of(row))
+    }
+
+    /// The metric's label in one row (what [`categories`](Self::categories)
+    /// collects); `None` for an empty text or a non-categorical metric.
+    pub fn category_of(self, row: &TraceMetrics) -> Option<&'static str> {
+        self.metric.category(self.side.of(row))
+    }
+
     /// The column matching [`kind`](Self::kind).
     pub fn column(self, rows: &[TraceMetrics]) -> Column {
         match self.kind() {

@@ -132,6 +132,31 @@ impl Store {
         Ok(rows)
     }
 
+    /// Calls `f(id, source, external_id)` for every trace of `[from_ms, to_ms)`,
+    /// streaming the rows: a window of millions of traces is never held at once
+    /// (what a run's sampling uses instead of [`window_traces`](Self::window_traces)).
+    pub async fn for_each_window_trace(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        mut f: impl FnMut(i64, &str, &str),
+    ) -> Result<()> {
+        use futures::TryStreamExt;
+        on_pool!(self, p => {
+            let mut rows = sqlx::query("SELECT id, source, external_id FROM traces WHERE ts_ms >= $1 AND ts_ms < $2")
+                .bind(from_ms)
+                .bind(to_ms)
+                .fetch(p);
+            while let Some(r) = rows.try_next().await? {
+                let id: i64 = r.try_get("id")?;
+                let source: &str = r.try_get("source")?;
+                let external_id: &str = r.try_get("external_id")?;
+                f(id, source, external_id);
+            }
+        });
+        Ok(())
+    }
+
     /// Full traces for the given ids, in id order.
     #[tracing::instrument(skip_all, fields(n = ids.len()))]
     pub async fn traces_by_ids(&self, ids: &[i64]) -> Result<Vec<Trace>> {

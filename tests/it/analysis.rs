@@ -246,3 +246,104 @@ async fn failed_run_is_marked_failed_not_half_written() {
     assert_eq!(runs[0].status, driftwatch::store::RunStatus::Failed);
     assert!(s.findings(runs[0].id).await.unwrap().is_empty());
 }
+
+/// `--export-metrics`: one CSV row per sampled trace / golden example, one
+/// column per tested metric, holding exactly the values the tests used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exported_metric_columns_match_the_tested_samples() {
+    let db = TestDb::sqlite().await;
+    let s = db.store().await;
+    let mut o = scenario(5);
+    o.incident = Some(Incident {
+        start_frac: 0.0,
+        truncated_share: 0.3,
+        invalid_json_share: 0.1,
+    });
+    load(&s, 5, 40, &o).await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = job(5).check("t", std::path::Path::new(".")).unwrap();
+    let opts = RunOptions {
+        now: end(),
+        window: None,
+        sample_size: None,
+        embedder: None,
+        holder: None,
+    };
+    let out = driftwatch::jobs::run_job_exporting_metrics(&s, &spec, &opts, dir.path())
+        .await
+        .unwrap();
+    let read = |name: &str| {
+        let mut r = csv::Reader::from_path(dir.path().join(name)).unwrap();
+        let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+        let rows: Vec<Vec<String>> = r
+            .records()
+            .map(|x| x.unwrap().iter().map(String::from).collect())
+            .collect();
+        (header, rows)
+    };
+    let (gh, grows) = read("golden.csv");
+    let (ph, prows) = read("production.csv");
+    assert_eq!(gh, ph);
+    assert_eq!(gh[0], "id");
+    for m in [
+        "output.chars",
+        "output.tokens",
+        "output.words",
+        "output.json_valid",
+        "output.language",
+        "input.chars",
+        "input.oov_rate",
+        "input.language",
+    ] {
+        assert!(gh.iter().any(|h| h == m), "{m} missing from {gh:?}");
+    }
+    // Every structural finding has its column, and nothing else is exported.
+    let structural: Vec<&Finding> = out
+        .findings
+        .iter()
+        .filter(|f| f.kind == driftwatch::store::FindingKind::Structural)
+        .collect();
+    assert_eq!(gh.len() - 1, structural.len());
+    assert_eq!(
+        grows.len() as u64,
+        out.summary["golden_examples"].as_u64().unwrap()
+    );
+    assert_eq!(prows.len() as u64, out.summary["sampled"].as_u64().unwrap());
+    let col = |h: &[String], name: &str| h.iter().position(|x| x == name).unwrap();
+    // Per column: the non-empty cells are the tested values.
+    for f in &structural {
+        let c = col(&ph, &f.metric);
+        let cells: Vec<&str> = prows
+            .iter()
+            .map(|r| r[c].as_str())
+            .filter(|x| !x.is_empty())
+            .collect();
+        assert_eq!(cells.len() as i64, f.cur_n, "{}", f.metric);
+        let gcells = grows.iter().filter(|r| !r[c].is_empty()).count();
+        assert_eq!(gcells as i64, f.ref_n, "{}", f.metric);
+    }
+    let jv = col(&ph, "output.json_valid");
+    let valid = prows.iter().filter(|r| r[jv] == "1").count() as f64;
+    let finding = structural
+        .iter()
+        .find(|f| f.metric == "output.json_valid")
+        .unwrap();
+    let rate = finding.details["production_rate"].as_f64().unwrap();
+    assert!((valid / prows.len() as f64 - rate).abs() < 1e-9);
+    assert!(prows.iter().all(|r| r[jv] == "0" || r[jv] == "1"));
+    let chars = col(&ph, "output.chars");
+    let mean = prows
+        .iter()
+        .map(|r| r[chars].parse::<f64>().unwrap())
+        .sum::<f64>()
+        / prows.len() as f64;
+    let f = structural
+        .iter()
+        .find(|f| f.metric == "output.chars")
+        .unwrap();
+    assert!((mean - f.details["production"]["mean"].as_f64().unwrap()).abs() < 1e-6);
+    // Language only on the language-detected prefix (language_sample = 500).
+    let lang = col(&ph, "output.language");
+    assert!(prows.iter().skip(500).all(|r| r[lang].is_empty()));
+    assert!(prows.iter().take(500).any(|r| r[lang] == "eng"));
+}
