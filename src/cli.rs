@@ -67,7 +67,7 @@ pub enum Command {
     /// Alerts: list, show, silence, outbox, test a receiver, deliver the outbox once.
     #[command(subcommand)]
     Alerts(crate::alert::AlertsCmd),
-    /// Run the HTTP server (trace ingest, health).
+    /// Run the daemon: scheduled jobs, alert delivery, HTTP ingest, health and the review page.
     Serve {
         /// Listen address (overrides server.bind).
         #[arg(long)]
@@ -216,6 +216,12 @@ pub struct DemoArgs {
     /// Output file for --generate (`-` for stdout).
     #[arg(long, requires = "generate")]
     pub out: Option<PathBuf>,
+    /// Stop after the analysis instead of serving the review page.
+    #[arg(long)]
+    pub no_serve: bool,
+    /// Loopback port for the review page (a free one if taken).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
 }
 
 /// Entry point after argument parsing.
@@ -588,7 +594,11 @@ async fn embed_cmd(store: &Store, cfg: &Config, cmd: crate::jobs::EmbedCmd) -> R
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve_cmd(store: Store, cfg: Config, bind: Option<SocketAddr>) -> Result<ExitCode> {
+pub(crate) async fn serve_cmd(
+    store: Store,
+    cfg: Config,
+    bind: Option<SocketAddr>,
+) -> Result<ExitCode> {
     let token = match cfg.server.resolve_token(&cfg.base_dir) {
         Ok(t) => t,
         Err(e) => {
@@ -597,6 +607,11 @@ async fn serve_cmd(store: Store, cfg: Config, bind: Option<SocketAddr>) -> Resul
                 vec![e],
             )))
         }
+    };
+    // The review page (`[review]`); every token is read now, before anything starts.
+    let web = match crate::web::from_config(store.clone(), &cfg) {
+        Ok(r) => r,
+        Err(errs) => return Ok(config_failure(errs)),
     };
     let addr: SocketAddr = match bind {
         Some(a) => a,
@@ -638,7 +653,7 @@ async fn serve_cmd(store: Store, cfg: Config, bind: Option<SocketAddr>) -> Resul
         stop_rx,
     ));
     let state = crate::http::AppState::new(store, token, &cfg.ingest);
-    let router = crate::http::router(state, cfg.server.max_body_bytes);
+    let router = crate::http::router(state, cfg.server.max_body_bytes).merge(web);
     let served = crate::http::serve(router, addr, shutdown_signal()).await;
     // Stop the scheduler (a run in flight gets a grace period) and the sender.
     let _ = stop_tx.send(true);

@@ -21,5 +21,6 @@ pub mod review;
 pub mod semantic;
 pub mod stats;
 pub mod store;
+pub mod web;
 
 pub use cli::{run, Cli};

@@ -23,3 +23,5 @@ mod proposals;
 mod embed;
 // The daemon's scheduler: cron ticks, no overlapping runs, shutdown; `jobs list`.
 mod scheduler;
+// The review page: sign-in, CSRF, conflicts, escaping; the loop in headless Chromium.
+mod web;
