@@ -316,12 +316,9 @@ async fn refuses_unauthenticated_and_forged_requests(db: TestDb) {
 
     // Not signed in: pages redirect to sign-in, actions are refused.
     let anon = Visitor::new(&base);
-    for path in [
-        "/review",
-        "/runs",
-        &format!("/runs/{}", fx.run),
-        &format!("/review/proposals/{}", fx.a.id),
-    ] {
+    let run_page = format!("/runs/{}", fx.run);
+    let detail = format!("/review/proposals/{}", fx.a.id);
+    for path in ["/review", "/runs", run_page.as_str(), detail.as_str()] {
         let p = anon.get(path).await;
         assert_eq!(p.status, 303, "{path}");
         assert!(p.location.unwrap().starts_with("/login?next="), "{path}");
@@ -393,7 +390,7 @@ async fn refuses_unauthenticated_and_forged_requests(db: TestDb) {
     assert_ne!(bob_csrf, csrf);
     assert_eq!(
         alice
-            .post(&reject, &[("csrf", &bob_csrf), ("reason", "r")])
+            .post(&reject, &[("csrf", bob_csrf.as_str()), ("reason", "r")])
             .await
             .status,
         403
@@ -422,7 +419,7 @@ async fn refuses_unauthenticated_and_forged_requests(db: TestDb) {
     assert!(vpage.body.contains("Read-only"));
     let vcsrf = vpage.csrf(); // the sign-out form
     let p = vic
-        .post(&accept, &[("csrf", &vcsrf), ("expected_output", "x")])
+        .post(&accept, &[("csrf", vcsrf.as_str()), ("expected_output", "x")])
         .await;
     assert_eq!(p.status, 403);
     assert!(p.body.contains("viewer"));
@@ -435,13 +432,13 @@ async fn refuses_unauthenticated_and_forged_requests(db: TestDb) {
 
     // With the token, the same action works; signing out ends the session.
     let ok = alice
-        .post(&reject, &[("csrf", &csrf), ("reason", "off topic")])
+        .post(&reject, &[("csrf", csrf.as_str()), ("reason", "off topic")])
         .await;
     assert_eq!(ok.status, 303);
     assert_eq!(ok.location.as_deref(), Some("/review"));
     let after = alice.get("/review").await;
     assert!(after.body.contains("rejected #"), "flash: {}", after.body);
-    assert_eq!(alice.post("/logout", &[("csrf", &csrf)]).await.status, 303);
+    assert_eq!(alice.post("/logout", &[("csrf", csrf.as_str())]).await.status, 303);
     assert_eq!(alice.get("/review").await.status, 303);
 }
 both_backends!(web_refuses_unauthenticated_and_forged_sqlite, web_refuses_unauthenticated_and_forged_postgres => refuses_unauthenticated_and_forged_requests);
@@ -462,7 +459,7 @@ async fn second_reviewer_gets_a_conflict(db: TestDb) {
         .post(
             &path,
             &[
-                ("csrf", &a_csrf),
+                ("csrf", a_csrf.as_str()),
                 ("expected_output", edited),
                 ("next", "/review?job=support-drift"),
             ],
@@ -474,7 +471,7 @@ async fn second_reviewer_gets_a_conflict(db: TestDb) {
     let r = bob
         .post(
             &format!("/review/proposals/{}/reject", fx.a.id),
-            &[("csrf", &b_csrf), ("reason", "dup")],
+            &[("csrf", b_csrf.as_str()), ("reason", "dup")],
         )
         .await;
     assert_eq!(r.status, 409, "{}", r.body);
@@ -487,7 +484,7 @@ async fn second_reviewer_gets_a_conflict(db: TestDb) {
         r.body
     );
     let r = bob
-        .post(&path, &[("csrf", &b_csrf), ("expected_output", "other")])
+        .post(&path, &[("csrf", b_csrf.as_str()), ("expected_output", "other")])
         .await;
     assert_eq!(r.status, 409);
 
@@ -505,14 +502,14 @@ async fn second_reviewer_gets_a_conflict(db: TestDb) {
     let r = bob
         .post(
             "/review/proposals/999999/reject",
-            &[("csrf", &b_csrf), ("reason", "x")],
+            &[("csrf", b_csrf.as_str()), ("reason", "x")],
         )
         .await;
     assert_eq!(r.status, 404);
     let r = bob
         .post(
             &format!("/review/proposals/{}/reject", fx.b.id),
-            &[("csrf", &b_csrf), ("reason", "  ")],
+            &[("csrf", b_csrf.as_str()), ("reason", "  ")],
         )
         .await;
     assert_eq!(r.status, 400);
@@ -520,14 +517,15 @@ async fn second_reviewer_gets_a_conflict(db: TestDb) {
 
     // Bulk per cluster: bob rejects cluster 2 of the run; the unchanged
     // textarea of an accept means "use the production output".
+    let run_id = fx.run.to_string();
     let r = bob
         .post(
             "/review/clusters/reject",
             &[
-                ("csrf", &b_csrf),
+                ("csrf", b_csrf.as_str()),
                 ("job", JOB),
                 ("cluster", "2"),
-                ("run", &fx.run.to_string()),
+                ("run", run_id.as_str()),
                 ("reason", "billing is out of scope"),
             ],
         )
@@ -544,12 +542,13 @@ async fn second_reviewer_gets_a_conflict(db: TestDb) {
             ("rejected", Some("bob"), Some("billing is out of scope"))
         );
     }
+    let crlf = fx.c.output.replace('\n', "\r\n");
     let r = bob
         .post(
             &format!("/review/proposals/{}/accept", fx.c.id),
             &[
-                ("csrf", &b_csrf),
-                ("expected_output", &fx.c.output.replace('\n', "\r\n")),
+                ("csrf", b_csrf.as_str()),
+                ("expected_output", crlf.as_str()),
             ],
         )
         .await;
@@ -766,7 +765,7 @@ async fn web_review_loop_in_headless_chromium() {
         .click()
         .await
         .unwrap();
-    c.wait_for_find(Locator::Id("gaps")).await.unwrap();
+    c.wait().for_element(Locator::Id("gaps")).await.unwrap();
     assert_eq!(c.current_url().await.unwrap().path(), "/review");
     screenshot(&c, "review-overview.png").await;
 
@@ -774,7 +773,7 @@ async fn web_review_loop_in_headless_chromium() {
     let top = c.find(Locator::Css("#gaps a.cluster")).await.unwrap();
     assert_eq!(top.text().await.unwrap(), "refund late order");
     top.click().await.unwrap();
-    c.wait_for_find(Locator::Id("cluster")).await.unwrap();
+    c.wait().for_element(Locator::Id("cluster")).await.unwrap();
     let url = c.current_url().await.unwrap();
     assert!(url.query().unwrap().contains("cluster=1"), "{url}");
 
@@ -793,7 +792,7 @@ async fn web_review_loop_in_headless_chromium() {
         .await
         .unwrap();
     let flash = c
-        .wait_for_find(Locator::Id("flash"))
+        .wait().for_element(Locator::Id("flash"))
         .await
         .unwrap()
         .text()
@@ -823,21 +822,19 @@ async fn web_review_loop_in_headless_chromium() {
         active.attr("name").await.unwrap().as_deref(),
         Some("reason")
     );
+    let b_card = format!("#p{}", fx.b.id);
     active
         .send_keys("duplicate of an existing topic\u{E007}")
         .await
         .unwrap();
-    c.wait_for(|c| {
-        let c = c.clone();
-        async move {
-            Ok(c.find(Locator::Id("flash")).await.is_ok()
-                && c.find(Locator::Css(&format!("#p{}", fx.b.id)))
-                    .await
-                    .is_err())
+    let gone = Locator::Css(&b_card);
+    for _ in 0..100 {
+        if c.find(gone).await.is_err() {
+            break;
         }
-    })
-    .await
-    .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(c.find(gone).await.is_err(), "proposal b left the pending list");
     let flash = c
         .find(Locator::Id("flash"))
         .await
@@ -853,7 +850,7 @@ async fn web_review_loop_in_headless_chromium() {
 
     // The run's HTML report in the browser.
     c.goto(&format!("{base}/runs/{}", fx.run)).await.unwrap();
-    c.wait_for_find(Locator::Css("h1")).await.unwrap();
+    c.wait().for_element(Locator::Css("h1")).await.unwrap();
     screenshot(&c, "report-page.png").await;
     c.close().await.unwrap();
 
