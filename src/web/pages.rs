@@ -61,7 +61,8 @@ input[type=text],input[type=password],select{padding:4px}\
 button{padding:4px 10px;border-radius:4px;border:1px solid #888;background:#fff;cursor:pointer}\
 button.acc{background:#137333;color:#fff;border-color:#137333}button.rej{background:#a50e0e;color:#fff;border-color:#a50e0e}\
 .muted{color:#777;font-size:13px}.filters{display:flex;gap:10px;align-items:center;flex-wrap:wrap}\
-kbd{border:1px solid #bbb;border-bottom-width:2px;border-radius:3px;padding:0 4px;font-size:12px;background:#fff}";
+kbd{border:1px solid #bbb;border-bottom-width:2px;border-radius:3px;padding:0 4px;font-size:12px;background:#fff}\
+button kbd{background:transparent;color:inherit;border-color:currentColor;margin-left:4px}";
 
 /// A whole page: navigation (with the signed-in person and sign-out), an
 /// optional flash message and the body.

@@ -419,7 +419,10 @@ async fn refuses_unauthenticated_and_forged_requests(db: TestDb) {
     assert!(vpage.body.contains("Read-only"));
     let vcsrf = vpage.csrf(); // the sign-out form
     let p = vic
-        .post(&accept, &[("csrf", vcsrf.as_str()), ("expected_output", "x")])
+        .post(
+            &accept,
+            &[("csrf", vcsrf.as_str()), ("expected_output", "x")],
+        )
         .await;
     assert_eq!(p.status, 403);
     assert!(p.body.contains("viewer"));
@@ -438,7 +441,13 @@ async fn refuses_unauthenticated_and_forged_requests(db: TestDb) {
     assert_eq!(ok.location.as_deref(), Some("/review"));
     let after = alice.get("/review").await;
     assert!(after.body.contains("rejected #"), "flash: {}", after.body);
-    assert_eq!(alice.post("/logout", &[("csrf", csrf.as_str())]).await.status, 303);
+    assert_eq!(
+        alice
+            .post("/logout", &[("csrf", csrf.as_str())])
+            .await
+            .status,
+        303
+    );
     assert_eq!(alice.get("/review").await.status, 303);
 }
 both_backends!(web_refuses_unauthenticated_and_forged_sqlite, web_refuses_unauthenticated_and_forged_postgres => refuses_unauthenticated_and_forged_requests);
@@ -484,7 +493,10 @@ async fn second_reviewer_gets_a_conflict(db: TestDb) {
         r.body
     );
     let r = bob
-        .post(&path, &[("csrf", b_csrf.as_str()), ("expected_output", "other")])
+        .post(
+            &path,
+            &[("csrf", b_csrf.as_str()), ("expected_output", "other")],
+        )
         .await;
     assert_eq!(r.status, 409);
 
@@ -556,8 +568,9 @@ async fn second_reviewer_gets_a_conflict(db: TestDb) {
     let c = s.get_proposal(fx.c.id).await.unwrap();
     assert_eq!(c.status, "accepted");
     assert_eq!(
-        c.expected_output, None,
-        "unchanged text = the production output as is"
+        c.expected_output.as_deref(),
+        Some(fx.c.output.as_str()),
+        "unchanged text (CRLF from the browser) = the production output as is"
     );
     assert_eq!(s.get_proposal(fx.f.id).await.unwrap().status, "pending");
 }
@@ -792,7 +805,8 @@ async fn web_review_loop_in_headless_chromium() {
         .await
         .unwrap();
     let flash = c
-        .wait().for_element(Locator::Id("flash"))
+        .wait()
+        .for_element(Locator::Id("flash"))
         .await
         .unwrap()
         .text()
@@ -834,7 +848,10 @@ async fn web_review_loop_in_headless_chromium() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(c.find(gone).await.is_err(), "proposal b left the pending list");
+    assert!(
+        c.find(gone).await.is_err(),
+        "proposal b left the pending list"
+    );
     let flash = c
         .find(Locator::Id("flash"))
         .await
