@@ -76,6 +76,9 @@ fn summary() -> serde_json::Value {
     })
 }
 
+/// A proposal to queue: input, production output, (cluster id, label).
+type Item<'a> = (&'a str, String, Option<(i64, &'a str)>);
+
 pub async fn fixture(s: &Store) -> Fixture {
     s.apply_golden_change(
         SET,
@@ -101,7 +104,7 @@ pub async fn fixture(s: &Store) -> Fixture {
     s.finish_run(run, &summary(), &[]).await.unwrap();
     let refund = Some((1, "refund late order"));
     let invoice = Some((2, "invoice vat"));
-    let items: Vec<(&str, String, Option<(i64, &str)>)> = vec![
+    let items: Vec<Item> = vec![
         (
             "where is my refund",
             answer("refund", "Refunds take 5 days."),
