@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-postgres.sh
+scripts/ensure-chromium.sh   # headless Chromium + chromedriver for the review page's browser test
 if [ -x scripts/fetch-model.sh ]; then
   scripts/fetch-model.sh
 fi

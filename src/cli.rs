@@ -73,7 +73,7 @@ pub enum Command {
     /// Alerts: list, show, silence, outbox, test a receiver, deliver the outbox once.
     #[command(subcommand)]
     Alerts(crate::alert::AlertsCmd),
-    /// Run the HTTP server (trace ingest, health).
+    /// Run the daemon: scheduled jobs, alert delivery, HTTP ingest, health and the review page.
     Serve {
         /// Listen address (overrides server.bind).
         #[arg(long)]
@@ -227,6 +227,12 @@ pub struct DemoArgs {
     /// Output file for --generate (`-` for stdout).
     #[arg(long, requires = "generate")]
     pub out: Option<PathBuf>,
+    /// Stop after the analysis instead of serving the review page.
+    #[arg(long)]
+    pub no_serve: bool,
+    /// Loopback port for the review page (a free one if taken).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
 }
 
 /// Entry point after argument parsing.
@@ -599,7 +605,7 @@ async fn embed_cmd(store: &Store, cfg: &Config, cmd: crate::jobs::EmbedCmd) -> R
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve_cmd(
+pub(crate) async fn serve_cmd(
     store: Store,
     cfg: Config,
     bind: Option<SocketAddr>,

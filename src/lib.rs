@@ -23,5 +23,6 @@ pub mod semantic;
 pub mod sources;
 pub mod stats;
 pub mod store;
+pub mod web;
 
 pub use cli::{run, Cli};

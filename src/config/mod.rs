@@ -44,6 +44,9 @@ pub struct Config {
     /// Sentence embeddings for semantic drift and coverage.
     #[serde(default)]
     pub embedding: crate::embed::EmbedConfig,
+    /// The review page of `driftwatch serve`: reviewers and viewers (`[review]`).
+    #[serde(default)]
+    pub review: crate::web::ReviewConfig,
     /// Analysis jobs (`[[jobs]]`).
     #[serde(default)]
     pub jobs: Vec<crate::jobs::JobConfig>,
@@ -173,6 +176,7 @@ impl Config {
         errors.extend(self.ingest.validate("ingest"));
         errors.extend(self.server.validate("server"));
         errors.extend(self.alerts.validate_at("alerts"));
+        errors.extend(self.review.validate("review"));
         if let Err(e) = self.embedding.validate() {
             errors.push(ConfigError::new("embedding", e.to_string()));
         }

@@ -414,6 +414,11 @@ pub async fn serve(
             )))
         }
     };
+    // The review page (`[review]`); every token is read now, before anything starts.
+    let web = match crate::web::from_config(store.clone(), &cfg) {
+        Ok(r) => r,
+        Err(errs) => return Ok(crate::cli::config_failure(errs)),
+    };
     let addr: SocketAddr = match bind {
         Some(a) => a,
         None => cfg.server.bind.parse().context("server.bind")?,
@@ -456,11 +461,12 @@ pub async fn serve(
         .await
         .with_context(|| format!("cannot serve on {addr}"))?;
     let state = crate::http::AppState::new(store.clone(), token, &current.cfg.ingest);
-    let router =
-        crate::http::router(state, current.cfg.server.max_body_bytes).merge(ops_router(OpsState {
+    let router = crate::http::router(state, current.cfg.server.max_body_bytes)
+        .merge(ops_router(OpsState {
             store: store.clone(),
             model_ready: model_ready.clone(),
-        }));
+        }))
+        .merge(web);
     let (http_stop_tx, mut http_stop_rx) = watch::channel(false);
     let server = tokio::spawn(crate::http::serve_on(listener, router, async move {
         let _ = http_stop_rx.wait_for(|v| *v).await;

@@ -38,6 +38,30 @@ fn write_lines(path: &Path, records: impl IntoIterator<Item = serde_json::Value>
     Ok(())
 }
 
+/// Writes a fresh random token to `path` (owner-only) and returns it.
+fn secret_file(path: &Path) -> Result<String> {
+    let token = hex::encode(rand::random::<[u8; 16]>());
+    let _ = std::fs::remove_file(path);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    writeln!(f, "{token}")?;
+    Ok(token)
+}
+
+/// `port` on 127.0.0.1 if it is free, else one the OS picks.
+fn free_loopback_port(port: u16) -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", port))
+        .or_else(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(port)
+}
+
 pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
     if let Some(n) = args.generate {
         let opts = GenOptions::demo(args.seed, n);
@@ -121,7 +145,10 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
             v.version, v.active_count
         );
     }
-    // 4. A config file, as a user would write one.
+    // 4. A config file, as a user would write one; its secrets in files beside it.
+    let review_token = secret_file(&dir.join("review-token"))?;
+    secret_file(&dir.join("ingest-token"))?;
+    let port = free_loopback_port(args.port);
     let cwd = std::env::current_dir()?;
     let models = cwd.join("models");
     std::fs::write(dir.join("output.schema.json"), SCHEMA)?;
@@ -129,7 +156,9 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
     let toml_text = format!(
         "# written by `driftwatch demo`\n[store]\nurl = \"sqlite://driftwatch.db\"\n\n[embedding]\nmodel_dir = \"{}\"\nonnxruntime_lib = \"{}\"\n\n\
          [[jobs]]\nname = \"support\"\nschedule = \"0 */15 * * * *\"\nwindow = \"24h\"\nsample_size = 2000\ngolden_set = \"support\"\n\
-         output_json_schema = \"output.schema.json\"\n\n[alerts.receivers.ops-mail]\nkind = \"file\"\ndir = \"mail\"\n",
+         output_json_schema = \"output.schema.json\"\n\n[alerts.receivers.ops-mail]\nkind = \"file\"\ndir = \"mail\"\n\n\
+         [server]\nbind = \"127.0.0.1:{port}\"\ntoken_file = \"ingest-token\"\n\n\
+         [review]\nreviewers = [{{ name = \"demo\", token_file = \"review-token\" }}]\n",
         models.join("all-MiniLM-L6-v2").display(),
         models.join("onnxruntime/libonnxruntime.so").display()
     );
@@ -140,7 +169,7 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
     };
     // The file names the database relative to itself; this process runs elsewhere.
     cfg.store.url = url.clone();
-    println!("4. wrote {} (job `support`: last 24h vs golden, JSON Schema for outputs, alerts to a maildir)", cfg_path.display());
+    println!("4. wrote {} (job `support`: last 24h vs golden, JSON Schema for outputs, alerts to a maildir, the review page)", cfg_path.display());
 
     // 5. The analysis, exactly as `driftwatch run support` does it.
     println!(
@@ -211,6 +240,22 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
             first.id, v.version, v.active_count
         );
     }
+    if !args.no_serve {
+        let url = format!("http://127.0.0.1:{port}/review");
+        println!("\n9. the review page: `driftwatch serve` now runs on loopback (scheduler, alerts, ingest, review)");
+        println!("   open   {url}");
+        println!(
+            "   token  {review_token}   (in {}; [review] gives each reviewer their own)",
+            dir.join("review-token").display()
+        );
+        println!(
+            "   Sign in, open the top gap cluster, accept (edit the expected output) or reject;"
+        );
+        println!("   accepted proposals join the golden set as a new version (`driftwatch golden versions`).");
+        println!("   Ctrl-C stops the server.\n");
+        let url = cfg.database_url(None);
+        return crate::cli::serve_cmd(store, cfg, None, &url).await;
+    }
     println!("\nNext:");
     println!(
         "  driftwatch --config {} proposals list",
@@ -221,6 +266,11 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
         cfg_path.display()
     );
     println!("  driftwatch --config {} alerts list", cfg_path.display());
+    println!(
+        "  driftwatch --config {} serve             (review page on http://127.0.0.1:{port}/review, token in {})",
+        cfg_path.display(),
+        dir.join("review-token").display()
+    );
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -27,3 +27,5 @@ mod scheduler;
 mod daemon;
 // External sources: sql by watermark, jsonl tailing with rotation.
 mod sources;
+// The review page: sign-in, CSRF, conflicts, escaping; the loop in headless Chromium.
+mod web;

@@ -1,0 +1,283 @@
+//! The review page `driftwatch serve` serves next to ingest: `/review` (gap
+//! clusters and proposals, accept / reject, bulk per cluster), `/runs` and
+//! `/runs/ID` (the HTML report). Server-rendered HTML with plain forms; a small
+//! script adds keyboard shortcuts.
+//!
+//! Handlers are thin: check the session (and the CSRF token on POST), call the
+//! same functions the CLI calls (`review::accept`, `review::reject`,
+//! `review::detail`, `report::render`), render. Who may do what comes from
+//! `[review]` (see [`ReviewConfig`]); without any account every page answers 404.
+
+mod auth;
+mod config;
+mod pages;
+mod review;
+mod runs;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Form, Query, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::Router;
+use serde::Deserialize;
+
+pub use auth::{ct_eq, Session};
+pub use config::{Account, AccountConfig, ReviewConfig, Role, MIN_TOKEN_LEN};
+
+use crate::config::{Config, ConfigErrors};
+use crate::store::Store;
+use auth::Auth;
+use pages::{esc, message};
+
+/// State shared by the page handlers.
+#[derive(Clone)]
+pub struct WebState {
+    store: Store,
+    auth: Arc<Auth>,
+}
+
+impl WebState {
+    /// A state with these accounts; no accounts means the pages are disabled.
+    pub fn new(
+        store: Store,
+        accounts: Vec<Account>,
+        session_ttl: std::time::Duration,
+        secure_cookie: bool,
+    ) -> WebState {
+        WebState {
+            store,
+            auth: Arc::new(Auth::new(accounts, session_ttl, secure_cookie)),
+        }
+    }
+
+    /// The state `[review]` describes, reading every token now.
+    pub fn from_config(store: Store, cfg: &Config) -> Result<WebState, ConfigErrors> {
+        let fail = |errs| ConfigErrors::new(cfg.source_file.clone(), errs);
+        let accounts = cfg.review.resolve(&cfg.base_dir).map_err(fail)?;
+        let ttl = cfg.review.ttl().map_err(|e| {
+            fail(vec![crate::config::ConfigError::new(
+                "review.session_ttl",
+                e,
+            )])
+        })?;
+        Ok(WebState::new(
+            store,
+            accounts,
+            ttl,
+            cfg.review.secure_cookie,
+        ))
+    }
+}
+
+/// The page routes, ready to `.merge` into the server's router.
+pub fn router(state: WebState) -> Router {
+    if !state.auth.enabled() {
+        return Router::new()
+            .route("/login", any(disabled))
+            .route("/review", any(disabled))
+            .route("/review/{*rest}", any(disabled))
+            .route("/runs", any(disabled))
+            .route("/runs/{*rest}", any(disabled));
+    }
+    Router::new()
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/review", get(review::index))
+        .route("/review/app.js", get(app_js))
+        .route("/review/proposals/{id}", get(review::show))
+        .route("/review/proposals/{id}/accept", post(review::accept_one))
+        .route("/review/proposals/{id}/reject", post(review::reject_one))
+        .route("/review/clusters/accept", post(review::accept_cluster))
+        .route("/review/clusters/reject", post(review::reject_cluster))
+        .route("/runs", get(runs::index))
+        .route("/runs/{id}", get(runs::show))
+        .layer(DefaultBodyLimit::max(1 << 20))
+        .with_state(state)
+}
+
+/// `[review]` from the config resolved into the page routes.
+pub fn from_config(store: Store, cfg: &Config) -> Result<Router, ConfigErrors> {
+    Ok(router(WebState::from_config(store, cfg)?))
+}
+
+async fn disabled() -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        "Review page disabled",
+        "The review page is off: add reviewers (and viewers) with their tokens to [review] in the config file.",
+        None,
+        None,
+    )
+}
+
+async fn app_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        pages::APP_JS,
+    )
+        .into_response()
+}
+
+/// The session of a page view, or a redirect to sign-in that comes back here.
+// The Err is the response the handler returns at once; boxing it buys nothing.
+#[allow(clippy::result_large_err)]
+fn require_view(st: &WebState, headers: &HeaderMap, uri: &Uri) -> Result<Session, Response> {
+    match st.auth.session(headers) {
+        Some(s) => Ok(s),
+        None => {
+            let here = uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/review");
+            Err(pages::see_other(
+                &format!("/login?next={}", pages::qv(here)),
+                None,
+            ))
+        }
+    }
+}
+
+/// The session of an action: 401 without one, 403 when the CSRF token is
+/// missing or wrong, the origin is foreign, or the session is read-only.
+#[allow(clippy::result_large_err)]
+fn require_action(st: &WebState, headers: &HeaderMap, csrf: &str) -> Result<Session, Response> {
+    let Some(s) = st.auth.session(headers) else {
+        return Err(message(
+            StatusCode::UNAUTHORIZED,
+            "Sign in first",
+            "This action needs a signed-in reviewer.",
+            None,
+            Some("/login"),
+        ));
+    };
+    if !auth::same_origin(headers) || csrf.is_empty() || !ct_eq(csrf, &s.csrf) {
+        return Err(message(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "The form's CSRF token is missing or wrong. Reload the page and try again.",
+            Some(&s),
+            Some("/review"),
+        ));
+    }
+    if !s.can_decide() {
+        return Err(message(
+            StatusCode::FORBIDDEN,
+            "Read-only",
+            "You are signed in with a viewer token: you can look, not decide.",
+            Some(&s),
+            Some("/review"),
+        ));
+    }
+    Ok(s)
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+fn login_form(next: &str, error: Option<&str>) -> String {
+    let err = error
+        .map(|e| format!("<div class='flash err' id='message'>{}</div>", esc(e)))
+        .unwrap_or_default();
+    format!(
+        "<h1>Sign in</h1>{err}<form method='post' action='/login' class='card' style='max-width:420px'>\
+         <p><label for='token'>Your reviewer token</label></p>\
+         <p><input type='password' id='token' name='token' autocomplete='current-password' autofocus style='width:100%'></p>\
+         <input type='hidden' name='next' value='{}'><button type='submit' class='acc' id='signin'>Sign in</button></form>\
+         <p class='muted'>Each reviewer has their own token (<code>[review]</code> in the config); decisions record who made them.</p>",
+        esc(next)
+    )
+}
+
+async fn login_page(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let next = auth::local_path(q.next.as_deref(), "/review");
+    if st.auth.session(&headers).is_some() {
+        return pages::see_other(next, None);
+    }
+    pages::html(
+        StatusCode::OK,
+        pages::frame("Sign in", None, None, &login_form(next, None)),
+    )
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct LoginForm {
+    token: String,
+    next: Option<String>,
+}
+
+async fn login(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let next = auth::local_path(f.next.as_deref(), "/review");
+    if !auth::same_origin(&headers) {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "Cross-site sign-in refused.",
+            None,
+            None,
+        );
+    }
+    match st.auth.account_for(&f.token) {
+        Some(a) => {
+            let (id, s) = st.auth.start(a);
+            tracing::info!(message = "Review page sign-in.", reviewer = %s.name, role = ?s.role);
+            pages::see_other(next, Some(st.auth.set_cookie(&id)))
+        }
+        None => {
+            tracing::warn!(message = "Review page sign-in with an unknown token.");
+            pages::html(
+                StatusCode::UNAUTHORIZED,
+                pages::frame(
+                    "Sign in",
+                    None,
+                    None,
+                    &login_form(next, Some("Unknown token.")),
+                ),
+            )
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    // Viewers may sign out too, so only the session and CSRF token are checked.
+    match st.auth.session(&headers) {
+        Some(s) if ct_eq(&f.csrf, &s.csrf) && auth::same_origin(&headers) => {
+            st.auth.end(&headers);
+            pages::see_other("/login", Some(st.auth.clear_cookie()))
+        }
+        Some(s) => message(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "The form's CSRF token is missing or wrong.",
+            Some(&s),
+            Some("/review"),
+        ),
+        None => pages::see_other("/login", Some(st.auth.clear_cookie())),
+    }
+}
