@@ -5,17 +5,23 @@
 # Usage: benches/idle.sh [BINARY] [SECONDS]
 #   BINARY  default target/release/driftwatch (cargo build --release)
 #   SECONDS idle measurement window, default 60
+#   SEMANTIC=1 enables the semantic stage of one job, so the embedding model is
+#   loaded at start (needs scripts/fetch-model.sh; models/ in the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-${CARGO_TARGET_DIR:-target}/release/driftwatch}
 secs=${2:-60}
 work=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $pid 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 port=$((20000 + RANDOM % 20000))
+semantic=false; [ -n "${SEMANTIC:-}" ] && semantic=true
 mkdir -p "$work/logs"
 cat > "$work/idle.toml" <<TOML
 [store]
 url = "sqlite://$work/idle.db"
+[embedding]
+model_dir = "$PWD/models/all-MiniLM-L6-v2"
+onnxruntime_lib = "$PWD/models/onnxruntime/libonnxruntime.so"
 [server]
 bind = "127.0.0.1:$port"
 allow_unauthenticated = true
@@ -36,7 +42,7 @@ name = "semantic-nightly"
 schedule = "0 30 3 * * *"
 golden_set = "g"
 [jobs.semantic]
-enabled = false
+enabled = $semantic
 [[sources]]
 name = "applog"
 kind = "jsonl"
