@@ -73,11 +73,15 @@ impl Sender {
     /// A sender for `receivers`; rows of other receivers are left alone (they stay
     /// queued until a sender that has their receiver claims them).
     pub fn new(store: Store, receivers: BTreeMap<String, Receiver>, policy: RetryPolicy) -> Self {
+        let options = SenderOptions {
+            lease: policy.claim_lease.to_chrono(),
+            ..SenderOptions::default()
+        };
         Sender {
             store,
             receivers,
             policy,
-            options: SenderOptions::default(),
+            options,
         }
     }
 

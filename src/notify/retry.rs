@@ -59,6 +59,16 @@ pub struct RetryPolicy {
     /// attempt count (default `24h`): it is marked dead, counted and logged.
     #[serde(default = "default_give_up_after")]
     pub give_up_after: ConfigDuration,
+    /// How long the sender's claim on a batch of notifications lasts (default
+    /// `10m`). A sender that dies mid-send holds its rows this long before
+    /// another sender (a restart, a replica) retries them; keep it above the
+    /// longest send (8 rows × 60 s send timeout by default would be safe at 8m+).
+    #[serde(default = "default_claim_lease")]
+    pub claim_lease: ConfigDuration,
+}
+
+fn default_claim_lease() -> ConfigDuration {
+    ConfigDuration::from_secs(600)
 }
 
 fn default_give_up_after() -> ConfigDuration {
@@ -72,6 +82,7 @@ impl Default for RetryPolicy {
             max: default_max(),
             max_attempts: default_attempts(),
             give_up_after: default_give_up_after(),
+            claim_lease: default_claim_lease(),
         }
     }
 }
@@ -95,6 +106,12 @@ impl RetryPolicy {
             return Err(format!(
                 "need 0 < base ({}) <= max ({})",
                 self.base, self.max
+            ));
+        }
+        if self.claim_lease.0 < std::time::Duration::from_secs(10) {
+            return Err(format!(
+                "claim_lease must be at least 10s, got {}",
+                self.claim_lease
             ));
         }
         Ok(())
@@ -204,6 +221,11 @@ mod tests {
             ..p
         };
         assert!(bad.validate().is_err());
+        let short = RetryPolicy {
+            claim_lease: ConfigDuration::from_secs(1),
+            ..p
+        };
+        assert!(short.validate().unwrap_err().contains("claim_lease"));
     }
 
     #[test]
