@@ -1,17 +1,14 @@
 use std::process::Command;
 
-use chrono::{TimeZone, Utc};
 use driftwatch::review::{
     self, ExpectedOutput, ProposalFilter, ProposalStatus, ProposalsCmd, RefusalKind, ReviewError,
     Selection, StatusArg,
 };
-use driftwatch::store::{
-    GoldenChange, NewGoldenExample, NewProposal, NewTrace, Proposal, Provenance, Store, StoreError,
-};
+use driftwatch::store::{GoldenChange, NewGoldenExample, Proposal, Provenance, Store, StoreError};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::common::{bin, TestDb};
+use crate::common::{bin, queue_proposals, ProposalItem, TestDb};
 
 const SET: &str = "support";
 const JOB: &str = "support-drift";
@@ -41,61 +38,13 @@ fn golden(input: &str, expected: &str) -> NewGoldenExample {
     }
 }
 
-fn trace(i: usize, input: &str, output: &str) -> NewTrace {
-    NewTrace {
-        source: "app".into(),
-        external_id: format!("ext-{i}"),
-        ts: Utc.timestamp_opt(1_790_000_000 + i as i64, 0).unwrap(),
-        input: input.into(),
-        output: output.into(),
-        model: None,
-        latency_ms: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        cost: None,
-        is_error: None,
-        feedback: None,
-        metadata: None,
-    }
-}
-
-/// A proposal to queue: input, production output, and (cluster id, label).
-type Item<'a> = (&'a str, &'a str, Option<(i64, &'a str)>);
-
 /// One finished run of the job and its proposals (nearest to `golden_id` when
 /// clustered); returns the run id.
-async fn add_run(s: &Store, items: &[Item<'_>], golden_id: i64) -> i64 {
+async fn add_run(s: &Store, items: &[ProposalItem<'_>], golden_id: i64) -> i64 {
     let run = s.start_run(JOB).await.unwrap();
     s.finish_run(run, &json!({}), &[]).await.unwrap();
-    let base = s.count_traces().await.unwrap() as usize;
-    let traces: Vec<NewTrace> = items
-        .iter()
-        .enumerate()
-        .map(|(i, (inp, out, _))| trace(base + i, inp, out))
-        .collect();
-    s.insert_traces(&traces).await.unwrap();
-    let stored = s.recent_traces(items.len() as i64).await.unwrap();
-    let proposals: Vec<NewProposal> = items
-        .iter()
-        .map(|(inp, out, cluster)| {
-            let t = stored.iter().find(|t| t.input == *inp).unwrap();
-            NewProposal {
-                job: JOB.into(),
-                golden_set: SET.into(),
-                kind: if cluster.is_some() { "gap" } else { "outlier" }.into(),
-                cluster_id: cluster.map(|c| c.0),
-                cluster_label: cluster.map(|c| c.1.to_string()),
-                trace_id: t.id,
-                external_id: t.external_id.clone(),
-                input: inp.to_string(),
-                output: out.to_string(),
-                nearest_golden_id: cluster.map(|_| golden_id),
-                nearest_golden_similarity: cluster.map(|_| 0.41),
-            }
-        })
-        .collect();
     assert_eq!(
-        s.insert_proposals(run, &proposals).await.unwrap(),
+        queue_proposals(s, run, (JOB, SET), items, golden_id, false).await,
         items.len() as u64
     );
     run

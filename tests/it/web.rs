@@ -4,16 +4,13 @@
 
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
 use driftwatch::review::{ProposalFilter, ProposalStatus};
-use driftwatch::store::{
-    GoldenChange, NewGoldenExample, NewProposal, NewTrace, Proposal, Provenance, Store,
-};
+use driftwatch::store::{GoldenChange, NewGoldenExample, Proposal, Provenance, Store};
 use driftwatch::web::{router, Account, Role, WebState};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::common::{bin, TestDb};
+use crate::common::{bin, queue_proposals, ProposalItem, TestDb};
 
 const SET: &str = "support";
 const JOB: &str = "support-drift";
@@ -128,47 +125,11 @@ pub async fn fixture(s: &Store) -> Fixture {
         (XSS, "<img src=x onerror=alert(1)>".into(), invoice),
         ("tell me a joke", answer("other", "No."), None),
     ];
-    let traces: Vec<NewTrace> = items
+    let items: Vec<ProposalItem> = items
         .iter()
-        .enumerate()
-        .map(|(i, (inp, out, _))| NewTrace {
-            source: "app".into(),
-            external_id: format!("ext-{i}"),
-            ts: Utc.timestamp_opt(1_790_000_000 + i as i64, 0).unwrap(),
-            input: inp.to_string(),
-            output: out.clone(),
-            model: None,
-            latency_ms: None,
-            prompt_tokens: None,
-            completion_tokens: None,
-            cost: None,
-            is_error: None,
-            feedback: None,
-            metadata: None,
-        })
+        .map(|(input, output, cluster)| (*input, output.as_str(), *cluster))
         .collect();
-    s.insert_traces(&traces).await.unwrap();
-    let stored = s.recent_traces(items.len() as i64).await.unwrap();
-    let proposals: Vec<NewProposal> = items
-        .iter()
-        .map(|(inp, out, cluster)| {
-            let t = stored.iter().find(|t| t.input == *inp).unwrap();
-            NewProposal {
-                job: JOB.into(),
-                golden_set: SET.into(),
-                kind: if cluster.is_some() { "gap" } else { "outlier" }.into(),
-                cluster_id: cluster.map(|c| c.0),
-                cluster_label: cluster.map(|c| c.1.to_string()),
-                trace_id: t.id,
-                external_id: t.external_id.clone(),
-                input: inp.to_string(),
-                output: out.clone(),
-                nearest_golden_id: Some(golden_id),
-                nearest_golden_similarity: Some(0.41),
-            }
-        })
-        .collect();
-    s.insert_proposals(run, &proposals).await.unwrap();
+    queue_proposals(&s, run, (JOB, SET), &items, golden_id, true).await;
     let all = s.list_proposals(&ProposalFilter::default()).await.unwrap();
     let mut it = all.into_iter();
     let mut next = || it.next().unwrap();

@@ -114,3 +114,69 @@ macro_rules! both_backends {
 pub fn bin() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_driftwatch"))
 }
+
+/// A proposal for review fixtures: input, production output, and
+/// `(cluster id, label)` for a gap proposal (`None`: an outlier).
+pub type ProposalItem<'a> = (&'a str, &'a str, Option<(i64, &'a str)>);
+
+/// Stores one trace per item (external ids `ext-N`, numbered after the traces
+/// already stored) and queues the items as proposals of `run`: clustered items
+/// are gap proposals nearest to `golden_id` (similarity 0.41), the others
+/// outliers, nearest to `golden_id` too when `outliers_have_nearest`. Returns
+/// how many proposals were queued.
+pub async fn queue_proposals(
+    s: &Store,
+    run: i64,
+    (job, set): (&str, &str),
+    items: &[ProposalItem<'_>],
+    golden_id: i64,
+    outliers_have_nearest: bool,
+) -> u64 {
+    use chrono::{TimeZone, Utc};
+    use driftwatch::store::{NewProposal, NewTrace};
+    let base = s.count_traces().await.unwrap() as usize;
+    let traces: Vec<NewTrace> = items
+        .iter()
+        .enumerate()
+        .map(|(i, (input, output, _))| NewTrace {
+            source: "app".into(),
+            external_id: format!("ext-{}", base + i),
+            ts: Utc
+                .timestamp_opt(1_790_000_000 + (base + i) as i64, 0)
+                .unwrap(),
+            input: input.to_string(),
+            output: output.to_string(),
+            model: None,
+            latency_ms: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            cost: None,
+            is_error: None,
+            feedback: None,
+            metadata: None,
+        })
+        .collect();
+    s.insert_traces(&traces).await.unwrap();
+    let stored = s.recent_traces(items.len() as i64).await.unwrap();
+    let proposals: Vec<NewProposal> = items
+        .iter()
+        .map(|(input, output, cluster)| {
+            let t = stored.iter().find(|t| t.input == *input).unwrap();
+            let nearest = cluster.is_some() || outliers_have_nearest;
+            NewProposal {
+                job: job.into(),
+                golden_set: set.into(),
+                kind: if cluster.is_some() { "gap" } else { "outlier" }.into(),
+                cluster_id: cluster.map(|c| c.0),
+                cluster_label: cluster.map(|c| c.1.to_string()),
+                trace_id: t.id,
+                external_id: t.external_id.clone(),
+                input: input.to_string(),
+                output: output.to_string(),
+                nearest_golden_id: nearest.then_some(golden_id),
+                nearest_golden_similarity: nearest.then_some(0.41),
+            }
+        })
+        .collect();
+    s.insert_proposals(run, &proposals).await.unwrap()
+}
