@@ -13,6 +13,7 @@ use super::error::{Result, SemanticError};
 use super::linalg::{check_unit_rows, rng, subsample, SeededRng};
 use super::params::SemanticParams;
 use super::pca::{principal_axes, project};
+use super::scan::novelty_scan;
 
 /// Ratio of production share to golden share with a confidence interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,6 +66,9 @@ pub struct ClusterSummary {
     /// Calibrated p-value that this cluster's uncovered production rows
     /// exceed the no-drift tail rate ([`CoverageResult::excess_p_value`]).
     pub uncovered_p_value: f64,
+    /// For a cluster made from a novelty-scan group ([`novelty_scan`]): the
+    /// group's permutation p-value. `None` for KMeans clusters.
+    pub scan_p_value: Option<f64>,
     /// Verdict.
     pub verdict: ClusterVerdict,
 }
@@ -72,7 +76,8 @@ pub struct ClusterSummary {
 /// Outcome of [`cluster_gaps`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusteringResult {
-    /// Number of non-empty clusters reported.
+    /// Number of clusters reported: the non-empty KMeans clusters, then one
+    /// per novelty-scan group (whose members leave their KMeans cluster).
     pub k: usize,
     /// Silhouette of the chosen `k` on the selection subsample (`None` when
     /// `k` was configured or the range was empty).
@@ -459,6 +464,18 @@ pub fn cluster_gaps(
     let prod_used = prod_owned.as_ref().map_or(production.view(), |a| a.view());
     let (ng, np) = (golden.nrows(), prod_used.nrows());
     let total = ng + np;
+    let scan = if params.scan_k() > 0 {
+        Some(novelty_scan(
+            golden,
+            prod_used,
+            params.scan_k(),
+            params.scan_per_side(),
+            params.scan_permutations(),
+            params.seed(),
+        )?)
+    } else {
+        None
+    };
     let pooled =
         concatenate(Axis(0), &[golden.view(), prod_used.view()]).expect("same column count");
     drop(prod_owned);
@@ -551,71 +568,58 @@ pub fn cluster_gaps(
             next += 1;
         }
     }
-    let assign: Vec<usize> = raw.iter().map(|&c| remap[c]).collect();
+    let mut assign: Vec<usize> = raw.iter().map(|&c| remap[c]).collect();
     let k_used = next;
-    let mut clusters: Vec<ClusterSummary> = (0..k_used)
-        .map(|id| ClusterSummary {
-            id,
-            golden_count: 0,
-            production_count: 0,
-            uncovered_count: 0,
-            golden_members: Vec::new(),
-            production_members: Vec::new(),
-            uncovered_members: Vec::new(),
-            gap: GapScore {
-                ratio: 0.0,
-                lower: 0.0,
-                upper: 0.0,
-            },
-            uncovered_p_value: 1.0,
-            verdict: ClusterVerdict::Balanced,
-        })
-        .collect();
-    for (i, &c) in assign[..ng].iter().enumerate() {
-        clusters[c].golden_members.push(i);
-    }
-    for (j, &c) in assign[ng..].iter().enumerate() {
-        clusters[c].production_members.push(idx[j]);
-        if uncovered[j] {
-            clusters[c].uncovered_members.push(idx[j]);
-        }
-    }
-    // Bonferroni over the family of uncovered-excess tests: k clusters plus
-    // the outlier group (see `select_proposals`).
+    // Bonferroni over the family of uncovered-excess tests: the KMeans
+    // clusters plus the outlier group (see `select_proposals`).
     let bonferroni = params.alpha() / (k_used + 1) as f64;
-    for c in clusters.iter_mut() {
-        c.golden_count = c.golden_members.len();
-        c.production_count = c.production_members.len();
-        c.uncovered_count = c.uncovered_members.len();
-        c.gap = gap_score(
-            c.production_count,
-            np,
-            c.golden_count,
-            ng,
-            params.gap_confidence(),
-        )?;
-        c.uncovered_p_value = local_excess_p_value(
-            coverage,
-            &c.golden_members,
-            c.uncovered_count,
-            c.production_count,
-        );
-        let over = c.gap.lower > params.gap_min_ratio();
-        let uncovered_excess =
-            c.uncovered_count >= params.min_uncovered() && c.uncovered_p_value < bonferroni;
-        // A cluster whose uncovered traffic is significantly above the
-        // calibrated tail is a coverage hole even when its share of traffic
-        // is not over-represented: a new topic often lands inside a region
-        // the golden set only touches at the edge.
-        c.verdict = if uncovered_excess {
-            ClusterVerdict::Gap
-        } else if over {
-            ClusterVerdict::OverrepresentedCovered
-        } else if c.gap.upper < 1.0 {
-            ClusterVerdict::Underrepresented
-        } else {
-            ClusterVerdict::Balanced
-        };
+    let summarise = |assign: &[usize], scan_p: &[Option<f64>]| -> Result<Vec<ClusterSummary>> {
+        summarise_clusters(assign, scan_p, ng, idx, uncovered, coverage, params, bonferroni)
+    };
+    let mut clusters = summarise(&assign, &vec![None; k_used])?;
+    // Novelty-scan groups that are significant (family-wise, by the scan's
+    // max-statistic permutation test) and hold significantly more uncovered
+    // traces than the no-drift tail become gap clusters of their own, unless
+    // most of their traces already sit in a KMeans gap. A group of
+    // well-covered traces is a traffic-mix shift, not a hole, and stays in its
+    // KMeans cluster. Both conditions only remove groups, so the scan's
+    // family-wise error is kept.
+    let mut scan_p: Vec<Option<f64>> = vec![None; k_used];
+    for comp in scan.iter().flat_map(|r| &r.components) {
+        if comp.p_value >= params.alpha() {
+            continue;
+        }
+        let unc = comp.members.iter().filter(|&&j| uncovered[j]).count();
+        let in_gap = comp
+            .members
+            .iter()
+            .filter(|&&j| clusters[assign[ng + j]].verdict == ClusterVerdict::Gap)
+            .count();
+        if unc < params.min_uncovered()
+            || coverage.excess_p_value(unc, comp.members.len()) >= params.alpha()
+            || 2 * in_gap >= comp.members.len()
+        {
+            continue;
+        }
+        for &j in &comp.members {
+            assign[ng + j] = scan_p.len();
+        }
+        scan_p.push(Some(comp.p_value));
+    }
+    if scan_p.len() > k_used {
+        // Renumber densely: a KMeans cluster may have lost every member.
+        let mut used = vec![false; scan_p.len()];
+        assign.iter().for_each(|&c| used[c] = true);
+        let mut remap = vec![usize::MAX; scan_p.len()];
+        let mut kept = Vec::new();
+        for c in 0..scan_p.len() {
+            if used[c] {
+                remap[c] = kept.len();
+                kept.push(scan_p[c]);
+            }
+        }
+        assign.iter_mut().for_each(|c| *c = remap[*c]);
+        clusters = summarise(&assign, &kept)?;
     }
     let mut gap_ranking: Vec<usize> = clusters
         .iter()
@@ -641,7 +645,7 @@ pub fn cluster_gaps(
             .sum::<usize>();
     let outlier_p_value = coverage.excess_p_value(outliers.len(), outside_gaps);
     Ok(ClusteringResult {
-        k: k_used,
+        k: clusters.len(),
         silhouette,
         golden_assignment: assign[..ng].to_vec(),
         production_assignment: assign[ng..].to_vec(),
@@ -650,6 +654,89 @@ pub fn cluster_gaps(
         outliers,
         outlier_p_value,
     })
+}
+
+/// Member lists, counts, gap scores, uncovered-excess tests and verdicts of
+/// every cluster id in `assign` (golden rows first, then the analysed
+/// production rows in `coverage.production_index` order); cluster `c` is a
+/// novelty-scan cluster when `scan_p[c]` is set.
+#[allow(clippy::too_many_arguments)]
+fn summarise_clusters(
+    assign: &[usize],
+    scan_p: &[Option<f64>],
+    ng: usize,
+    idx: &[usize],
+    uncovered: &[bool],
+    coverage: &CoverageResult,
+    params: &SemanticParams,
+    bonferroni: f64,
+) -> Result<Vec<ClusterSummary>> {
+    let np = idx.len();
+    let mut clusters: Vec<ClusterSummary> = scan_p
+        .iter()
+        .enumerate()
+        .map(|(id, &scan_p_value)| ClusterSummary {
+            id,
+            golden_count: 0,
+            production_count: 0,
+            uncovered_count: 0,
+            golden_members: Vec::new(),
+            production_members: Vec::new(),
+            uncovered_members: Vec::new(),
+            gap: GapScore {
+                ratio: 0.0,
+                lower: 0.0,
+                upper: 0.0,
+            },
+            uncovered_p_value: 1.0,
+            scan_p_value,
+            verdict: ClusterVerdict::Balanced,
+        })
+        .collect();
+    for (i, &c) in assign[..ng].iter().enumerate() {
+        clusters[c].golden_members.push(i);
+    }
+    for (j, &c) in assign[ng..].iter().enumerate() {
+        clusters[c].production_members.push(idx[j]);
+        if uncovered[j] {
+            clusters[c].uncovered_members.push(idx[j]);
+        }
+    }
+    for c in clusters.iter_mut() {
+        c.golden_count = c.golden_members.len();
+        c.production_count = c.production_members.len();
+        c.uncovered_count = c.uncovered_members.len();
+        c.gap = gap_score(
+            c.production_count,
+            np,
+            c.golden_count,
+            ng,
+            params.gap_confidence(),
+        )?;
+        c.uncovered_p_value = local_excess_p_value(
+            coverage,
+            &c.golden_members,
+            c.uncovered_count,
+            c.production_count,
+        );
+        let over = c.gap.lower > params.gap_min_ratio();
+        let uncovered_excess =
+            c.uncovered_count >= params.min_uncovered() && c.uncovered_p_value < bonferroni;
+        // A cluster whose uncovered traffic is significantly above the
+        // calibrated tail is a coverage hole even when its share of traffic
+        // is not over-represented: a new topic often lands inside a region
+        // the golden set only touches at the edge.
+        c.verdict = if uncovered_excess || c.scan_p_value.is_some() {
+            ClusterVerdict::Gap
+        } else if over {
+            ClusterVerdict::OverrepresentedCovered
+        } else if c.gap.upper < 1.0 {
+            ClusterVerdict::Underrepresented
+        } else {
+            ClusterVerdict::Balanced
+        };
+    }
+    Ok(clusters)
 }
 
 /// Pseudo-count strength of the global tail rate `q` in [`local_excess_p_value`].

@@ -16,7 +16,8 @@
 //! most `coverage_max_pairs` golden × production pairs in 2 MiB tiles, the
 //! MMD kernel matrix holds at most `mmd_max_pooled²` f32, the classifier uses
 //! at most `classifier_max_per_class` rows per side, and KMeans is fitted on
-//! at most `kmeans_fit_cap` rows in a `cluster_dims`-dimensional PCA space.
+//! at most `kmeans_fit_cap` rows in a `cluster_dims`-dimensional PCA space,
+//! and the novelty scan ([`novelty_scan`]) holds `(2·scan_per_side)²` f32.
 //! Errors are [`SemanticError`] values, never `NaN`.
 
 mod analyze;
@@ -31,6 +32,7 @@ mod mmd;
 mod params;
 mod pca;
 mod proposals;
+mod scan;
 #[cfg(test)]
 mod testutil;
 
@@ -49,4 +51,5 @@ pub use labels::{cluster_labels, join_label};
 pub use mmd::{median_heuristic_bandwidth, mmd2_unbiased, mmd_test, MmdResult};
 pub use params::{SemanticParams, SemanticParamsBuilder};
 pub use pca::pca_2d;
+pub use scan::{novelty_scan, ScanComponent, ScanResult};
 pub use proposals::{select_proposals, Pick, DENSITY_NEIGHBOURS, MAX_CANDIDATES};

@@ -30,6 +30,9 @@ pub struct SemanticParamsBuilder {
     proposals_per_cluster: usize,
     proposals_per_run: usize,
     near_duplicate_cos: f64,
+    scan_k: usize,
+    scan_per_side: usize,
+    scan_permutations: usize,
 }
 
 /// Validated parameters for [`crate::semantic::analyze`] and the routines it
@@ -64,6 +67,9 @@ impl Default for SemanticParamsBuilder {
             proposals_per_cluster: 3,
             proposals_per_run: 30,
             near_duplicate_cos: 0.95,
+            scan_k: 5,
+            scan_per_side: 2000,
+            scan_permutations: 200,
         }
     }
 }
@@ -136,6 +142,13 @@ setters! {
     proposals_per_run: usize;
     /// Cosine at or above which a candidate is a near duplicate (default 0.95).
     near_duplicate_cos: f64;
+    /// Neighbours per row in the novelty scan; 0 turns the scan off
+    /// (default 5).
+    scan_k: usize;
+    /// Max distinct rows per side in the novelty scan (default 2000).
+    scan_per_side: usize;
+    /// Label permutations of the novelty scan (default 200).
+    scan_permutations: usize;
 }
 
 fn invalid(name: &'static str, reason: &'static str) -> SemanticError {
@@ -221,6 +234,12 @@ impl SemanticParamsBuilder {
         }
         if !(self.near_duplicate_cos > -1.0 && self.near_duplicate_cos <= 1.0) {
             return Err(invalid("near_duplicate_cos", "must be in (-1, 1]"));
+        }
+        if self.scan_k > 0 && self.scan_per_side <= self.scan_k {
+            return Err(invalid("scan_per_side", "must exceed scan_k"));
+        }
+        if self.scan_k > 0 && self.scan_permutations == 0 {
+            return Err(invalid("scan_permutations", "must be at least 1"));
         }
         Ok(SemanticParams(self))
     }
@@ -424,6 +443,14 @@ mod tests {
             SemanticParams::builder().proposals_per_run(0),
             "proposals_per_run",
         );
+    }
+
+    #[test]
+    fn scan_needs_rows_and_permutations() {
+        let b = || SemanticParams::builder();
+        rejects(b().scan_per_side(5), "scan_per_side");
+        rejects(b().scan_permutations(0), "scan_permutations");
+        assert!(b().scan_k(0).scan_permutations(0).check().is_ok());
     }
 
     #[test]

@@ -225,6 +225,7 @@ mod tests {
                 upper: 3.0,
             },
             uncovered_p_value: 0.0,
+            scan_p_value: None,
             verdict: ClusterVerdict::Gap,
         }
     }

@@ -129,7 +129,7 @@ pub async fn fixture(s: &Store) -> Fixture {
         .iter()
         .map(|(input, output, cluster)| (*input, output.as_str(), *cluster))
         .collect();
-    queue_proposals(&s, run, (JOB, SET), &items, golden_id, true).await;
+    queue_proposals(s, run, (JOB, SET), &items, golden_id, true).await;
     let all = s.list_proposals(&ProposalFilter::default()).await.unwrap();
     let mut it = all.into_iter();
     let mut next = || it.next().unwrap();
