@@ -231,18 +231,24 @@ async fn new_topic_at_30_percent_is_found_named_proposed_and_closed() {
     assert_ne!(cov_after.verdict, Verdict::Drifted, "{cov_after:?}");
 }
 
-/// Seeds tried (2026-11-22): 12 finds a gap (label names the topic) and 3 of 3
-/// proposals are from the new topic (1 of 3 with the former farthest-first
-/// selection); on 13, 14, 15 and 16 neither coverage, MMD nor a gap cluster
-/// fires at 5%, so there is nothing to propose — detection, not selection,
-/// is the open limit at this share.
+/// A new topic at 5% of 1,000 production traces (about 50 traces, spread over
+/// the topic's 15 intents) against 540 golden examples. Seeds 12, 13 and 15
+/// find it as a gap cluster (the novelty scan's production-only group); on 14
+/// (37 topic traces) nothing fires and on 16 only coverage does (no group):
+/// `tests/semantic_power.rs` prints the figures, BENCHMARKS.md has them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_topic_at_5_percent_is_found_and_proposed() {
+    let e = embedder();
+    for seed in [12, 13, 15] {
+        five_percent(seed, &e).await;
+    }
+}
+
+async fn five_percent(seed: u64, e: &SharedEmbedder) {
     let db = TestDb::sqlite().await;
     let s = db.store().await;
-    let e = embedder();
-    let novel = load(&s, 12, 1000, 0.05).await;
-    let out = run(&s, &job(12), &e).await;
+    let novel = load(&s, seed, 1000, 0.05).await;
+    let out = run(&s, &job(seed), e).await;
     let cov = out
         .findings
         .iter()
@@ -251,23 +257,28 @@ async fn new_topic_at_5_percent_is_found_and_proposed() {
     let gaps = gap_findings(&out);
     assert!(
         cov.verdict == Verdict::Drifted || !gaps.is_empty(),
-        "coverage {cov:?}\nclusters {:#?}",
+        "seed {seed}: coverage {cov:?}\nclusters {:#?}",
         out.summary["semantic"]["clusters"]
     );
     let label = gaps
         .first()
         .and_then(|g| g.details["label"].as_str())
-        .unwrap_or_else(|| panic!("no gap cluster: {:#?}", out.summary["semantic"]["clusters"]));
+        .unwrap_or_else(|| {
+            panic!(
+                "seed {seed}: no gap cluster: {:#?}",
+                out.summary["semantic"]["clusters"]
+            )
+        });
     assert!(
         label.split(", ").any(|t| topic_words().contains(t)),
-        "top gap label `{label}` does not name the topic"
+        "seed {seed}: top gap label `{label}` does not name the topic"
     );
     // ≥ 90% of the proposals are from the new topic, and it gets at least one.
     let props = s.list_proposals(&Default::default()).await.unwrap();
     let from_topic = props.iter().filter(|p| novel.contains(&p.input)).count();
     assert!(
         from_topic >= 1 && from_topic as f64 >= 0.9 * props.len() as f64,
-        "{from_topic} of {} proposals from the new topic: {:?}",
+        "seed {seed}: {from_topic} of {} proposals from the new topic: {:?}",
         props.len(),
         props.iter().map(|p| &p.input).collect::<Vec<_>>()
     );
