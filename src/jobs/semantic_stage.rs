@@ -352,13 +352,16 @@ pub async fn run_semantic(
             "gap",
         );
         f.statistic = Some(cs.gap.ratio);
-        f.p_value = Some(cs.uncovered_p_value);
+        // The test that made it a gap: the novelty scan's permutation p for a
+        // scan cluster, the uncovered-excess p for a KMeans cluster.
+        f.p_value = Some(cs.scan_p_value.unwrap_or(cs.uncovered_p_value));
         f.effect_size = Some(cs.gap.lower);
         f.threshold = Some(1.0);
         f.ref_n = cs.golden_count as i64;
         f.cur_n = cs.production_count as i64;
         f.details = json!({
             "cluster": ci, "rank": rank + 1, "label": label, "gap": true,
+            "found_by": if cs.scan_p_value.is_some() { "novelty_scan" } else { "uncovered_excess" },
             "golden_count": cs.golden_count, "production_count": cs.production_count, "uncovered_count": cs.uncovered_count,
             "gap_lower": cs.gap.lower, "gap_upper": cs.gap.upper,
             "examples": examples.iter().map(|t| json!({"text": t})).collect::<Vec<_>>(),
@@ -370,6 +373,7 @@ pub async fn run_semantic(
         clusters_json.push(json!({
             "cluster": ci, "label": gap_labels.get(&ci).or(report.labels.get(ci)), "golden_count": cs.golden_count, "production_count": cs.production_count,
             "uncovered_count": cs.uncovered_count, "gap_ratio": cs.gap.ratio, "gap_lower": cs.gap.lower, "verdict": format!("{:?}", cs.verdict),
+            "scan_p_value": cs.scan_p_value,
             "gap_rank": cl.gap_ranking.iter().position(|&g| g == ci).map(|r| r + 1),
             "examples": cs.production_members.iter().take(2).filter_map(|&i| traces.get(i).map(|t| t.input.clone())).collect::<Vec<_>>(),
         }));
@@ -434,6 +438,10 @@ pub async fn run_semantic(
         "clusters": clusters_json,
         "gap_clusters": cl.gap_ranking.len(),
         "outliers": cl.outliers.len(),
+        "novelty_scan": cl.scan.as_ref().map(|r| json!({
+            "k": r.k, "per_side": r.per_side, "permutations": r.permutations,
+            "largest_group": r.largest, "p_value": r.p_value,
+        })),
         "proposals": proposals.len(),
         "map": map,
     });

@@ -217,6 +217,13 @@ fn semantic_section(sem: &Value) -> String {
         sem["embedding_cache"]["misses"],
         esc(sem["model_id"].as_str().unwrap_or("?")),
     );
+    if let Some(scan) = sem["novelty_scan"].as_object() {
+        let _ = write!(
+            o,
+            "<p>Novelty scan: the largest group of production inputs whose {} nearest neighbours are all production holds {} inputs (permutation p = {}, {} distinct inputs a side).</p>",
+            scan["k"], scan["largest_group"], num(scan["p_value"].as_f64()), scan["per_side"],
+        );
+    }
     let clusters = sem["clusters"].as_array().cloned().unwrap_or_default();
     let mut gaps: Vec<&Value> = clusters
         .iter()
@@ -225,7 +232,7 @@ fn semantic_section(sem: &Value) -> String {
     gaps.sort_by_key(|c| c["gap_rank"].as_i64());
     let gap_ids: Vec<i64> = gaps.iter().filter_map(|c| c["cluster"].as_i64()).collect();
     if !gaps.is_empty() {
-        o.push_str("<h3>Gap clusters, ranked</h3><table><tr><th>#</th><th>label</th><th>production</th><th>golden</th><th>uncovered</th><th>gap ratio (lower bound)</th><th>examples</th></tr>");
+        o.push_str("<h3>Gap clusters, ranked</h3><table><tr><th>#</th><th>label</th><th>production</th><th>golden</th><th>uncovered</th><th>gap ratio (lower bound)</th><th>found by</th><th>examples</th></tr>");
         for c in &gaps {
             let ex: Vec<String> = c["examples"]
                 .as_array()
@@ -233,7 +240,7 @@ fn semantic_section(sem: &Value) -> String {
                 .unwrap_or_default();
             let _ = write!(
                 o,
-                "<tr><td>{}</td><td><b>{}</b></td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td><b>{}</b></td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td></tr>",
                 c["gap_rank"],
                 esc(c["label"].as_str().unwrap_or("")),
                 c["production_count"],
@@ -241,6 +248,7 @@ fn semantic_section(sem: &Value) -> String {
                 c["uncovered_count"],
                 num(c["gap_ratio"].as_f64()),
                 num(c["gap_lower"].as_f64()),
+                if c["scan_p_value"].is_number() { "novelty scan" } else { "uncovered excess" },
                 ex.join("<br>")
             );
         }

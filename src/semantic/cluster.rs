@@ -13,7 +13,7 @@ use super::error::{Result, SemanticError};
 use super::linalg::{check_unit_rows, rng, subsample, SeededRng};
 use super::params::SemanticParams;
 use super::pca::{principal_axes, project};
-use super::scan::novelty_scan;
+use super::scan::{novelty_scan, ScanResult};
 
 /// Ratio of production share to golden share with a confidence interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -98,6 +98,8 @@ pub struct ClusteringResult {
     /// without drift among the production rows outside gap clusters
     /// ([`CoverageResult::excess_p_value`]).
     pub outlier_p_value: f64,
+    /// The novelty scan behind scan clusters (`None` when `scan_k` is 0).
+    pub scan: Option<ScanResult>,
 }
 
 /// Size-aware over-representation of a cluster in production relative to
@@ -574,7 +576,9 @@ pub fn cluster_gaps(
     // clusters plus the outlier group (see `select_proposals`).
     let bonferroni = params.alpha() / (k_used + 1) as f64;
     let summarise = |assign: &[usize], scan_p: &[Option<f64>]| -> Result<Vec<ClusterSummary>> {
-        summarise_clusters(assign, scan_p, ng, idx, uncovered, coverage, params, bonferroni)
+        summarise_clusters(
+            assign, scan_p, ng, idx, uncovered, coverage, params, bonferroni,
+        )
     };
     let mut clusters = summarise(&assign, &vec![None; k_used])?;
     // Novelty-scan groups that are significant (family-wise, by the scan's
@@ -653,6 +657,7 @@ pub fn cluster_gaps(
         gap_ranking,
         outliers,
         outlier_p_value,
+        scan,
     })
 }
 

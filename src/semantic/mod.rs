@@ -51,5 +51,5 @@ pub use labels::{cluster_labels, join_label};
 pub use mmd::{median_heuristic_bandwidth, mmd2_unbiased, mmd_test, MmdResult};
 pub use params::{SemanticParams, SemanticParamsBuilder};
 pub use pca::pca_2d;
-pub use scan::{novelty_scan, ScanComponent, ScanResult};
 pub use proposals::{select_proposals, Pick, DENSITY_NEIGHBOURS, MAX_CANDIDATES};
+pub use scan::{novelty_scan, ScanComponent, ScanResult};

@@ -244,6 +244,7 @@ mod tests {
             gap_ranking: vec![1, 0],
             outliers: vec![13, 14],
             outlier_p_value: 0.0,
+            scan: None,
         }
     }
 

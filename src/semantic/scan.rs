@@ -131,7 +131,12 @@ pub fn novelty_scan(
     let mut labels = observed.clone();
     for _ in 0..permutations {
         labels.shuffle(&mut r);
-        null_max.push(groups_sizes(&knn, k, &labels).into_iter().max().unwrap_or(0));
+        null_max.push(
+            groups_sizes(&knn, k, &labels)
+                .into_iter()
+                .max()
+                .unwrap_or(0),
+        );
     }
     let p_of = |s: usize| {
         (1 + null_max.iter().filter(|&&x| x >= s).count()) as f64 / (permutations + 1) as f64
@@ -292,7 +297,13 @@ mod tests {
 
     #[test]
     fn duplicates_count_once() {
-        let x = array![[1.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.6, 0.8]];
+        let x = array![
+            [1.0f32, 0.0],
+            [0.0, 1.0],
+            [1.0, 0.0],
+            [0.0, 1.0],
+            [0.6, 0.8]
+        ];
         assert_eq!(distinct_rows(x.view()), vec![0, 1, 4]);
     }
 
@@ -313,7 +324,10 @@ mod tests {
             top.members.len()
         );
         // Deterministic for a seed.
-        assert_eq!(res, novelty_scan(g.view(), p.view(), 5, 2000, 200, 7).unwrap());
+        assert_eq!(
+            res,
+            novelty_scan(g.view(), p.view(), 5, 2000, 200, 7).unwrap()
+        );
     }
 
     /// Same distribution on both sides, 40 seeds: the largest group is
