@@ -77,10 +77,11 @@ fn semantic_detection_power() {
                 2 * nov >= cs.production_count
             })
             .count();
+        let scan = rep.clustering.scan.as_ref();
         let any = rep.verdict.any || !rep.clustering.gap_ranking.is_empty();
         detected += usize::from(any);
         println!(
-            "seed {seed}: novel {} (uncovered {novel_uncovered}) | coverage {:.3} thr {:.3} p {:.2e} (binomial {:.2e}) | mmd p {:.3} | auc {:.3} p {:.2e} | k {} gaps {} (topic-majority {topic_gaps}) | detected {any}",
+            "seed {seed}: novel {} (uncovered {novel_uncovered}) | coverage {:.3} thr {:.3} p {:.2e} (binomial {:.2e}) | mmd p {:.3} | auc {:.3} p {:.2e} | scan largest {} p {:.3} | k {} gaps {} (topic-majority {topic_gaps}) | detected {any}",
             novel.iter().filter(|x| **x).count(),
             c.coverage,
             c.threshold,
@@ -89,6 +90,8 @@ fn semantic_detection_power() {
             rep.mmd.p_value,
             rep.classifier.auc,
             rep.classifier.p_value,
+            scan.map_or(0, |r| r.largest),
+            scan.map_or(1.0, |r| r.p_value),
             rep.clustering.k,
             rep.clustering.gap_ranking.len(),
         );

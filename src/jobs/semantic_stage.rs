@@ -439,7 +439,7 @@ pub async fn run_semantic(
         "gap_clusters": cl.gap_ranking.len(),
         "outliers": cl.outliers.len(),
         "novelty_scan": cl.scan.as_ref().map(|r| json!({
-            "k": r.k, "per_side": r.per_side, "permutations": r.permutations,
+            "k": r.k, "golden_used": r.golden_used, "production_used": r.production_used, "permutations": r.permutations,
             "largest_group": r.largest, "p_value": r.p_value,
         })),
         "proposals": proposals.len(),

@@ -220,8 +220,8 @@ fn semantic_section(sem: &Value) -> String {
     if let Some(scan) = sem["novelty_scan"].as_object() {
         let _ = write!(
             o,
-            "<p>Novelty scan: the largest group of production inputs whose {} nearest neighbours are all production holds {} inputs (permutation p = {}, {} distinct inputs a side).</p>",
-            scan["k"], scan["largest_group"], num(scan["p_value"].as_f64()), scan["per_side"],
+            "<p>Novelty scan: the largest group of production inputs whose {} nearest neighbours are all production holds {} inputs (permutation p = {}; {} golden and {} production distinct inputs).</p>",
+            scan["k"], scan["largest_group"], num(scan["p_value"].as_f64()), scan["golden_used"], scan["production_used"],
         );
     }
     let clusters = sem["clusters"].as_array().cloned().unwrap_or_default();

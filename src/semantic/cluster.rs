@@ -584,7 +584,7 @@ pub fn cluster_gaps(
     // Novelty-scan groups that are significant (family-wise, by the scan's
     // max-statistic permutation test) and hold significantly more uncovered
     // traces than the no-drift tail become gap clusters of their own, unless
-    // most of their traces already sit in a KMeans gap. A group of
+    // they are most of a KMeans gap already. A group of
     // well-covered traces is a traffic-mix shift, not a hole, and stays in its
     // KMeans cluster. Both conditions only remove groups, so the scan's
     // family-wise error is kept.
@@ -594,14 +594,22 @@ pub fn cluster_gaps(
             continue;
         }
         let unc = comp.members.iter().filter(|&&j| uncovered[j]).count();
-        let in_gap = comp
-            .members
+        // The KMeans cluster holding most of the group: if it is a gap already
+        // and the group is most of its production, the group adds nothing.
+        let mut home = vec![0usize; k_used];
+        comp.members.iter().for_each(|&j| home[assign[ng + j]] += 1);
+        let (host, inside) = home
             .iter()
-            .filter(|&&j| clusters[assign[ng + j]].verdict == ClusterVerdict::Gap)
-            .count();
+            .enumerate()
+            .max_by_key(|&(c, &n)| (n, std::cmp::Reverse(c)))
+            .map(|(c, &n)| (c, n))
+            .unwrap_or((0, 0));
+        let already_gap = host < clusters.len()
+            && clusters[host].verdict == ClusterVerdict::Gap
+            && 2 * inside >= clusters[host].production_count;
         if unc < params.min_uncovered()
             || coverage.excess_p_value(unc, comp.members.len()) >= params.alpha()
-            || 2 * in_gap >= comp.members.len()
+            || already_gap
         {
             continue;
         }

@@ -18,6 +18,9 @@ use rand::seq::SliceRandom;
 use super::error::Result;
 use super::linalg::{check_unit_rows, gram_sym, rng, subsample};
 
+/// Most production rows the scan uses per golden row (see [`novelty_scan`]).
+pub const MAX_RATIO: usize = 2;
+
 /// One group of production rows found by [`novelty_scan`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanComponent {
@@ -33,8 +36,10 @@ pub struct ScanComponent {
 pub struct ScanResult {
     /// Neighbours per row.
     pub k: usize,
-    /// Distinct rows per side actually used (`m`).
-    pub per_side: usize,
+    /// Distinct golden rows used (`m₀`).
+    pub golden_used: usize,
+    /// Distinct production rows used (`m₁`).
+    pub production_used: usize,
     /// Permutations `B`.
     pub permutations: usize,
     /// Size of the largest observed group (0 when there is none).
@@ -51,10 +56,13 @@ pub struct ScanResult {
 /// # Definition
 ///
 /// 1. Exact duplicate rows are dropped within each side (the same text asked
-///    many times is one point of text space, not a region), then each side is
-///    subsampled to `m = min(n_golden, n_production, per_side_cap)` rows so the
-///    two labels are balanced.
-/// 2. On the `2m` pooled unit rows, the `k` nearest neighbours of every row by
+///    many times is one point of text space, not a region), then golden is
+///    subsampled to `m₀ = min(n_golden, per_side_cap)` rows and production to
+///    `m₁ = min(n_production, per_side_cap, MAX_RATIO · m₀)`, so production is
+///    at most [`MAX_RATIO`] times golden: the more production dominates, the
+///    more often a neighbourhood holds no golden row by chance, and the less a
+///    group means.
+/// 2. On the `m₀ + m₁` pooled unit rows, the `k` nearest neighbours of every row by
 ///    cosine (self excluded, ties by index) define a directed graph `E`; it is
 ///    built once and does not depend on the labels.
 /// 3. Given labels, a production row is *pure* when all its `k` neighbours are
@@ -69,8 +77,8 @@ pub struct ScanResult {
 ///
 /// # Remarks
 ///
-/// The `(2m)²` similarity matrix is the memory bound (`m = 2000`: 64 MB). With
-/// fewer than `k + 1` rows per side nothing is tested (`p = 1`). Deterministic
+/// The `(m₀ + m₁)²` similarity matrix is the memory bound (2000 a side:
+/// 64 MB). With fewer than `k + 1` rows on a side nothing is tested (`p = 1`). Deterministic
 /// for a given `seed`.
 ///
 /// # Reference
@@ -92,24 +100,26 @@ pub fn novelty_scan(
     check_unit_rows(production, "production", Some(d))?;
     let g_rows = distinct_rows(golden);
     let p_rows = distinct_rows(production);
-    let m = g_rows.len().min(p_rows.len()).min(per_side_cap);
+    let m0 = g_rows.len().min(per_side_cap);
+    let m1 = p_rows.len().min(per_side_cap).min(MAX_RATIO * m0);
     let empty = ScanResult {
         k,
-        per_side: m,
+        golden_used: m0,
+        production_used: m1,
         permutations,
         largest: 0,
         p_value: 1.0,
         components: Vec::new(),
     };
-    if k == 0 || m < k + 1 {
+    if k == 0 || m0.min(m1) < k + 1 {
         return Ok(empty);
     }
     let mut r = rng(seed, 0x5CA7);
-    let g_pick: Vec<usize> = subsample(g_rows.len(), m, &mut r)
+    let g_pick: Vec<usize> = subsample(g_rows.len(), m0, &mut r)
         .into_iter()
         .map(|i| g_rows[i])
         .collect();
-    let p_pick: Vec<usize> = subsample(p_rows.len(), m, &mut r)
+    let p_pick: Vec<usize> = subsample(p_rows.len(), m1, &mut r)
         .into_iter()
         .map(|i| p_rows[i])
         .collect();
@@ -124,8 +134,7 @@ pub fn novelty_scan(
     let knn = knn_lists(pooled.view(), k);
     drop(pooled);
 
-    let n = 2 * m;
-    let observed: Vec<bool> = (0..n).map(|i| i >= m).collect();
+    let observed: Vec<bool> = (0..m0 + m1).map(|i| i >= m0).collect();
     let groups = groups(&knn, k, &observed);
     let mut null_max = Vec::with_capacity(permutations);
     let mut labels = observed.clone();
@@ -145,7 +154,7 @@ pub fn novelty_scan(
         .into_iter()
         .filter(|g| g.len() >= 2)
         .map(|g| {
-            let mut members: Vec<usize> = g.into_iter().map(|i| p_pick[i - m]).collect();
+            let mut members: Vec<usize> = g.into_iter().map(|i| p_pick[i - m0]).collect();
             members.sort_unstable();
             ScanComponent {
                 p_value: p_of(members.len()),
