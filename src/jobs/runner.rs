@@ -433,6 +433,31 @@ fn export_samples(
     )
 }
 
+/// Logs the process's resident and peak resident memory (`VmRSS`, `VmHWM` in
+/// `/proc/self/status`, Linux only) at debug level after a stage of a run, to
+/// see where a run's memory goes (`DRIFTWATCH_LOG=driftwatch=debug`).
+fn log_memory(stage: &str) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return;
+    };
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    tracing::debug!(
+        message = "Run memory.",
+        stage,
+        rss_mib = kib("VmRSS:").map(|k| k / 1024),
+        peak_mib = kib("VmHWM:").map(|k| k / 1024)
+    );
+}
+
 fn ms(t: Instant) -> u64 {
     t.elapsed().as_millis() as u64
 }
@@ -444,6 +469,7 @@ async fn analyze(
     export: Option<&Path>,
 ) -> Result<(Value, Vec<Finding>, Vec<crate::store::NewProposal>), JobError> {
     let started = Instant::now();
+    log_memory("start");
     let version = store
         .latest_golden_version(&spec.golden_set)
         .await?
@@ -454,6 +480,7 @@ async fn analyze(
     if golden.is_empty() {
         return Err(JobError::NoGolden(spec.golden_set.clone()));
     }
+    log_memory("golden examples");
     let window = opts.window.unwrap_or(spec.window);
     let k = opts.sample_size.unwrap_or(spec.sample_size);
     let to = opts.now;
@@ -461,6 +488,7 @@ async fn analyze(
     let t = Instant::now();
     let (window_n, ids) = sample_ids(store, spec, from, to, k).await?;
     let sample_ms = ms(t);
+    log_memory("sample");
     if ids.is_empty() {
         return Err(JobError::EmptyWindow {
             from,
@@ -472,6 +500,7 @@ async fn analyze(
     // Metric extraction is CPU-bound: run it off the async workers.
     let t = Instant::now();
     let tokens = TokenCounter::new(&spec.tokenizer)?;
+    log_memory("tokenizer");
     let expectations = spec.expectations.compile()?;
     let golden = Arc::new(golden);
     let golden_texts = Arc::clone(&golden);
@@ -492,9 +521,11 @@ async fn analyze(
             let extractor = Extractor::new(tokens, expectations)
                 .with_language_detection(false)
                 .with_golden_vocabularies(&golden_pairs);
+            log_memory("vocabularies");
             let lang = lang_on.then(|| extractor.clone().with_language_detection(true));
             let metrics: Vec<MetricId> = lang.as_ref().unwrap_or(&extractor).applicable_metrics();
             let cached = cached.and_then(|p| serde_json::from_str::<ReferenceProfile>(&p).ok());
+            log_memory("profile parsed");
             // The golden rows are needed for a fresh profile, or to export them.
             let g = (cached.is_none() || export_golden)
                 .then(|| measure(&extractor, lang.as_ref(), &golden_pairs, true, lang_n));
@@ -538,6 +569,7 @@ async fn analyze(
             .await?;
     }
     let profile_ms = ms(t);
+    log_memory("reference profile");
 
     // The structural stage streams: texts are reduced to metric rows chunk by
     // chunk. Only the semantic stage keeps the sampled traces' texts.
@@ -552,6 +584,7 @@ async fn analyze(
     .await?;
     drop(ids);
     let measure_ms = ms(t);
+    log_memory("production metrics");
     if prod.rows.is_empty() {
         return Err(JobError::EmptyWindow {
             from,
@@ -624,6 +657,7 @@ async fn analyze(
         ));
     }
     let tests_ms = ms(t);
+    log_memory("tests");
     let t = Instant::now();
     if spec.operational {
         let prev_from = from - (to - from);
@@ -632,6 +666,7 @@ async fn analyze(
         findings.extend(operational_findings(spec, &previous.op, &prod.op));
     }
     let operational_ms = ms(t);
+    log_memory("operational");
     let mut semantic_summary = Value::Null;
     let mut proposals = Vec::new();
     let t = Instant::now();
@@ -657,6 +692,7 @@ async fn analyze(
         proposals = out.proposals;
     }
     let semantic_ms = ms(t);
+    log_memory("semantic");
     decide_verdicts(&mut findings, spec.alpha);
     // Gap clusters are already gated by the clustering's own test (Bonferroni
     // over clusters); keep its verdict.
@@ -667,6 +703,7 @@ async fn analyze(
         f.verdict = Verdict::Drifted;
     }
     attach_examples(store, &mut findings, &metrics, &prod.ids, &prod.rows).await?;
+    log_memory("examples");
 
     let drifted = findings
         .iter()
