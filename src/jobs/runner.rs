@@ -842,7 +842,8 @@ async fn analyze(
     Ok((summary, findings, proposals))
 }
 
-fn to_finding(
+/// A finding from one metric's test, before the run-wide verdicts.
+pub(super) fn to_finding(
     job: &str,
     kind: FindingKind,
     metric: &str,
