@@ -673,17 +673,19 @@ async fn analyze(
     let profile_ms = ms(t);
     log_memory("reference profile");
 
+    // The operational comparison needs the previous window: when it holds
+    // fewer than `min_samples` traces no operational test can run, so the
+    // sample's operational values are not kept (40 bytes a trace).
+    let t = Instant::now();
+    let prev_from = from - (to - from);
+    let operational = spec.operational
+        && sample_ids(store, spec, prev_from, from, 0).await?.0 >= spec.min_samples;
+    let operational_ms = ms(t);
+
     // The structural stage streams: texts are reduced to metric rows chunk by
     // chunk. Only the semantic stage keeps the sampled traces' texts.
     let t = Instant::now();
-    let prod = stream_sample(
-        store,
-        &ids,
-        Some(ex),
-        spec.operational,
-        spec.semantic.enabled,
-    )
-    .await?;
+    let prod = stream_sample(store, &ids, Some(ex), operational, spec.semantic.enabled).await?;
     drop(ids);
     let measure_ms = ms(t);
     log_memory("production metrics");
@@ -759,13 +761,12 @@ async fn analyze(
     let tests_ms = ms(t);
     log_memory("tests");
     let t = Instant::now();
-    if spec.operational {
-        let prev_from = from - (to - from);
+    if operational {
         let (_, prev_ids) = sample_ids(store, spec, prev_from, from, k).await?;
         let previous = stream_sample(store, &prev_ids, None, true, false).await?;
         findings.extend(operational_findings(spec, &previous.op, &prod.op));
     }
-    let operational_ms = ms(t);
+    let operational_ms = operational_ms + ms(t);
     log_memory("operational");
     let mut semantic_summary = Value::Null;
     let mut proposals = Vec::new();
@@ -1043,21 +1044,28 @@ fn pick_examples(
                     || (f.details["production"]["p50"] == f.details["reference"]["p50"]
                         && f.details["production"]["mean"].as_f64()
                             < f.details["reference"]["mean"].as_f64());
-                let mut vals: Vec<(usize, f64)> = (0..rows.len())
-                    .filter_map(|i| rows.number_at(*m, i).map(|v| (i, v)))
-                    .collect();
-                vals.sort_by(|a, b| {
-                    if lower {
+                // The three most extreme values in the direction of the
+                // shift, earlier rows first among equals.
+                let before = |a: &(usize, f64), b: &(usize, f64)| {
+                    let by_value = if lower {
                         a.1.total_cmp(&b.1)
                     } else {
                         b.1.total_cmp(&a.1)
+                    };
+                    by_value.then(a.0.cmp(&b.0)).is_lt()
+                };
+                let mut top: Vec<(usize, f64)> = Vec::with_capacity(4);
+                for i in 0..rows.len() {
+                    let Some(v) = rows.number_at(*m, i) else {
+                        continue;
+                    };
+                    let pos = top.iter().take_while(|t| before(t, &(i, v))).count();
+                    if pos < 3 {
+                        top.insert(pos, (i, v));
+                        top.truncate(3);
                     }
-                });
-                picks = vals
-                    .into_iter()
-                    .take(3)
-                    .map(|(i, v)| (i, json!(v)))
-                    .collect();
+                }
+                picks = top.into_iter().map(|(i, v)| (i, json!(v))).collect();
             }
             MetricKind::Categorical => {
                 let grown = f.details["production"].as_object().and_then(|p| {
