@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use rayon::prelude::*;
+
 use super::config::JobSpec;
 use super::profile::RefColumn;
 use super::runner::{to_finding, JobError};
@@ -117,34 +119,37 @@ pub fn test_exported_metrics(dir: &Path, spec: &JobSpec) -> Result<BenchTests, J
         .zip(golden.columns)
         .map(|(m, c)| (m, RefColumn::from_column(c)))
         .collect();
-    let mut findings = Vec::new();
-    for (m, col) in production.metrics.iter().zip(&mut production.columns) {
-        let Some(r) = reference.get(m) else {
-            continue;
-        };
-        let cur = match col {
-            Column::Numeric(v) => CurColumn::Numeric(v),
-            Column::Rate { successes, n } => CurColumn::Rate {
-                successes: *successes,
-                n: *n,
-            },
-            Column::Categorical(v) => CurColumn::Categorical(v),
-        };
-        let test = test_metric(
-            r,
-            cur,
-            &spec.effect_floors,
-            spec.tests.get(m.name()).copied(),
-            spec.min_samples,
-        );
-        findings.push(to_finding(
-            &spec.name,
-            FindingKind::Structural,
-            m.name(),
-            m.side().as_str(),
-            test,
-        ));
-    }
+    // Columns are independent: test them in parallel, findings in column order.
+    let mut findings: Vec<Finding> = production
+        .metrics
+        .par_iter()
+        .zip(production.columns.par_iter_mut())
+        .filter_map(|(m, col)| Some((m, col, reference.get(m)?)))
+        .map(|(m, col, r)| {
+            let cur = match col {
+                Column::Numeric(v) => CurColumn::Numeric(v),
+                Column::Rate { successes, n } => CurColumn::Rate {
+                    successes: *successes,
+                    n: *n,
+                },
+                Column::Categorical(v) => CurColumn::Categorical(v),
+            };
+            let test = test_metric(
+                r,
+                cur,
+                &spec.effect_floors,
+                spec.tests.get(m.name()).copied(),
+                spec.min_samples,
+            );
+            to_finding(
+                &spec.name,
+                FindingKind::Structural,
+                m.name(),
+                m.side().as_str(),
+                test,
+            )
+        })
+        .collect();
     decide_verdicts(&mut findings, spec.alpha);
     Ok(BenchTests {
         findings,

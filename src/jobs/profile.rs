@@ -36,7 +36,8 @@ impl RefColumn {
         match column {
             Column::Numeric(mut v) => {
                 v.retain(|x| x.is_finite());
-                v.sort_by(f64::total_cmp);
+                // Values equal in total order are identical bits: unstable is exact.
+                v.sort_unstable_by(f64::total_cmp);
                 RefColumn::Numeric { sorted: v }
             }
             Column::Rate { successes, n } => RefColumn::Rate { successes, n },

@@ -569,6 +569,9 @@ async fn analyze(
         .latest_golden_version(&spec.golden_set)
         .await?
         .ok_or_else(|| JobError::NoGolden(spec.golden_set.clone()))?;
+    if version.active_count == 0 {
+        return Err(JobError::NoGolden(spec.golden_set.clone()));
+    }
     let window = opts.window.unwrap_or(spec.window);
     let k = opts.sample_size.unwrap_or(spec.sample_size);
     let to = opts.now;
