@@ -107,6 +107,28 @@ pub enum Command {
     /// Configured analysis jobs and when they run next.
     #[command(subcommand)]
     Jobs(JobsCmd),
+    /// Benchmarks of single stages, e.g. against a peer tool on the same data.
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// The structural test stage alone on exported metric columns: reads
+    /// DIR/golden.csv and DIR/production.csv (written by `run --export-metrics`),
+    /// tests every column with the runner's tests and verdicts, prints the
+    /// findings and the time taken.
+    Tests {
+        /// Directory with golden.csv and production.csv.
+        #[arg(long, value_name = "DIR")]
+        metrics: PathBuf,
+        /// Thresholds, test overrides and alpha of this configured job (default: an ad-hoc job's).
+        #[arg(long)]
+        job: Option<String>,
+        /// Print the findings, the drifted columns and the timings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -255,6 +277,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Jobs(cmd) = &cli.command {
         return jobs_cmd(&cfg, cmd);
     }
+    if let Command::Bench(cmd) = &cli.command {
+        return bench_cmd(&cfg, cmd);
+    }
     let url = cfg.database_url(cli.database.as_deref());
     let store = Store::connect(&url)
         .await
@@ -275,7 +300,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             format,
             out,
         } => report_cmd(&store, run_id, format, out).await,
-        Command::CheckConfig { .. } | Command::Demo(_) | Command::Jobs(_) => {
+        Command::CheckConfig { .. } | Command::Demo(_) | Command::Jobs(_) | Command::Bench(_) => {
             unreachable!("handled above")
         }
     }
@@ -679,6 +704,84 @@ fn jobs_cmd(cfg: &Config, cmd: &JobsCmd) -> Result<ExitCode> {
             }
         )?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_cmd(cfg: &Config, cmd: &BenchCmd) -> Result<ExitCode> {
+    let BenchCmd::Tests { metrics, job, json } = cmd;
+    let raw = match job {
+        Some(name) => match cfg.jobs.iter().find(|j| &j.name == name) {
+            Some(j) => j.clone(),
+            None => {
+                eprintln!("driftwatch: no job named `{name}` in the config");
+                return Ok(ExitCode::from(exit::CONFIG));
+            }
+        },
+        None => crate::jobs::JobConfig::adhoc("bench", "-"),
+    };
+    let spec = match raw.check("bench", &cfg.base_dir) {
+        Ok(s) => s,
+        Err(errs) => {
+            return Ok(config_failure(ConfigErrors::new(
+                cfg.source_file.clone(),
+                errs,
+            )))
+        }
+    };
+    let started = std::time::Instant::now();
+    let out = crate::jobs::test_exported_metrics(metrics, &spec)
+        .with_context(|| format!("testing the metric columns in {}", metrics.display()))?;
+    let total_ms = started.elapsed().as_millis() as u64;
+    let drifted: Vec<&str> = out
+        .findings
+        .iter()
+        .filter(|f| f.verdict == crate::store::Verdict::Drifted)
+        .map(|f| f.metric.as_str())
+        .collect();
+    let mut w = std::io::stdout().lock();
+    if *json {
+        let v = serde_json::json!({
+            "golden_rows": out.golden_rows,
+            "production_rows": out.production_rows,
+            "columns": out.findings.len(),
+            "drifted": drifted,
+            "timings_ms": {"load": out.load_ms, "tests": out.tests_ms, "total": total_ms},
+            "findings": out.findings,
+        });
+        writeln!(w, "{}", serde_json::to_string(&v)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        w,
+        "{:<26} {:<19} {:>12} {:>9} {:>12}  verdict",
+        "metric", "test", "effect", "floor", "p adjusted"
+    )?;
+    let num = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let mut sorted: Vec<&crate::store::Finding> = out.findings.iter().collect();
+    sorted.sort_by_key(|f| f.verdict != crate::store::Verdict::Drifted);
+    for f in sorted {
+        writeln!(
+            w,
+            "{:<26} {:<19} {:>12} {:>9} {:>12}  {}",
+            f.metric,
+            f.test,
+            num(f.effect_size),
+            num(f.threshold),
+            f.p_adjusted.map_or("-".to_string(), |p| format!("{p:.3e}")),
+            f.verdict.as_str()
+        )?;
+    }
+    writeln!(
+        w,
+        "\n{} of {} columns drifted ({} golden rows, {} production rows)\nload {} ms, tests {} ms, total {} ms",
+        drifted.len(),
+        out.findings.len(),
+        out.golden_rows,
+        out.production_rows,
+        out.load_ms,
+        out.tests_ms,
+        total_ms
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,6 +5,7 @@
 //! verdicts (Benjamini–Hochberg across the run, plus an effect-size floor).
 
 mod backfill;
+mod bench;
 mod config;
 mod embedding;
 mod profile;
@@ -17,6 +18,7 @@ mod testing;
 pub use backfill::{
     backfill, embed_golden_version, parse_since, BackfillOptions, BackfillReport, EmbedCmd,
 };
+pub use bench::{test_exported_metrics, BenchTests};
 pub use config::{EffectFloors, JobConfig, JobSpec, TestChoice, Timing};
 pub use embedding::{embed_cached, EmbedStats, SharedEmbedder};
 pub use profile::{RefColumn, ReferenceProfile};

@@ -28,10 +28,16 @@ pub enum RefColumn {
 impl RefColumn {
     /// Builds the column of `metric` over `rows`.
     pub fn of(metric: MetricId, rows: &[TraceMetrics]) -> RefColumn {
-        match metric.column(rows) {
+        RefColumn::from_column(metric.column(rows))
+    }
+
+    /// Builds a column from a metric's values (NaN dropped, numbers sorted).
+    pub fn from_column(column: Column) -> RefColumn {
+        match column {
             Column::Numeric(mut v) => {
                 v.retain(|x| x.is_finite());
-                v.sort_by(f64::total_cmp);
+                // Values equal in total order are identical bits: unstable is exact.
+                v.sort_unstable_by(f64::total_cmp);
                 RefColumn::Numeric { sorted: v }
             }
             Column::Rate { successes, n } => RefColumn::Rate { successes, n },

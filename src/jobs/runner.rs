@@ -19,7 +19,9 @@ use super::config::JobSpec;
 use super::profile::{RefColumn, ReferenceProfile};
 use super::sampling::{sample_key, BottomK};
 use super::testing::{decide_verdicts, test_metric, CurColumn};
-use crate::metrics::{Extractor, MetricId, MetricKind, Side, TokenCounter, TraceMetrics};
+use crate::metrics::{
+    Extractor, MetricId, MetricKind, MetricTable, Side, TokenCounter, Vocabulary,
+};
 use crate::store::{Finding, FindingKind, RunStatus, Store, StoreError, Trace, Verdict};
 
 /// Bumped when metric definitions change, so stored profiles are recomputed.
@@ -239,9 +241,11 @@ impl OpValues {
 #[derive(Default)]
 struct Sample {
     ids: Vec<i64>,
-    rows: Vec<TraceMetrics>,
-    /// Rows measured with language detection (a prefix of the sample).
-    lang_rows: Vec<TraceMetrics>,
+    /// The metrics other than language, by column.
+    rows: MetricTable,
+    /// The language metrics of the rows measured with language detection (a
+    /// prefix of the sample).
+    lang_rows: MetricTable,
     /// Filled when the operational comparison is on.
     op: Vec<OpValues>,
     /// The full traces, kept only when the semantic stage needs their texts.
@@ -255,6 +259,20 @@ struct Extractors {
     plain: Arc<Extractor>,
     lang: Option<Arc<Extractor>>,
     lang_n: usize,
+    /// The tested metrics measured by `plain` (all but language).
+    plain_metrics: Vec<MetricId>,
+    /// The tested language metrics, measured by `lang`.
+    lang_metrics: Vec<MetricId>,
+}
+
+impl Extractors {
+    /// Empty tables for the metrics these extractors measure.
+    fn tables(&self) -> (MetricTable, MetricTable) {
+        (
+            MetricTable::new(&self.plain_metrics),
+            MetricTable::new(&self.lang_metrics),
+        )
+    }
 }
 
 /// Fetches `ids` from the store in chunks of [`CHUNK`] and reduces each chunk to
@@ -269,6 +287,9 @@ async fn stream_sample(
     keep_traces: bool,
 ) -> Result<Sample, JobError> {
     let mut out = Sample::default();
+    if let Some(ex) = &ex {
+        (out.rows, out.lang_rows) = ex.tables();
+    }
     let mut chunks = ids.chunks(CHUNK);
     let mut next = match chunks.next() {
         Some(c) => Some(store.traces_by_ids(c).await?),
@@ -308,8 +329,8 @@ async fn stream_sample(
         let (batch, rows, lang_rows) = done.map_err(|e| JobError::Internal(e.to_string()))?;
         next = fetched?;
         out.ids.extend(batch.iter().map(|t| t.id));
-        out.rows.extend(rows);
-        out.lang_rows.extend(lang_rows);
+        out.rows.extend(&rows);
+        out.lang_rows.extend(&lang_rows);
         if keep_op {
             out.op.extend(batch.iter().map(OpValues::of));
         }
@@ -320,36 +341,112 @@ async fn stream_sample(
     Ok(out)
 }
 
-struct Measured {
-    rows: Vec<TraceMetrics>,
-    /// Rows measured with language detection (a prefix of the sample).
-    lang_rows: Vec<TraceMetrics>,
+/// Golden texts are read a page of this many examples at a time.
+const GOLDEN_PAGE: i64 = 10_000;
+
+/// One page of golden texts: `(id, input, expected_output)`.
+type GoldenPage = Vec<(i64, String, String)>;
+
+/// Reads the golden set's texts a page at a time (the next page is read while
+/// `f` works on the current one, off the async workers) and folds them into
+/// `state`: a run never holds the whole golden set's texts.
+async fn fold_golden_pages<S, F>(
+    store: &Store,
+    set: &str,
+    version: i64,
+    mut state: S,
+    f: F,
+) -> Result<S, JobError>
+where
+    S: Send + 'static,
+    F: Fn(&mut S, GoldenPage) + Send + Sync + 'static,
+{
+    let f = Arc::new(f);
+    let mut next = Some(
+        store
+            .golden_texts_page(set, version, i64::MIN, GOLDEN_PAGE)
+            .await?,
+    );
+    while let Some(page) = next.take() {
+        let Some(last) = page.last().map(|p| p.0) else {
+            break;
+        };
+        let more = page.len() as i64 == GOLDEN_PAGE;
+        let f = Arc::clone(&f);
+        let work = tokio::task::spawn_blocking(move || {
+            f(&mut state, page);
+            state
+        });
+        let fetch = async {
+            if more {
+                store
+                    .golden_texts_page(set, version, last, GOLDEN_PAGE)
+                    .await
+                    .map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let (done, fetched) = tokio::join!(work, fetch);
+        state = done.map_err(|e| JobError::Internal(e.to_string()))?;
+        next = fetched?;
+    }
+    Ok(state)
 }
 
-fn measure(
-    extractor: &Extractor,
-    lang: Option<&Extractor>,
-    pairs: &[(&str, &str)],
-    golden: bool,
-    lang_n: usize,
-) -> Measured {
-    let rows = if golden {
-        extractor.extract_golden_all(pairs)
-    } else {
-        extractor.extract_all(pairs)
+/// The input and output vocabularies of the golden set, built a page at a time.
+async fn golden_vocabularies(
+    store: &Store,
+    set: &str,
+    version: i64,
+) -> Result<(Vocabulary, Vocabulary), JobError> {
+    fold_golden_pages(
+        store,
+        set,
+        version,
+        (Vocabulary::default(), Vocabulary::default()),
+        |(input, output), page| {
+            rayon::join(
+                || page.iter().for_each(|p| input.add_document(&p.1)),
+                || page.iter().for_each(|p| output.add_document(&p.2)),
+            );
+        },
+    )
+    .await
+}
+
+/// The golden set measured: metric tables like a production [`Sample`]'s, with
+/// leave-one-out OOV rates.
+struct Measured {
+    ids: Vec<i64>,
+    rows: MetricTable,
+    lang_rows: MetricTable,
+}
+
+/// Measures the golden set a page at a time.
+async fn measure_golden(
+    store: &Store,
+    set: &str,
+    version: i64,
+    ex: &Extractors,
+) -> Result<Measured, JobError> {
+    let (rows, lang_rows) = ex.tables();
+    let init = Measured {
+        ids: Vec::new(),
+        rows,
+        lang_rows,
     };
-    let lang_rows = match lang {
-        Some(l) => {
-            let sub = &pairs[..pairs.len().min(lang_n)];
-            if golden {
-                l.extract_golden_all(sub)
-            } else {
-                l.extract_all(sub)
-            }
+    let ex = ex.clone();
+    fold_golden_pages(store, set, version, init, move |g, page| {
+        let pairs: Vec<(&str, &str)> = page.iter().map(|p| (p.1.as_str(), p.2.as_str())).collect();
+        g.rows.extend(&ex.plain.extract_golden_all(&pairs));
+        if let Some(l) = &ex.lang {
+            let m = ex.lang_n.saturating_sub(g.ids.len()).min(pairs.len());
+            g.lang_rows.extend(&l.extract_golden_all(&pairs[..m]));
         }
-        None => Vec::new(),
-    };
-    Measured { rows, lang_rows }
+        g.ids.extend(page.iter().map(|p| p.0));
+    })
+    .await
 }
 
 fn is_language(m: MetricId) -> bool {
@@ -365,8 +462,8 @@ pub fn write_metrics_csv(
     path: &Path,
     metrics: &[MetricId],
     ids: &[i64],
-    rows: &[TraceMetrics],
-    lang_rows: &[TraceMetrics],
+    rows: &MetricTable,
+    lang_rows: &MetricTable,
 ) -> Result<(), JobError> {
     let err = |e: &dyn std::fmt::Display| JobError::Export(format!("{}: {e}", path.display()));
     let mut w = csv::Writer::from_path(path).map_err(|e| err(&e))?;
@@ -374,27 +471,26 @@ pub fn write_metrics_csv(
     header.extend(metrics.iter().map(|m| m.name()));
     w.write_record(&header).map_err(|e| err(&e))?;
     let mut record: Vec<String> = Vec::with_capacity(header.len());
-    for (i, (id, row)) in ids.iter().zip(rows).enumerate() {
+    for (i, id) in ids.iter().enumerate().take(rows.len()) {
         record.clear();
         record.push(id.to_string());
         for m in metrics {
-            let row = if is_language(*m) {
-                lang_rows.get(i)
-            } else {
-                Some(row)
-            };
-            let cell = match (row, m.kind()) {
-                (None, _) => String::new(),
-                (Some(r), MetricKind::Numeric) => {
-                    m.number_of(r).map(|v| v.to_string()).unwrap_or_default()
-                }
-                (Some(r), MetricKind::Rate) => m
-                    .flag_of(r)
+            // A table answers `None` past its rows or for a metric it does
+            // not hold: an empty cell.
+            let table = if is_language(*m) { lang_rows } else { rows };
+            let cell = match m.kind() {
+                MetricKind::Numeric => table
+                    .number_at(*m, i)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+                MetricKind::Rate => table
+                    .flag_at(*m, i)
                     .map(|b| u8::from(b).to_string())
                     .unwrap_or_default(),
-                (Some(r), MetricKind::Categorical) => {
-                    m.category_of(r).map(str::to_owned).unwrap_or_default()
-                }
+                MetricKind::Categorical => table
+                    .category_at(*m, i)
+                    .map(str::to_owned)
+                    .unwrap_or_default(),
             };
             record.push(cell);
         }
@@ -409,7 +505,6 @@ pub fn write_metrics_csv(
 fn export_samples(
     dir: &Path,
     metrics: &[MetricId],
-    golden_ids: &[i64],
     golden: Option<&Measured>,
     prod: &Sample,
 ) -> Result<(), JobError> {
@@ -419,7 +514,7 @@ fn export_samples(
         write_metrics_csv(
             &dir.join("golden.csv"),
             metrics,
-            golden_ids,
+            &g.ids,
             &g.rows,
             &g.lang_rows,
         )?;
@@ -433,6 +528,31 @@ fn export_samples(
     )
 }
 
+/// Logs the process's resident and peak resident memory (`VmRSS`, `VmHWM` in
+/// `/proc/self/status`, Linux only) at debug level after a stage of a run, to
+/// see where a run's memory goes (`DRIFTWATCH_LOG=driftwatch=debug`).
+fn log_memory(stage: &str) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return;
+    };
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    tracing::debug!(
+        message = "Run memory.",
+        stage,
+        rss_mib = kib("VmRSS:").map(|k| k / 1024),
+        peak_mib = kib("VmHWM:").map(|k| k / 1024)
+    );
+}
+
 fn ms(t: Instant) -> u64 {
     t.elapsed().as_millis() as u64
 }
@@ -444,14 +564,12 @@ async fn analyze(
     export: Option<&Path>,
 ) -> Result<(Value, Vec<Finding>, Vec<crate::store::NewProposal>), JobError> {
     let started = Instant::now();
+    log_memory("start");
     let version = store
         .latest_golden_version(&spec.golden_set)
         .await?
         .ok_or_else(|| JobError::NoGolden(spec.golden_set.clone()))?;
-    let golden = store
-        .golden_examples(&spec.golden_set, Some(version.version))
-        .await?;
-    if golden.is_empty() {
+    if version.active_count == 0 {
         return Err(JobError::NoGolden(spec.golden_set.clone()));
     }
     let window = opts.window.unwrap_or(spec.window);
@@ -461,6 +579,7 @@ async fn analyze(
     let t = Instant::now();
     let (window_n, ids) = sample_ids(store, spec, from, to, k).await?;
     let sample_ms = ms(t);
+    log_memory("sample");
     if ids.is_empty() {
         return Err(JobError::EmptyWindow {
             from,
@@ -469,89 +588,110 @@ async fn analyze(
         });
     }
 
-    // Metric extraction is CPU-bound: run it off the async workers.
+    // The golden set's texts are read a page at a time: once for the
+    // vocabularies production OOV rates are scored against, and a second time
+    // to measure them only when the reference profile is not cached yet (or
+    // the golden rows are exported).
     let t = Instant::now();
     let tokens = TokenCounter::new(&spec.tokenizer)?;
+    log_memory("tokenizer");
     let expectations = spec.expectations.compile()?;
-    let golden = Arc::new(golden);
-    let golden_texts = Arc::clone(&golden);
+    let (input_vocab, output_vocab) =
+        golden_vocabularies(store, &spec.golden_set, version.version).await?;
+    let golden_n = input_vocab.documents();
+    if golden_n == 0 {
+        return Err(JobError::NoGolden(spec.golden_set.clone()));
+    }
+    log_memory("vocabularies");
+    let extractor = Extractor::new(tokens, expectations)
+        .with_language_detection(false)
+        .with_vocabularies(Some(input_vocab), Some(output_vocab));
+    let lang = spec
+        .language_detection
+        .then(|| extractor.clone().with_language_detection(true));
+    let metrics: Vec<MetricId> = lang.as_ref().unwrap_or(&extractor).applicable_metrics();
+    let (lang_metrics, plain_metrics): (Vec<MetricId>, Vec<MetricId>) =
+        metrics.iter().partition(|m| is_language(**m));
+    let ex = Extractors {
+        plain: Arc::new(extractor),
+        lang: lang.map(Arc::new),
+        lang_n: spec.language_sample,
+        plain_metrics,
+        lang_metrics,
+    };
     let hash = settings_hash(spec);
     let cached = store
         .reference_profile(&spec.golden_set, version.version, &hash)
         .await?;
-    let lang_on = spec.language_detection;
-    let lang_n = spec.language_sample;
-    let spec_name = spec.golden_set.clone();
-    let export_golden = export.is_some();
-    let (ex, profile, metrics, fresh_profile, golden_measured) =
-        tokio::task::spawn_blocking(move || {
-            let golden_pairs: Vec<(&str, &str)> = golden_texts
-                .iter()
-                .map(|g| (g.input.as_str(), g.expected_output.as_str()))
-                .collect();
-            let extractor = Extractor::new(tokens, expectations)
-                .with_language_detection(false)
-                .with_golden_vocabularies(&golden_pairs);
-            let lang = lang_on.then(|| extractor.clone().with_language_detection(true));
-            let metrics: Vec<MetricId> = lang.as_ref().unwrap_or(&extractor).applicable_metrics();
-            let cached = cached.and_then(|p| serde_json::from_str::<ReferenceProfile>(&p).ok());
-            // The golden rows are needed for a fresh profile, or to export them.
-            let g = (cached.is_none() || export_golden)
-                .then(|| measure(&extractor, lang.as_ref(), &golden_pairs, true, lang_n));
-            let (profile, fresh) = match cached {
-                Some(p) => (p, false),
-                None => {
-                    let g = g.as_ref().expect("measured when no profile is cached");
-                    let mut p = ReferenceProfile::build(
-                        &spec_name,
-                        version.version,
-                        &hash,
-                        &metrics,
-                        &g.rows,
-                    );
-                    for m in metrics.iter().filter(|m| is_language(**m)) {
-                        p.columns
-                            .insert(m.name().to_string(), RefColumn::of(*m, &g.lang_rows));
-                    }
-                    (p, true)
-                }
-            };
-            let ex = Extractors {
-                plain: Arc::new(extractor),
-                lang: lang.map(Arc::new),
-                lang_n,
-            };
-            (ex, profile, metrics, fresh, g.filter(|_| export_golden))
+    let cached = match cached {
+        Some(text) => tokio::task::spawn_blocking(move || {
+            serde_json::from_str::<ReferenceProfile>(&text).ok()
         })
         .await
-        .map_err(|e| JobError::Internal(e.to_string()))?;
-    if fresh_profile {
-        let text =
-            serde_json::to_string(&profile).map_err(|e| JobError::Internal(e.to_string()))?;
-        store
-            .save_reference_profile(
-                &spec.golden_set,
-                version.version,
-                &profile.settings_hash,
-                &text,
-            )
-            .await?;
-    }
+        .map_err(|e| JobError::Internal(e.to_string()))?,
+        None => None,
+    };
+    log_memory("profile parsed");
+    let golden_measured = if cached.is_none() || export.is_some() {
+        Some(measure_golden(store, &spec.golden_set, version.version, &ex).await?)
+    } else {
+        None
+    };
+    let fresh_profile = cached.is_none();
+    let profile = match cached {
+        Some(p) => p,
+        None => {
+            let g = golden_measured
+                .as_ref()
+                .expect("measured when no profile is cached");
+            let columns = metrics
+                .iter()
+                .map(|m| {
+                    let table = if is_language(*m) {
+                        &g.lang_rows
+                    } else {
+                        &g.rows
+                    };
+                    (
+                        m.name().to_string(),
+                        RefColumn::from_column(table.column(*m)),
+                    )
+                })
+                .collect();
+            let p = ReferenceProfile {
+                golden_set: spec.golden_set.clone(),
+                version: version.version,
+                settings_hash: hash,
+                n: g.ids.len(),
+                columns,
+            };
+            let text = serde_json::to_string(&p).map_err(|e| JobError::Internal(e.to_string()))?;
+            store
+                .save_reference_profile(&spec.golden_set, version.version, &p.settings_hash, &text)
+                .await?;
+            p
+        }
+    };
+    let golden_measured = golden_measured.filter(|_| export.is_some());
     let profile_ms = ms(t);
+    log_memory("reference profile");
+
+    // The operational comparison needs the previous window: when it holds
+    // fewer than `min_samples` traces no operational test can run, so the
+    // sample's operational values are not kept (40 bytes a trace).
+    let t = Instant::now();
+    let prev_from = from - (to - from);
+    let operational = spec.operational
+        && sample_ids(store, spec, prev_from, from, 0).await?.0 >= spec.min_samples;
+    let operational_ms = ms(t);
 
     // The structural stage streams: texts are reduced to metric rows chunk by
     // chunk. Only the semantic stage keeps the sampled traces' texts.
     let t = Instant::now();
-    let prod = stream_sample(
-        store,
-        &ids,
-        Some(ex),
-        spec.operational,
-        spec.semantic.enabled,
-    )
-    .await?;
+    let prod = stream_sample(store, &ids, Some(ex), operational, spec.semantic.enabled).await?;
     drop(ids);
     let measure_ms = ms(t);
+    log_memory("production metrics");
     if prod.rows.is_empty() {
         return Err(JobError::EmptyWindow {
             from,
@@ -565,11 +705,9 @@ async fn analyze(
         Some(dir) => {
             let t = Instant::now();
             let dir = dir.to_path_buf();
-            let golden_ids: Vec<i64> = golden.iter().map(|g| g.id).collect();
             let metrics = metrics.clone();
             let (prod, res) = tokio::task::spawn_blocking(move || {
-                let res =
-                    export_samples(&dir, &metrics, &golden_ids, golden_measured.as_ref(), &prod);
+                let res = export_samples(&dir, &metrics, golden_measured.as_ref(), &prod);
                 (prod, res)
             })
             .await
@@ -596,15 +734,15 @@ async fn analyze(
         let cats;
         let cur = match m.kind() {
             MetricKind::Numeric => {
-                numeric = m.numeric_column(rows);
+                numeric = rows.numeric_column(*m);
                 CurColumn::Numeric(&mut numeric)
             }
             MetricKind::Rate => {
-                let (successes, n) = m.rate_counts(rows);
+                let (successes, n) = rows.rate_counts(*m);
                 CurColumn::Rate { successes, n }
             }
             MetricKind::Categorical => {
-                cats = m.categories(rows);
+                cats = rows.categories(*m);
                 CurColumn::Categorical(&cats)
             }
         };
@@ -624,14 +762,15 @@ async fn analyze(
         ));
     }
     let tests_ms = ms(t);
+    log_memory("tests");
     let t = Instant::now();
-    if spec.operational {
-        let prev_from = from - (to - from);
+    if operational {
         let (_, prev_ids) = sample_ids(store, spec, prev_from, from, k).await?;
         let previous = stream_sample(store, &prev_ids, None, true, false).await?;
         findings.extend(operational_findings(spec, &previous.op, &prod.op));
     }
-    let operational_ms = ms(t);
+    let operational_ms = operational_ms + ms(t);
+    log_memory("operational");
     let mut semantic_summary = Value::Null;
     let mut proposals = Vec::new();
     let t = Instant::now();
@@ -640,6 +779,10 @@ async fn analyze(
             .embedder
             .as_ref()
             .ok_or_else(|| JobError::NoEmbedder(spec.name.clone()))?;
+        // The semantic stage embeds every golden text: only it loads them all.
+        let golden = store
+            .golden_examples(&spec.golden_set, Some(version.version))
+            .await?;
         let out = super::semantic_stage::run_semantic(
             store,
             embedder,
@@ -657,6 +800,7 @@ async fn analyze(
         proposals = out.proposals;
     }
     let semantic_ms = ms(t);
+    log_memory("semantic");
     decide_verdicts(&mut findings, spec.alpha);
     // Gap clusters are already gated by the clustering's own test (Bonferroni
     // over clusters); keep its verdict.
@@ -666,7 +810,8 @@ async fn analyze(
     {
         f.verdict = Verdict::Drifted;
     }
-    attach_examples(store, &mut findings, &metrics, &prod.ids, &prod.rows).await?;
+    attach_examples(store, &mut findings, &metrics, &prod).await?;
+    log_memory("examples");
 
     let drifted = findings
         .iter()
@@ -675,7 +820,7 @@ async fn analyze(
     let summary = json!({
         "golden_set": spec.golden_set,
         "golden_version": version.version,
-        "golden_examples": golden.len(),
+        "golden_examples": golden_n,
         "window_start": from,
         "window_end": to,
         "window_traces": window_n,
@@ -701,7 +846,8 @@ async fn analyze(
     Ok((summary, findings, proposals))
 }
 
-fn to_finding(
+/// A finding from one metric's test, before the run-wide verdicts.
+pub(super) fn to_finding(
     job: &str,
     kind: FindingKind,
     metric: &str,
@@ -823,10 +969,10 @@ async fn attach_examples(
     store: &Store,
     findings: &mut [Finding],
     metrics: &[MetricId],
-    ids: &[i64],
-    rows: &[TraceMetrics],
+    prod: &Sample,
 ) -> Result<(), StoreError> {
-    let picks = pick_examples(findings, metrics, rows);
+    let ids = &prod.ids;
+    let picks = pick_examples(findings, metrics, &prod.rows, &prod.lang_rows);
     let mut wanted: Vec<i64> = picks
         .iter()
         .flat_map(|(_, _, p)| p.iter().filter_map(|(i, _)| ids.get(*i).copied()))
@@ -861,7 +1007,14 @@ async fn attach_examples(
 /// the value shown for each.
 type Picks = Vec<(usize, Side, Vec<(usize, Value)>)>;
 
-fn pick_examples(findings: &[Finding], metrics: &[MetricId], rows: &[TraceMetrics]) -> Picks {
+/// `rows` holds the metrics but language, `lang_rows` the language metrics of
+/// the language-detected prefix of the sample.
+fn pick_examples(
+    findings: &[Finding],
+    metrics: &[MetricId],
+    rows: &MetricTable,
+    lang_rows: &MetricTable,
+) -> Picks {
     let by_name: HashMap<&str, MetricId> = metrics.iter().map(|m| (m.name(), *m)).collect();
     let mut out = Vec::new();
     for (fi, f) in findings
@@ -877,8 +1030,8 @@ fn pick_examples(findings: &[Finding], metrics: &[MetricId], rows: &[TraceMetric
         match m.kind() {
             MetricKind::Rate => {
                 let expected_true = !f.metric.ends_with(".empty");
-                for (i, r) in rows.iter().enumerate() {
-                    if let Some(b) = m.flag_of(r) {
+                for i in 0..rows.len() {
+                    if let Some(b) = rows.flag_at(*m, i) {
                         if b != expected_true {
                             picks.push((i, json!(b)));
                             if picks.len() == 3 {
@@ -894,23 +1047,28 @@ fn pick_examples(findings: &[Finding], metrics: &[MetricId], rows: &[TraceMetric
                     || (f.details["production"]["p50"] == f.details["reference"]["p50"]
                         && f.details["production"]["mean"].as_f64()
                             < f.details["reference"]["mean"].as_f64());
-                let mut vals: Vec<(usize, f64)> = rows
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, r)| m.number_of(r).map(|v| (i, v)))
-                    .collect();
-                vals.sort_by(|a, b| {
-                    if lower {
+                // The three most extreme values in the direction of the
+                // shift, earlier rows first among equals.
+                let before = |a: &(usize, f64), b: &(usize, f64)| {
+                    let by_value = if lower {
                         a.1.total_cmp(&b.1)
                     } else {
                         b.1.total_cmp(&a.1)
+                    };
+                    by_value.then(a.0.cmp(&b.0)).is_lt()
+                };
+                let mut top: Vec<(usize, f64)> = Vec::with_capacity(4);
+                for i in 0..rows.len() {
+                    let Some(v) = rows.number_at(*m, i) else {
+                        continue;
+                    };
+                    let pos = top.iter().take_while(|t| before(t, &(i, v))).count();
+                    if pos < 3 {
+                        top.insert(pos, (i, v));
+                        top.truncate(3);
                     }
-                });
-                picks = vals
-                    .into_iter()
-                    .take(3)
-                    .map(|(i, v)| (i, json!(v)))
-                    .collect();
+                }
+                picks = top.into_iter().map(|(i, v)| (i, json!(v))).collect();
             }
             MetricKind::Categorical => {
                 let grown = f.details["production"].as_object().and_then(|p| {
@@ -925,13 +1083,11 @@ fn pick_examples(findings: &[Finding], metrics: &[MetricId], rows: &[TraceMetric
                         .max_by(|a, b| a.1.total_cmp(&b.1))
                         .map(|(k, _)| k)
                 });
+                // The rows the language test used, i.e. the
+                // language-detected prefix of the sample.
                 if let Some(cat) = grown {
-                    for (i, r) in rows.iter().enumerate() {
-                        if side.of(r).language == Some(cat.as_str())
-                            || (cat == crate::metrics::UNDETERMINED
-                                && side.of(r).language.is_none()
-                                && !side.of(r).empty)
-                        {
+                    for i in 0..lang_rows.len() {
+                        if lang_rows.category_at(*m, i) == Some(cat.as_str()) {
                             picks.push((i, json!(cat)));
                             if picks.len() == 3 {
                                 break;

@@ -66,12 +66,70 @@ fn summary(sorted: &[f64]) -> Value {
     })
 }
 
+/// The `k`-th smallest value (from 0, in `f64::total_cmp` order) of the two
+/// sorted slices together, i.e. `pooled[k]` of their sorted concatenation,
+/// found by bisection without building it. `k` < `a.len() + b.len()`.
+fn kth_of_two_sorted(a: &[f64], b: &[f64], k: usize) -> f64 {
+    // Take `i` values from `a` and `total - i` from `b`: the smallest `i` with
+    // a[i] >= b[total - i - 1] is the split of the first `total` values.
+    let total = k + 1;
+    let (mut lo, mut hi) = (total.saturating_sub(b.len()), total.min(a.len()));
+    while lo < hi {
+        let i = (lo + hi) / 2;
+        if a[i].total_cmp(&b[total - i - 1]).is_lt() {
+            lo = i + 1;
+        } else {
+            hi = i;
+        }
+    }
+    let (i, j) = (lo, total - lo);
+    match (i, j) {
+        (0, _) => b[j - 1],
+        (_, 0) => a[i - 1],
+        _ => a[i - 1].max_by_total(b[j - 1]),
+    }
+}
+
+/// Extension: `max` in `total_cmp` order.
+trait MaxByTotal {
+    fn max_by_total(self, other: Self) -> Self;
+}
+
+impl MaxByTotal for f64 {
+    fn max_by_total(self, other: f64) -> f64 {
+        if self.total_cmp(&other).is_lt() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// [`stats::quantile`] of the sorted concatenation of two sorted slices,
+/// without building it: the two order statistics the quantile interpolates
+/// between are found in place and interpolated by `stats::quantile` itself
+/// (on two values, at the same fraction), so the result is bit-identical.
+fn pooled_quantile(a: &[f64], b: &[f64], q: f64) -> Option<f64> {
+    let n = a.len() + b.len();
+    if n == 0 || !(0.0..=1.0).contains(&q) {
+        return None;
+    }
+    let h = (n - 1) as f64 * q;
+    let lo = h.floor();
+    let (i, j) = if h >= (n - 1) as f64 {
+        (n - 1, n - 1)
+    } else {
+        (lo as usize, lo as usize + 1)
+    };
+    let pair = [kth_of_two_sorted(a, b, i), kth_of_two_sorted(a, b, j)];
+    stats::quantile(&pair, h - lo)
+}
+
 /// 20 equal-width bins over the pooled 1st–99th percentile range, for charts.
+/// `r` and `c` are sorted.
 fn chart_histogram(r: &[f64], c: &[f64]) -> Value {
-    let mut pooled: Vec<f64> = r.iter().chain(c.iter()).copied().collect();
-    pooled.sort_by(f64::total_cmp);
-    let lo = stats::quantile(&pooled, 0.01).unwrap_or(0.0);
-    let mut hi = stats::quantile(&pooled, 0.99).unwrap_or(1.0);
+    let lo = pooled_quantile(r, c, 0.01).unwrap_or(0.0);
+    let mut hi = pooled_quantile(r, c, 0.99).unwrap_or(1.0);
     if !(hi > lo) {
         hi = lo + 1.0;
     }
@@ -113,7 +171,8 @@ pub fn test_metric(
     }
     match (reference, current) {
         (RefColumn::Numeric { sorted: r }, CurColumn::Numeric(c)) => {
-            c.sort_by(f64::total_cmp);
+            // Values equal in total order are identical bits: unstable is exact.
+            c.sort_unstable_by(f64::total_cmp);
             let c: &[f64] = c;
             let ks = match stats::ks_2samp_sorted(r, c) {
                 Ok(k) => k,
@@ -359,6 +418,39 @@ mod tests {
         assert_eq!(f[1].verdict, Verdict::Ok);
         assert!(f[1].p_adjusted.unwrap() > 0.05);
         assert_eq!(f[2].verdict, Verdict::Drifted);
+    }
+
+    /// The quantiles of the pooled sample, computed in place, equal those of
+    /// the sorted concatenation bit for bit (ties, signed zeros, uneven sizes).
+    #[test]
+    fn pooled_quantiles_equal_those_of_the_sorted_concatenation() {
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        for (na, nb) in [(0, 1), (1, 0), (1, 1), (5, 0), (3, 17), (40, 9), (100, 100)] {
+            let mut a: Vec<f64> = (0..na).map(|_| (next() % 7) as f64 - 3.0).collect();
+            let mut b: Vec<f64> = (0..nb).map(|_| (next() % 11) as f64 * 0.5 - 2.0).collect();
+            if na > 0 {
+                a[0] = -0.0;
+            }
+            a.sort_by(f64::total_cmp);
+            b.sort_by(f64::total_cmp);
+            let mut pooled: Vec<f64> = a.iter().chain(&b).copied().collect();
+            pooled.sort_by(f64::total_cmp);
+            for (k, want) in pooled.iter().enumerate() {
+                let got = kth_of_two_sorted(&a, &b, k);
+                assert_eq!(got.to_bits(), want.to_bits(), "k={k} of {na}+{nb}");
+            }
+            for q in [0.0, 0.01, 0.05, 0.3, 0.5, 0.99, 1.0] {
+                let want = stats::quantile(&pooled, q).map(f64::to_bits);
+                assert_eq!(pooled_quantile(&a, &b, q).map(f64::to_bits), want, "q={q}");
+            }
+        }
+        assert_eq!(pooled_quantile(&[], &[], 0.5), None);
     }
 
     #[test]

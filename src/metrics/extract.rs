@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -84,8 +86,9 @@ enum Origin {
 pub struct Extractor {
     tokens: TokenCounter,
     expectations: Expectations,
-    input_vocab: Option<Vocabulary>,
-    output_vocab: Option<Vocabulary>,
+    /// Shared: the language-detecting copy of a run's extractor uses the same.
+    input_vocab: Option<Arc<Vocabulary>>,
+    output_vocab: Option<Arc<Vocabulary>>,
     detect_language: bool,
 }
 
@@ -117,8 +120,8 @@ impl Extractor {
         input: Option<Vocabulary>,
         output: Option<Vocabulary>,
     ) -> Self {
-        self.input_vocab = input;
-        self.output_vocab = output;
+        self.input_vocab = input.map(Arc::new);
+        self.output_vocab = output.map(Arc::new);
         self
     }
 
@@ -145,11 +148,11 @@ impl Extractor {
     }
 
     pub fn input_vocabulary(&self) -> Option<&Vocabulary> {
-        self.input_vocab.as_ref()
+        self.input_vocab.as_deref()
     }
 
     pub fn output_vocabulary(&self) -> Option<&Vocabulary> {
-        self.output_vocab.as_ref()
+        self.output_vocab.as_deref()
     }
 
     /// The catalogue entries that can have values with this extractor's

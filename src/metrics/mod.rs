@@ -15,6 +15,7 @@ mod catalogue;
 mod error;
 mod expect;
 mod extract;
+mod table;
 mod text;
 mod tokens;
 mod vocab;
@@ -23,6 +24,7 @@ pub use catalogue::{Column, Metric, MetricId, MetricKind, Side, UnknownMetric, U
 pub use error::MetricsError;
 pub use expect::{compile_schema, full_match_regex, Expectations, ExpectationsSpec, OutputFormat};
 pub use extract::{language_code, Extractor, LanguageCode, TextMetrics, TraceMetrics};
+pub use table::MetricTable;
 pub use tokens::{TokenCounter, TokenizerSpec};
 pub use vocab::Vocabulary;
 

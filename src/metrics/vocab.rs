@@ -29,17 +29,28 @@ impl Vocabulary {
         let mut vocab = Vocabulary::default();
         let mut seen: HashSet<String> = HashSet::new();
         for text in texts {
-            vocab.documents += 1;
-            seen.clear();
-            for word in words(text.as_ref()) {
-                let word = word.to_lowercase();
-                if !seen.contains(&word) {
-                    *vocab.doc_freq.entry(word.as_str().into()).or_insert(0) += 1;
-                    seen.insert(word);
-                }
-            }
+            vocab.add(text.as_ref(), &mut seen);
         }
         vocab
+    }
+
+    /// Adds one document, e.g. to build a vocabulary from a corpus read a page
+    /// at a time; [`from_texts`](Self::from_texts) is this for each text.
+    pub fn add_document(&mut self, text: &str) {
+        self.add(text, &mut HashSet::new());
+    }
+
+    /// [`add_document`](Self::add_document) with a reusable scratch set.
+    fn add(&mut self, text: &str, seen: &mut HashSet<String>) {
+        self.documents += 1;
+        seen.clear();
+        for word in words(text) {
+            let word = word.to_lowercase();
+            if !seen.contains(&word) {
+                *self.doc_freq.entry(word.as_str().into()).or_insert(0) += 1;
+                seen.insert(word);
+            }
+        }
     }
 
     /// Number of distinct words.
@@ -129,6 +140,18 @@ mod tests {
         let v = Vocabulary::from_texts(["echo echo echo", "other"]);
         assert_eq!(v.oov_rate_held_out("echo echo echo"), Some(1.0));
         assert_eq!(v.oov_rate("echo"), Some(0.0));
+    }
+
+    #[test]
+    fn documents_added_one_at_a_time_equal_the_batch() {
+        let docs = ["The cat sat", "the DOG sat", "a unique zebra", ""];
+        let batch = Vocabulary::from_texts(docs);
+        let mut paged = Vocabulary::default();
+        for d in docs {
+            paged.add_document(d);
+        }
+        assert_eq!(paged.doc_freq, batch.doc_freq);
+        assert_eq!(paged.documents(), 4);
     }
 
     #[test]

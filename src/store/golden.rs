@@ -222,6 +222,34 @@ impl Store {
         })
     }
 
+    /// Up to `limit` examples of `set` at `version` with an id above `after_id`,
+    /// in id order, as `(id, input, expected_output)`: the texts only, a page at
+    /// a time, so a run can read a large golden set without holding it.
+    pub async fn golden_texts_page(
+        &self,
+        set: &str,
+        version: i64,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, String)>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT id, input, expected_output FROM golden_examples WHERE set_name = $1 \
+                 AND version_added <= $2 AND (version_archived IS NULL OR version_archived > $2) \
+                 AND id > $3 ORDER BY id LIMIT $4",
+            )
+            .bind(set)
+            .bind(version)
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+            rows.into_iter()
+                .map(|r| Ok((r.try_get("id")?, r.try_get("input")?, r.try_get("expected_output")?)))
+                .collect()
+        })
+    }
+
     /// Every example of `set`, archived ones included, in id order.
     pub async fn golden_examples_all(&self, set: &str) -> Result<Vec<GoldenExample>> {
         let sql =

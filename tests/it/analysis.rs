@@ -347,3 +347,76 @@ async fn exported_metric_columns_match_the_tested_samples() {
     assert!(prows.iter().skip(500).all(|r| r[lang].is_empty()));
     assert!(prows.iter().take(500).any(|r| r[lang] == "eng"));
 }
+
+/// One line per finding: what a run decided and why (statistic, p-values,
+/// effect size, verdict, the example traces behind it).
+fn finding_lines(findings: &[Finding]) -> String {
+    let mut lines: Vec<String> = findings
+        .iter()
+        .map(|f| {
+            let examples: Vec<i64> = f.details["examples"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|e| e["trace_id"].as_i64()).collect())
+                .unwrap_or_default();
+            format!(
+                "{} {} n={}/{} stat={:?} p={:?} padj={:?} effect={:?} {:?} ex={examples:?}",
+                f.metric,
+                f.test,
+                f.ref_n,
+                f.cur_n,
+                f.statistic,
+                f.p_value,
+                f.p_adjusted,
+                f.effect_size,
+                f.verdict
+            )
+        })
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+/// Findings of a fixed data set, pinned from the runner as it was before the
+/// structural stage stopped holding golden texts and per-trace metric rows
+/// (commit 75f3b1b): how the stage holds its data may change, what it decides
+/// may not. The cached-profile run must decide exactly like the computed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn findings_on_a_fixed_data_set_are_pinned() {
+    let db = TestDb::sqlite().await;
+    let s = db.store().await;
+    let mut o = scenario(6);
+    o.typo_share = 0.3;
+    o.incident = Some(Incident {
+        start_frac: 0.4,
+        truncated_share: 0.25,
+        invalid_json_share: 0.15,
+    });
+    load(&s, 6, 40, &o).await;
+    let computed = finding_lines(&run(&s, &job(6)).await);
+    let cached = finding_lines(&run(&s, &job(6)).await);
+    assert_eq!(
+        cached, computed,
+        "cached profile decides like the computed one"
+    );
+    assert_eq!(computed, PINNED.trim(), "\n{computed}\n");
+}
+
+const PINNED: &str = r#"
+input.chars ks n=240/1000 stat=Some(0.082) p=Some(0.13956874645981904) padj=Some(0.21569715361972033) effect=Some(0.082) Ok ex=[]
+input.empty z n=240/1000 stat=Some(0.0) p=Some(1.0) padj=Some(1.0) effect=Some(0.0) Ok ex=[]
+input.language chi2 n=240/500 stat=Some(1.0926915254237302) p=Some(0.29587562239845244) padj=Some(0.41915713173114094) effect=Some(0.03451125676792114) Ok ex=[]
+input.non_ascii_share ks n=240/1000 stat=Some(0.0031666666666666666) p=Some(1.0) padj=Some(1.0) effect=Some(0.0031666666666666666) Ok ex=[]
+input.oov_rate ks n=240/1000 stat=Some(0.132) p=Some(0.0021106940228864364) padj=Some(0.005125971198438489) effect=Some(0.132) Drifted ex=[87, 96, 115]
+input.tokens ks n=240/1000 stat=Some(0.08683333333333333) p=Some(0.10138623992921904) padj=Some(0.17235660787967236) effect=Some(0.08683333333333333) Ok ex=[]
+input.uppercase_share ks n=240/1000 stat=Some(0.2) p=Some(2.954746142467969e-7) padj=Some(1.0046136884391095e-6) effect=Some(0.2) Drifted ex=[3, 47, 65]
+input.words ks n=240/1000 stat=Some(0.0395) p=Some(0.9103854450618617) padj=Some(1.0) effect=Some(0.0395) Ok ex=[]
+output.chars ks n=240/1000 stat=Some(0.24583333333333332) p=Some(9.075121241453504e-11) padj=Some(7.713853055235478e-10) effect=Some(0.24583333333333332) Drifted ex=[606, 578, 480]
+output.empty z n=240/1000 stat=Some(0.0) p=Some(1.0) padj=Some(1.0) effect=Some(0.0) Ok ex=[]
+output.json_valid z n=240/1000 stat=Some(8.451272093596323) p=Some(2.881458480270814e-17) padj=Some(4.898479416460384e-16) effect=Some(0.24) Drifted ex=[404, 408, 409]
+output.language chi2 n=240/500 stat=Some(4.146506130078618) p=Some(0.04172052469094358) padj=Some(0.07880543552733787) effect=Some(0.06980427719435559) Ok ex=[]
+output.non_ascii_share ks n=240/1000 stat=Some(0.0) p=Some(1.0) padj=Some(1.0) effect=Some(0.0) Ok ex=[]
+output.oov_rate ks n=240/1000 stat=Some(0.10016666666666667) p=Some(0.03817837591162471) padj=Some(0.07880543552733787) effect=Some(0.10016666666666667) Ok ex=[]
+output.tokens ks n=240/1000 stat=Some(0.24) p=Some(2.796150734845319e-10) padj=Some(1.1883640623092607e-9) effect=Some(0.24) Drifted ex=[411, 517, 583]
+output.uppercase_share ks n=240/1000 stat=Some(0.17066666666666666) p=Some(2.136638765556407e-5) padj=Some(6.053809835743153e-5) effect=Some(0.17066666666666666) Drifted ex=[480, 585, 684]
+output.words ks n=240/1000 stat=Some(0.24) p=Some(2.796150734845319e-10) padj=Some(1.1883640623092607e-9) effect=Some(0.24) Drifted ex=[411, 488, 517]
+"#;
