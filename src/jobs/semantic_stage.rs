@@ -39,6 +39,9 @@ pub struct SemanticJobConfig {
     pub near_duplicate: f64,
     /// Share of sampled traces queued as random spot checks for human review (0 = off).
     pub spot_check_rate: f64,
+    /// Neighbours per trace in the novelty scan, which finds groups of production
+    /// traces with no golden example among their nearest neighbours (0 = off).
+    pub scan_k: usize,
 }
 
 impl Default for SemanticJobConfig {
@@ -55,6 +58,7 @@ impl Default for SemanticJobConfig {
             per_run: 30,
             near_duplicate: 0.95,
             spot_check_rate: 0.0,
+            scan_k: 5,
         }
     }
 }
@@ -70,6 +74,7 @@ impl SemanticJobConfig {
             .proposals_per_cluster(self.per_cluster)
             .proposals_per_run(self.per_run)
             .near_duplicate_cos(self.near_duplicate)
+            .scan_k(self.scan_k)
             .check()
             .map_err(|e| e.to_string())
     }
