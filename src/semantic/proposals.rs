@@ -28,6 +28,10 @@ pub const DENSITY_NEIGHBOURS: usize = 5;
 /// estimated within the subsample).
 pub const MAX_CANDIDATES: usize = 2000;
 
+/// Cosine at or above which two picks of one group are variations of one
+/// question; [`select_proposals`] first looks for picks below it.
+pub const DIVERSITY_COS: f32 = 0.85;
+
 /// Local density of every row of `x` (unit rows) among the others:
 /// `ρᵢ` = mean of the `κ = min(κ_max, m − 1)` largest cosines `xᵢ·xⱼ`,
 /// `j ≠ i` (0 when `m = 1`).
@@ -81,6 +85,14 @@ fn local_density(x: ArrayView2<f32>, kappa_max: usize) -> Vec<f32> {
 ///    `exclude` or to any trace already picked in this run is ≥
 ///    `params.near_duplicate_cos()` (0.95 by default), so picks are never
 ///    paraphrases of each other or of golden.
+/// 3. Diversity first: the visit of step 2 is made twice. The first pass
+///    only considers the denser half of the candidates (`ρᵢ` at or above the
+///    group's median) and also skips a candidate whose cosine to a pick of
+///    the same group is ≥ [`DIVERSITY_COS`], so a gap's picks cover its
+///    different questions rather than three wordings of its densest one;
+///    the second pass fills the remaining slots by step 2 alone. Restricting
+///    the first pass to the denser half keeps it from reaching for the
+///    sparse uncovered tail of other topics that shares a cluster.
 ///
 /// At most `params.proposals_per_cluster()` picks per group and
 /// `params.proposals_per_run()` in total.
@@ -89,7 +101,9 @@ fn local_density(x: ArrayView2<f32>, kappa_max: usize) -> Vec<f32> {
 ///
 /// Picking in density order replaced medoid-then-farthest-first: with a 5 %
 /// new topic, farthest-first went from the topic's medoid straight to the
-/// far-flung uncovered traces of other topics sharing the gap cluster.
+/// far-flung uncovered traces of other topics sharing the gap cluster. Pure
+/// density order in turn gave three wordings of the densest question (the
+/// demo's "how long can pizza stay in the fridge"), hence step 3.
 /// `exclude` is typically golden ∪ pending/rejected proposals; it may have
 /// zero rows. Exclusion is checked lazily (only for candidates about to be
 /// picked). Cost per group `O(m²·d)` time and `O(m²)` memory for the
@@ -152,25 +166,38 @@ pub fn select_proposals(
         );
         let mut order: Vec<usize> = (0..cands.len()).collect();
         order.sort_by(|&a, &b| rho[b].total_cmp(&rho[a]).then(cands[a].cmp(&cands[b])));
-        let mut taken = 0usize;
-        for j in order {
-            if taken >= per_cluster || picks.len() >= per_run {
-                break;
+        let median = {
+            let mut r = rho.clone();
+            r.sort_by(f32::total_cmp);
+            r[r.len() / 2]
+        };
+        let first = picks.len();
+        for diverse in [true, false] {
+            for &j in &order {
+                if picks.len() - first >= per_cluster || picks.len() >= per_run {
+                    break;
+                }
+                if diverse && rho[j] < median {
+                    continue;
+                }
+                let idx = cands[j];
+                let row = production.row(idx);
+                let too_close = |p: &Pick, own: bool| {
+                    let c = dot(row, production.row(p.index));
+                    c >= dup || (diverse && own && c >= DIVERSITY_COS)
+                };
+                if picks.iter().any(|p| p.index == idx)
+                    || picks[..first].iter().any(|p| too_close(p, false))
+                    || picks[first..].iter().any(|p| too_close(p, true))
+                    || excluded(idx)
+                {
+                    continue;
+                }
+                picks.push(Pick {
+                    cluster,
+                    index: idx,
+                });
             }
-            let idx = cands[j];
-            let row = production.row(idx);
-            if picks
-                .iter()
-                .any(|p| dot(row, production.row(p.index)) >= dup)
-                || excluded(idx)
-            {
-                continue;
-            }
-            picks.push(Pick {
-                cluster,
-                index: idx,
-            });
-            taken += 1;
         }
     }
     Ok(picks)
@@ -295,8 +322,11 @@ mod tests {
             vec![
                 pick(Some(1), 12),
                 pick(Some(0), 15), // densest
-                pick(Some(0), 1),  // row 0 is a near-duplicate of 15
-                pick(Some(0), 2),
+                // Diversity first: rows 0–4 are ≥ 0.85 to 15; 5 sits on the far
+                // side of the ring (0.848). Then density order fills the third
+                // slot (row 0 is a near-duplicate of 15).
+                pick(Some(0), 5),
+                pick(Some(0), 1),
                 pick(None, 13), // equal density, lower index first
                 pick(None, 14),
             ]
@@ -315,7 +345,7 @@ mod tests {
         let picks = select_proposals(p.view(), &clustering(), none.view(), &loose).unwrap();
         assert_eq!(
             from0(&picks),
-            vec![15, 0, 1, 2, 3, 4, 5, 7, 6, 8, 9, 11, 10]
+            vec![15, 5, 0, 1, 2, 3, 4, 7, 6, 8, 9, 11, 10]
         );
     }
 
@@ -326,12 +356,14 @@ mod tests {
         // Room for all thirteen: only row 0 (0.999 to row 15) is skipped.
         let picks =
             select_proposals(p.view(), &clustering(), none.view(), &params(13, 30)).unwrap();
-        assert_eq!(from0(&picks), vec![15, 1, 2, 3, 4, 5, 7, 6, 8, 9, 11, 10]);
-        // An exclude row at 4° removes rows 0 and 15 (ring rows are ≤ 0.933 to it).
+        assert_eq!(from0(&picks), vec![15, 5, 1, 2, 3, 4, 7, 6, 8, 9, 11, 10]);
+        // An exclude row at 4° removes rows 0 and 15 (ring rows are ≤ 0.933 to it);
+        // the picks are then spread round the ring (1 at 0°, 3 at 90°, 5 at 180°
+        // azimuth; 2 and 4 are ≥ 0.85 to a pick).
         let exclude = Array2::from_shape_vec((1, 3), dir(4.0, 0.0).to_vec()).unwrap();
         let picks =
             select_proposals(p.view(), &clustering(), exclude.view(), &params(3, 30)).unwrap();
-        assert_eq!(from0(&picks), vec![1, 2, 3]);
+        assert_eq!(from0(&picks), vec![1, 3, 5]);
     }
 
     #[test]
@@ -357,8 +389,8 @@ mod tests {
             vec![
                 pick(Some(1), 12),
                 pick(Some(0), 15),
-                pick(Some(0), 1),
-                pick(Some(0), 2)
+                pick(Some(0), 5),
+                pick(Some(0), 1)
             ]
         );
     }
