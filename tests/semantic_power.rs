@@ -12,7 +12,7 @@
 
 use driftwatch::demo::generator::{golden_records, production_records, GenOptions, GOLDEN_DOMAINS};
 use driftwatch::embed::{build_embedder, EmbedConfig};
-use driftwatch::semantic::{analyze, ClusterVerdict, SemanticParams};
+use driftwatch::semantic::{analyze, select_proposals, ClusterVerdict, SemanticParams};
 use ndarray::Array2;
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -78,10 +78,13 @@ fn semantic_detection_power() {
             })
             .count();
         let scan = rep.clustering.scan.as_ref();
+        // Proposals as a run would queue them (golden excluded as near duplicates).
+        let picks = select_proposals(pe.view(), &rep.clustering, ge.view(), &params).unwrap();
+        let picks_novel = picks.iter().filter(|k| novel[k.index]).count();
         let any = rep.verdict.any || !rep.clustering.gap_ranking.is_empty();
         detected += usize::from(any);
         println!(
-            "seed {seed}: novel {} (uncovered {novel_uncovered}) | coverage {:.3} thr {:.3} p {:.2e} (binomial {:.2e}) | mmd p {:.3} | auc {:.3} p {:.2e} | scan largest {} p {:.3} | k {} gaps {} (topic-majority {topic_gaps}) | detected {any}",
+            "seed {seed}: novel {} (uncovered {novel_uncovered}) | coverage {:.3} thr {:.3} p {:.2e} (binomial {:.2e}) | mmd p {:.3} | auc {:.3} p {:.2e} | scan largest {} p {:.3} | k {} gaps {} (topic-majority {topic_gaps}) | proposals {} ({picks_novel} topic) | detected {any}",
             novel.iter().filter(|x| **x).count(),
             c.coverage,
             c.threshold,
@@ -94,6 +97,7 @@ fn semantic_detection_power() {
             scan.map_or(1.0, |r| r.p_value),
             rep.clustering.k,
             rep.clustering.gap_ranking.len(),
+            picks.len(),
         );
         if env("VERBOSE", 0) == 1 {
             for cs in &rep.clustering.clusters {
