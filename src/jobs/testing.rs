@@ -110,19 +110,9 @@ impl MaxByTotal for f64 {
 /// between are found in place and interpolated by `stats::quantile` itself
 /// (on two values, at the same fraction), so the result is bit-identical.
 fn pooled_quantile(a: &[f64], b: &[f64], q: f64) -> Option<f64> {
-    let n = a.len() + b.len();
-    if n == 0 || !(0.0..=1.0).contains(&q) {
-        return None;
-    }
-    let h = (n - 1) as f64 * q;
-    let lo = h.floor();
-    let (i, j) = if h >= (n - 1) as f64 {
-        (n - 1, n - 1)
-    } else {
-        (lo as usize, lo as usize + 1)
-    };
+    let (i, j, gamma) = stats::quantile_positions(a.len() + b.len(), q)?;
     let pair = [kth_of_two_sorted(a, b, i), kth_of_two_sorted(a, b, j)];
-    stats::quantile(&pair, h - lo)
+    stats::quantile(&pair, gamma)
 }
 
 /// 20 equal-width bins over the pooled 1st–99th percentile range, for charts.

@@ -88,18 +88,7 @@ pub fn std_dev(x: &[f64]) -> Option<f64> {
 /// assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), Some(2.5));
 /// ```
 pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
-    let n = sorted.len();
-    if n == 0 || !(0.0..=1.0).contains(&q) {
-        return None;
-    }
-    let h = (n - 1) as f64 * q;
-    let lo = h.floor();
-    let (i, j) = if h >= (n - 1) as f64 {
-        (n - 1, n - 1)
-    } else {
-        (lo as usize, lo as usize + 1)
-    };
-    let gamma = h - lo;
+    let (i, j, gamma) = quantile_positions(sorted.len(), q)?;
     let (a, b) = (sorted[i], sorted[j]);
     let diff = b - a;
     let v = if gamma >= 0.5 {
@@ -110,11 +99,41 @@ pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
+/// Where the type-7 quantile `q` of `n` sorted values lies: the 0-based order
+/// statistics `(i, j)` it interpolates between and the weight `γ` of the
+/// `j`-th ([`quantile`] is `v_i + (v_j − v_i)·γ`). `None` for `n = 0` or
+/// `q ∉ [0, 1]`.
+///
+/// Hyndman & Fan (1996) definition 7: `h = (n − 1)q`, `i = ⌊h⌋`,
+/// `j = min(i + 1, n − 1)`, `γ = h − i`.
+pub fn quantile_positions(n: usize, q: f64) -> Option<(usize, usize, f64)> {
+    if n == 0 || !(0.0..=1.0).contains(&q) {
+        return None;
+    }
+    let h = (n - 1) as f64 * q;
+    let lo = h.floor();
+    let (i, j) = if h >= (n - 1) as f64 {
+        (n - 1, n - 1)
+    } else {
+        (lo as usize, lo as usize + 1)
+    };
+    Some((i, j, h - lo))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_util::{assert_close, lcg};
     use super::super::tol;
     use super::*;
+
+    #[test]
+    fn quantile_positions_are_the_interpolated_order_statistics() {
+        assert_eq!(quantile_positions(4, 0.5), Some((1, 2, 0.5)));
+        assert_eq!(quantile_positions(4, 1.0), Some((3, 3, 0.0)));
+        assert_eq!(quantile_positions(5, 0.0), Some((0, 1, 0.0)));
+        assert_eq!(quantile_positions(0, 0.5), None);
+        assert_eq!(quantile_positions(3, 1.5), None);
+    }
 
     // Expected values: numpy 2.4.6.
     // python3 -c "import numpy as np; x=[((i*7919) % 1000)/10.0 for i in range(1001)]; print(repr(np.mean(x)), repr(np.std(x)))"

@@ -34,7 +34,7 @@ mod wasserstein;
 
 pub use binning::{histogram, quantile_bin_edges};
 pub use categorical::{chi2_categories, two_proportion_ztest};
-pub use descriptive::{mean, quantile, std_dev};
+pub use descriptive::{mean, quantile, quantile_positions, std_dev};
 pub use divergence::{jensen_shannon_distance, psi};
 pub use ks::{ks_2samp, ks_2samp_sorted};
 pub use multiple::benjamini_hochberg;
