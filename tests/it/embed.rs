@@ -11,7 +11,7 @@ use driftwatch::jobs::{backfill, embed_cached, BackfillOptions, SharedEmbedder};
 use driftwatch::store::{NewTrace, Store};
 use serde_json::Value;
 
-use crate::common::{bin, TestDb};
+use crate::common::{bare_trace, bin, TestDb};
 
 fn embedder() -> SharedEmbedder {
     SharedEmbedder::build(
@@ -33,20 +33,13 @@ const TOPICS: [&str; 5] = [
 async fn seed_traces(store: &Store, n: usize) {
     let end = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
     let traces: Vec<NewTrace> = (0..n)
-        .map(|i| NewTrace {
-            source: "app".into(),
-            external_id: format!("t{i}"),
-            ts: end - chrono::Duration::minutes(i as i64),
-            input: format!("how do I {} (order {i})?", TOPICS[i % TOPICS.len()]),
-            output: "Here is how.".into(),
-            model: None,
-            latency_ms: None,
-            prompt_tokens: None,
-            completion_tokens: None,
-            cost: None,
-            is_error: None,
-            feedback: None,
-            metadata: None,
+        .map(|i| {
+            bare_trace(
+                &format!("t{i}"),
+                end - chrono::Duration::minutes(i as i64),
+                &format!("how do I {} (order {i})?", TOPICS[i % TOPICS.len()]),
+                "Here is how.",
+            )
         })
         .collect();
     assert_eq!(store.insert_traces(&traces).await.unwrap().stored, n as u64);

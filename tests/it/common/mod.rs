@@ -115,6 +115,30 @@ pub fn bin() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_driftwatch"))
 }
 
+/// A trace from source `app` with only the required fields set.
+pub fn bare_trace(
+    external_id: &str,
+    ts: chrono::DateTime<chrono::Utc>,
+    input: &str,
+    output: &str,
+) -> driftwatch::store::NewTrace {
+    driftwatch::store::NewTrace {
+        source: "app".into(),
+        external_id: external_id.into(),
+        ts,
+        input: input.into(),
+        output: output.into(),
+        model: None,
+        latency_ms: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        cost: None,
+        is_error: None,
+        feedback: None,
+        metadata: None,
+    }
+}
+
 /// A proposal for review fixtures: input, production output, and
 /// `(cluster id, label)` for a gap proposal (`None`: an outlier).
 pub type ProposalItem<'a> = (&'a str, &'a str, Option<(i64, &'a str)>);
@@ -138,22 +162,11 @@ pub async fn queue_proposals(
     let traces: Vec<NewTrace> = items
         .iter()
         .enumerate()
-        .map(|(i, (input, output, _))| NewTrace {
-            source: "app".into(),
-            external_id: format!("ext-{}", base + i),
-            ts: Utc
+        .map(|(i, (input, output, _))| {
+            let ts = Utc
                 .timestamp_opt(1_790_000_000 + (base + i) as i64, 0)
-                .unwrap(),
-            input: input.to_string(),
-            output: output.to_string(),
-            model: None,
-            latency_ms: None,
-            prompt_tokens: None,
-            completion_tokens: None,
-            cost: None,
-            is_error: None,
-            feedback: None,
-            metadata: None,
+                .unwrap();
+            bare_trace(&format!("ext-{}", base + i), ts, input, output)
         })
         .collect();
     s.insert_traces(&traces).await.unwrap();
