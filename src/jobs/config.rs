@@ -221,12 +221,34 @@ impl JobSpec {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExpectationsSource {
     pub output_format: OutputFormat,
+    /// Neither `output_format` nor a schema was configured: the run infers the
+    /// format from the golden set (JSON when at least
+    /// [`INFER_JSON_SHARE`] of its expected outputs are JSON objects or arrays).
+    pub infer_format: bool,
     pub output_schema: Option<serde_json::Value>,
     pub output_regex: Option<String>,
     pub input_regex: Option<String>,
 }
 
+/// Share of golden expected outputs that must parse as a JSON object or
+/// array for an unconfigured job to measure JSON validity.
+pub const INFER_JSON_SHARE: f64 = 0.95;
+
 impl ExpectationsSource {
+    /// The source with the format inferred from the golden set's outputs:
+    /// `json_outputs` of `outputs` parse as a JSON object or array. Unchanged
+    /// when the format was configured.
+    pub fn inferred(&self, json_outputs: usize, outputs: usize) -> ExpectationsSource {
+        let mut out = self.clone();
+        if self.infer_format
+            && outputs > 0
+            && json_outputs as f64 >= INFER_JSON_SHARE * outputs as f64
+        {
+            out.output_format = OutputFormat::Json;
+        }
+        out
+    }
+
     pub fn compile(&self) -> Result<Expectations, crate::metrics::MetricsError> {
         let mut e = Expectations::new(self.output_format);
         if let Some(s) = &self.output_schema {
@@ -502,6 +524,7 @@ impl JobConfig {
             sources: self.sources.clone(),
             expectations: ExpectationsSource {
                 output_format,
+                infer_format: self.output_format.is_none() && schema.is_none(),
                 output_schema: schema,
                 output_regex: self.output_regex.clone(),
                 input_regex: self.input_regex.clone(),

@@ -169,10 +169,10 @@ async fn run_job_inner(
     }
 }
 
-fn settings_hash(spec: &JobSpec) -> String {
+fn settings_hash(spec: &JobSpec, expectations: &super::config::ExpectationsSource) -> String {
     let s = format!(
         "{PROFILE_VERSION}|{:?}|{}|{}|{}",
-        spec.expectations, spec.tokenizer, spec.language_detection, spec.language_sample
+        expectations, spec.tokenizer, spec.language_detection, spec.language_sample
     );
     crate::store::content_hash(&s)[..16].to_string()
 }
@@ -399,20 +399,48 @@ async fn golden_vocabularies(
     store: &Store,
     set: &str,
     version: i64,
-) -> Result<(Vocabulary, Vocabulary), JobError> {
+) -> Result<GoldenScan, JobError> {
     fold_golden_pages(
         store,
         set,
         version,
-        (Vocabulary::default(), Vocabulary::default()),
-        |(input, output), page| {
-            rayon::join(
+        GoldenScan::default(),
+        |g, page| {
+            let (input, output) = (&mut g.input, &mut g.output);
+            let ((), json) = rayon::join(
                 || page.iter().for_each(|p| input.add_document(&p.1)),
-                || page.iter().for_each(|p| output.add_document(&p.2)),
+                || {
+                    page.iter()
+                        .filter(|p| {
+                            output.add_document(&p.2);
+                            is_json_document(&p.2)
+                        })
+                        .count()
+                },
             );
+            g.json_outputs += json;
+            g.outputs += page.len();
         },
     )
     .await
+}
+
+/// What one pass over the golden texts collects.
+#[derive(Default)]
+struct GoldenScan {
+    input: Vocabulary,
+    output: Vocabulary,
+    /// Expected outputs that are a JSON object or array, of `outputs`.
+    json_outputs: usize,
+    outputs: usize,
+}
+
+/// A JSON object or array (a bare number or string is not evidence of a JSON
+/// output contract).
+fn is_json_document(s: &str) -> bool {
+    let t = s.trim_start();
+    (t.starts_with('{') || t.starts_with('['))
+        && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
 }
 
 /// The golden set measured: metric tables like a production [`Sample`]'s, with
@@ -595,9 +623,17 @@ async fn analyze(
     let t = Instant::now();
     let tokens = TokenCounter::new(&spec.tokenizer)?;
     log_memory("tokenizer");
-    let expectations = spec.expectations.compile()?;
-    let (input_vocab, output_vocab) =
-        golden_vocabularies(store, &spec.golden_set, version.version).await?;
+    let scan = golden_vocabularies(store, &spec.golden_set, version.version).await?;
+    let (input_vocab, output_vocab) = (scan.input, scan.output);
+    // An unconfigured output format is inferred from the golden set, so a job
+    // whose golden answers are JSON measures JSON validity without config.
+    let source = spec.expectations.inferred(scan.json_outputs, scan.outputs);
+    let expectations = source.compile()?;
+    let output_format = json!({
+        "format": if source.output_format == crate::metrics::OutputFormat::Json { "json" } else { "text" },
+        "inferred": source.infer_format,
+        "golden_json_share": if scan.outputs > 0 { scan.json_outputs as f64 / scan.outputs as f64 } else { 0.0 },
+    });
     let golden_n = input_vocab.documents();
     if golden_n == 0 {
         return Err(JobError::NoGolden(spec.golden_set.clone()));
@@ -619,7 +655,7 @@ async fn analyze(
         plain_metrics,
         lang_metrics,
     };
-    let hash = settings_hash(spec);
+    let hash = settings_hash(spec, &source);
     let cached = store
         .reference_profile(&spec.golden_set, version.version, &hash)
         .await?;
@@ -831,6 +867,7 @@ async fn analyze(
         "skipped": findings.iter().filter(|f| f.verdict == Verdict::Skipped).count(),
         "drifted": drifted,
         "reference_profile": if fresh_profile { "computed" } else { "cached" },
+        "output_format": output_format,
         "duration_ms": started.elapsed().as_millis() as u64,
         "timings_ms": {
             "sample": sample_ms,

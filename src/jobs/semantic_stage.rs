@@ -80,6 +80,9 @@ impl SemanticJobConfig {
     }
 }
 
+/// Most member trace ids a gap finding lists.
+const MAX_MEMBER_IDS: usize = 1000;
+
 /// What the semantic stage produced.
 pub struct SemanticOutput {
     pub findings: Vec<Finding>,
@@ -370,6 +373,9 @@ pub async fn run_semantic(
             "golden_count": cs.golden_count, "production_count": cs.production_count, "uncovered_count": cs.uncovered_count,
             "gap_lower": cs.gap.lower, "gap_upper": cs.gap.upper,
             "examples": examples.iter().map(|t| json!({"text": t})).collect::<Vec<_>>(),
+            // The gap's production traces (external ids), so a reader can list
+            // them and a later run can recognise the same region.
+            "member_ids": cs.production_members.iter().take(MAX_MEMBER_IDS).filter_map(|&i| traces.get(i).map(|t| t.external_id.as_str())).collect::<Vec<_>>(),
             "summary": format!("gap “{label}”: {} production / {} golden, {} uncovered", cs.production_count, cs.golden_count, cs.uncovered_count),
         });
         findings.push(f);

@@ -1,0 +1,273 @@
+//! Scenario generators: golden and production samples with known truth.
+
+use std::collections::HashMap;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::data::Query;
+
+/// What a scenario changes, and so what counts as detecting it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Nothing changed: any input-side semantic or coverage finding is a false alarm.
+    NoDrift,
+    /// Held-out intents in production: a drifted gap ≥ 70 % novel is a detection.
+    Topic,
+    /// Typos and casing in 30 % of inputs: a structural input finding; no gap, no proposal.
+    Noise,
+    /// 15 % of outputs no longer JSON: `output.json_valid` drifted.
+    FormatBreak,
+    /// Outputs cut to a quarter: a structural output finding.
+    Truncation,
+    /// Outputs in another register: any output finding.
+    Style,
+}
+
+/// A scenario of the table.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub dataset: &'static str,
+    /// Held-out intents (Topic) — 0 for a held-out CLINC150 domain.
+    pub held_out: usize,
+    pub share: f64,
+    pub grouped: bool,
+    pub seeds: u64,
+}
+
+pub fn all() -> Vec<Scenario> {
+    let s = |name, kind, dataset, held_out, share, grouped, seeds| Scenario {
+        name,
+        kind,
+        dataset,
+        held_out,
+        share,
+        grouped,
+        seeds,
+    };
+    vec![
+        s("no drift (row split)", Kind::NoDrift, "banking77", 0, 0.0, false, 30),
+        s("no drift (grouped split)", Kind::NoDrift, "banking77", 0, 0.0, true, 30),
+        s("near, 1 intent at 5%", Kind::Topic, "banking77", 1, 0.05, false, 20),
+        s("near, 1 intent at 2%", Kind::Topic, "banking77", 1, 0.02, false, 20),
+        s("near, 3 intents at 5%", Kind::Topic, "banking77", 3, 0.05, false, 20),
+        s("near, 3 intents at 2%", Kind::Topic, "banking77", 3, 0.02, false, 20),
+        s("near, 10 intents at 5%", Kind::Topic, "banking77", 10, 0.05, false, 20),
+        s("near, 10 intents at 2%", Kind::Topic, "banking77", 10, 0.02, false, 20),
+        s("far, CLINC150 domain at 5%", Kind::Topic, "clinc150", 0, 0.05, false, 20),
+        s("typos + casing in 30% of inputs", Kind::Noise, "banking77", 0, 0.30, false, 20),
+        s("15% of outputs not JSON, no config", Kind::FormatBreak, "banking77", 0, 0.15, false, 20),
+        s("20% of outputs cut to a quarter", Kind::Truncation, "banking77", 0, 0.20, false, 20),
+        s("40% of outputs in another register", Kind::Style, "banking77", 0, 0.40, false, 20),
+    ]
+}
+
+/// One production trace with its truth.
+#[derive(Debug, Clone)]
+pub struct ProdRow {
+    pub input: String,
+    pub output: String,
+    /// From a held-out intent or domain.
+    pub novel: bool,
+}
+
+/// One generated case.
+pub struct Case {
+    pub golden: Vec<(String, String)>,
+    pub production: Vec<ProdRow>,
+}
+
+pub const GOLDEN_N: usize = 1000;
+pub const PRODUCTION_N: usize = 2000;
+
+const OPENERS: &[&str] = &["Sure, I can help with that.", "Thanks for reaching out."];
+const BODIES: &[&str] = &[
+    "You can manage this from the app under Settings, or I can walk you through it step by step.",
+    "This usually takes one to two business days, and you will get a confirmation by email.",
+    "Most customers resolve this in a couple of minutes by following the steps in the help center.",
+];
+
+fn small_hash(s: &str) -> usize {
+    s.bytes().fold(5381usize, |h, b| h.wrapping_mul(33) ^ b as usize)
+}
+
+/// The application's JSON answer to a query (six wordings per intent).
+pub fn answer(q: &Query) -> String {
+    let h = small_hash(&q.text);
+    let text = format!(
+        "{} Regarding {}: {}",
+        OPENERS[h % OPENERS.len()],
+        q.intent.replace('_', " "),
+        BODIES[(h / 7) % BODIES.len()]
+    );
+    serde_json::json!({"intent": q.intent, "answer": text}).to_string()
+}
+
+/// The same answer in a casual register (the style-change scenario).
+fn casual(q: &Query) -> String {
+    let text = format!(
+        "hey!! {} huh? lol no worries, just poke around the app, it's all in there somewhere 🙂",
+        q.intent.replace('_', " ")
+    );
+    serde_json::json!({"intent": q.intent, "answer": text}).to_string()
+}
+
+/// A broken output: JSON cut before its end, or the bare answer text.
+fn broken(out: &str, r: &mut ChaCha8Rng) -> String {
+    if r.random_bool(0.5) {
+        let cut = out.len() - 12;
+        out[..out.char_indices().map(|(i, _)| i).take_while(|&i| i <= cut).last().unwrap_or(0)].to_string()
+    } else {
+        serde_json::from_str::<serde_json::Value>(out).unwrap()["answer"].as_str().unwrap().to_string()
+    }
+}
+
+fn quarter(out: &str) -> String {
+    let n = out.chars().count() / 4;
+    out.chars().take(n).collect()
+}
+
+/// Near-duplicate groups for the grouped split: connected components at
+/// cosine ≥ 0.9 over all queries, cut into chunks of at most 20.
+pub fn near_duplicate_groups(vecs: &[&Vec<f32>]) -> Vec<Vec<usize>> {
+    let n = vecs.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(p: &mut [usize], mut i: usize) -> usize {
+        while p[i] != i {
+            p[i] = p[p[i]];
+            i = p[i];
+        }
+        i
+    }
+    for i in 0..n {
+        for j in i + 1..n {
+            let s: f32 = vecs[i].iter().zip(vecs[j]).map(|(a, b)| a * b).sum();
+            if s >= 0.9 {
+                let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+                if a != b {
+                    parent[a.max(b)] = a.min(b);
+                }
+            }
+        }
+    }
+    let mut by_root: HashMap<usize, Vec<usize>> = HashMap::new();
+    for i in 0..n {
+        let r = find(&mut parent, i);
+        by_root.entry(r).or_default().push(i);
+    }
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut roots: Vec<_> = by_root.into_values().collect();
+    roots.sort();
+    for g in roots {
+        for c in g.chunks(20) {
+            groups.push(c.to_vec());
+        }
+    }
+    groups
+}
+
+/// Builds the case of `sc` for `seed`. `groups` is required for a grouped split.
+pub fn build(sc: &Scenario, seed: u64, queries: &[Query], groups: Option<&[Vec<usize>]>) -> Case {
+    let mut r = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(7919) ^ small_hash(sc.name) as u64);
+    // Which queries are novel.
+    let novel: Vec<bool> = if sc.kind == Kind::Topic {
+        let mut keys: Vec<&str> = if sc.held_out == 0 {
+            let mut d: Vec<&str> = queries.iter().map(|q| q.domain.as_str()).collect();
+            d.sort_unstable();
+            d.dedup();
+            // Every domain in turn across seeds.
+            let k = d[seed as usize % d.len()];
+            vec![k]
+        } else {
+            let mut i: Vec<&str> = queries.iter().map(|q| q.intent.as_str()).collect();
+            i.sort_unstable();
+            i.dedup();
+            i.shuffle(&mut r);
+            i.truncate(sc.held_out);
+            i
+        };
+        keys.sort_unstable();
+        queries
+            .iter()
+            .map(|q| {
+                let key = if sc.held_out == 0 { &q.domain } else { &q.intent };
+                keys.binary_search(&key.as_str()).is_ok()
+            })
+            .collect()
+    } else {
+        vec![false; queries.len()]
+    };
+    let mut known: Vec<usize> = (0..queries.len()).filter(|&i| !novel[i]).collect();
+    let mut fresh: Vec<usize> = (0..queries.len()).filter(|&i| novel[i]).collect();
+    let n_novel = (sc.share * PRODUCTION_N as f64).round() as usize;
+    let n_novel = if sc.kind == Kind::Topic { n_novel } else { 0 };
+    let (golden_idx, prod_known): (Vec<usize>, Vec<usize>) = match groups {
+        Some(groups) if sc.grouped => {
+            let mut order: Vec<&Vec<usize>> = groups.iter().collect();
+            order.shuffle(&mut r);
+            let (mut g, mut p) = (Vec::new(), Vec::new());
+            for grp in order {
+                if g.len() < GOLDEN_N {
+                    g.extend(grp.iter().copied().take(GOLDEN_N - g.len()));
+                } else if p.len() < PRODUCTION_N - n_novel {
+                    p.extend(grp.iter().copied().take(PRODUCTION_N - n_novel - p.len()));
+                } else {
+                    break;
+                }
+            }
+            (g, p)
+        }
+        _ => {
+            known.shuffle(&mut r);
+            let g = known[..GOLDEN_N].to_vec();
+            let p = known[GOLDEN_N..GOLDEN_N + PRODUCTION_N - n_novel].to_vec();
+            (g, p)
+        }
+    };
+    fresh.shuffle(&mut r);
+    let golden = golden_idx
+        .iter()
+        .map(|&i| (queries[i].text.clone(), answer(&queries[i])))
+        .collect();
+    let mut production: Vec<ProdRow> = prod_known
+        .iter()
+        .map(|&i| (i, false))
+        .chain(fresh.iter().cycle().take(n_novel).map(|&i| (i, true)))
+        .map(|(i, novel)| ProdRow {
+            input: queries[i].text.clone(),
+            output: answer(&queries[i]),
+            novel,
+        })
+        .collect();
+    production.shuffle(&mut r);
+    let changed = (sc.share * production.len() as f64).round() as usize;
+    match sc.kind {
+        Kind::Noise => {
+            for p in production.iter_mut().take(changed) {
+                p.input = driftwatch::demo::generator::add_noise(&p.input, &mut r);
+            }
+        }
+        Kind::FormatBreak => {
+            for p in production.iter_mut().take(changed) {
+                p.output = broken(&p.output, &mut r);
+            }
+        }
+        Kind::Truncation => {
+            for p in production.iter_mut().take(changed) {
+                p.output = quarter(&p.output);
+            }
+        }
+        Kind::Style => {
+            let by_text: HashMap<&str, &Query> = queries.iter().map(|q| (q.text.as_str(), q)).collect();
+            for p in production.iter_mut().take(changed) {
+                p.output = casual(by_text[p.input.as_str()]);
+            }
+        }
+        Kind::NoDrift | Kind::Topic => {}
+    }
+    production.shuffle(&mut r);
+    Case { golden, production }
+}
