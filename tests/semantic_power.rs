@@ -77,14 +77,14 @@ fn semantic_detection_power() {
                 2 * nov >= cs.production_count
             })
             .count();
-        let scan = rep.clustering.scan.as_ref();
+        let regions = rep.clustering.regions.as_ref();
         // Proposals as a run would queue them (golden excluded as near duplicates).
         let picks = select_proposals(pe.view(), &rep.clustering, ge.view(), &params).unwrap();
         let picks_novel = picks.iter().filter(|k| novel[k.index]).count();
         let any = rep.verdict.any || !rep.clustering.gap_ranking.is_empty();
         detected += usize::from(any);
         println!(
-            "seed {seed}: novel {} (uncovered {novel_uncovered}) | coverage {:.3} thr {:.3} p {:.2e} (binomial {:.2e}) | mmd p {:.3} | auc {:.3} p {:.2e} | scan largest {} p {:.3} | k {} gaps {} (topic-majority {topic_gaps}) | proposals {} ({picks_novel} topic) | detected {any}",
+            "seed {seed}: novel {} (uncovered {novel_uncovered}) | coverage {:.3} thr {:.3} p {:.2e} (binomial {:.2e}) | mmd p {:.3} | auc {:.3} p {:.2e} | design effect {:.2} regions tested {} | k {} gaps {} (topic-majority {topic_gaps}) | proposals {} ({picks_novel} topic) | detected {any}",
             novel.iter().filter(|x| **x).count(),
             c.coverage,
             c.threshold,
@@ -93,8 +93,8 @@ fn semantic_detection_power() {
             rep.mmd.p_value,
             rep.classifier.auc,
             rep.classifier.p_value,
-            scan.map_or(0, |r| r.largest),
-            scan.map_or(1.0, |r| r.p_value),
+            regions.map_or(1.0, |r| r.design_effect),
+            regions.map_or(0, |r| r.tested),
             rep.clustering.k,
             rep.clustering.gap_ranking.len(),
             picks.len(),

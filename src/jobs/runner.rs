@@ -838,13 +838,20 @@ async fn analyze(
     let semantic_ms = ms(t);
     log_memory("semantic");
     decide_verdicts(&mut findings, spec.alpha);
-    // Gap clusters are already gated by the clustering's own test (Bonferroni
-    // over clusters); keep its verdict.
-    for f in findings
-        .iter_mut()
-        .filter(|f| f.details["gap"] == Value::Bool(true))
-    {
-        f.verdict = Verdict::Drifted;
+    let kind = super::semantic_stage::classify_semantic(&mut findings);
+    // Proposals come from drifted topic gaps only (spot checks aside): a
+    // diffuse shift, a chance outlier or a gap under its floor queues nothing.
+    let drifted_gaps: std::collections::HashSet<i64> = findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Drifted && f.details["gap"] == Value::Bool(true))
+        .filter_map(|f| f.details["cluster"].as_i64())
+        .collect();
+    proposals.retain(|p| {
+        p.kind == "spot_check" || p.cluster_id.is_some_and(|c| drifted_gaps.contains(&c))
+    });
+    if let Some(obj) = semantic_summary.as_object_mut() {
+        obj.insert("shift".into(), json!(kind));
+        obj.insert("proposals".into(), json!(proposals.len()));
     }
     attach_examples(store, &mut findings, &metrics, &prod).await?;
     log_memory("examples");

@@ -39,9 +39,13 @@ pub struct SemanticJobConfig {
     pub near_duplicate: f64,
     /// Share of sampled traces queued as random spot checks for human review (0 = off).
     pub spot_check_rate: f64,
-    /// Neighbours per trace in the novelty scan, which finds groups of production
-    /// traces with no golden example among their nearest neighbours (0 = off).
+    /// 0 turns the gap-region test (the search for topics the golden set does
+    /// not cover) off; any other value leaves it on. The name is kept from the
+    /// earlier novelty scan so existing configs still load.
     pub scan_k: usize,
+    /// Smallest share of the sampled production traffic a gap must hold to be
+    /// reported as drifted (its effect-size floor).
+    pub gap_floor: f64,
 }
 
 impl Default for SemanticJobConfig {
@@ -59,6 +63,7 @@ impl Default for SemanticJobConfig {
             near_duplicate: 0.95,
             spot_check_rate: 0.0,
             scan_k: 5,
+            gap_floor: 0.005,
         }
     }
 }
@@ -75,10 +80,15 @@ impl SemanticJobConfig {
             .proposals_per_run(self.per_run)
             .near_duplicate_cos(self.near_duplicate)
             .scan_k(self.scan_k)
+            .region_sizes(if self.scan_k == 0 { [0; 3] } else { [12, 25, 50] })
             .check()
             .map_err(|e| e.to_string())
     }
 }
+
+/// `details.family` of gap findings: their p-values are already adjusted
+/// (Holm over every region tested), and `decide_verdicts` keeps that adjustment.
+pub const GAP_FAMILY: &str = "gap_regions";
 
 /// Most member trace ids a gap finding lists.
 const MAX_MEMBER_IDS: usize = 1000;
@@ -185,6 +195,61 @@ fn drift_findings(
     c.cur_n = pn;
     c.details = json!({"summary": format!("1 − cos {:.4}", cen), "note": "trend only, no test"});
     Ok(vec![a, b, c])
+}
+
+/// Structural input metrics that move when inputs change surface form
+/// (typos, casing, encoding) rather than topic.
+pub const SURFACE_FORM_METRICS: [&str; 3] =
+    ["input.oov_rate", "input.uppercase_share", "input.non_ascii_share"];
+
+/// Note on a diffuse input shift that comes with surface-form findings.
+pub const SURFACE_FORM_NOTE: &str = "consistent with typos/casing changes in inputs";
+
+/// Says which kind each semantic finding is, after the verdicts.
+///
+/// A **topic** finding is a drifted gap: a localized region of production
+/// the golden set does not cover. A **diffuse** embedding shift is a drifted
+/// MMD, classifier or coverage test with no drifted gap on that side. A
+/// diffuse input shift that comes with drifted surface-form structural
+/// findings ([`SURFACE_FORM_METRICS`]) gets the note [`SURFACE_FORM_NOTE`],
+/// which the report and every notification show. Returns the run summary's
+/// `semantic.shift` value.
+pub fn classify_semantic(findings: &mut [Finding]) -> Value {
+    let drifted = |f: &Finding| f.verdict == Verdict::Drifted;
+    let surface: Vec<String> = findings
+        .iter()
+        .filter(|f| drifted(f) && SURFACE_FORM_METRICS.contains(&f.metric.as_str()))
+        .map(|f| f.metric.clone())
+        .collect();
+    let topics = findings
+        .iter()
+        .filter(|f| drifted(f) && f.details["gap"] == Value::Bool(true))
+        .count();
+    let mut diffuse = Vec::new();
+    for f in findings.iter_mut() {
+        let semantic = matches!(f.kind, FindingKind::Semantic | FindingKind::Coverage);
+        if !semantic || f.details["gap"] == Value::Bool(true) || f.test == "centroid_cosine" {
+            continue;
+        }
+        if let Some(obj) = f.details.as_object_mut() {
+            obj.insert("semantic_kind".into(), json!("diffuse"));
+            if f.verdict == Verdict::Drifted {
+                diffuse.push(f.metric.clone());
+                if f.side == "input" && topics == 0 && !surface.is_empty() {
+                    obj.insert("note".into(), json!(SURFACE_FORM_NOTE));
+                    let s = obj.get("summary").and_then(|v| v.as_str()).unwrap_or("").to_string();
+                    obj.insert("summary".into(), json!(format!("{s} — {SURFACE_FORM_NOTE}")));
+                }
+            }
+        }
+    }
+    let input_diffuse = diffuse.iter().any(|m| m.starts_with("input."));
+    json!({
+        "topic_gaps": topics,
+        "diffuse": diffuse,
+        "surface_form": surface,
+        "note": (input_diffuse && topics == 0 && !surface.is_empty()).then_some(SURFACE_FORM_NOTE),
+    })
 }
 
 /// Runs the semantic stage.
@@ -359,18 +424,24 @@ pub async fn run_semantic(
             "input",
             "gap",
         );
-        f.statistic = Some(cs.gap.ratio);
-        // The test that made it a gap: the novelty scan's permutation p for a
-        // scan cluster, the uncovered-excess p for a KMeans cluster.
-        f.p_value = Some(cs.scan_p_value.unwrap_or(cs.uncovered_p_value));
-        f.effect_size = Some(cs.gap.lower);
-        f.threshold = Some(1.0);
+        let (p_raw, p_holm) = cs.region_p.unwrap_or((cs.uncovered_p_value, 1.0));
+        let share = cs.production_count as f64 / cov.production_index.len().max(1) as f64;
+        f.statistic = Some(cs.production_count as f64);
+        // The decision rule: gap regions are one family, Holm-adjusted over
+        // every region tested (see `semantic::region_scan`); the runner's
+        // `decide_verdicts` keeps that adjusted p and applies α and the floor.
+        f.p_value = Some(p_raw);
+        f.p_adjusted = Some(p_holm);
+        f.effect_size = Some(share);
+        f.threshold = Some(cfg.gap_floor);
         f.ref_n = cs.golden_count as i64;
         f.cur_n = cs.production_count as i64;
         f.details = json!({
             "cluster": ci, "rank": rank + 1, "label": label, "gap": true,
-            "found_by": if cs.scan_p_value.is_some() { "novelty_scan" } else { "uncovered_excess" },
+            "family": GAP_FAMILY, "semantic_kind": "topic",
+            "found_by": "gap_regions",
             "golden_count": cs.golden_count, "production_count": cs.production_count, "uncovered_count": cs.uncovered_count,
+            "traffic_share": share,
             "gap_lower": cs.gap.lower, "gap_upper": cs.gap.upper,
             "examples": examples.iter().map(|t| json!({"text": t})).collect::<Vec<_>>(),
             // The gap's production traces (external ids), so a reader can list
@@ -384,7 +455,8 @@ pub async fn run_semantic(
         clusters_json.push(json!({
             "cluster": ci, "label": gap_labels.get(&ci).or(report.labels.get(ci)), "golden_count": cs.golden_count, "production_count": cs.production_count,
             "uncovered_count": cs.uncovered_count, "gap_ratio": cs.gap.ratio, "gap_lower": cs.gap.lower, "verdict": format!("{:?}", cs.verdict),
-            "scan_p_value": cs.scan_p_value,
+            "region_p_value": cs.region_p.map(|p| p.0),
+            "region_p_holm": cs.region_p.map(|p| p.1),
             "gap_rank": cl.gap_ranking.iter().position(|&g| g == ci).map(|r| r + 1),
             "examples": cs.production_members.iter().take(2).filter_map(|&i| traces.get(i).map(|t| t.input.clone())).collect::<Vec<_>>(),
         }));
@@ -449,9 +521,10 @@ pub async fn run_semantic(
         "clusters": clusters_json,
         "gap_clusters": cl.gap_ranking.len(),
         "outliers": cl.outliers.len(),
-        "novelty_scan": cl.scan.as_ref().map(|r| json!({
-            "k": r.k, "golden_used": r.golden_used, "production_used": r.production_used, "permutations": r.permutations,
-            "largest_group": r.largest, "p_value": r.p_value,
+        "gap_regions": cl.regions.as_ref().map(|r| json!({
+            "tested": r.tested, "design_effect": r.design_effect, "design_effects": r.design_effects,
+            "golden_used": r.golden_used, "production_used": r.production_used, "golden_share": r.pi0,
+            "gaps": r.gaps.len(),
         })),
         "proposals": proposals.len(),
         "map": map,

@@ -286,15 +286,26 @@ pub fn test_metric(
     }
 }
 
-/// Benjamini–Hochberg across every tested finding of a run, then the verdict:
-/// drifted iff adjusted p < `alpha` and effect size ≥ its floor. Skipped
-/// findings keep `Verdict::Skipped`. Findings that already carry an adjusted p
-/// (e.g. tests corrected elsewhere) are included in the correction too.
+/// The run's one decision rule.
+///
+/// 1. Every tested finding (a p-value, not skipped) is adjusted for
+///    multiplicity: Benjamini–Hochberg across the run's findings, except the
+///    findings of a family already adjusted family-wise where it was computed
+///    (`details.family` set, e.g. gap regions: Holm over every region tested),
+///    which keep that adjusted p.
+/// 2. A finding is `Drifted` iff its adjusted p < `alpha` **and** its effect
+///    size ≥ its floor (`threshold`; no floor → any effect). Otherwise `Ok`.
+///
+/// Skipped findings keep `Verdict::Skipped`. So no finding is ever drifted
+/// with an adjusted p at or above α or an effect under its floor, and the
+/// adjusted p the report shows is the one that decided.
 pub fn decide_verdicts(findings: &mut [Finding], alpha: f64) {
+    let tested = |f: &Finding| f.verdict != Verdict::Skipped && f.p_value.is_some();
+    let own_family = |f: &Finding| f.details.get("family").is_some_and(|v| v.is_string());
     let idx: Vec<usize> = findings
         .iter()
         .enumerate()
-        .filter(|(_, f)| f.verdict != Verdict::Skipped && f.p_value.is_some())
+        .filter(|(_, f)| tested(f) && !own_family(f))
         .map(|(i, _)| i)
         .collect();
     let ps: Vec<f64> = idx
@@ -303,7 +314,10 @@ pub fn decide_verdicts(findings: &mut [Finding], alpha: f64) {
         .collect();
     let adj = stats::benjamini_hochberg(&ps);
     for (&i, &pa) in idx.iter().zip(&adj) {
-        let f = &mut findings[i];
+        findings[i].p_adjusted = Some(pa);
+    }
+    for f in findings.iter_mut().filter(|f| tested(f)) {
+        let pa = f.p_adjusted.or(f.p_value).unwrap_or(1.0);
         f.p_adjusted = Some(pa);
         let big_enough = match (f.effect_size, f.threshold) {
             (Some(e), Some(t)) => e >= t,

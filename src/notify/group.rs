@@ -182,6 +182,7 @@ impl Notification {
             coverage: None,
             run_id: 0,
             examples: vec!["(test notification: no real trace)".into()],
+            note: None,
         };
         let mut rule = RuleConfig::new("DriftwatchTestAlert");
         rule.summary = Some("Test notification from driftwatch; no action needed".into());

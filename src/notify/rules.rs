@@ -109,6 +109,10 @@ pub struct Finding {
     /// A few example traces (already redacted by the caller), most telling first.
     #[serde(default)]
     pub examples: Vec<String>,
+    /// What the finding means beyond its numbers, e.g. "consistent with
+    /// typos/casing changes in inputs"; appended to every summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Serialises NaN as `null` (JSON has no NaN) and reads `null` back as NaN.
@@ -509,7 +513,11 @@ impl RuleConfig {
     /// The rendered one-line summary for a finding.
     pub fn summary_for(&self, f: &Finding) -> String {
         let tpl = self.summary.as_deref().unwrap_or(DEFAULT_SUMMARY);
-        template::render(tpl, |key| placeholder_value(key, f))
+        let s = template::render(tpl, |key| placeholder_value(key, f));
+        match &f.note {
+            Some(note) if !tpl.contains("{note}") => format!("{s} — {note}"),
+            _ => s,
+        }
     }
 
     /// Checks one rule (see [`validate_rules`]).
@@ -603,6 +611,7 @@ fn placeholder_value(key: &str, f: &Finding) -> Option<String> {
         "threshold" => fmt_num(f.threshold),
         "coverage" => f.coverage.map_or_else(|| "n/a".into(), fmt_num),
         "run_id" => f.run_id.to_string(),
+        "note" => f.note.clone().unwrap_or_default(),
         _ => return None,
     })
 }

@@ -217,13 +217,29 @@ fn semantic_section(sem: &Value) -> String {
         sem["embedding_cache"]["misses"],
         esc(sem["model_id"].as_str().unwrap_or("?")),
     );
-    if let Some(scan) = sem["novelty_scan"].as_object() {
+    if let Some(r) = sem["gap_regions"].as_object() {
+        let _ = write!(
+            o,
+            "<p>Gap regions: golden and production inputs were partitioned into {} regions at three scales without looking at which side each came from; a region is a <b>topic gap</b> when it holds significantly fewer golden examples than the golden share ({:.0}%) predicts. Paraphrases come in groups, so counts are deflated by the measured design effect ({:.2}) before the binomial test, and the p-values are Holm-adjusted over all regions.</p>",
+            r.get("tested").cloned().unwrap_or_default(),
+            100.0 * r.get("golden_share").and_then(|v| v.as_f64()).unwrap_or(0.0),
+            r.get("design_effect").and_then(|v| v.as_f64()).unwrap_or(1.0),
+        );
+    } else if let Some(scan) = sem["novelty_scan"].as_object() {
         let _ = write!(
             o,
             "<p>Novelty scan: the largest group of production inputs whose {} nearest neighbours are all production holds {} inputs (permutation p = {}; {} golden and {} production distinct inputs).</p>",
             scan["k"], scan["largest_group"], num(scan["p_value"].as_f64()), scan["golden_used"], scan["production_used"],
         );
     }
+    if let Some(note) = sem["shift"]["note"].as_str() {
+        let _ = write!(
+            o,
+            "<p><b>Diffuse shift:</b> the input embeddings moved without a localized gap, {}. No proposals were queued.</p>",
+            esc(note)
+        );
+    }
+    o.push_str("<p class=\"rule\">How verdicts are decided: every test's p-value is adjusted for the number of tests in the run (Benjamini–Hochberg; gap regions are one family adjusted by Holm), and a finding is <b>drifted</b> only when its adjusted p is below α <i>and</i> its effect is at least its floor. A <b>topic</b> finding is a gap: a region of production the golden set does not cover, with proposals for review. A <b>diffuse</b> finding (MMD, classifier, coverage) says the inputs moved as a whole, with no localized gap.</p>");
     let clusters = sem["clusters"].as_array().cloned().unwrap_or_default();
     let mut gaps: Vec<&Value> = clusters
         .iter()
@@ -232,7 +248,7 @@ fn semantic_section(sem: &Value) -> String {
     gaps.sort_by_key(|c| c["gap_rank"].as_i64());
     let gap_ids: Vec<i64> = gaps.iter().filter_map(|c| c["cluster"].as_i64()).collect();
     if !gaps.is_empty() {
-        o.push_str("<h3>Gap clusters, ranked</h3><table><tr><th>#</th><th>label</th><th>production</th><th>golden</th><th>uncovered</th><th>gap ratio (lower bound)</th><th>found by</th><th>examples</th></tr>");
+        o.push_str("<h3>Gap clusters, ranked</h3><table><tr><th>#</th><th>label</th><th>production</th><th>golden</th><th>uncovered</th><th>gap ratio (lower bound)</th><th>p (Holm)</th><th>examples</th></tr>");
         for c in &gaps {
             let ex: Vec<String> = c["examples"]
                 .as_array()
@@ -248,7 +264,7 @@ fn semantic_section(sem: &Value) -> String {
                 c["uncovered_count"],
                 num(c["gap_ratio"].as_f64()),
                 num(c["gap_lower"].as_f64()),
-                if c["scan_p_value"].is_number() { "novelty scan" } else { "uncovered excess" },
+                c["region_p_holm"].as_f64().map_or_else(|| "–".to_string(), |p| num(Some(p))),
                 ex.join("<br>")
             );
         }

@@ -13,7 +13,7 @@ use super::error::{Result, SemanticError};
 use super::linalg::{check_unit_rows, rng, subsample, SeededRng};
 use super::params::SemanticParams;
 use super::pca::{principal_axes, project};
-use super::scan::{novelty_scan, ScanResult};
+use super::regions::{region_scan, RegionScan};
 
 /// Ratio of production share to golden share with a confidence interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -66,9 +66,10 @@ pub struct ClusterSummary {
     /// Calibrated p-value that this cluster's uncovered production rows
     /// exceed the no-drift tail rate ([`CoverageResult::excess_p_value`]).
     pub uncovered_p_value: f64,
-    /// For a cluster made from a novelty-scan group ([`novelty_scan`]): the
-    /// group's permutation p-value. `None` for KMeans clusters.
-    pub scan_p_value: Option<f64>,
+    /// For a gap region ([`region_scan`]): its raw p-value and its
+    /// Holm-adjusted p-value over every region tested. `None` for KMeans
+    /// clusters.
+    pub region_p: Option<(f64, f64)>,
     /// Verdict.
     pub verdict: ClusterVerdict,
 }
@@ -98,8 +99,9 @@ pub struct ClusteringResult {
     /// without drift among the production rows outside gap clusters
     /// ([`CoverageResult::excess_p_value`]).
     pub outlier_p_value: f64,
-    /// The novelty scan behind scan clusters (`None` when `scan_k` is 0).
-    pub scan: Option<ScanResult>,
+    /// The gap-region test behind gap clusters (`None` when
+    /// `region_sizes` are all zero).
+    pub regions: Option<RegionScan>,
 }
 
 /// Size-aware over-representation of a cluster in production relative to
@@ -315,7 +317,7 @@ fn greedy_kmeanspp(x: ArrayView2<f32>, w: &[f64], k: usize, r: &mut SeededRng) -
 
 /// Index of the nearest centroid (squared Euclidean, first on ties) of every
 /// row of `x`.
-fn nearest_centroid(x: ArrayView2<f32>, c: &Array2<f32>) -> Vec<usize> {
+pub(super) fn nearest_centroid(x: ArrayView2<f32>, c: &Array2<f32>) -> Vec<usize> {
     let c_norms: Vec<f32> = c.outer_iter().map(|r| r.dot(&r)).collect();
     let dots = x.dot(&c.t());
     dots.outer_iter()
@@ -336,7 +338,7 @@ fn nearest_centroid(x: ArrayView2<f32>, c: &Array2<f32>) -> Vec<usize> {
 /// `fit`: one Lloyd run from each of `runs` [`greedy_kmeanspp`] seedings —
 /// even runs with weights `w`, odd runs unweighted — plus one from `warm`
 /// when given.
-fn kmeans_fit(
+pub(super) fn kmeans_fit(
     fit: ArrayView2<f32>,
     w: &[f64],
     k: usize,
@@ -466,15 +468,8 @@ pub fn cluster_gaps(
     let prod_used = prod_owned.as_ref().map_or(production.view(), |a| a.view());
     let (ng, np) = (golden.nrows(), prod_used.nrows());
     let total = ng + np;
-    let scan = if params.scan_k() > 0 {
-        Some(novelty_scan(
-            golden,
-            prod_used,
-            params.scan_k(),
-            params.scan_per_side(),
-            params.scan_permutations(),
-            params.seed(),
-        )?)
+    let regions = if params.region_sizes().iter().any(|&s| s > 0) {
+        Some(region_scan(golden, prod_used, params)?)
     } else {
         None
     };
@@ -572,51 +567,18 @@ pub fn cluster_gaps(
     }
     let mut assign: Vec<usize> = raw.iter().map(|&c| remap[c]).collect();
     let k_used = next;
-    // Bonferroni over the family of uncovered-excess tests: the KMeans
-    // clusters plus the outlier group (see `select_proposals`).
-    let bonferroni = params.alpha() / (k_used + 1) as f64;
-    let summarise = |assign: &[usize], scan_p: &[Option<f64>]| -> Result<Vec<ClusterSummary>> {
-        summarise_clusters(
-            assign, scan_p, ng, idx, uncovered, coverage, params, bonferroni,
-        )
+    let summarise = |assign: &[usize], region_p: &[Option<(f64, f64)>]| -> Result<Vec<ClusterSummary>> {
+        summarise_clusters(assign, region_p, ng, idx, uncovered, coverage, params)
     };
     let mut clusters = summarise(&assign, &vec![None; k_used])?;
-    // Novelty-scan groups that are significant (family-wise, by the scan's
-    // max-statistic permutation test) and hold significantly more uncovered
-    // traces than the no-drift tail become gap clusters of their own, unless
-    // they are most of a KMeans gap already. A group of
-    // well-covered traces is a traffic-mix shift, not a hole, and stays in its
-    // KMeans cluster. Both conditions only remove groups, so the scan's
-    // family-wise error is kept.
-    let mut scan_p: Vec<Option<f64>> = vec![None; k_used];
-    for comp in scan.iter().flat_map(|r| &r.components) {
-        if comp.p_value >= params.alpha() {
-            continue;
-        }
-        let unc = comp.members.iter().filter(|&&j| uncovered[j]).count();
-        // The KMeans cluster holding most of the group: if it is a gap already
-        // and the group is most of its production, the group adds nothing.
-        let mut home = vec![0usize; k_used];
-        comp.members.iter().for_each(|&j| home[assign[ng + j]] += 1);
-        let (host, inside) = home
-            .iter()
-            .enumerate()
-            .max_by_key(|&(c, &n)| (n, std::cmp::Reverse(c)))
-            .map(|(c, &n)| (c, n))
-            .unwrap_or((0, 0));
-        let already_gap = host < clusters.len()
-            && clusters[host].verdict == ClusterVerdict::Gap
-            && 2 * inside >= clusters[host].production_count;
-        if unc < params.min_uncovered()
-            || coverage.excess_p_value(unc, comp.members.len()) >= params.alpha()
-            || already_gap
-        {
-            continue;
-        }
-        for &j in &comp.members {
+    // Every significant gap region (Holm over all regions tested) becomes a
+    // cluster of its own: its production rows leave their KMeans cluster.
+    let mut scan_p: Vec<Option<(f64, f64)>> = vec![None; k_used];
+    for g in regions.iter().flat_map(|r| &r.gaps) {
+        for &j in &g.production {
             assign[ng + j] = scan_p.len();
         }
-        scan_p.push(Some(comp.p_value));
+        scan_p.push(Some((g.p_value, g.p_holm)));
     }
     if scan_p.len() > k_used {
         // Renumber densely: a KMeans cluster may have lost every member.
@@ -665,7 +627,7 @@ pub fn cluster_gaps(
         gap_ranking,
         outliers,
         outlier_p_value,
-        scan,
+        regions,
     })
 }
 
@@ -676,19 +638,18 @@ pub fn cluster_gaps(
 #[allow(clippy::too_many_arguments)]
 fn summarise_clusters(
     assign: &[usize],
-    scan_p: &[Option<f64>],
+    region_p: &[Option<(f64, f64)>],
     ng: usize,
     idx: &[usize],
     uncovered: &[bool],
     coverage: &CoverageResult,
     params: &SemanticParams,
-    bonferroni: f64,
 ) -> Result<Vec<ClusterSummary>> {
     let np = idx.len();
-    let mut clusters: Vec<ClusterSummary> = scan_p
+    let mut clusters: Vec<ClusterSummary> = region_p
         .iter()
         .enumerate()
-        .map(|(id, &scan_p_value)| ClusterSummary {
+        .map(|(id, &region_p)| ClusterSummary {
             id,
             golden_count: 0,
             production_count: 0,
@@ -702,7 +663,7 @@ fn summarise_clusters(
                 upper: 0.0,
             },
             uncovered_p_value: 1.0,
-            scan_p_value,
+            region_p,
             verdict: ClusterVerdict::Balanced,
         })
         .collect();
@@ -711,7 +672,10 @@ fn summarise_clusters(
     }
     for (j, &c) in assign[ng..].iter().enumerate() {
         clusters[c].production_members.push(idx[j]);
-        if uncovered[j] {
+        // In a gap region every production member is a candidate for review:
+        // a near topic's traces often clear the global coverage threshold
+        // (they resemble a neighbouring intent) and are still the new topic.
+        if uncovered[j] || clusters[c].region_p.is_some() {
             clusters[c].uncovered_members.push(idx[j]);
         }
     }
@@ -733,13 +697,9 @@ fn summarise_clusters(
             c.production_count,
         );
         let over = c.gap.lower > params.gap_min_ratio();
-        let uncovered_excess =
-            c.uncovered_count >= params.min_uncovered() && c.uncovered_p_value < bonferroni;
-        // A cluster whose uncovered traffic is significantly above the
-        // calibrated tail is a coverage hole even when its share of traffic
-        // is not over-represented: a new topic often lands inside a region
-        // the golden set only touches at the edge.
-        c.verdict = if uncovered_excess || c.scan_p_value.is_some() {
+        // Gaps come from the gap-region test alone (family-wise over every
+        // region); a KMeans cluster only describes the traffic mix.
+        c.verdict = if c.region_p.is_some() {
             ClusterVerdict::Gap
         } else if over {
             ClusterVerdict::OverrepresentedCovered

@@ -32,6 +32,7 @@ mod mmd;
 mod params;
 mod pca;
 mod proposals;
+mod regions;
 mod scan;
 #[cfg(test)]
 mod testutil;
@@ -52,4 +53,5 @@ pub use mmd::{median_heuristic_bandwidth, mmd2_unbiased, mmd_test, MmdResult};
 pub use params::{SemanticParams, SemanticParamsBuilder};
 pub use pca::pca_2d;
 pub use proposals::{select_proposals, Pick, DENSITY_NEIGHBOURS, MAX_CANDIDATES};
+pub use regions::{deflated_binomial_cdf, design_effect, region_scan, GapRegion, RegionScan};
 pub use scan::{novelty_scan, ScanComponent, ScanResult};

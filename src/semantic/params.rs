@@ -33,6 +33,7 @@ pub struct SemanticParamsBuilder {
     scan_k: usize,
     scan_per_side: usize,
     scan_permutations: usize,
+    region_sizes: [usize; 3],
 }
 
 /// Validated parameters for [`crate::semantic::analyze`] and the routines it
@@ -70,6 +71,7 @@ impl Default for SemanticParamsBuilder {
             scan_k: 5,
             scan_per_side: 2000,
             scan_permutations: 200,
+            region_sizes: [12, 25, 50],
         }
     }
 }
@@ -149,6 +151,9 @@ setters! {
     scan_per_side: usize;
     /// Label permutations of the novelty scan (default 200).
     scan_permutations: usize;
+    /// Target rows per region of the gap-region partitions, one partition per
+    /// non-zero entry (default `[12, 25, 50]`; all zero turns gap regions off).
+    region_sizes: [usize; 3];
 }
 
 fn invalid(name: &'static str, reason: &'static str) -> SemanticError {

@@ -252,7 +252,7 @@ mod tests {
                 upper: 3.0,
             },
             uncovered_p_value: 0.0,
-            scan_p_value: None,
+            region_p: None,
             verdict: ClusterVerdict::Gap,
         }
     }
@@ -271,7 +271,7 @@ mod tests {
             gap_ranking: vec![1, 0],
             outliers: vec![13, 14],
             outlier_p_value: 0.0,
-            scan: None,
+            regions: None,
         }
     }
 

@@ -178,7 +178,7 @@ pub fn novelty_scan(
 }
 
 /// Indices of the first occurrence of every distinct row (bitwise equality).
-fn distinct_rows(x: ArrayView2<f32>) -> Vec<usize> {
+pub(super) fn distinct_rows(x: ArrayView2<f32>) -> Vec<usize> {
     let mut seen = HashSet::with_capacity(x.nrows());
     x.axis_iter(Axis(0))
         .enumerate()

@@ -45,6 +45,36 @@ pub fn benjamini_hochberg(p_values: &[f64]) -> Vec<f64> {
     out
 }
 
+/// Holm step-down adjusted p-values (family-wise error rate).
+///
+/// # Definition
+/// Sort the `m` p-values ascending, `p₍₁₎ ≤ … ≤ p₍ₘ₎`; the adjusted value of
+/// rank `k` is `min(1, max_{j ≤ k} (m − j + 1)·p₍ⱼ₎)`. Results are returned in
+/// input order; rejecting where the adjusted value is < α controls the
+/// family-wise error rate at α under any dependence between the tests.
+///
+/// # Remarks
+/// NaN inputs are treated as 1 and inputs are clamped into `[0, 1]`, as in
+/// [`benjamini_hochberg`]. Empty input → empty output.
+///
+/// # Reference
+/// Holm, S. (1979), "A simple sequentially rejective multiple test
+/// procedure", *Scand. J. Statist.* 6(2), 65–70. Matches
+/// `statsmodels.stats.multitest.multipletests(p, method='holm')[1]`.
+pub fn holm(p_values: &[f64]) -> Vec<f64> {
+    let m = p_values.len();
+    let clean = |p: f64| if p.is_nan() { 1.0 } else { p.clamp(0.0, 1.0) };
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&i, &j| clean(p_values[i]).total_cmp(&clean(p_values[j])));
+    let mut out = vec![0.0; m];
+    let mut running = 0.0f64;
+    for (k, &idx) in order.iter().enumerate() {
+        running = running.max(clean(p_values[idx]) * (m - k) as f64);
+        out[idx] = running.min(1.0);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_util::assert_close;
@@ -57,6 +87,17 @@ mod tests {
         for (a, e) in adj.iter().zip(expected) {
             assert_close(*a, *e, tol::REL, 0.0);
         }
+    }
+
+    // python3 -c "from statsmodels.stats.multitest import multipletests as mt; print([repr(v) for v in mt([0.01, 0.04, 0.03, 0.2, 0.005], method='holm')[1]])"
+    #[test]
+    fn holm_matches_statsmodels() {
+        let adj = holm(&[0.01, 0.04, 0.03, 0.2, 0.005]);
+        let expected = HOLM_EXPECTED;
+        for (a, e) in adj.iter().zip(expected) {
+            assert_close(*a, e, tol::REL, 0.0);
+        }
+        assert!(holm(&[]).is_empty());
     }
 
     // Expected values: statsmodels 0.15.0, printing

@@ -36,6 +36,7 @@ pub(crate) fn finding(metric: &str, drifted: bool) -> Finding {
             "plain text instead of JSON".into(),
             "a fourth example that is never shown".into(),
         ],
+        note: None,
     }
 }
 

@@ -1,0 +1,335 @@
+//! Gap regions: label-blind partitions of golden ∪ production at several
+//! scales, each region tested for too little golden with a design-effect
+//! (Rao–Scott) corrected binomial test, Holm-adjusted over every region.
+//!
+//! Why not a permutation of trace labels: real traffic repeats paraphrases of
+//! the same question, and a whole group of them lands on one side of the
+//! golden/production split. Labels are then correlated in space, a trace-level
+//! permutation null is far too narrow, and a test built on it reports the
+//! golden set's chance thin spots as new topics (on BANKING77 split by
+//! near-duplicate groups, a kNN novelty scan fired in 20 of 20 no-drift runs).
+//! The clumping is measured instead, from the data, as the variance of the
+//! golden share across regions relative to binomial variance (the design
+//! effect), and every region's count is deflated by it.
+
+use ndarray::{concatenate, ArrayView2, Axis};
+use statrs::function::beta::beta_reg;
+
+use super::error::Result;
+use super::linalg::{check_unit_rows, rng, subsample};
+use super::params::SemanticParams;
+use super::pca::{principal_axes, project};
+
+/// Median of the χ² distribution with one degree of freedom
+/// (`scipy.stats.chi2.median(1)` = 0.454936423119572…).
+pub const CHI2_1_MEDIAN: f64 = 0.454_936_423_119_572;
+
+/// Regions with fewer pooled rows than this are not tested.
+pub const MIN_REGION_ROWS: usize = 5;
+
+/// One region found significantly short of golden examples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GapRegion {
+    /// Production row indices (into the `production` argument), ascending.
+    pub production: Vec<usize>,
+    /// Golden rows in the region (of the rows used).
+    pub golden_count: usize,
+    /// Pooled rows in the region (golden + production used).
+    pub rows: usize,
+    /// One-sided p-value that the region holds so few golden rows
+    /// (design-effect corrected binomial; see [`region_scan`]).
+    pub p_value: f64,
+    /// Holm-adjusted p-value over every region tested at every scale.
+    pub p_holm: f64,
+    /// Target rows per region of the partition it came from.
+    pub scale: usize,
+}
+
+/// Outcome of [`region_scan`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionScan {
+    /// Distinct golden rows used (`m₀`).
+    pub golden_used: usize,
+    /// Distinct production rows used (`m₁`).
+    pub production_used: usize,
+    /// Golden share of the pooled rows, `π₀ = m₀ / (m₀ + m₁)`.
+    pub pi0: f64,
+    /// Design effect of the middle scale (the clumping of the data, ≥ 1).
+    pub design_effect: f64,
+    /// Design effect per scale, in `params.region_sizes()` order.
+    pub design_effects: Vec<f64>,
+    /// Regions tested (the Holm family size).
+    pub tested: usize,
+    /// Regions with `p_holm < alpha`, overlapping ones merged (the union of
+    /// their production rows, the smallest p-values kept), most significant
+    /// first.
+    pub gaps: Vec<GapRegion>,
+}
+
+/// Partitions golden ∪ production without looking at the labels, at every
+/// scale of `params.region_sizes()`, and tests each region for a golden share
+/// below the pooled share.
+///
+/// # Definition
+///
+/// 1. Exact duplicate rows are dropped within each side; golden is
+///    subsampled to `m₀ = min(n₀, scan_per_side)` rows and production to
+///    `m₁ = min(n₁, scan_per_side, 2·m₀)`. `π₀ = m₀ / (m₀ + m₁)`.
+/// 2. The pooled rows are projected on their top `cluster_dims` principal
+///    axes, and for every target size `s` a KMeans partition with
+///    `k = ⌊(m₀ + m₁) / s⌋` clusters is fitted (labels are never used).
+/// 3. In a region with `n` rows of which `g` are golden, under H₀ (golden and
+///    production drawn from one distribution) `g ~ Binomial(n, π₀)` if
+///    traces were independent. They are not: paraphrases come in groups that
+///    land on one side together, which inflates the variance of `g` by the
+///    design effect `φ`. Per scale, `φ̂ = max(1, median(zᵢ²) / 0.4549)` over
+///    the regions with at least [`MIN_REGION_ROWS`] rows, with
+///    `zᵢ = (gᵢ − nᵢπ₀) / √(nᵢπ₀(1 − π₀))` (the median makes it robust to the
+///    few regions a real gap moves; 0.4549 is the median of χ²₁).
+/// 4. Rao–Scott: the region's counts are divided by `φ̂`
+///    (`ñ = n/φ̂`, `g̃ = g/φ̂`) and `p = P[X ≤ g̃]` for `X ~ Binomial(ñ, π₀)`,
+///    continued to real arguments by the regularised incomplete beta:
+///    `p = I₁₋π₀(ñ − g̃, g̃ + 1)`.
+/// 5. Holm's step-down adjustment over every region of every scale controls
+///    the family-wise error at `α`. Significant regions that share
+///    production rows are merged.
+///
+/// # Remarks
+///
+/// Without clumping `φ̂ ≈ 1` and the test is the exact binomial test. With
+/// fewer than `MIN_REGION_ROWS` rows on a side nothing is tested. Deterministic
+/// for a given seed.
+///
+/// # Reference
+///
+/// Rao & Scott (1992), *A simple method for the analysis of clustered binary
+/// data*, Biometrics 48:577–585 (divide counts by the design effect); Kish
+/// (1965), *Survey Sampling*, §8.2 (design effect); Holm (1979), *A simple
+/// sequentially rejective multiple test procedure*, Scand. J. Statist.
+/// 6:65–70. The binomial CDF matches `scipy.stats.binom.cdf` at integer
+/// arguments.
+pub fn region_scan(
+    golden: ArrayView2<f32>,
+    production: ArrayView2<f32>,
+    params: &SemanticParams,
+) -> Result<RegionScan> {
+    let d = check_unit_rows(golden, "golden", None)?;
+    check_unit_rows(production, "production", Some(d))?;
+    let g_rows = super::scan::distinct_rows(golden);
+    let p_rows = super::scan::distinct_rows(production);
+    let cap = params.scan_per_side();
+    let m0 = g_rows.len().min(cap);
+    let m1 = p_rows.len().min(cap).min(2 * m0);
+    let n = m0 + m1;
+    let pi0 = m0 as f64 / n.max(1) as f64;
+    let mut out = RegionScan {
+        golden_used: m0,
+        production_used: m1,
+        pi0,
+        design_effect: 1.0,
+        design_effects: Vec::new(),
+        tested: 0,
+        gaps: Vec::new(),
+    };
+    if m0 < MIN_REGION_ROWS || m1 < MIN_REGION_ROWS || params.region_sizes().iter().all(|&s| s == 0) {
+        return Ok(out);
+    }
+    let mut r = rng(params.seed(), 0x4E61_0);
+    let g_pick: Vec<usize> = subsample(g_rows.len(), m0, &mut r)
+        .into_iter()
+        .map(|i| g_rows[i])
+        .collect();
+    let p_pick: Vec<usize> = subsample(p_rows.len(), m1, &mut r)
+        .into_iter()
+        .map(|i| p_rows[i])
+        .collect();
+    let pooled = concatenate(
+        Axis(0),
+        &[
+            golden.select(Axis(0), &g_pick).view(),
+            production.select(Axis(0), &p_pick).view(),
+        ],
+    )
+    .expect("same column count");
+    let space = if params.cluster_dims() < d {
+        let (mean, axes) = principal_axes(pooled.view(), params.cluster_dims(), 100);
+        project(pooled.view(), &mean, &axes)
+    } else {
+        pooled
+    };
+    // (p, scale, golden count, rows, pooled members) of every tested region.
+    let mut tested: Vec<(f64, usize, usize, usize, Vec<usize>)> = Vec::new();
+    let ones = vec![1.0; n];
+    for (si, &size) in params.region_sizes().iter().filter(|&&s| s > 0).enumerate() {
+        let k = (n / size.max(1)).max(2);
+        let centroids = super::cluster::kmeans_fit(
+            space.view(),
+            &ones,
+            k,
+            1,
+            None,
+            params,
+            0x4E61_0 + si as u64,
+        )?;
+        let assign = super::cluster::nearest_centroid(space.view(), &centroids);
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
+        for (i, &c) in assign.iter().enumerate() {
+            members[c].push(i);
+        }
+        let counts: Vec<(usize, usize)> = members
+            .iter()
+            .map(|m| (m.iter().filter(|&&i| i < m0).count(), m.len()))
+            .collect();
+        let phi = design_effect(&counts, pi0);
+        out.design_effects.push(phi);
+        for (m, &(g, rows)) in members.into_iter().zip(&counts) {
+            if rows < MIN_REGION_ROWS {
+                continue;
+            }
+            tested.push((deflated_binomial_cdf(g, rows, pi0, phi), size, g, rows, m));
+        }
+    }
+    out.design_effect = out.design_effects[out.design_effects.len() / 2];
+    out.tested = tested.len();
+    let ps: Vec<f64> = tested.iter().map(|t| t.0).collect();
+    let holm = crate::stats::holm(&ps);
+    let mut sig: Vec<GapRegion> = tested
+        .into_iter()
+        .zip(holm)
+        .filter(|(_, h)| *h < params.alpha())
+        .map(|((p, scale, g, rows, m), h)| {
+            let mut production: Vec<usize> =
+                m.iter().filter(|&&i| i >= m0).map(|&i| p_pick[i - m0]).collect();
+            production.sort_unstable();
+            GapRegion {
+                production,
+                golden_count: g,
+                rows,
+                p_value: p,
+                p_holm: h,
+                scale,
+            }
+        })
+        .filter(|g| !g.production.is_empty())
+        .collect();
+    sig.sort_by(|a, b| a.p_value.total_cmp(&b.p_value).then(a.scale.cmp(&b.scale)));
+    // Merge overlapping regions into the most significant one they touch.
+    let mut merged: Vec<GapRegion> = Vec::new();
+    for g in sig {
+        match merged.iter_mut().find(|m| shares_row(&m.production, &g.production)) {
+            Some(m) => {
+                m.production.extend(g.production);
+                m.production.sort_unstable();
+                m.production.dedup();
+                m.golden_count = m.golden_count.max(g.golden_count);
+                m.rows = m.rows.max(g.rows);
+            }
+            None => merged.push(g),
+        }
+    }
+    out.gaps = merged;
+    Ok(out)
+}
+
+fn shares_row(a: &[usize], b: &[usize]) -> bool {
+    b.iter().any(|x| a.binary_search(x).is_ok())
+}
+
+/// Robust design effect of golden counts `(gᵢ, nᵢ)` against share `π₀` (step 3
+/// of [`region_scan`]); 1 when fewer than three regions can be used.
+pub fn design_effect(counts: &[(usize, usize)], pi0: f64) -> f64 {
+    let mut z2: Vec<f64> = counts
+        .iter()
+        .filter(|&&(_, n)| n >= MIN_REGION_ROWS)
+        .map(|&(g, n)| {
+            let n = n as f64;
+            let e = n * pi0;
+            (g as f64 - e).powi(2) / (e * (1.0 - pi0))
+        })
+        .filter(|v| v.is_finite())
+        .collect();
+    if z2.len() < 3 {
+        return 1.0;
+    }
+    let med = super::linalg::median_in_place(&mut z2).unwrap_or(0.0);
+    (med / CHI2_1_MEDIAN).max(1.0)
+}
+
+/// `P[X ≤ g/φ]` for `X ~ Binomial(n/φ, π₀)`, by the regularised incomplete
+/// beta `I₁₋π₀(n/φ − g/φ, g/φ + 1)` (step 4 of [`region_scan`]).
+pub fn deflated_binomial_cdf(g: usize, n: usize, pi0: f64, phi: f64) -> f64 {
+    let (ne, ge) = (n as f64 / phi, g as f64 / phi);
+    if ge >= ne || pi0 <= 0.0 {
+        return 1.0;
+    }
+    if pi0 >= 1.0 {
+        return 0.0;
+    }
+    beta_reg(ne - ge, ge + 1.0, 1.0 - pi0).clamp(0.0, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::semantic::testutil::{blobs, centers, test_rng, with_new_blob};
+
+    // scipy 1.17.1:
+    //   scipy.stats.binom.cdf(0, 30, 1/3)  = 5.215095050846565e-06
+    //   scipy.stats.binom.cdf(3, 25, 1/3)  = 0.014890400143929682
+    //   scipy.stats.binom.cdf(10, 30, 1/3) = 0.5847595987710096
+    //   scipy.special.betainc(15.0, 1.0, 2/3) = 0.0022836582605211654   (g = 0, n = 30, φ = 2)
+    //   scipy.special.betainc(26/1.7, 4/1.7 + 1, 2/3) = 0.05622448464095195   (g = 4, n = 30, φ = 1.7)
+    #[test]
+    fn deflated_cdf_matches_scipy() {
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-10 * b;
+        let third = 1.0 / 3.0;
+        for (got, want) in [
+            (deflated_binomial_cdf(0, 30, third, 1.0), 5.215095050846565e-06),
+            (deflated_binomial_cdf(3, 25, third, 1.0), 0.014890400143929682),
+            (deflated_binomial_cdf(10, 30, third, 1.0), 0.5847595987710096),
+            (deflated_binomial_cdf(0, 30, third, 2.0), 0.0022836582605211654),
+            (deflated_binomial_cdf(4, 30, third, 1.7), 0.05622448464095195),
+        ] {
+            assert!(close(got, want), "{got} vs {want}");
+        }
+        assert_eq!(deflated_binomial_cdf(30, 30, 0.5, 1.0), 1.0);
+    }
+
+    #[test]
+    fn design_effect_is_one_for_binomial_counts_and_large_for_clumps() {
+        // Counts exactly at expectation: no extra variance.
+        let even: Vec<(usize, usize)> = (0..50).map(|_| (10, 30)).collect();
+        assert_eq!(design_effect(&even, 1.0 / 3.0), 1.0);
+        // Regions all-golden or all-production: huge variance.
+        let clumped: Vec<(usize, usize)> = (0..50).map(|i| if i % 3 == 0 { (30, 30) } else { (0, 30) }).collect();
+        assert!(design_effect(&clumped, 1.0 / 3.0) > 10.0);
+        assert_eq!(design_effect(&[(1, 30)], 0.5), 1.0);
+    }
+
+    #[test]
+    fn a_new_blob_is_a_significant_region_and_no_drift_is_quiet() {
+        let mut r = test_rng(41);
+        let c = centers(9, 32, &mut r);
+        let old = c.slice(ndarray::s![..8, ..]).to_owned();
+        let (g, _) = blobs(400, &old, &[1.0; 8], 0.6, &mut r);
+        let (p, pid) = with_new_blob(800, 60, &c, 8, 0.6, &mut r);
+        let params = SemanticParams::builder().seed(3).check().unwrap();
+        let res = region_scan(g.view(), p.view(), &params).unwrap();
+        let top = res.gaps.first().expect("a gap region");
+        let new = top.production.iter().filter(|&&i| pid[i] == 8).count();
+        assert!(new * 10 >= top.production.len() * 8 && new >= 30, "{new} of {}", top.production.len());
+        assert!(top.p_holm < 0.05);
+        assert_eq!(res, region_scan(g.view(), p.view(), &params).unwrap());
+
+        let mut fired = 0;
+        for seed in 0..20u64 {
+            let mut r = test_rng(9000 + seed);
+            let c = centers(8, 32, &mut r);
+            let (g, _) = blobs(300, &c, &[1.0; 8], 0.6, &mut r);
+            let (p, _) = blobs(600, &c, &[1.0; 8], 0.6, &mut r);
+            let params = SemanticParams::builder().seed(seed).check().unwrap();
+            fired += usize::from(!region_scan(g.view(), p.view(), &params).unwrap().gaps.is_empty());
+        }
+        assert!(fired <= 2, "fired {fired} of 20 without drift");
+    }
+}
