@@ -39,8 +39,10 @@ pub fn banking77(dir: &Path) -> Vec<Query> {
 pub fn clinc150(dir: &Path) -> Vec<Query> {
     let read = |f: &str| -> serde_json::Value {
         let p = dir.join("clinc150").join(f);
-        serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-            .expect("clinc150 json")
+        serde_json::from_str(
+            &std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+        )
+        .expect("clinc150 json")
     };
     let domains = read("domains.json");
     let mut domain_of = HashMap::new();
@@ -54,7 +56,9 @@ pub fn clinc150(dir: &Path) -> Vec<Query> {
     for split in ["train", "val", "test"] {
         for pair in full[split].as_array().expect("split list") {
             let intent = pair[1].as_str().unwrap().to_string();
-            let Some(domain) = domain_of.get(&intent) else { continue };
+            let Some(domain) = domain_of.get(&intent) else {
+                continue;
+            };
             out.push(Query {
                 text: pair[0].as_str().unwrap().trim().to_string(),
                 intent,
@@ -78,7 +82,10 @@ pub struct FileCachedEmbedder {
 impl FileCachedEmbedder {
     pub fn open(inner: Box<dyn Embedder>, dir: &Path) -> FileCachedEmbedder {
         let model_id = inner.model_id().to_string();
-        let tag: String = model_id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let tag: String = model_id
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
         std::fs::create_dir_all(dir).expect("cache dir");
         let path = dir.join(format!("{tag}.bin"));
         let mut map = HashMap::new();
@@ -95,23 +102,44 @@ impl FileCachedEmbedder {
                 if r.read_exact(&mut text).is_err() || r.read_exact(&mut v).is_err() {
                     break; // a torn last record: ignore it
                 }
-                let v: Vec<f32> = v.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                let v: Vec<f32> = v
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
                 map.insert(String::from_utf8(text).expect("utf-8"), v);
             }
         }
-        FileCachedEmbedder { inner, model_id, map, path, misses: 0 }
+        FileCachedEmbedder {
+            inner,
+            model_id,
+            map,
+            path,
+            misses: 0,
+        }
     }
 
     /// Embeds every text not cached yet (in batches, with progress), appending to the file.
     pub fn warm(&mut self, texts: &[&str]) {
-        let mut todo: Vec<&str> = texts.iter().copied().filter(|t| !self.map.contains_key(*t)).collect();
+        let mut todo: Vec<&str> = texts
+            .iter()
+            .copied()
+            .filter(|t| !self.map.contains_key(*t))
+            .collect();
         todo.sort_unstable();
         todo.dedup();
         if todo.is_empty() {
             return;
         }
-        eprintln!("quality: embedding {} new texts (cached: {})", todo.len(), self.map.len());
-        let f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).expect("cache file");
+        eprintln!(
+            "quality: embedding {} new texts (cached: {})",
+            todo.len(),
+            self.map.len()
+        );
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .expect("cache file");
         let mut w = BufWriter::new(f);
         let started = std::time::Instant::now();
         for (i, chunk) in todo.chunks(512).enumerate() {
@@ -147,7 +175,11 @@ impl Embedder for FileCachedEmbedder {
         self.inner.dim()
     }
     fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let missing: Vec<&str> = texts.iter().copied().filter(|t| !self.map.contains_key(*t)).collect();
+        let missing: Vec<&str> = texts
+            .iter()
+            .copied()
+            .filter(|t| !self.map.contains_key(*t))
+            .collect();
         if !missing.is_empty() {
             self.misses += missing.len();
             let vs = self.inner.embed(&missing)?;

@@ -80,9 +80,16 @@ struct Score {
     seconds: f64,
 }
 
-async fn run_case(sc: &Scenario, seed: u64, case: &scenarios::Case, e: &SharedEmbedder) -> (Score, String) {
+async fn run_case(
+    sc: &Scenario,
+    seed: u64,
+    case: &scenarios::Case,
+    e: &SharedEmbedder,
+) -> (Score, String) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!("sqlite://{}", dir.path().join("q.db").display())).await.unwrap();
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("q.db").display()))
+        .await
+        .unwrap();
     let golden: Vec<NewGoldenExample> = case
         .golden
         .iter()
@@ -93,7 +100,9 @@ async fn run_case(sc: &Scenario, seed: u64, case: &scenarios::Case, e: &SharedEm
             proposal_id: None,
         })
         .collect();
-    driftwatch::golden::import(&store, "golden", golden, "quality").await.unwrap();
+    driftwatch::golden::import(&store, "golden", golden, "quality")
+        .await
+        .unwrap();
     let end = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
     let map = FieldMap::new(&IngestConfig::default());
     let traces: Vec<_> = case
@@ -119,8 +128,12 @@ async fn run_case(sc: &Scenario, seed: u64, case: &scenarios::Case, e: &SharedEm
         .enumerate()
         .map(|(i, p)| (format!("t{i}"), p.novel))
         .collect();
-    let novel_inputs: std::collections::HashSet<&str> =
-        case.production.iter().filter(|p| p.novel).map(|p| p.input.as_str()).collect();
+    let novel_inputs: std::collections::HashSet<&str> = case
+        .production
+        .iter()
+        .filter(|p| p.novel)
+        .map(|p| p.input.as_str())
+        .collect();
 
     let mut job = JobConfig::adhoc("quality", "golden");
     job.window = "1d".into();
@@ -147,7 +160,11 @@ async fn run_case(sc: &Scenario, seed: u64, case: &scenarios::Case, e: &SharedEm
     };
     let mut pure_clusters = Vec::new();
     let mut lines = Vec::new();
-    for f in out.findings.iter().filter(|f| f.verdict == Verdict::Drifted) {
+    for f in out
+        .findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Drifted)
+    {
         let input = f.side == "input";
         match f.kind {
             FindingKind::Semantic | FindingKind::Coverage if input => s.input_semantic = true,
@@ -167,8 +184,15 @@ async fn run_case(sc: &Scenario, seed: u64, case: &scenarios::Case, e: &SharedEm
                 .as_array()
                 .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
                 .unwrap_or_default();
-            let nov = members.iter().filter(|m| novel_by_id.get(**m).copied().unwrap_or(false)).count();
-            let purity = if members.is_empty() { 0.0 } else { nov as f64 / members.len() as f64 };
+            let nov = members
+                .iter()
+                .filter(|m| novel_by_id.get(**m).copied().unwrap_or(false))
+                .count();
+            let purity = if members.is_empty() {
+                0.0
+            } else {
+                nov as f64 / members.len() as f64
+            };
             if purity >= 0.7 {
                 s.pure_gaps += 1;
                 pure_clusters.push(f.details["cluster"].as_i64().unwrap_or(-1));
@@ -200,9 +224,15 @@ async fn run_case(sc: &Scenario, seed: u64, case: &scenarios::Case, e: &SharedEm
         })
         .await
         .unwrap();
-    let props: Vec<_> = props.into_iter().filter(|p| p.kind != "spot_check").collect();
+    let props: Vec<_> = props
+        .into_iter()
+        .filter(|p| p.kind != "spot_check")
+        .collect();
     s.proposals = props.len();
-    s.novel_proposals = props.iter().filter(|p| novel_inputs.contains(p.input.as_str())).count();
+    s.novel_proposals = props
+        .iter()
+        .filter(|p| novel_inputs.contains(p.input.as_str()))
+        .count();
     s.pure_gaps_proposed = pure_clusters
         .iter()
         .filter(|c| props.iter().any(|p| p.cluster_id == Some(**c)))
@@ -213,7 +243,13 @@ async fn run_case(sc: &Scenario, seed: u64, case: &scenarios::Case, e: &SharedEm
         s.proposals, s.novel_proposals, s.seconds
     );
     store.close().await;
-    (s, std::iter::once(head).chain(lines).collect::<Vec<_>>().join("\n"))
+    (
+        s,
+        std::iter::once(head)
+            .chain(lines)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
 }
 
 fn pct(n: usize, d: usize) -> String {
@@ -227,7 +263,8 @@ fn pct(n: usize, d: usize) -> String {
 fn main() {
     let a = args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let real = build_embedder(&EmbedConfig::default(), root).expect("model files: run scripts/fetch-model.sh");
+    let real = build_embedder(&EmbedConfig::default(), root)
+        .expect("model files: run scripts/fetch-model.sh");
     let mut cache = FileCachedEmbedder::open(real, &root.join("target/quality-cache"));
     let banking = data::banking77(&a.data);
     let clinc = data::clinc150(&a.data);
@@ -236,7 +273,11 @@ fn main() {
         .filter(|s| a.only.is_empty() || a.only.iter().any(|o| s.name.contains(o.as_str())))
         .collect();
     // Embed every query once (the grouped split needs them, and runs hit the cache).
-    let all: Vec<&str> = banking.iter().chain(&clinc).map(|q| q.text.as_str()).collect();
+    let all: Vec<&str> = banking
+        .iter()
+        .chain(&clinc)
+        .map(|q| q.text.as_str())
+        .collect();
     cache.warm(&all);
     let groups = scenarios.iter().any(|s| s.grouped).then(|| {
         let t = Instant::now();
@@ -255,9 +296,17 @@ fn main() {
     // Build every case, then embed whatever text they add (typos, outputs).
     let mut cases = Vec::new();
     for sc in &scenarios {
-        let qs = if sc.dataset == "clinc150" { &clinc } else { &banking };
+        let qs = if sc.dataset == "clinc150" {
+            &clinc
+        } else {
+            &banking
+        };
         for seed in 0..a.seeds.map_or(sc.seeds, |n| n.min(sc.seeds)) {
-            cases.push((sc.clone(), seed, scenarios::build(sc, seed, qs, groups.as_deref())));
+            cases.push((
+                sc.clone(),
+                seed,
+                scenarios::build(sc, seed, qs, groups.as_deref()),
+            ));
         }
     }
     let extra: Vec<&str> = cases
@@ -266,13 +315,21 @@ fn main() {
             c.golden
                 .iter()
                 .flat_map(|(i, o)| [i.as_str(), o.as_str()])
-                .chain(c.production.iter().flat_map(|p| [p.input.as_str(), p.output.as_str()]))
+                .chain(
+                    c.production
+                        .iter()
+                        .flat_map(|p| [p.input.as_str(), p.output.as_str()]),
+                )
         })
         .map(|t| if t.trim().is_empty() { "[empty]" } else { t })
         .collect();
     cache.warm(&extra);
     let e = SharedEmbedder::new(Box::new(cache));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let started = Instant::now();
     let mut by_scenario: Vec<(Scenario, Vec<Score>)> = Vec::new();
@@ -294,11 +351,26 @@ fn main() {
         let count = |f: &dyn Fn(&Score) -> bool| v.iter().filter(|s| f(s)).count();
         let (detected, false_alarm) = match sc.kind {
             Kind::NoDrift => ("–".to_string(), pct(count(&|s| s.input_semantic), n)),
-            Kind::Topic => (pct(count(&|s| s.pure_gaps > 0), n), pct(count(&|s| s.gaps > s.pure_gaps), n)),
-            Kind::Noise => (pct(count(&|s| s.structural_input), n), pct(count(&|s| s.gaps > 0 || s.proposals > 0), n)),
-            Kind::FormatBreak => (pct(count(&|s| s.json_valid), n), pct(count(&|s| s.gaps > 0 || s.proposals > 0), n)),
-            Kind::Truncation => (pct(count(&|s| s.structural_output), n), pct(count(&|s| s.gaps > 0 || s.proposals > 0), n)),
-            Kind::Style => (pct(count(&|s| s.output_any), n), pct(count(&|s| s.gaps > 0 || s.proposals > 0), n)),
+            Kind::Topic => (
+                pct(count(&|s| s.pure_gaps > 0), n),
+                pct(count(&|s| s.gaps > s.pure_gaps), n),
+            ),
+            Kind::Noise => (
+                pct(count(&|s| s.structural_input), n),
+                pct(count(&|s| s.gaps > 0 || s.proposals > 0), n),
+            ),
+            Kind::FormatBreak => (
+                pct(count(&|s| s.json_valid), n),
+                pct(count(&|s| s.gaps > 0 || s.proposals > 0), n),
+            ),
+            Kind::Truncation => (
+                pct(count(&|s| s.structural_output), n),
+                pct(count(&|s| s.gaps > 0 || s.proposals > 0), n),
+            ),
+            Kind::Style => (
+                pct(count(&|s| s.output_any), n),
+                pct(count(&|s| s.gaps > 0 || s.proposals > 0), n),
+            ),
         };
         let props: usize = v.iter().map(|s| s.proposals).sum();
         let novel: usize = v.iter().map(|s| s.novel_proposals).sum();
@@ -310,16 +382,27 @@ fn main() {
             "| {} | {n} | {detected} | {false_alarm} | {} | {} | {:.2} ({:.2}) | {} | {secs:.1} |",
             sc.name,
             pct(count(&|s| s.proposals > 0), n),
-            if sc.kind == Kind::Topic { pct(novel, props) } else { "–".into() },
+            if sc.kind == Kind::Topic {
+                pct(novel, props)
+            } else {
+                "–".into()
+            },
             gaps as f64 / n as f64,
             pure as f64 / n as f64,
-            if sc.kind == Kind::Topic { pct(proposed, pure) } else { "–".into() },
+            if sc.kind == Kind::Topic {
+                pct(proposed, pure)
+            } else {
+                "–".into()
+            },
         );
     }
     println!(
         "\n{} runs in {:.0}s; loadavg at start: {}",
         cases.len(),
         started.elapsed().as_secs_f64(),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
 }

@@ -49,19 +49,123 @@ pub fn all() -> Vec<Scenario> {
         seeds,
     };
     vec![
-        s("no drift (row split)", Kind::NoDrift, "banking77", 0, 0.0, false, 30),
-        s("no drift (grouped split)", Kind::NoDrift, "banking77", 0, 0.0, true, 30),
-        s("near, 1 intent at 5%", Kind::Topic, "banking77", 1, 0.05, false, 20),
-        s("near, 1 intent at 2%", Kind::Topic, "banking77", 1, 0.02, false, 20),
-        s("near, 3 intents at 5%", Kind::Topic, "banking77", 3, 0.05, false, 20),
-        s("near, 3 intents at 2%", Kind::Topic, "banking77", 3, 0.02, false, 20),
-        s("near, 10 intents at 5%", Kind::Topic, "banking77", 10, 0.05, false, 20),
-        s("near, 10 intents at 2%", Kind::Topic, "banking77", 10, 0.02, false, 20),
-        s("far, CLINC150 domain at 5%", Kind::Topic, "clinc150", 0, 0.05, false, 20),
-        s("typos + casing in 30% of inputs", Kind::Noise, "banking77", 0, 0.30, false, 20),
-        s("15% of outputs not JSON, no config", Kind::FormatBreak, "banking77", 0, 0.15, false, 20),
-        s("20% of outputs cut to a quarter", Kind::Truncation, "banking77", 0, 0.20, false, 20),
-        s("40% of outputs in another register", Kind::Style, "banking77", 0, 0.40, false, 20),
+        s(
+            "no drift (row split)",
+            Kind::NoDrift,
+            "banking77",
+            0,
+            0.0,
+            false,
+            30,
+        ),
+        s(
+            "no drift (grouped split)",
+            Kind::NoDrift,
+            "banking77",
+            0,
+            0.0,
+            true,
+            30,
+        ),
+        s(
+            "near, 1 intent at 5%",
+            Kind::Topic,
+            "banking77",
+            1,
+            0.05,
+            false,
+            20,
+        ),
+        s(
+            "near, 1 intent at 2%",
+            Kind::Topic,
+            "banking77",
+            1,
+            0.02,
+            false,
+            20,
+        ),
+        s(
+            "near, 3 intents at 5%",
+            Kind::Topic,
+            "banking77",
+            3,
+            0.05,
+            false,
+            20,
+        ),
+        s(
+            "near, 3 intents at 2%",
+            Kind::Topic,
+            "banking77",
+            3,
+            0.02,
+            false,
+            20,
+        ),
+        s(
+            "near, 10 intents at 5%",
+            Kind::Topic,
+            "banking77",
+            10,
+            0.05,
+            false,
+            20,
+        ),
+        s(
+            "near, 10 intents at 2%",
+            Kind::Topic,
+            "banking77",
+            10,
+            0.02,
+            false,
+            20,
+        ),
+        s(
+            "far, CLINC150 domain at 5%",
+            Kind::Topic,
+            "clinc150",
+            0,
+            0.05,
+            false,
+            20,
+        ),
+        s(
+            "typos + casing in 30% of inputs",
+            Kind::Noise,
+            "banking77",
+            0,
+            0.30,
+            false,
+            20,
+        ),
+        s(
+            "15% of outputs not JSON, no config",
+            Kind::FormatBreak,
+            "banking77",
+            0,
+            0.15,
+            false,
+            20,
+        ),
+        s(
+            "20% of outputs cut to a quarter",
+            Kind::Truncation,
+            "banking77",
+            0,
+            0.20,
+            false,
+            20,
+        ),
+        s(
+            "40% of outputs in another register",
+            Kind::Style,
+            "banking77",
+            0,
+            0.40,
+            false,
+            20,
+        ),
     ]
 }
 
@@ -91,7 +195,8 @@ const BODIES: &[&str] = &[
 ];
 
 fn small_hash(s: &str) -> usize {
-    s.bytes().fold(5381usize, |h, b| h.wrapping_mul(33) ^ b as usize)
+    s.bytes()
+        .fold(5381usize, |h, b| h.wrapping_mul(33) ^ b as usize)
 }
 
 /// The application's JSON answer to a query (six wordings per intent).
@@ -119,9 +224,18 @@ fn casual(q: &Query) -> String {
 fn broken(out: &str, r: &mut ChaCha8Rng) -> String {
     if r.random_bool(0.5) {
         let cut = out.len() - 12;
-        out[..out.char_indices().map(|(i, _)| i).take_while(|&i| i <= cut).last().unwrap_or(0)].to_string()
+        out[..out
+            .char_indices()
+            .map(|(i, _)| i)
+            .take_while(|&i| i <= cut)
+            .last()
+            .unwrap_or(0)]
+            .to_string()
     } else {
-        serde_json::from_str::<serde_json::Value>(out).unwrap()["answer"].as_str().unwrap().to_string()
+        serde_json::from_str::<serde_json::Value>(out).unwrap()["answer"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 }
 
@@ -193,7 +307,11 @@ pub fn build(sc: &Scenario, seed: u64, queries: &[Query], groups: Option<&[Vec<u
         queries
             .iter()
             .map(|q| {
-                let key = if sc.held_out == 0 { &q.domain } else { &q.intent };
+                let key = if sc.held_out == 0 {
+                    &q.domain
+                } else {
+                    &q.intent
+                };
                 keys.binary_search(&key.as_str()).is_ok()
             })
             .collect()
@@ -261,7 +379,8 @@ pub fn build(sc: &Scenario, seed: u64, queries: &[Query], groups: Option<&[Vec<u
             }
         }
         Kind::Style => {
-            let by_text: HashMap<&str, &Query> = queries.iter().map(|q| (q.text.as_str(), q)).collect();
+            let by_text: HashMap<&str, &Query> =
+                queries.iter().map(|q| (q.text.as_str(), q)).collect();
             for p in production.iter_mut().take(changed) {
                 p.output = casual(by_text[p.input.as_str()]);
             }

@@ -64,7 +64,11 @@ impl From<&store::Finding> for notify::Finding {
             coverage: f.details.get("coverage").and_then(|v| v.as_f64()),
             run_id: f.run_id,
             examples,
-            note: f.details.get("note").and_then(|v| v.as_str()).map(str::to_owned),
+            note: f
+                .details
+                .get("note")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
         }
     }
 }

@@ -400,28 +400,22 @@ async fn golden_vocabularies(
     set: &str,
     version: i64,
 ) -> Result<GoldenScan, JobError> {
-    fold_golden_pages(
-        store,
-        set,
-        version,
-        GoldenScan::default(),
-        |g, page| {
-            let (input, output) = (&mut g.input, &mut g.output);
-            let ((), json) = rayon::join(
-                || page.iter().for_each(|p| input.add_document(&p.1)),
-                || {
-                    page.iter()
-                        .filter(|p| {
-                            output.add_document(&p.2);
-                            is_json_document(&p.2)
-                        })
-                        .count()
-                },
-            );
-            g.json_outputs += json;
-            g.outputs += page.len();
-        },
-    )
+    fold_golden_pages(store, set, version, GoldenScan::default(), |g, page| {
+        let (input, output) = (&mut g.input, &mut g.output);
+        let ((), json) = rayon::join(
+            || page.iter().for_each(|p| input.add_document(&p.1)),
+            || {
+                page.iter()
+                    .filter(|p| {
+                        output.add_document(&p.2);
+                        is_json_document(&p.2)
+                    })
+                    .count()
+            },
+        );
+        g.json_outputs += json;
+        g.outputs += page.len();
+    })
     .await
 }
 

@@ -3,6 +3,8 @@
 //! coverage, clusters) and the drift tests on outputs, and turn the results into
 //! findings, a report section and proposals.
 
+use std::collections::HashMap;
+
 use ndarray::{Array2, Axis};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -80,7 +82,11 @@ impl SemanticJobConfig {
             .proposals_per_run(self.per_run)
             .near_duplicate_cos(self.near_duplicate)
             .scan_k(self.scan_k)
-            .region_sizes(if self.scan_k == 0 { [0; 3] } else { [12, 25, 50] })
+            .region_sizes(if self.scan_k == 0 {
+                [0; 3]
+            } else {
+                [12, 25, 50]
+            })
             .check()
             .map_err(|e| e.to_string())
     }
@@ -199,8 +205,11 @@ fn drift_findings(
 
 /// Structural input metrics that move when inputs change surface form
 /// (typos, casing, encoding) rather than topic.
-pub const SURFACE_FORM_METRICS: [&str; 3] =
-    ["input.oov_rate", "input.uppercase_share", "input.non_ascii_share"];
+pub const SURFACE_FORM_METRICS: [&str; 3] = [
+    "input.oov_rate",
+    "input.uppercase_share",
+    "input.non_ascii_share",
+];
 
 /// Note on a diffuse input shift that comes with surface-form findings.
 pub const SURFACE_FORM_NOTE: &str = "consistent with typos/casing changes in inputs";
@@ -237,8 +246,15 @@ pub fn classify_semantic(findings: &mut [Finding]) -> Value {
                 diffuse.push(f.metric.clone());
                 if f.side == "input" && topics == 0 && !surface.is_empty() {
                     obj.insert("note".into(), json!(SURFACE_FORM_NOTE));
-                    let s = obj.get("summary").and_then(|v| v.as_str()).unwrap_or("").to_string();
-                    obj.insert("summary".into(), json!(format!("{s} — {SURFACE_FORM_NOTE}")));
+                    let s = obj
+                        .get("summary")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                        .to_string();
+                    obj.insert(
+                        "summary".into(),
+                        json!(format!("{s} — {SURFACE_FORM_NOTE}")),
+                    );
                 }
             }
         }
@@ -250,6 +266,84 @@ pub fn classify_semantic(findings: &mut [Finding]) -> Value {
         "surface_form": surface,
         "note": (input_diffuse && topics == 0 && !surface.is_empty()).then_some(SURFACE_FORM_NOTE),
     })
+}
+
+/// A gap region is surface form, not a topic, when at least this share of its
+/// production inputs carry a word that no golden input has and that no other
+/// member of the region repeats (a typo: new topics repeat their new words).
+pub const SURFACE_GAP_SHARE: f64 = 0.5;
+
+/// Lower-cased words of three or more letters (no digits).
+fn words(t: &str) -> impl Iterator<Item = String> + '_ {
+    t.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 3 && !w.chars().any(|c| c.is_numeric()))
+        .map(str::to_lowercase)
+}
+
+/// Share of `members` whose input holds a word unknown to the golden set that
+/// occurs in no other member (see [`SURFACE_GAP_SHARE`]).
+fn surface_noise_share(
+    members: &[usize],
+    inputs: &[&str],
+    golden: &std::collections::HashSet<String>,
+) -> f64 {
+    if members.is_empty() {
+        return 0.0;
+    }
+    let oov: Vec<std::collections::HashSet<String>> = members
+        .iter()
+        .map(|&i| {
+            inputs
+                .get(i)
+                .map(|t| words(t).filter(|w| !golden.contains(w)).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for set in &oov {
+        for w in set {
+            *seen.entry(w.as_str()).or_default() += 1;
+        }
+    }
+    let noisy = oov
+        .iter()
+        .filter(|set| set.iter().any(|w| seen[w.as_str()] == 1))
+        .count();
+    noisy as f64 / members.len() as f64
+}
+
+fn cl_design_effect(report: &semantic::SemanticReport) -> f64 {
+    report
+        .clustering
+        .regions
+        .as_ref()
+        .map_or(1.0, |r| r.design_effect)
+}
+
+/// Rao–Scott deflation of a trace-level test for clumped traffic: the raw
+/// p-value's normal score is divided by `√φ` (`φ` = the design effect the gap
+/// regions measured), `p' = 1 − Φ(Φ⁻¹(1 − p) / √φ)`. The tests behind MMD,
+/// the classifier and coverage treat traces as independent; paraphrases that
+/// come in groups make them far too confident. `φ = 1` leaves `p` unchanged.
+/// The raw p is kept in `details.p_value_independent`.
+pub fn deflate(f: &mut Finding, phi: f64) {
+    let Some(p) = f.p_value else { return };
+    if phi <= 1.0 || f.test == "centroid_cosine" {
+        return;
+    }
+    use statrs::distribution::{ContinuousCDF, Normal};
+    let n = Normal::standard();
+    let z = -n.inverse_cdf(p.clamp(1e-300, 1.0));
+    let deflated = if z.is_finite() {
+        n.sf(z / phi.sqrt())
+    } else {
+        p
+    };
+    if let Some(obj) = f.details.as_object_mut() {
+        obj.insert("p_value_independent".into(), json!(p));
+        obj.insert("design_effect".into(), json!(phi));
+    }
+    f.p_value = Some(deflated.max(p));
 }
 
 /// Runs the semantic stage.
@@ -303,6 +397,14 @@ pub async fn run_semantic(
             let report = semantic::analyze(gm.view(), pm.view(), &pt, &gt, &params)
                 .map_err(|e| e.to_string())?;
             let mut findings = drift_findings(&job_s, "input", &gm, &pm, &params, &cfg2)?;
+            let phi = report
+                .clustering
+                .regions
+                .as_ref()
+                .map_or(1.0, |r| r.design_effect);
+            for f in &mut findings {
+                deflate(f, phi);
+            }
             if let Some((go, po)) = &outputs {
                 findings.extend(drift_findings(&job_s, "output", go, po, &params, &cfg2)?);
             }
@@ -372,6 +474,7 @@ pub async fn run_semantic(
     );
     c.statistic = Some(cov.uncovered_share);
     c.p_value = Some(cov.p_value);
+    deflate(&mut c, cl_design_effect(&report));
     c.effect_size = Some(cov.uncovered_share - cov.q);
     c.threshold = Some(cfg.coverage_floor);
     c.ref_n = golden.len() as i64;
@@ -385,8 +488,20 @@ pub async fn run_semantic(
     let cl = &report.clustering;
     let mut clusters_json = Vec::new();
     let mut gap_labels = std::collections::HashMap::new();
-    for (rank, &ci) in cl.gap_ranking.iter().enumerate() {
+    let golden_words: std::collections::HashSet<String> =
+        g_in.iter().flat_map(|t| words(t)).collect();
+    let mut surface_regions = Vec::new();
+    let mut rank = 0;
+    for &ci in &cl.gap_ranking {
         let cs = &cl.clusters[ci];
+        let noisy = surface_noise_share(&cs.production_members, &p_in, &golden_words);
+        if noisy >= SURFACE_GAP_SHARE {
+            // Typos move a text in embedding space as much as a new topic
+            // does; such a region is surface form, not a topic (no gap, no
+            // proposals). It is kept in the summary.
+            surface_regions.push(json!({"cluster": ci, "production_count": cs.production_count, "noisy_share": noisy}));
+            continue;
+        }
         // Name a gap by what is missing: its uncovered production inputs
         // against every other production input (c-TF-IDF).
         let assign: Vec<usize> = (0..traces.len())
@@ -437,7 +552,7 @@ pub async fn run_semantic(
         f.ref_n = cs.golden_count as i64;
         f.cur_n = cs.production_count as i64;
         f.details = json!({
-            "cluster": ci, "rank": rank + 1, "label": label, "gap": true,
+            "cluster": ci, "rank": rank + 1, "label": label, "gap": true, "noisy_share": noisy,
             "family": GAP_FAMILY, "semantic_kind": "topic",
             "found_by": "gap_regions",
             "golden_count": cs.golden_count, "production_count": cs.production_count, "uncovered_count": cs.uncovered_count,
@@ -450,6 +565,7 @@ pub async fn run_semantic(
             "summary": format!("gap “{label}”: {} production / {} golden, {} uncovered", cs.production_count, cs.golden_count, cs.uncovered_count),
         });
         findings.push(f);
+        rank += 1;
     }
     for (ci, cs) in cl.clusters.iter().enumerate() {
         clusters_json.push(json!({
@@ -525,6 +641,7 @@ pub async fn run_semantic(
             "tested": r.tested, "design_effect": r.design_effect, "design_effects": r.design_effects,
             "golden_used": r.golden_used, "production_used": r.production_used, "golden_share": r.pi0,
             "gaps": r.gaps.len(),
+            "surface_form_regions": surface_regions,
         })),
         "proposals": proposals.len(),
         "map": map,

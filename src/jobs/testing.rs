@@ -334,6 +334,45 @@ pub fn decide_verdicts(findings: &mut [Finding], alpha: f64) {
 
 #[cfg(test)]
 mod tests {
+
+    fn gap(p: f64, p_family: f64, effect: f64) -> Finding {
+        let mut f = crate::store::Finding {
+            id: 0,
+            run_id: 0,
+            job: "j".into(),
+            kind: crate::store::FindingKind::Coverage,
+            metric: "input.cluster.3".into(),
+            side: "input".into(),
+            test: "gap".into(),
+            statistic: None,
+            p_value: Some(p),
+            p_adjusted: Some(p_family),
+            effect_size: Some(effect),
+            threshold: Some(0.005),
+            verdict: Verdict::Ok,
+            ref_n: 0,
+            cur_n: 0,
+            details: serde_json::json!({"gap": true, "family": "gap_regions"}),
+        };
+        f.verdict = Verdict::Ok;
+        f
+    }
+
+    #[test]
+    fn a_gap_verdict_follows_its_family_adjusted_p_and_its_floor() {
+        // Raw p 0.001 but Holm over the regions 0.3: not drifted, and the
+        // shown adjusted p is the family's, not a BH value.
+        let mut fs = vec![
+            gap(0.001, 0.3, 0.05),
+            gap(1e-9, 1e-6, 0.002),
+            gap(1e-9, 1e-6, 0.05),
+        ];
+        decide_verdicts(&mut fs, 0.05);
+        assert_eq!(fs[0].verdict, Verdict::Ok);
+        assert_eq!(fs[0].p_adjusted, Some(0.3));
+        assert_eq!(fs[1].verdict, Verdict::Ok, "effect under its floor");
+        assert_eq!(fs[2].verdict, Verdict::Drifted);
+    }
     use super::*;
 
     fn col(v: Vec<f64>) -> RefColumn {

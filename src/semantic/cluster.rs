@@ -567,9 +567,10 @@ pub fn cluster_gaps(
     }
     let mut assign: Vec<usize> = raw.iter().map(|&c| remap[c]).collect();
     let k_used = next;
-    let summarise = |assign: &[usize], region_p: &[Option<(f64, f64)>]| -> Result<Vec<ClusterSummary>> {
-        summarise_clusters(assign, region_p, ng, idx, uncovered, coverage, params)
-    };
+    let summarise =
+        |assign: &[usize], region_p: &[Option<(f64, f64)>]| -> Result<Vec<ClusterSummary>> {
+            summarise_clusters(assign, region_p, ng, idx, uncovered, coverage, params)
+        };
     let mut clusters = summarise(&assign, &vec![None; k_used])?;
     // Every significant gap region (Holm over all regions tested) becomes a
     // cluster of its own: its production rows leave their KMeans cluster.

@@ -131,7 +131,8 @@ pub fn region_scan(
         tested: 0,
         gaps: Vec::new(),
     };
-    if m0 < MIN_REGION_ROWS || m1 < MIN_REGION_ROWS || params.region_sizes().iter().all(|&s| s == 0) {
+    if m0 < MIN_REGION_ROWS || m1 < MIN_REGION_ROWS || params.region_sizes().iter().all(|&s| s == 0)
+    {
         return Ok(out);
     }
     let mut r = rng(params.seed(), 0x4E61_0);
@@ -198,8 +199,11 @@ pub fn region_scan(
         .zip(holm)
         .filter(|(_, h)| *h < params.alpha())
         .map(|((p, scale, g, rows, m), h)| {
-            let mut production: Vec<usize> =
-                m.iter().filter(|&&i| i >= m0).map(|&i| p_pick[i - m0]).collect();
+            let mut production: Vec<usize> = m
+                .iter()
+                .filter(|&&i| i >= m0)
+                .map(|&i| p_pick[i - m0])
+                .collect();
             production.sort_unstable();
             GapRegion {
                 production,
@@ -216,7 +220,10 @@ pub fn region_scan(
     // Merge overlapping regions into the most significant one they touch.
     let mut merged: Vec<GapRegion> = Vec::new();
     for g in sig {
-        match merged.iter_mut().find(|m| shares_row(&m.production, &g.production)) {
+        match merged
+            .iter_mut()
+            .find(|m| shares_row(&m.production, &g.production))
+        {
             Some(m) => {
                 m.production.extend(g.production);
                 m.production.sort_unstable();
@@ -284,11 +291,26 @@ mod tests {
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-10 * b;
         let third = 1.0 / 3.0;
         for (got, want) in [
-            (deflated_binomial_cdf(0, 30, third, 1.0), 5.215095050846565e-06),
-            (deflated_binomial_cdf(3, 25, third, 1.0), 0.014890400143929682),
-            (deflated_binomial_cdf(10, 30, third, 1.0), 0.5847595987710096),
-            (deflated_binomial_cdf(0, 30, third, 2.0), 0.0022836582605211654),
-            (deflated_binomial_cdf(4, 30, third, 1.7), 0.05622448464095195),
+            (
+                deflated_binomial_cdf(0, 30, third, 1.0),
+                5.215095050846565e-06,
+            ),
+            (
+                deflated_binomial_cdf(3, 25, third, 1.0),
+                0.014890400143929682,
+            ),
+            (
+                deflated_binomial_cdf(10, 30, third, 1.0),
+                0.5847595987710096,
+            ),
+            (
+                deflated_binomial_cdf(0, 30, third, 2.0),
+                0.0022836582605211654,
+            ),
+            (
+                deflated_binomial_cdf(4, 30, third, 1.7),
+                0.05622448464095195,
+            ),
         ] {
             assert!(close(got, want), "{got} vs {want}");
         }
@@ -301,7 +323,9 @@ mod tests {
         let even: Vec<(usize, usize)> = (0..50).map(|_| (10, 30)).collect();
         assert_eq!(design_effect(&even, 1.0 / 3.0), 1.0);
         // Regions all-golden or all-production: huge variance.
-        let clumped: Vec<(usize, usize)> = (0..50).map(|i| if i % 3 == 0 { (30, 30) } else { (0, 30) }).collect();
+        let clumped: Vec<(usize, usize)> = (0..50)
+            .map(|i| if i % 3 == 0 { (30, 30) } else { (0, 30) })
+            .collect();
         assert!(design_effect(&clumped, 1.0 / 3.0) > 10.0);
         assert_eq!(design_effect(&[(1, 30)], 0.5), 1.0);
     }
@@ -317,7 +341,11 @@ mod tests {
         let res = region_scan(g.view(), p.view(), &params).unwrap();
         let top = res.gaps.first().expect("a gap region");
         let new = top.production.iter().filter(|&&i| pid[i] == 8).count();
-        assert!(new * 10 >= top.production.len() * 8 && new >= 30, "{new} of {}", top.production.len());
+        assert!(
+            new * 10 >= top.production.len() * 8 && new >= 30,
+            "{new} of {}",
+            top.production.len()
+        );
         assert!(top.p_holm < 0.05);
         assert_eq!(res, region_scan(g.view(), p.view(), &params).unwrap());
 
@@ -328,7 +356,12 @@ mod tests {
             let (g, _) = blobs(300, &c, &[1.0; 8], 0.6, &mut r);
             let (p, _) = blobs(600, &c, &[1.0; 8], 0.6, &mut r);
             let params = SemanticParams::builder().seed(seed).check().unwrap();
-            fired += usize::from(!region_scan(g.view(), p.view(), &params).unwrap().gaps.is_empty());
+            fired += usize::from(
+                !region_scan(g.view(), p.view(), &params)
+                    .unwrap()
+                    .gaps
+                    .is_empty(),
+            );
         }
         assert!(fired <= 2, "fired {fired} of 20 without drift");
     }

@@ -31,3 +31,5 @@ mod daemon;
 mod sources;
 // The review page: sign-in, CSRF, conflicts, escaping; the loop in headless Chromium.
 mod web;
+// Detection quality on a vendored real-text subset: near topic, typos, JSON break, grouped no-drift.
+mod quality;
