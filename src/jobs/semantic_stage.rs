@@ -269,8 +269,8 @@ pub fn classify_semantic(findings: &mut [Finding]) -> Value {
 }
 
 /// A gap region is surface form, not a topic, when at least this share of its
-/// production inputs carry a word that no golden input has and that no other
-/// member of the region repeats (a typo: new topics repeat their new words).
+/// production inputs carry a typo: an unknown word one dropped, doubled,
+/// inserted or swapped letter away from a known word (see [`Typos`]).
 pub const SURFACE_GAP_SHARE: f64 = 0.5;
 
 /// Lower-cased words of three or more letters (no digits).
@@ -280,36 +280,77 @@ fn words(t: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_lowercase)
 }
 
-/// Share of `members` whose input holds a word unknown to the golden set that
-/// occurs in no other member (see [`SURFACE_GAP_SHARE`]).
-fn surface_noise_share(
-    members: &[usize],
-    inputs: &[&str],
-    golden: &std::collections::HashSet<String>,
-) -> f64 {
-    if members.is_empty() {
-        return 0.0;
-    }
-    let oov: Vec<std::collections::HashSet<String>> = members
-        .iter()
-        .map(|&i| {
-            inputs
-                .get(i)
-                .map(|t| words(t).filter(|w| !golden.contains(w)).collect())
-                .unwrap_or_default()
-        })
-        .collect();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for set in &oov {
-        for w in set {
-            *seen.entry(w.as_str()).or_default() += 1;
+/// Typo detection against the known vocabulary: the golden inputs' words and
+/// the words of at least two production inputs (a random typo rarely repeats).
+/// A word of four or more letters is a typo when it is unknown and deleting
+/// one of its letters, swapping two adjacent letters, or inserting one letter
+/// gives a known word of four or more letters. Substitutions are not counted:
+/// they turn real words into other real words ("bake" / "make") too often, and
+/// neither is a letter added or dropped at the end ("cards" / "card").
+/// The deletion neighbourhood is precomputed, as in SymSpell (Garbe 2012).
+struct Typos {
+    known: std::collections::HashSet<String>,
+    /// Every known word (≥ 5 letters) with one letter deleted.
+    deletions: std::collections::HashSet<String>,
+}
+
+impl Typos {
+    fn new(golden: &[&str], production: &[&str]) -> Typos {
+        let mut known: std::collections::HashSet<String> =
+            golden.iter().flat_map(|t| words(t)).collect();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for t in production {
+            let set: std::collections::HashSet<String> = words(t).collect();
+            for w in set {
+                *seen.entry(w).or_default() += 1;
+            }
         }
+        known.extend(seen.into_iter().filter(|(_, n)| *n >= 2).map(|(w, _)| w));
+        let deletions = known
+            .iter()
+            .filter(|w| w.chars().count() >= 5)
+            .flat_map(|w| {
+                let c: Vec<char> = w.chars().collect();
+                // Not the last letter: "card" is "cards" without its
+                // inflection, not a typo of it.
+                (0..c.len() - 1)
+                    .map(move |i| c[..i].iter().chain(&c[i + 1..]).collect::<String>())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        Typos { known, deletions }
     }
-    let noisy = oov
-        .iter()
-        .filter(|set| set.iter().any(|w| seen[w.as_str()] == 1))
-        .count();
-    noisy as f64 / members.len() as f64
+
+    fn is_typo(&self, w: &str) -> bool {
+        let c: Vec<char> = w.chars().collect();
+        if c.len() < 4 || self.known.contains(w) {
+            return false;
+        }
+        let known = |s: String| s.chars().count() >= 4 && self.known.contains(&s);
+        (0..c.len() - 1).any(|i| known(c[..i].iter().chain(&c[i + 1..]).collect()))
+            || (0..c.len() - 1).any(|i| {
+                let mut s = c.clone();
+                s.swap(i, i + 1);
+                known(s.into_iter().collect())
+            })
+            || self.deletions.contains(w)
+    }
+
+    /// Share of `members` whose input holds a typo.
+    fn share(&self, members: &[usize], inputs: &[&str]) -> f64 {
+        if members.is_empty() {
+            return 0.0;
+        }
+        let noisy = members
+            .iter()
+            .filter(|&&i| {
+                inputs
+                    .get(i)
+                    .is_some_and(|t| words(t).any(|w| self.is_typo(&w)))
+            })
+            .count();
+        noisy as f64 / members.len() as f64
+    }
 }
 
 fn cl_design_effect(report: &semantic::SemanticReport) -> f64 {
@@ -488,17 +529,16 @@ pub async fn run_semantic(
     let cl = &report.clustering;
     let mut clusters_json = Vec::new();
     let mut gap_labels = std::collections::HashMap::new();
-    let golden_words: std::collections::HashSet<String> =
-        g_in.iter().flat_map(|t| words(t)).collect();
+    let typos = Typos::new(&g_in, &p_in);
     let mut surface_regions = Vec::new();
     let mut rank = 0;
     for &ci in &cl.gap_ranking {
         let cs = &cl.clusters[ci];
-        let noisy = surface_noise_share(&cs.production_members, &p_in, &golden_words);
+        let noisy = typos.share(&cs.production_members, &p_in);
         if noisy >= SURFACE_GAP_SHARE {
             // Typos move a text in embedding space as much as a new topic
-            // does; such a region is surface form, not a topic (no gap, no
-            // proposals). It is kept in the summary.
+            // does; a region made mostly of them is surface form, not a topic
+            // (no gap, no proposals). It is kept in the summary.
             surface_regions.push(json!({"cluster": ci, "production_count": cs.production_count, "noisy_share": noisy}));
             continue;
         }
@@ -639,7 +679,7 @@ pub async fn run_semantic(
         "outliers": cl.outliers.len(),
         "gap_regions": cl.regions.as_ref().map(|r| json!({
             "tested": r.tested, "design_effect": r.design_effect, "design_effects": r.design_effects,
-            "golden_used": r.golden_used, "production_used": r.production_used, "golden_share": r.pi0,
+            "golden_used": r.golden_used, "production_used": r.production_used, "golden_share": r.pi0, "baselines": r.baselines,
             "gaps": r.gaps.len(),
             "surface_form_regions": surface_regions,
         })),
@@ -651,4 +691,56 @@ pub async fn run_semantic(
         summary,
         proposals,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_are_one_dropped_doubled_or_swapped_letter_from_a_known_word() {
+        let t = Typos::new(
+            &["I have not received my card yet", "where is my transfer"],
+            &[],
+        );
+        for typo in [
+            "recieved",
+            "receved",
+            "receivedd",
+            "carrd",
+            "tranfser",
+            "trasnfer",
+        ] {
+            assert!(t.is_typo(typo), "{typo}");
+        }
+        for word in ["received", "lasagna", "make", "cards", "pizza", "transfers"] {
+            assert!(!t.is_typo(word), "{word}");
+        }
+    }
+
+    #[test]
+    fn a_diffuse_input_shift_with_surface_findings_says_so() {
+        let mut f = |metric: &str, kind: FindingKind, drifted: bool| {
+            let mut x = finding("j", kind, metric, "input", "t");
+            x.verdict = if drifted {
+                Verdict::Drifted
+            } else {
+                Verdict::Ok
+            };
+            x.details = json!({"summary": "s"});
+            x
+        };
+        let mut fs = vec![
+            f("input.mmd", FindingKind::Semantic, true),
+            f("input.oov_rate", FindingKind::Structural, true),
+        ];
+        let shift = classify_semantic(&mut fs);
+        assert_eq!(fs[0].details["semantic_kind"], "diffuse");
+        assert_eq!(fs[0].details["note"], SURFACE_FORM_NOTE);
+        assert_eq!(shift["note"], SURFACE_FORM_NOTE);
+        // Without a surface-form finding, a diffuse shift carries no note.
+        let mut fs = vec![f("input.mmd", FindingKind::Semantic, true)];
+        classify_semantic(&mut fs);
+        assert!(fs[0].details.get("note").is_none());
+    }
 }

@@ -53,5 +53,7 @@ pub use mmd::{median_heuristic_bandwidth, mmd2_unbiased, mmd_test, MmdResult};
 pub use params::{SemanticParams, SemanticParamsBuilder};
 pub use pca::pca_2d;
 pub use proposals::{select_proposals, Pick, DENSITY_NEIGHBOURS, MAX_CANDIDATES};
-pub use regions::{deflated_binomial_cdf, design_effect, region_scan, GapRegion, RegionScan};
+pub use regions::{
+    baseline_share, deflated_binomial_cdf, design_effect, region_scan, GapRegion, RegionScan,
+};
 pub use scan::{novelty_scan, ScanComponent, ScanResult};

@@ -58,6 +58,8 @@ pub struct RegionScan {
     pub design_effect: f64,
     /// Design effect per scale, in `params.region_sizes()` order.
     pub design_effects: Vec<f64>,
+    /// Baseline golden share per scale (see [`baseline_share`]).
+    pub baselines: Vec<f64>,
     /// Regions tested (the Holm family size).
     pub tested: usize,
     /// Regions with `p_holm < alpha`, overlapping ones merged (the union of
@@ -78,13 +80,15 @@ pub struct RegionScan {
 /// 2. The pooled rows are projected on their top `cluster_dims` principal
 ///    axes, and for every target size `s` a KMeans partition with
 ///    `k = ⌊(m₀ + m₁) / s⌋` clusters is fitted (labels are never used).
-/// 3. In a region with `n` rows of which `g` are golden, under H₀ (golden and
-///    production drawn from one distribution) `g ~ Binomial(n, π₀)` if
+/// 3. The baseline share `π̂` is the pooled share of the interquartile regions
+///    ([`baseline_share`]; `π̂ ≈ π₀` under H₀, robust to a large new topic).
+///    In a region with `n` rows of which `g` are golden, under H₀ (golden and
+///    production drawn from one distribution) `g ~ Binomial(n, π̂)` if
 ///    traces were independent. They are not: paraphrases come in groups that
 ///    land on one side together, which inflates the variance of `g` by the
 ///    design effect `φ`. Per scale, `φ̂ = max(1, median(zᵢ²) / 0.4549)` over
 ///    the regions with at least [`MIN_REGION_ROWS`] rows, with
-///    `zᵢ = (gᵢ − nᵢπ₀) / √(nᵢπ₀(1 − π₀))` (the median makes it robust to the
+///    `zᵢ = (gᵢ − nᵢπ̂) / √(nᵢπ̂(1 − π̂))` (the median makes it robust to the
 ///    few regions a real gap moves; 0.4549 is the median of χ²₁).
 /// 4. Rao–Scott: the region's counts are divided by `φ̂`
 ///    (`ñ = n/φ̂`, `g̃ = g/φ̂`) and `p = P[X ≤ g̃]` for `X ~ Binomial(ñ, π₀)`,
@@ -128,6 +132,7 @@ pub fn region_scan(
         pi0,
         design_effect: 1.0,
         design_effects: Vec::new(),
+        baselines: Vec::new(),
         tested: 0,
         gaps: Vec::new(),
     };
@@ -181,13 +186,15 @@ pub fn region_scan(
             .iter()
             .map(|m| (m.iter().filter(|&&i| i < m0).count(), m.len()))
             .collect();
-        let phi = design_effect(&counts, pi0);
+        let base = baseline_share(&counts, pi0);
+        let phi = design_effect(&counts, base);
         out.design_effects.push(phi);
+        out.baselines.push(base);
         for (m, &(g, rows)) in members.into_iter().zip(&counts) {
             if rows < MIN_REGION_ROWS {
                 continue;
             }
-            tested.push((deflated_binomial_cdf(g, rows, pi0, phi), size, g, rows, m));
+            tested.push((deflated_binomial_cdf(g, rows, base, phi), size, g, rows, m));
         }
     }
     out.design_effect = out.design_effects[out.design_effects.len() / 2];
@@ -240,6 +247,34 @@ pub fn region_scan(
 
 fn shares_row(a: &[usize], b: &[usize]) -> bool {
     b.iter().any(|x| a.binary_search(x).is_ok())
+}
+
+/// Robust baseline golden share: the pooled share of the regions (with at
+/// least [`MIN_REGION_ROWS`] rows) whose own share lies between the 25th and
+/// 75th percentile of region shares; `pi0` when fewer than four regions
+/// qualify. A large new topic fills many regions with production only, which
+/// lowers the pooled share `π₀` and makes every *other* region look rich in
+/// golden; the interquartile regions are the covered traffic, so the baseline
+/// and the design effect stay right until a quarter of the regions move.
+pub fn baseline_share(counts: &[(usize, usize)], pi0: f64) -> f64 {
+    let mut shares: Vec<(f64, usize, usize)> = counts
+        .iter()
+        .filter(|&&(_, n)| n >= MIN_REGION_ROWS)
+        .map(|&(g, n)| (g as f64 / n as f64, g, n))
+        .collect();
+    if shares.len() < 4 {
+        return pi0;
+    }
+    shares.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (lo, hi) = (shares.len() / 4, shares.len() - shares.len() / 4);
+    let (g, n) = shares[lo..hi]
+        .iter()
+        .fold((0usize, 0usize), |(g, n), s| (g + s.1, n + s.2));
+    if n == 0 {
+        pi0
+    } else {
+        g as f64 / n as f64
+    }
 }
 
 /// Robust design effect of golden counts `(gᵢ, nᵢ)` against share `π₀` (step 3
@@ -328,6 +363,18 @@ mod tests {
             .collect();
         assert!(design_effect(&clumped, 1.0 / 3.0) > 10.0);
         assert_eq!(design_effect(&[(1, 30)], 0.5), 1.0);
+    }
+
+    #[test]
+    fn baseline_ignores_the_regions_a_large_topic_empties() {
+        // 30 covered regions at share 0.4, 10 all-production regions.
+        let mut counts: Vec<(usize, usize)> = (0..30).map(|_| (12, 30)).collect();
+        counts.extend((0..10).map(|_| (0, 30)));
+        let pooled = 360.0 / 1200.0;
+        assert!((baseline_share(&counts, pooled) - 0.4).abs() < 1e-12);
+        // So the covered regions show no extra variance.
+        assert_eq!(design_effect(&counts, baseline_share(&counts, pooled)), 1.0);
+        assert_eq!(baseline_share(&counts[..3], 0.3), 0.3);
     }
 
     #[test]
