@@ -720,7 +720,7 @@ mod tests {
 
     #[test]
     fn a_diffuse_input_shift_with_surface_findings_says_so() {
-        let mut f = |metric: &str, kind: FindingKind, drifted: bool| {
+        let f = |metric: &str, kind: FindingKind, drifted: bool| {
             let mut x = finding("j", kind, metric, "input", "t");
             x.verdict = if drifted {
                 Verdict::Drifted

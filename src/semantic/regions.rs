@@ -140,7 +140,7 @@ pub fn region_scan(
     {
         return Ok(out);
     }
-    let mut r = rng(params.seed(), 0x4E61_0);
+    let mut r = rng(params.seed(), 0x0004_E610);
     let g_pick: Vec<usize> = subsample(g_rows.len(), m0, &mut r)
         .into_iter()
         .map(|i| g_rows[i])
@@ -175,7 +175,7 @@ pub fn region_scan(
             1,
             None,
             params,
-            0x4E61_0 + si as u64,
+            0x0004_E610 + si as u64,
         )?;
         let assign = super::cluster::nearest_centroid(space.view(), &centroids);
         let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];

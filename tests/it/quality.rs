@@ -150,13 +150,18 @@ fn assert_verdicts_follow_the_rule(o: &RunOutcome) {
     }
 }
 
+/// Golden (input, expected output) pairs.
+type Golden = Vec<(String, String)>;
+/// Production (input, output, from a held-out intent) traces.
+type Production = Vec<(String, String, bool)>;
+
 /// Golden and production from disjoint rows of the same intents (minus `held_out`).
 fn split(
     seed: u64,
     per_golden: usize,
     per_prod: usize,
     held_out: &[&str],
-) -> (Vec<(String, String)>, Vec<(String, String, bool)>, Vec<Q>) {
+) -> (Golden, Production, Vec<Q>) {
     let qs = fixture();
     let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut by: HashMap<&str, Vec<&Q>> = HashMap::new();
