@@ -138,8 +138,12 @@ async fn scheduler_runs_on_schedule_without_overlap_and_stops_promptly() {
         let ms = r.started_at.timestamp_millis().rem_euclid(2000);
         assert!(ms < 600, "run {} started {ms} ms after its tick", r.id);
     }
+    // Promptly: it waits for the run in flight (a structural run of 200
+    // traces), not for the next tick or the 30 s grace period. Under CI load,
+    // with the real-model tests running alongside, that run alone has taken
+    // 5.3 s; 10 s still tells "finished the run" from "sat out the grace".
     assert!(
-        stop_took < Duration::from_secs(5),
+        stop_took < Duration::from_secs(10),
         "shutdown took {stop_took:?}"
     );
 }
