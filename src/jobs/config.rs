@@ -495,6 +495,15 @@ impl JobConfig {
                 ),
             ));
         }
+        if !(self.semantic.gap_floor >= 0.0 && self.semantic.gap_floor <= 1.0) {
+            errs.push(ConfigError::new(
+                format!("{at}.semantic.gap_floor"),
+                format!(
+                    "must be a share of traffic between 0 and 1, got {}",
+                    self.semantic.gap_floor
+                ),
+            ));
+        }
         if !errs.is_empty() {
             return Err(errs);
         }
@@ -593,5 +602,17 @@ mod tests {
         let spec = j.check("jobs[0]", dir.path()).unwrap();
         assert_eq!(spec.expectations.output_format, OutputFormat::Json);
         assert!(spec.expectations.compile().unwrap().output_schema.is_some());
+    }
+
+    #[test]
+    fn gap_floor_outside_0_1_names_its_key() {
+        let mut j = JobConfig::adhoc("j", "g");
+        j.semantic.gap_floor = 1.5;
+        let errs = j.check("jobs[0]", Path::new(".")).unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.to_string().contains("jobs[0].semantic.gap_floor")),
+            "{errs:?}"
+        );
     }
 }

@@ -12,13 +12,14 @@
 //! golden share across regions relative to binomial variance (the design
 //! effect), and every region's count is deflated by it.
 
-use ndarray::{concatenate, ArrayView2, Axis};
+use ndarray::ArrayView2;
 use statrs::function::beta::beta_reg;
 
 use super::error::Result;
-use super::linalg::{check_unit_rows, rng, subsample};
+use super::linalg::{check_unit_rows, rng};
 use super::params::SemanticParams;
 use super::pca::{principal_axes, project};
+use super::scan::pooled_sample;
 
 /// Median of the χ² distribution with one degree of freedom
 /// (`scipy.stats.chi2.median(1)` = 0.454936423119572…).
@@ -141,22 +142,7 @@ pub fn region_scan(
         return Ok(out);
     }
     let mut r = rng(params.seed(), 0x0004_E610);
-    let g_pick: Vec<usize> = subsample(g_rows.len(), m0, &mut r)
-        .into_iter()
-        .map(|i| g_rows[i])
-        .collect();
-    let p_pick: Vec<usize> = subsample(p_rows.len(), m1, &mut r)
-        .into_iter()
-        .map(|i| p_rows[i])
-        .collect();
-    let pooled = concatenate(
-        Axis(0),
-        &[
-            golden.select(Axis(0), &g_pick).view(),
-            production.select(Axis(0), &p_pick).view(),
-        ],
-    )
-    .expect("same column count");
+    let (p_pick, pooled) = pooled_sample(golden, production, (&g_rows, m0), (&p_rows, m1), &mut r);
     let space = if params.cluster_dims() < d {
         let (mean, axes) = principal_axes(pooled.view(), params.cluster_dims(), 100);
         project(pooled.view(), &mean, &axes)

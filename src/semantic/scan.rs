@@ -12,11 +12,11 @@
 
 use std::collections::HashSet;
 
-use ndarray::{concatenate, ArrayView2, Axis};
+use ndarray::{concatenate, Array2, ArrayView2, Axis};
 use rand::seq::SliceRandom;
 
 use super::error::Result;
-use super::linalg::{check_unit_rows, gram_sym, rng, subsample};
+use super::linalg::{check_unit_rows, gram_sym, rng, subsample, SeededRng};
 
 /// Most production rows the scan uses per golden row (see [`novelty_scan`]).
 pub const MAX_RATIO: usize = 2;
@@ -115,22 +115,7 @@ pub fn novelty_scan(
         return Ok(empty);
     }
     let mut r = rng(seed, 0x5CA7);
-    let g_pick: Vec<usize> = subsample(g_rows.len(), m0, &mut r)
-        .into_iter()
-        .map(|i| g_rows[i])
-        .collect();
-    let p_pick: Vec<usize> = subsample(p_rows.len(), m1, &mut r)
-        .into_iter()
-        .map(|i| p_rows[i])
-        .collect();
-    let pooled = concatenate(
-        Axis(0),
-        &[
-            golden.select(Axis(0), &g_pick).view(),
-            production.select(Axis(0), &p_pick).view(),
-        ],
-    )
-    .expect("same column count");
+    let (p_pick, pooled) = pooled_sample(golden, production, (&g_rows, m0), (&p_rows, m1), &mut r);
     let knn = knn_lists(pooled.view(), k);
     drop(pooled);
 
@@ -175,6 +160,35 @@ pub fn novelty_scan(
         components,
         ..empty
     })
+}
+
+/// A seeded subsample of `m₀` of the rows `g_rows` of `golden` and `m₁` of the
+/// rows `p_rows` of `production` (golden drawn first), and the pooled matrix
+/// (golden rows first). Returns the picked production row indices.
+pub(super) fn pooled_sample(
+    golden: ArrayView2<f32>,
+    production: ArrayView2<f32>,
+    (g_rows, m0): (&[usize], usize),
+    (p_rows, m1): (&[usize], usize),
+    r: &mut SeededRng,
+) -> (Vec<usize>, Array2<f32>) {
+    let g_pick: Vec<usize> = subsample(g_rows.len(), m0, r)
+        .into_iter()
+        .map(|i| g_rows[i])
+        .collect();
+    let p_pick: Vec<usize> = subsample(p_rows.len(), m1, r)
+        .into_iter()
+        .map(|i| p_rows[i])
+        .collect();
+    let pooled = concatenate(
+        Axis(0),
+        &[
+            golden.select(Axis(0), &g_pick).view(),
+            production.select(Axis(0), &p_pick).view(),
+        ],
+    )
+    .expect("same column count");
+    (p_pick, pooled)
 }
 
 /// Indices of the first occurrence of every distinct row (bitwise equality).

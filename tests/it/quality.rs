@@ -123,6 +123,16 @@ async fn run(
     (out, novel)
 }
 
+/// The proposals a run queued.
+async fn proposals(s: &Store, o: &RunOutcome) -> Vec<driftwatch::store::Proposal> {
+    s.list_proposals(&ProposalFilter {
+        run_id: Some(o.run_id),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
 fn drifted_gaps(o: &RunOutcome) -> Vec<&Finding> {
     o.findings
         .iter()
@@ -267,13 +277,7 @@ async fn near_topic_gives_a_pure_gap_and_proposals_from_it() {
         members.len()
     );
     assert_eq!(top.details["semantic_kind"], "topic");
-    let props = s
-        .list_proposals(&ProposalFilter {
-            run_id: Some(out.run_id),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let props = proposals(&s, &out).await;
     assert!(!props.is_empty(), "a found gap gets proposals");
     let novel_inputs: HashSet<&str> = prod.iter().filter(|p| p.2).map(|p| p.0.as_str()).collect();
     let from_topic = props
@@ -316,13 +320,7 @@ async fn typo_noise_is_a_structural_finding_not_a_topic() {
         "typos reported as a topic: {:#}",
         out.summary["semantic"]
     );
-    let props = s
-        .list_proposals(&ProposalFilter {
-            run_id: Some(out.run_id),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let props = proposals(&s, &out).await;
     assert!(
         props.is_empty(),
         "typos queued proposals: {:?}",
@@ -399,12 +397,6 @@ async fn grouped_no_drift_gives_no_gap() {
         "grouped no-drift reported a gap: {:#}",
         out.summary["semantic"]["gap_regions"]
     );
-    let props = s
-        .list_proposals(&ProposalFilter {
-            run_id: Some(out.run_id),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let props = proposals(&s, &out).await;
     assert!(props.is_empty());
 }
