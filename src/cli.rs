@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::{Config, ConfigErrors};
 use crate::ingest::{ingest_reader, FieldMap, IngestOptions, IngestReport, InputFormat};
 use crate::store::Store;
+use crate::text::truncate;
 
 /// Exit codes, documented in the README.
 pub mod exit {
@@ -965,16 +966,4 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("Shutdown signal received.");
-}
-
-/// Shortens text for a table cell, on a char boundary.
-pub fn truncate(s: &str, max: usize) -> String {
-    let one_line: String = s.chars().map(|c| if c == '\n' { ' ' } else { c }).collect();
-    if one_line.chars().count() <= max {
-        one_line
-    } else {
-        let mut t: String = one_line.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
 }

@@ -23,6 +23,8 @@ pub mod semantic;
 pub mod sources;
 pub mod stats;
 pub mod store;
+pub mod telemetry;
+pub mod text;
 pub mod web;
 
 pub use cli::{run, Cli};

@@ -14,9 +14,9 @@
 //! through leases (see `Store::claim_lease`). On SQLite one daemon owns the
 //! file: a second one refuses to start ([`SqliteLock`]).
 
-pub mod metrics;
+pub mod exposition;
 
-pub use metrics::METRICS;
+use crate::telemetry::METRICS;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -221,7 +221,7 @@ async fn metrics_handler(State(st): State<OpsState>) -> Response {
         }
         Err(_) => None,
     };
-    let health = metrics::Health {
+    let health = exposition::Health {
         store_up: snapshot.is_some(),
         model_ready: st.model_ready.load(Ordering::Relaxed),
     };
@@ -230,7 +230,7 @@ async fn metrics_handler(State(st): State<OpsState>) -> Response {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        metrics::render(snapshot.as_ref(), &health),
+        exposition::render(snapshot.as_ref(), &health),
     )
         .into_response()
 }

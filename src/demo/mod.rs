@@ -220,7 +220,7 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
             "   #{:<4} [{}] {}",
             p.id,
             p.cluster_label.as_deref().unwrap_or(&p.kind),
-            crate::cli::truncate(&p.input, 70)
+            crate::text::truncate(&p.input, 70)
         );
     }
     if let Some(first) = props.first() {

@@ -203,7 +203,7 @@ async fn post_traces(State(st): State<AppState>, headers: HeaderMap, body: Bytes
         Ok(s) => {
             report.stored = s.stored;
             report.duplicates = s.duplicates;
-            crate::daemon::METRICS.ingest("http", s.stored, report.rejected);
+            crate::telemetry::METRICS.ingest("http", s.stored, report.rejected);
         }
         Err(e) => {
             tracing::error!(message = "Storing ingested traces failed.", error = %e);

@@ -102,7 +102,7 @@ pub async fn embed_cached(
         .map(|(h, t)| (h.clone(), t.to_string()))
         .collect();
     stats.misses = misses.len() as u64;
-    crate::daemon::METRICS.embedding_cache(stats.hits, stats.misses);
+    crate::telemetry::METRICS.embedding_cache(stats.hits, stats.misses);
     if let Some(pb) = progress {
         pb.set_length(misses.len() as u64);
     }

@@ -996,7 +996,7 @@ fn operational_findings(
 }
 
 fn clip(s: &str, n: usize) -> String {
-    crate::cli::truncate(s, n)
+    crate::text::truncate(s, n)
 }
 
 /// Puts up to three example traces behind each drifted structural finding: the

@@ -27,8 +27,8 @@ use super::config::JobSpec;
 use super::embedding::SharedEmbedder;
 use super::runner::{run_job, RunOptions};
 use crate::config::Config;
-use crate::daemon::METRICS;
 use crate::store::{LeaseClaim, Store};
+use crate::telemetry::METRICS;
 
 /// Default time a run in flight at shutdown may take to finish before it is dropped.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);

@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
+use crate::text::ellipsize;
+
 use super::dedup::NotificationStatus;
 use super::group::Notification;
 use super::rules::fmt_num;
@@ -32,15 +34,9 @@ pub fn report_command(run_id: i64) -> String {
     format!("driftwatch report {run_id}")
 }
 
+/// One line (runs of whitespace become one space), at most `max` chars.
 fn truncate(s: &str, max: usize) -> String {
-    let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        flat
-    } else {
-        let mut t: String = flat.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
+    ellipsize(s.split_whitespace().collect::<Vec<_>>().join(" "), max)
 }
 
 fn job_of(n: &Notification) -> String {
@@ -370,13 +366,7 @@ pub fn slack_payload(n: &Notification) -> Value {
 }
 
 fn truncate_keep_lines(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(max - 1).collect();
-        t.push('…');
-        t
-    }
+    ellipsize(s.to_owned(), max)
 }
 
 fn alert_json(a: &AlertState) -> Value {

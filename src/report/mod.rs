@@ -121,7 +121,7 @@ pub fn render_text(run: &Run, findings: &[Finding]) -> String {
         if let Some(ex) = f.details["examples"].as_array().filter(|e| !e.is_empty()) {
             let _ = writeln!(out, "\nexamples for {}:", f.metric);
             for e in ex {
-                let text = crate::cli::truncate(e["text"].as_str().unwrap_or(""), 120);
+                let text = crate::text::truncate(e["text"].as_str().unwrap_or(""), 120);
                 let _ = match e["trace_id"].as_i64() {
                     Some(id) => writeln!(
                         out,
@@ -172,8 +172,11 @@ pub fn render_markdown(run: &Run, findings: &[Finding]) -> String {
                     out,
                     "- trace {}: `{}`",
                     e["trace_id"],
-                    md_escape(&crate::cli::truncate(e["text"].as_str().unwrap_or(""), 200))
-                        .replace('`', "'")
+                    md_escape(&crate::text::truncate(
+                        e["text"].as_str().unwrap_or(""),
+                        200
+                    ))
+                    .replace('`', "'")
                 );
             }
         }

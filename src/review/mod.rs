@@ -18,9 +18,10 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::cli::{exit, truncate};
+use crate::cli::exit;
 use crate::ingest::LineError;
 use crate::store::{GoldenExample, GoldenVersion, Proposal, Store, StoreError};
+use crate::text::truncate;
 
 /// Review state of a proposal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -295,7 +295,7 @@ async fn source_loop(
         };
         match result {
             Ok(r) => {
-                crate::daemon::METRICS.ingest(&spec.name, r.stored, r.rejected);
+                crate::telemetry::METRICS.ingest(&spec.name, r.stored, r.rejected);
                 if r.read > 0 {
                     tracing::info!(
                         message = "Source polled.",
@@ -308,7 +308,7 @@ async fn source_loop(
                 }
             }
             Err(e) => {
-                crate::daemon::METRICS.source_error(&spec.name);
+                crate::telemetry::METRICS.source_error(&spec.name);
                 tracing::error!(message = "Source poll failed; retrying next interval.", source = %spec.name, error = %format!("{e:#}"));
             }
         }

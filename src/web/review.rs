@@ -584,7 +584,7 @@ pub async fn show(
                 "<tr><td><a href='/review/proposals/{0}'>#{0}</a></td><td><span class='b {1}'>{1}</span></td><td>{2}</td></tr>",
                 p.id,
                 esc(&p.status),
-                esc(&crate::cli::truncate(&p.input, 120))
+                esc(&crate::text::truncate(&p.input, 120))
             );
         }
         body.push_str("</table>");

@@ -622,9 +622,9 @@ async fn metrics_readyz_sources_reload_and_systemd_notify() {
         alerts: vec![("j".into(), "firing".into(), 1)],
         ..Default::default()
     };
-    let rendered = driftwatch::daemon::metrics::render(
+    let rendered = driftwatch::daemon::exposition::render(
         Some(&full),
-        &driftwatch::daemon::metrics::Health::default(),
+        &driftwatch::daemon::exposition::Health::default(),
     );
     scraped.extend(parse_metrics(&rendered).into_iter().map(|(n, _, _)| n));
     let base = |n: &str| {

@@ -1,0 +1,32 @@
+//! Text helpers every layer may use (a leaf: imports nothing from the crate).
+
+/// Shortens text for a table cell, on a char boundary: newlines become spaces and
+/// text longer than `max` chars ends in `…` (the result has at most `max` chars).
+pub fn truncate(s: &str, max: usize) -> String {
+    let one_line: String = s.chars().map(|c| if c == '\n' { ' ' } else { c }).collect();
+    ellipsize(one_line, max)
+}
+
+/// `s` unchanged when it has at most `max` chars, else its first `max - 1` chars and
+/// `…`, cut on a char boundary.
+pub fn ellipsize(s: String, max: usize) -> String {
+    if s.chars().count() <= max {
+        s
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn truncate_keeps_short_text_and_cuts_long_text_on_a_char_boundary() {
+        assert_eq!(truncate("a\nb", 5), "a b");
+        assert_eq!(truncate("héllo wörld", 6), "héllo…");
+        assert_eq!(truncate("ééé", 3), "ééé");
+    }
+}
