@@ -12,6 +12,7 @@
 
 mod alerts;
 mod daemon;
+mod decisions;
 mod embeddings;
 mod findings;
 mod golden;
@@ -25,6 +26,9 @@ pub use alerts::{
     OutboxRow, OutboxStatus, SilenceRow,
 };
 pub use daemon::{LatestFinding, LeaseClaim, MetricsSnapshot, SourceStateRow};
+pub use decisions::{
+    DecideOutcome, Decision, ProposalFilter, ProposalStatus, Refusal, RefusalKind, ReviewAction,
+};
 pub use golden::GoldenChange;
 pub use runs::RunFilter;
 pub use traces::WindowTrace;

@@ -10,14 +10,14 @@ use std::collections::BTreeMap;
 
 use sqlx::{QueryBuilder, Row};
 
+use super::decisions::{
+    DecideOutcome, Decision, ProposalFilter, ProposalStatus, Refusal, ReviewAction,
+};
 use super::golden::{GoldenChange, GoldenTx};
 use super::types::{
     content_hash, ms_to_dt, GoldenVersion, NewGoldenExample, NewProposal, Proposal,
 };
 use super::{now_ms, on_pool, Result, Store, StoreError};
-use crate::review::{
-    DecideOutcome, Decision, ProposalFilter, ProposalStatus, Refusal, ReviewAction,
-};
 
 const PROPOSAL_COLUMNS: &str =
     "id, run_id, job, golden_set, kind, cluster_id, cluster_label, trace_id, external_id, \

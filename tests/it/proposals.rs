@@ -1,8 +1,8 @@
 use std::process::Command;
 
+use driftwatch::cli::proposals::{self as proposals_cmd, ProposalsCmd, StatusArg};
 use driftwatch::review::{
-    self, ExpectedOutput, ProposalFilter, ProposalStatus, ProposalsCmd, RefusalKind, ReviewError,
-    Selection, StatusArg,
+    self, ExpectedOutput, ProposalFilter, ProposalStatus, RefusalKind, ReviewError, Selection,
 };
 use driftwatch::store::{GoldenChange, NewGoldenExample, Proposal, Provenance, Store, StoreError};
 use serde_json::{json, Value};
@@ -548,7 +548,7 @@ async fn export_and_import_decisions(db: TestDb) {
     )
     .unwrap();
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = review::run_cmd_with(
+    let code = proposals_cmd::run_cmd_with(
         &s,
         ProposalsCmd::ImportDecisions {
             path: path.clone(),
@@ -585,7 +585,7 @@ async fn export_and_import_decisions(db: TestDb) {
 
     // Export of accepted ones carries the decision.
     let mut buf = Vec::new();
-    review::run_cmd_with(
+    proposals_cmd::run_cmd_with(
         &s,
         ProposalsCmd::Export {
             status: StatusArg::Accepted,

@@ -16,6 +16,8 @@ use crate::ingest::{ingest_reader, FieldMap, IngestOptions, IngestReport, InputF
 use crate::store::Store;
 use crate::text::truncate;
 
+pub mod proposals;
+
 /// Exit codes, documented in the README.
 pub mod exit {
     /// Everything worked.
@@ -70,7 +72,7 @@ pub enum Command {
     Golden(GoldenCmd),
     /// Review proposed golden examples: list, show, accept, reject, export, import decisions.
     #[command(subcommand)]
-    Proposals(crate::review::ProposalsCmd),
+    Proposals(proposals::ProposalsCmd),
     /// Alerts: list, show, silence, outbox, test a receiver, deliver the outbox once.
     #[command(subcommand)]
     Alerts(crate::alert::AlertsCmd),
@@ -288,7 +290,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Ingest(args) => ingest_cmd(&store, &cfg, args).await,
         Command::Golden(cmd) => golden_cmd(&store, &cfg, cmd).await,
-        Command::Proposals(cmd) => crate::review::run_cmd(&store, cmd).await,
+        Command::Proposals(cmd) => proposals::run_cmd(&store, cmd).await,
         Command::Alerts(cmd) => {
             crate::alert::run_cmd(&store, &cfg.alerts, &cfg.base_dir, cmd).await
         }
