@@ -18,7 +18,7 @@ from collections import defaultdict
 # Lowest first. A module may import modules on lower lines only; names on one line
 # are one layer and may not import each other.
 LAYERS = [
-    "config text telemetry",  # leaves: the config kit, text helpers, process counters
+    "config text telemetry demo",  # leaves: config kit, text helpers, process counters, demo data
     "stats",  # pure numerics
     "metrics embed notify",  # pure cores: text metrics, embedders, alert logic
     "semantic",  # embedding-space analysis (uses stats)
@@ -30,7 +30,6 @@ LAYERS = [
     "web http",  # routers
     "settings",  # driftwatch.toml -> one checked Settings
     "daemon",  # serve, scheduler, signals, Prometheus exposition
-    "demo",  # the demo's data generator and walk-through
     "cli",  # commands
     "lib main",
 ]

@@ -20,6 +20,7 @@ pub mod notify;
 pub mod report;
 pub mod review;
 pub mod semantic;
+pub mod settings;
 pub mod sources;
 pub mod stats;
 pub mod store;

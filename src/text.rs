@@ -19,6 +19,19 @@ pub fn ellipsize(s: String, max: usize) -> String {
     }
 }
 
+/// An error and its sources on one line, `outer: inner: …` (as `{:#}` prints an
+/// `anyhow::Error`).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::truncate;

@@ -11,11 +11,13 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::config::{Config, ConfigErrors};
+use crate::config::ConfigErrors;
 use crate::ingest::{ingest_reader, FieldMap, IngestOptions, IngestReport, InputFormat};
+use crate::settings::Config;
 use crate::store::Store;
 use crate::text::truncate;
 
+mod demo;
 pub mod proposals;
 
 /// Exit codes, documented in the README.
@@ -266,7 +268,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::CheckConfig { path } => {
             return Ok(check_config(path.as_deref().or(cli.config.as_deref())))
         }
-        Command::Demo(args) => return crate::demo::run(args).await,
+        Command::Demo(args) => return demo::run(args).await,
         _ => {}
     }
     let cfg = match Config::load(cli.config.as_deref()) {
@@ -312,7 +314,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 fn check_config(path: Option<&Path>) -> ExitCode {
     let path = path
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(crate::config::DEFAULT_CONFIG_FILE));
+        .unwrap_or_else(|| PathBuf::from(crate::settings::DEFAULT_CONFIG_FILE));
     match Config::load_file(&path) {
         Ok(_) => {
             println!("{}: ok", path.display());
@@ -639,7 +641,11 @@ pub(crate) async fn serve_cmd(
     bind: Option<SocketAddr>,
     db_url: &str,
 ) -> Result<ExitCode> {
-    crate::daemon::serve(store, cfg, bind, db_url).await
+    match crate::daemon::serve(store, cfg, bind, db_url).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(crate::daemon::ServeError::Config(errs)) => Ok(config_failure(errs)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn jobs_cmd(cfg: &Config, cmd: &JobsCmd) -> Result<ExitCode> {
@@ -945,27 +951,4 @@ async fn report_cmd(
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("Shutdown signal received.");
 }

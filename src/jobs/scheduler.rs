@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use super::config::JobSpec;
 use super::embedding::SharedEmbedder;
 use super::runner::{run_job, RunOptions};
-use crate::config::Config;
+use crate::notify::AlertingConfig;
 use crate::store::{LeaseClaim, Store};
 use crate::telemetry::METRICS;
 
@@ -37,7 +37,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct SchedulerCtx {
     pub store: Store,
-    pub cfg: Arc<Config>,
+    /// `[alerts]`, for evaluating each run's findings.
+    pub alerts: Arc<AlertingConfig>,
     pub embedder: Option<SharedEmbedder>,
     /// This process's name in leases and runs.
     pub holder: Arc<str>,
@@ -315,7 +316,7 @@ async fn run_once(ctx: SchedulerCtx, spec: Arc<JobSpec>, fire: DateTime<Utc>) {
     };
     match crate::alert::evaluate_run(
         &ctx.store,
-        &ctx.cfg.alerts,
+        &ctx.alerts,
         &spec.name,
         outcome.run_id,
         &outcome.findings,

@@ -186,20 +186,27 @@ impl ReviewConfig {
 mod tests {
     use super::*;
 
-    fn cfg(text: &str) -> Result<crate::config::Config, Vec<ConfigError>> {
-        crate::config::Config::from_str_with_base(text, Path::new("."))
+    /// The `[review]` section of a config text.
+    fn review(text: &str) -> ReviewConfig {
+        #[derive(Deserialize)]
+        struct File {
+            #[serde(default)]
+            review: ReviewConfig,
+        }
+        toml::from_str::<File>(text).unwrap().review
     }
 
     #[test]
     fn no_accounts_means_disabled() {
-        let c = cfg("").unwrap();
-        assert!(!c.review.enabled());
+        let c = review("");
+        assert!(!c.enabled());
+        assert!(c.validate("review").is_empty());
     }
 
     #[test]
     fn every_account_error_has_its_key_path() {
         let text = "[review]\nsession_ttl = \"soon\"\nreviewers = [\n  { name = \"alice\", token_env = \"A\" },\n  { name = \"alice\" },\n  { name = \"\", token_env = \"B\", token_file = \"f\" },\n]\n";
-        let errs = cfg(text).unwrap_err();
+        let errs = review(text).validate("review");
         let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
         assert!(paths.contains(&"review.session_ttl"), "{paths:?}");
         assert!(paths.contains(&"review.reviewers[1].name"), "{paths:?}");

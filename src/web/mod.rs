@@ -14,6 +14,7 @@ mod pages;
 mod review;
 mod runs;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Form, Query, State};
@@ -26,7 +27,7 @@ use serde::Deserialize;
 pub use auth::{ct_eq, Session};
 pub use config::{Account, AccountConfig, ReviewConfig, Role, MIN_TOKEN_LEN};
 
-use crate::config::{Config, ConfigErrors};
+use crate::config::ConfigError;
 use crate::store::Store;
 use auth::Auth;
 use pages::{esc, message};
@@ -52,22 +53,18 @@ impl WebState {
         }
     }
 
-    /// The state `[review]` describes, reading every token now.
-    pub fn from_config(store: Store, cfg: &Config) -> Result<WebState, ConfigErrors> {
-        let fail = |errs| ConfigErrors::new(cfg.source_file.clone(), errs);
-        let accounts = cfg.review.resolve(&cfg.base_dir).map_err(fail)?;
-        let ttl = cfg.review.ttl().map_err(|e| {
-            fail(vec![crate::config::ConfigError::new(
-                "review.session_ttl",
-                e,
-            )])
-        })?;
-        Ok(WebState::new(
-            store,
-            accounts,
-            ttl,
-            cfg.review.secure_cookie,
-        ))
+    /// The state `[review]` describes, reading every token now (paths relative
+    /// to `base_dir`).
+    pub fn from_config(
+        store: Store,
+        review: &ReviewConfig,
+        base_dir: &Path,
+    ) -> Result<WebState, Vec<ConfigError>> {
+        let accounts = review.resolve(base_dir)?;
+        let ttl = review
+            .ttl()
+            .map_err(|e| vec![ConfigError::new("review.session_ttl", e)])?;
+        Ok(WebState::new(store, accounts, ttl, review.secure_cookie))
     }
 }
 
@@ -97,9 +94,13 @@ pub fn router(state: WebState) -> Router {
         .with_state(state)
 }
 
-/// `[review]` from the config resolved into the page routes.
-pub fn from_config(store: Store, cfg: &Config) -> Result<Router, ConfigErrors> {
-    Ok(router(WebState::from_config(store, cfg)?))
+/// `[review]` resolved into the page routes.
+pub fn from_config(
+    store: Store,
+    review: &ReviewConfig,
+    base_dir: &Path,
+) -> Result<Router, Vec<ConfigError>> {
+    Ok(router(WebState::from_config(store, review, base_dir)?))
 }
 
 async fn disabled() -> Response {

@@ -12,8 +12,8 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use driftwatch::alert::{self, AlertsCmd, DeliveryStats, Sender, SenderOptions};
-use driftwatch::config::Config;
 use driftwatch::notify::{AlertStatus, AlertingConfig};
+use driftwatch::settings::Config;
 use driftwatch::store::{Finding, FindingKind, OutboxFilter, OutboxStatus, Store, Verdict};
 use hmac::{Hmac, Mac};
 use mail_parser::MessageParser;

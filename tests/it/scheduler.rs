@@ -5,7 +5,6 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use driftwatch::config::Config;
 use driftwatch::demo::generator::{golden_records, production_records, GenOptions, GOLDEN_DOMAINS};
 use driftwatch::ingest::{FieldMap, IngestConfig};
 use driftwatch::jobs::{run_scheduler, JobConfig, SchedulerCtx};
@@ -64,7 +63,7 @@ async fn scheduler_runs_on_schedule_without_overlap_and_stops_promptly() {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let ctx = SchedulerCtx {
         store: store.clone(),
-        cfg: Arc::new(Config::default()),
+        alerts: Arc::new(Default::default()),
         embedder: None,
         holder: Arc::from("test-holder"),
         lease_ttl: Duration::from_secs(10),

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use driftwatch::config::Config;
+use driftwatch::settings::Config;
 use driftwatch::sources::{check_all, poll_once, resolve, SourceSpec};
 use driftwatch::store::Store;
 

@@ -1,0 +1,264 @@
+//! `driftwatch demo`: a newcomer's first run. Generates a realistic support
+//! assistant log and a golden set (see [`crate::demo::generator`]), ingests both
+//! through the same code paths a user would (`ingest`, `golden import`), runs the
+//! job, and prints what it did and what to run next.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use super::{ingest_file, DemoArgs};
+use crate::demo::generator::{golden_records, production_records, GenOptions, GOLDEN_DOMAINS};
+use crate::demo::{write_production, SCHEMA};
+use crate::ingest::{FieldMap, IngestConfig, IngestOptions, InputFormat};
+use crate::store::Store;
+
+fn write_lines(path: &Path, records: impl IntoIterator<Item = serde_json::Value>) -> Result<()> {
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+    );
+    for r in records {
+        writeln!(f, "{r}")?;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+/// Writes a fresh random token to `path` (owner-only) and returns it.
+fn secret_file(path: &Path) -> Result<String> {
+    let token = hex::encode(rand::random::<[u8; 16]>());
+    let _ = std::fs::remove_file(path);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    writeln!(f, "{token}")?;
+    Ok(token)
+}
+
+/// `port` on 127.0.0.1 if it is free, else one the OS picks.
+fn free_loopback_port(port: u16) -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", port))
+        .or_else(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(port)
+}
+
+pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
+    if let Some(n) = args.generate {
+        let opts = GenOptions::demo(args.seed, n);
+        match args.out.as_deref() {
+            None => write_production(&mut std::io::stdout().lock(), &opts)?,
+            Some(p) if p == Path::new("-") => {
+                write_production(&mut std::io::stdout().lock(), &opts)?
+            }
+            Some(p) => {
+                let mut f = std::io::BufWriter::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("cannot create {}", p.display()))?,
+                );
+                write_production(&mut f, &opts)?;
+                f.flush()?;
+                eprintln!("wrote {n} generated traces to {}", p.display());
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let dir = &args.dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let db = dir.join("driftwatch.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let p = dir.join(format!("driftwatch.db{suffix}"));
+        if p.exists() {
+            std::fs::remove_file(&p)
+                .with_context(|| format!("cannot remove old {}", p.display()))?;
+        }
+    }
+    let url = format!("sqlite://{}", db.display());
+    println!("== driftwatch demo");
+    println!(
+        "A support assistant answers user questions with JSON {{intent, answer, confidence}}."
+    );
+    println!("Its golden set covers 6 domains; production drifts: a new topic appears,");
+    println!("and in the last day outputs get truncated and stop being valid JSON.\n");
+
+    let prod_path = dir.join("production.jsonl");
+    let golden_path = dir.join("golden.jsonl");
+    let opts = GenOptions::demo(args.seed, args.traces);
+    write_lines(
+        &prod_path,
+        production_records(&opts).into_iter().map(|(r, _)| r),
+    )?;
+    write_lines(&golden_path, golden_records(args.seed, GOLDEN_DOMAINS, 90))?;
+    println!(
+        "1. generated {} production traces -> {}",
+        args.traces,
+        prod_path.display()
+    );
+    println!(
+        "   and a golden set of {} examples  -> {}",
+        90 * GOLDEN_DOMAINS.len(),
+        golden_path.display()
+    );
+
+    let store = Store::connect(&url).await?;
+    let icfg = IngestConfig::default();
+    let iopts = IngestOptions {
+        format: InputFormat::Jsonl,
+        map: FieldMap::new(&icfg),
+        source: "demo-app".into(),
+        batch_size: icfg.batch_size,
+    };
+    let report = ingest_file(&store, &prod_path, &iopts).await?;
+    println!(
+        "2. ingested production log into {url}: {}",
+        report.summary_line()
+    );
+
+    let (examples, _) = crate::golden::read_golden(
+        std::io::BufReader::new(std::fs::File::open(&golden_path)?),
+        InputFormat::Jsonl,
+    );
+    let (version, _) = crate::golden::import(&store, "support", examples, "demo import").await?;
+    if let Some(v) = version {
+        println!(
+            "3. imported golden set `support`: version {} with {} examples",
+            v.version, v.active_count
+        );
+    }
+    // 4. A config file, as a user would write one; its secrets in files beside it.
+    let review_token = secret_file(&dir.join("review-token"))?;
+    secret_file(&dir.join("ingest-token"))?;
+    let port = free_loopback_port(args.port);
+    let cwd = std::env::current_dir()?;
+    let models = cwd.join("models");
+    std::fs::write(dir.join("output.schema.json"), SCHEMA)?;
+    let cfg_path = dir.join("driftwatch.toml");
+    let toml_text = format!(
+        "# written by `driftwatch demo`\n[store]\nurl = \"sqlite://driftwatch.db\"\n\n[embedding]\nmodel_dir = \"{}\"\nonnxruntime_lib = \"{}\"\n\n\
+         [[jobs]]\nname = \"support\"\nschedule = \"0 */15 * * * *\"\nwindow = \"24h\"\nsample_size = 2000\ngolden_set = \"support\"\n\
+         output_json_schema = \"output.schema.json\"\n\n[alerts.receivers.ops-mail]\nkind = \"file\"\ndir = \"mail\"\n\n\
+         [server]\nbind = \"127.0.0.1:{port}\"\ntoken_file = \"ingest-token\"\n\n\
+         [review]\nreviewers = [{{ name = \"demo\", token_file = \"review-token\" }}]\n",
+        models.join("all-MiniLM-L6-v2").display(),
+        models.join("onnxruntime/libonnxruntime.so").display()
+    );
+    std::fs::write(&cfg_path, toml_text)?;
+    let mut cfg = match crate::settings::Config::load_file(&cfg_path) {
+        Ok(c) => c,
+        Err(e) => return Ok(super::config_failure(e)),
+    };
+    // The file names the database relative to itself; this process runs elsewhere.
+    cfg.store.url = url.clone();
+    println!("4. wrote {} (job `support`: last 24h vs golden, JSON Schema for outputs, alerts to a maildir, the review page)", cfg_path.display());
+
+    // 5. The analysis, exactly as `driftwatch run support` does it.
+    println!(
+        "\n5. driftwatch run support   (each text is embedded once; later runs hit the cache)\n"
+    );
+    let run_args = super::RunArgs {
+        job: "support".into(),
+        golden_set: None,
+        window: None,
+        sample_size: None,
+        json: false,
+        export_metrics: None,
+    };
+    let code = super::run_cmd(&store, &cfg, run_args).await?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    let run = store
+        .list_runs(&Default::default())
+        .await?
+        .into_iter()
+        .next()
+        .context("the run was not recorded")?;
+    let findings = store.findings(run.id).await?;
+    let report = dir.join(format!("report-{}.html", run.id));
+    std::fs::write(&report, crate::report::render_html(&run, &findings))?;
+    println!("\n6. HTML report: {}", report.display());
+    let mail = dir.join("mail/new");
+    let mails: Vec<_> = std::fs::read_dir(&mail)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    match mails.first() {
+        Some(m) => println!(
+            "7. alert e-mail (maildir receiver; configure SMTP or Slack for real delivery): {}",
+            m.display()
+        ),
+        None => println!("7. no alert e-mail was written"),
+    }
+
+    // 8. The data team's review: accept the first proposal of the top gap.
+    let props = store.list_proposals(&Default::default()).await?;
+    println!(
+        "\n8. {} proposals for uncovered production traffic:",
+        props.len()
+    );
+    for p in props.iter().take(6) {
+        println!(
+            "   #{:<4} [{}] {}",
+            p.id,
+            p.cluster_label.as_deref().unwrap_or(&p.kind),
+            crate::text::truncate(&p.input, 70)
+        );
+    }
+    if let Some(first) = props.first() {
+        crate::review::accept(
+            &store,
+            &crate::review::Selection::Ids(vec![first.id]),
+            crate::review::ExpectedOutput::UseOutput,
+            "demo",
+        )
+        .await?;
+        let v = store
+            .latest_golden_version("support")
+            .await?
+            .context("golden set vanished")?;
+        println!(
+            "   accepted #{} -> golden set `support` is now version {} ({} examples)",
+            first.id, v.version, v.active_count
+        );
+    }
+    if !args.no_serve {
+        let url = format!("http://127.0.0.1:{port}/review");
+        println!("\n9. the review page: `driftwatch serve` now runs on loopback (scheduler, alerts, ingest, review)");
+        println!("   open   {url}");
+        println!(
+            "   token  {review_token}   (in {}; [review] gives each reviewer their own)",
+            dir.join("review-token").display()
+        );
+        println!(
+            "   Sign in, open the top gap cluster, accept (edit the expected output) or reject;"
+        );
+        println!("   accepted proposals join the golden set as a new version (`driftwatch golden versions`).");
+        println!("   Ctrl-C stops the server.\n");
+        let url = cfg.database_url(None);
+        return super::serve_cmd(store, cfg, None, &url).await;
+    }
+    println!("\nNext:");
+    println!(
+        "  driftwatch --config {} proposals list",
+        cfg_path.display()
+    );
+    println!(
+        "  driftwatch --config {} run support       (coverage reflects accepted examples)",
+        cfg_path.display()
+    );
+    println!("  driftwatch --config {} alerts list", cfg_path.display());
+    println!(
+        "  driftwatch --config {} serve             (review page on http://127.0.0.1:{port}/review, token in {})",
+        cfg_path.display(),
+        dir.join("review-token").display()
+    );
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,408 @@
+//! `driftwatch.toml` loaded and checked once: the raw [`Config`] (every section's
+//! serde types, assembled here) and the checked [`Settings`] built from it, which
+//! `check-config`, `serve` and a SIGHUP reload all use. Only `cli`, `daemon` and
+//! `demo` import this module; the layers below get the checked section they need.
+//!
+//! Two stages, as in ripgrep and linfa: serde turns the text into raw section
+//! structs (`deny_unknown_fields` everywhere), then each section's check looks at
+//! ranges and references and returns every error it found, each with file,
+//! line:column and key path (`config::spans`). Defaults live in the sections'
+//! `Default` impls. Nothing here opens a database or a socket.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::{spans, ConfigError, ConfigErrors};
+use crate::http::ServerConfig;
+use crate::ingest::IngestConfig;
+use crate::jobs::JobSpec;
+use crate::sources::SourceSpec;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where driftwatch keeps its data.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Defaults for `driftwatch ingest` and HTTP ingest.
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    /// The HTTP server of `driftwatch serve`.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Alert rules, receivers, routes and delivery retry (`[alerts]`).
+    #[serde(default)]
+    pub alerts: crate::notify::AlertingConfig,
+    /// Sentence embeddings for semantic drift and coverage.
+    #[serde(default)]
+    pub embedding: crate::embed::EmbedConfig,
+    /// The review page of `driftwatch serve`: reviewers and viewers (`[review]`).
+    #[serde(default)]
+    pub review: crate::web::ReviewConfig,
+    /// Analysis jobs (`[[jobs]]`).
+    #[serde(default)]
+    pub jobs: Vec<crate::jobs::JobConfig>,
+    /// External trace sources the daemon polls (`[[sources]]`).
+    #[serde(default)]
+    pub sources: Vec<crate::sources::SourceConfig>,
+    /// How `driftwatch serve` runs (`[daemon]`).
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+    /// The directory relative paths in the file are resolved against (not a key).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    /// The file this came from, if any (not a key).
+    #[serde(skip)]
+    pub source_file: Option<PathBuf>,
+}
+
+/// `[store]`: the database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (embedded default, created on first use) or `postgres://…`.
+    /// `DRIFTWATCH_DATABASE_URL` and `--database` override it.
+    #[serde(default = "default_database_url")]
+    pub url: String,
+}
+
+fn default_database_url() -> String {
+    "sqlite://driftwatch.db".to_string()
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: default_database_url(),
+        }
+    }
+}
+
+/// The default config file looked for when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "driftwatch.toml";
+
+impl Config {
+    /// Loads `path`; with `None`, `./driftwatch.toml` if it exists, else built-in defaults.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+        match path {
+            Some(p) => Self::load_file(p),
+            None => {
+                let p = Path::new(DEFAULT_CONFIG_FILE);
+                if p.exists() {
+                    Self::load_file(p)
+                } else {
+                    let mut c = Config {
+                        base_dir: PathBuf::from("."),
+                        ..Config::default()
+                    };
+                    c.validate().map_err(|errs| ConfigErrors::new(None, errs))?;
+                    c.base_dir = PathBuf::from(".");
+                    Ok(c)
+                }
+            }
+        }
+    }
+
+    /// Loads and checks one file, collecting every error it has.
+    pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::new(
+                Some(path.to_path_buf()),
+                vec![ConfigError::new(
+                    "",
+                    format!("cannot read config file: {e}"),
+                )],
+            )
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let mut cfg = Self::from_str_with_base(&text, &base)
+            .map_err(|errs| ConfigErrors::new(Some(path.to_path_buf()), errs))?;
+        cfg.source_file = Some(path.to_path_buf());
+        Ok(cfg)
+    }
+
+    /// Parses config text; errors carry line:column but no file name.
+    pub fn from_str_with_base(text: &str, base: &Path) -> Result<Config, Vec<ConfigError>> {
+        let (cfg, mut errors) = spans::deserialize_collecting::<Config>(text)?;
+        let mut cfg = match cfg {
+            Some(c) if errors.is_empty() => c,
+            _ => {
+                errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+                return Err(errors);
+            }
+        };
+        cfg.base_dir = base.to_path_buf();
+        if let Err(mut semantic) = cfg.validate() {
+            for e in &mut semantic {
+                spans::locate(text, e);
+            }
+            errors.append(&mut semantic);
+        }
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+            Err(errors)
+        }
+    }
+
+    /// Second stage: ranges and references, every section, all errors at once.
+    pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        if !(self.store.url.starts_with("sqlite:")
+            || self.store.url.starts_with("postgres:")
+            || self.store.url.starts_with("postgresql:"))
+        {
+            errors.push(ConfigError::new(
+                "store.url",
+                format!(
+                    "must start with sqlite:// or postgres://, got `{}`",
+                    crate::store::redact_url(&self.store.url)
+                ),
+            ));
+        }
+        errors.extend(self.ingest.validate("ingest"));
+        errors.extend(self.server.validate("server"));
+        errors.extend(self.alerts.validate_at("alerts"));
+        errors.extend(self.review.validate("review"));
+        if let Err(e) = self.embedding.validate() {
+            errors.push(ConfigError::new("embedding", e.to_string()));
+        }
+        if let Err(e) = self.job_specs() {
+            errors.extend(e);
+        }
+        if let Err(e) = crate::sources::check_all(&self.sources, &self.ingest, &self.base_dir) {
+            errors.extend(e);
+        }
+        if let Err(e) = self.daemon.check("daemon") {
+            errors.extend(e);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Every `[[jobs]]` entry checked, or all their errors (names must be unique).
+    pub fn job_specs(&self) -> Result<Vec<crate::jobs::JobSpec>, Vec<ConfigError>> {
+        let mut specs = Vec::new();
+        let mut errors = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, j) in self.jobs.iter().enumerate() {
+            if !seen.insert(j.name.as_str()) {
+                errors.push(ConfigError::new(
+                    format!("jobs[{i}].name"),
+                    format!("duplicate job name `{}`", j.name),
+                ));
+            }
+            match j.check(&format!("jobs[{i}]"), &self.base_dir) {
+                Ok(s) => specs.push(s),
+                Err(e) => errors.extend(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(specs)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Resolves a path from the file against the file's directory.
+    pub fn resolve_path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// The database URL in force: `--database` beats `DRIFTWATCH_DATABASE_URL`
+    /// beats the file.
+    pub fn database_url(&self, flag: Option<&str>) -> String {
+        if let Some(u) = flag {
+            return u.to_string();
+        }
+        if let Ok(u) = std::env::var("DRIFTWATCH_DATABASE_URL") {
+            if !u.is_empty() {
+                return u;
+            }
+        }
+        self.store.url.clone()
+    }
+}
+
+/// `[daemon]`: how `driftwatch serve` runs.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// How long a replica's claim on a job tick or source poll lasts without
+    /// renewal; a crashed holder's work is taken over after this (default "60s").
+    pub lease_ttl: String,
+    /// How long a run in flight at shutdown or reload may take to finish (default "30s").
+    pub shutdown_grace: String,
+    /// Name of this replica in leases and runs (default host/pid/random).
+    pub instance: Option<String>,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            lease_ttl: "60s".into(),
+            shutdown_grace: "30s".into(),
+            instance: None,
+        }
+    }
+}
+
+/// `[daemon]` checked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DaemonSettings {
+    pub lease_ttl: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl DaemonConfig {
+    pub fn check(&self, at: &str) -> Result<DaemonSettings, Vec<ConfigError>> {
+        let mut errs = Vec::new();
+        let mut dur = |k: &str, v: &str, min: Duration| match humantime::parse_duration(v) {
+            Ok(d) if d >= min => Some(d),
+            Ok(_) => {
+                errs.push(ConfigError::new(
+                    format!("{at}.{k}"),
+                    format!(
+                        "must be at least {}, got `{v}`",
+                        humantime::format_duration(min)
+                    ),
+                ));
+                None
+            }
+            Err(e) => {
+                errs.push(ConfigError::new(
+                    format!("{at}.{k}"),
+                    format!("invalid duration `{v}`: {e}"),
+                ));
+                None
+            }
+        };
+        let lease_ttl = dur("lease_ttl", &self.lease_ttl, Duration::from_secs(1));
+        let shutdown_grace = dur("shutdown_grace", &self.shutdown_grace, Duration::ZERO);
+        match (lease_ttl, shutdown_grace) {
+            (Some(lease_ttl), Some(shutdown_grace)) if errs.is_empty() => Ok(DaemonSettings {
+                lease_ttl,
+                shutdown_grace,
+            }),
+            _ => Err(errs),
+        }
+    }
+}
+
+/// Everything the workers need, checked: built at start and at each reload.
+pub struct Settings {
+    pub cfg: Arc<Config>,
+    pub jobs: Vec<JobSpec>,
+    pub sources: Vec<SourceSpec>,
+    pub daemon: DaemonSettings,
+}
+
+impl Settings {
+    /// Checks `cfg` and resolves what the daemon reads at start (source secrets and
+    /// paths); every error at once.
+    pub fn build(cfg: Config) -> Result<Settings, Vec<ConfigError>> {
+        let mut errs = Vec::new();
+        let jobs = cfg.job_specs().map_err(|e| errs.extend(e)).ok();
+        let sources = match crate::sources::check_all(&cfg.sources, &cfg.ingest, &cfg.base_dir) {
+            Ok(mut s) => match crate::sources::resolve(&mut s, &cfg.base_dir) {
+                Ok(()) => Some(s),
+                Err(e) => {
+                    errs.extend(e);
+                    None
+                }
+            },
+            Err(e) => {
+                errs.extend(e);
+                None
+            }
+        };
+        let daemon = cfg.daemon.check("daemon").map_err(|e| errs.extend(e)).ok();
+        match (jobs, sources, daemon) {
+            (Some(jobs), Some(sources), Some(daemon)) if errs.is_empty() => Ok(Settings {
+                cfg: Arc::new(cfg),
+                jobs,
+                sources,
+                daemon,
+            }),
+            _ => Err(errs),
+        }
+    }
+
+    /// Loads `path` and builds its settings; errors name the file.
+    pub fn load_file(path: &Path) -> Result<Settings, ConfigErrors> {
+        let cfg = Config::load_file(path)?;
+        Settings::build(cfg).map_err(|errs| ConfigErrors::new(Some(path.to_path_buf()), errs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::from_str_with_base("", Path::new(".")).unwrap();
+        assert_eq!(c.store.url, "sqlite://driftwatch.db");
+        assert_eq!(c.ingest.max_text_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn typo_and_wrong_type_are_both_reported_with_lines() {
+        let text = "[store]\nurl = \"sqlite://x.db\"\n\n[ingest]\nmax_text_byts = 10\nbatch_size = \"big\"\n";
+        let errs = Config::from_str_with_base(text, Path::new(".")).unwrap_err();
+        let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(errs.len(), 2, "{shown:?}");
+        assert!(
+            shown[0].starts_with("5:1: ingest.max_text_byts: unknown key"),
+            "{shown:?}"
+        );
+        assert!(
+            shown[1].starts_with("6:1: ingest.batch_size: invalid type"),
+            "{shown:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_section_is_an_error() {
+        let errs = Config::from_str_with_base("[stor]\nurl = 1\n", Path::new(".")).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert!(
+            errs[0].to_string().starts_with("1:2: stor: unknown key"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn range_errors_name_key_and_value() {
+        let errs =
+            Config::from_str_with_base("[ingest]\nbatch_size = 0\n", Path::new(".")).unwrap_err();
+        assert_eq!(
+            errs[0].to_string(),
+            "2:1: ingest.batch_size: must be at least 1, got 0"
+        );
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let errs = Config::from_str_with_base("[store\n", Path::new(".")).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].line.is_some());
+    }
+}
