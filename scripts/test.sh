@@ -2,6 +2,7 @@
 # The README's test command: provisions what the tests need, then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+python3 scripts/layers.py   # imports run one way (ARCHITECTURE.md, Layers)
 scripts/ensure-postgres.sh
 scripts/ensure-chromium.sh   # headless Chromium + chromedriver for the review page's browser test
 if [ -x scripts/fetch-model.sh ]; then

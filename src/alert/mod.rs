@@ -14,13 +14,11 @@
 //! sender claims due outbox rows → `Receiver::send` → marks the row delivered, to be
 //! retried (`RetryPolicy::decide`) or dead.
 
-mod cmd;
 mod convert;
 mod evaluate;
 mod receivers;
 mod sender;
 
-pub use cmd::{run_cmd, run_cmd_to, AlertsCmd, StateArg};
 pub use convert::notify_findings;
 pub use evaluate::{evaluate_run, EvalOutcome};
 pub use receivers::{build_receivers, resolve_receiver_paths, ReceiverBuildError};

@@ -17,6 +17,7 @@ use crate::settings::Config;
 use crate::store::Store;
 use crate::text::truncate;
 
+pub mod alerts;
 mod demo;
 pub mod proposals;
 
@@ -77,7 +78,7 @@ pub enum Command {
     Proposals(proposals::ProposalsCmd),
     /// Alerts: list, show, silence, outbox, test a receiver, deliver the outbox once.
     #[command(subcommand)]
-    Alerts(crate::alert::AlertsCmd),
+    Alerts(alerts::AlertsCmd),
     /// Run the daemon: scheduled jobs, alert delivery, HTTP ingest, health and the review page.
     Serve {
         /// Listen address (overrides server.bind).
@@ -90,7 +91,7 @@ pub enum Command {
     Run(RunArgs),
     /// Embedding cache: backfill existing traces ahead of time.
     #[command(subcommand)]
-    Embed(crate::jobs::EmbedCmd),
+    Embed(EmbedCmd),
     /// List analysis runs.
     Runs {
         #[arg(long)]
@@ -293,9 +294,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(args) => ingest_cmd(&store, &cfg, args).await,
         Command::Golden(cmd) => golden_cmd(&store, &cfg, cmd).await,
         Command::Proposals(cmd) => proposals::run_cmd(&store, cmd).await,
-        Command::Alerts(cmd) => {
-            crate::alert::run_cmd(&store, &cfg.alerts, &cfg.base_dir, cmd).await
-        }
+        Command::Alerts(cmd) => alerts::run_cmd(&store, &cfg.alerts, &cfg.base_dir, cmd).await,
         Command::Serve { bind } => serve_cmd(store, cfg, bind, &url).await,
         Command::Run(args) => run_cmd(&store, &cfg, args).await,
         Command::Embed(cmd) => embed_cmd(&store, &cfg, cmd).await,
@@ -588,9 +587,29 @@ async fn golden_cmd(store: &Store, cfg: &Config, cmd: GoldenCmd) -> Result<ExitC
     }
 }
 
+/// `driftwatch embed …`: fill the embedding cache ahead of time.
+#[derive(Debug, clap::Subcommand)]
+pub enum EmbedCmd {
+    /// Embed existing traces' inputs (and outputs) into the cache; cached texts are skipped.
+    Backfill {
+        /// Only traces since an RFC 3339 time or a duration back from now (e.g. 24h, 7d).
+        #[arg(long, value_name = "TIME|DURATION")]
+        since: Option<String>,
+        /// At most N traces, newest first.
+        #[arg(long, value_name = "N")]
+        limit: Option<i64>,
+        /// Embed outputs as well as inputs.
+        #[arg(long)]
+        outputs: bool,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// `driftwatch embed backfill`: fills the embedding cache from stored traces.
-async fn embed_cmd(store: &Store, cfg: &Config, cmd: crate::jobs::EmbedCmd) -> Result<ExitCode> {
-    let crate::jobs::EmbedCmd::Backfill {
+async fn embed_cmd(store: &Store, cfg: &Config, cmd: EmbedCmd) -> Result<ExitCode> {
+    let EmbedCmd::Backfill {
         since,
         limit,
         outputs,

@@ -4,9 +4,11 @@
 //! key path to its line:column in the file. The sections' types live with the
 //! modules that use them; `settings` assembles and checks the whole file.
 
+mod duration;
 mod errors;
 mod secret;
 pub mod spans;
 
+pub use duration::ConfigDuration;
 pub use errors::{ConfigError, ConfigErrors};
-pub use secret::{resolve_secret, SecretRef};
+pub use secret::{read_secret, resolve_secret, SecretRef};

@@ -38,40 +38,45 @@ impl SecretRef {
     }
 }
 
-/// Reads the secret `key` (named in errors), `Ok(None)` when neither form is set.
+/// The one secret reader: the value of environment variable `env`, else the
+/// contents of `file` (trailing newline trimmed), `Ok(None)` when neither is
+/// given. An unset, empty or unreadable source is an error naming the variable or
+/// file; the caller names the key.
+pub fn read_secret(env: Option<&str>, file: Option<&Path>) -> Result<Option<String>, String> {
+    if let Some(var) = env {
+        return match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Ok(Some(v)),
+            _ => Err(format!("environment variable {var} is not set or empty")),
+        };
+    }
+    if let Some(p) = file {
+        return match std::fs::read_to_string(p) {
+            Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim_end_matches(['\n', '\r']).to_string())),
+            Ok(_) => Err(format!("{} is empty", p.display())),
+            Err(e) => Err(format!("cannot read {}: {e}", p.display())),
+        };
+    }
+    Ok(None)
+}
+
+/// Reads the secret `key` (named in errors), `Ok(None)` when neither form is set;
+/// a relative file is resolved against `base_dir`.
 pub fn resolve_secret(
     key: &str,
     r: &SecretRef,
     base_dir: &Path,
 ) -> Result<Option<String>, ConfigError> {
-    if let Some(var) = &r.env {
-        return match std::env::var(var) {
-            Ok(v) if !v.is_empty() => Ok(Some(v)),
-            _ => Err(ConfigError::new(
-                format!("{key}_env"),
-                format!("environment variable {var} is not set or empty"),
-            )),
-        };
-    }
-    if let Some(file) = &r.file {
-        let p = if file.is_absolute() {
-            file.clone()
+    let file = r.file.as_ref().map(|f| {
+        if f.is_absolute() {
+            f.clone()
         } else {
-            base_dir.join(file)
-        };
-        return match std::fs::read_to_string(&p) {
-            Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim_end_matches(['\n', '\r']).to_string())),
-            Ok(_) => Err(ConfigError::new(
-                format!("{key}_file"),
-                format!("{} is empty", p.display()),
-            )),
-            Err(e) => Err(ConfigError::new(
-                format!("{key}_file"),
-                format!("cannot read {}: {e}", p.display()),
-            )),
-        };
-    }
-    Ok(None)
+            base_dir.join(f)
+        }
+    });
+    read_secret(r.env.as_deref(), file.as_deref()).map_err(|why| {
+        let which = if r.env.is_some() { "env" } else { "file" };
+        ConfigError::new(format!("{key}_{which}"), why)
+    })
 }
 
 #[cfg(test)]

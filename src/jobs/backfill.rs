@@ -8,31 +8,11 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use super::embedding::{embed_cached, EmbedStats, SharedEmbedder};
-use super::runner::JobError;
+use super::error::JobError;
 use crate::store::{content_hash, Store};
 
 /// Texts handed to [`embed_cached`] per call (the progress bar moves per chunk).
 const BACKFILL_CHUNK: usize = 512;
-
-/// `driftwatch embed …`: fill the embedding cache ahead of time.
-#[derive(Debug, clap::Subcommand)]
-pub enum EmbedCmd {
-    /// Embed existing traces' inputs (and outputs) into the cache; cached texts are skipped.
-    Backfill {
-        /// Only traces since an RFC 3339 time or a duration back from now (e.g. 24h, 7d).
-        #[arg(long, value_name = "TIME|DURATION")]
-        since: Option<String>,
-        /// At most N traces, newest first.
-        #[arg(long, value_name = "N")]
-        limit: Option<i64>,
-        /// Embed outputs as well as inputs.
-        #[arg(long)]
-        outputs: bool,
-        /// Print the summary as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
 
 /// What to backfill.
 #[derive(Debug, Clone, Default)]

@@ -11,9 +11,10 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use super::config::JobSpec;
+use super::error::JobError;
+use super::hypothesis::{decide_verdicts, test_metric, CurColumn};
 use super::profile::RefColumn;
-use super::runner::{to_finding, JobError};
-use super::testing::{decide_verdicts, test_metric, CurColumn};
+use super::runner::to_finding;
 use crate::metrics::{Column, MetricId, MetricKind};
 use crate::store::{Finding, FindingKind};
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use ndarray::Array2;
 
-use super::runner::JobError;
+use super::error::JobError;
 use crate::embed::{le_bytes_to_vec, vec_to_le_bytes, EmbedConfig, Embedder};
 use crate::store::{content_hash, Store};
 
@@ -84,7 +84,7 @@ pub async fn embed_cached(
     unique.dedup();
     let mut cached: HashMap<String, Vec<f32>> = HashMap::with_capacity(unique.len());
     for (h, bytes) in store.cached_embeddings(&embedder.model_id, &unique).await? {
-        let v = le_bytes_to_vec(&bytes).map_err(|e| JobError::Embedding(e.to_string()))?;
+        let v = le_bytes_to_vec(&bytes)?;
         if v.len() == embedder.dim {
             cached.insert(h, v);
         }
@@ -115,8 +115,7 @@ pub async fn embed_cached(
             guard.embed(&refs)
         })
         .await
-        .map_err(|e| JobError::Internal(e.to_string()))?
-        .map_err(|e| JobError::Embedding(e.to_string()))?;
+        .map_err(|e| JobError::Internal(e.to_string()))??;
         let rows: Vec<(String, Vec<u8>)> = chunk
             .iter()
             .zip(&vecs)

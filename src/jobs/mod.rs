@@ -8,24 +8,22 @@ mod backfill;
 mod bench;
 mod config;
 mod embedding;
+mod error;
+mod hypothesis;
 mod profile;
 mod runner;
 mod sampling;
 mod scheduler;
 mod semantic_stage;
-mod testing;
 
-pub use backfill::{
-    backfill, embed_golden_version, parse_since, BackfillOptions, BackfillReport, EmbedCmd,
-};
+pub use backfill::{backfill, embed_golden_version, parse_since, BackfillOptions, BackfillReport};
 pub use bench::{test_exported_metrics, BenchTests};
 pub use config::{EffectFloors, JobConfig, JobSpec, TestChoice, Timing};
 pub use embedding::{embed_cached, EmbedStats, SharedEmbedder};
+pub use error::JobError;
+pub use hypothesis::{decide_verdicts, test_metric, MetricTest};
 pub use profile::{RefColumn, ReferenceProfile};
-pub use runner::{
-    run_job, run_job_exporting_metrics, write_metrics_csv, JobError, RunOptions, RunOutcome,
-};
+pub use runner::{run_job, run_job_exporting_metrics, write_metrics_csv, RunOptions, RunOutcome};
 pub use sampling::{bottom_k_sample, sample_key, BottomK};
 pub use scheduler::{next_fire_times, run_scheduler, SchedulerCtx, SHUTDOWN_GRACE};
 pub use semantic_stage::SemanticJobConfig;
-pub use testing::{decide_verdicts, test_metric, MetricTest};

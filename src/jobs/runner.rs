@@ -16,9 +16,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::config::JobSpec;
+use super::error::JobError;
+use super::hypothesis::{decide_verdicts, test_metric, CurColumn};
 use super::profile::{RefColumn, ReferenceProfile};
 use super::sampling::{sample_key, BottomK};
-use super::testing::{decide_verdicts, test_metric, CurColumn};
 use crate::metrics::{
     Extractor, MetricId, MetricKind, MetricTable, Side, TokenCounter, Vocabulary,
 };
@@ -58,43 +59,6 @@ pub struct RunOutcome {
     pub run_id: i64,
     pub summary: Value,
     pub findings: Vec<Finding>,
-}
-
-/// Why a run failed. The run row is marked failed with this text.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum JobError {
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The golden set has no examples.
-    #[error("golden set `{0}` has no examples\nimport some with: driftwatch golden import FILE --set {0}")]
-    NoGolden(String),
-    /// The window holds no traces.
-    #[error("no production traces between {from} and {to} (window {window})")]
-    EmptyWindow {
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        window: String,
-    },
-    /// Metric setup failed (tokenizer, schema, regex).
-    #[error(transparent)]
-    Metrics(#[from] crate::metrics::MetricsError),
-    /// Embedding failed (model missing, server down…).
-    #[error("embedding failed: {0}")]
-    Embedding(String),
-    /// The semantic analysis failed (e.g. too few rows).
-    #[error("semantic analysis failed: {0}")]
-    Semantic(String),
-    /// The job needs an embedder and none was given.
-    #[error("job `{0}` has the semantic stage enabled but no embedder is configured\nset [embedding] (run scripts/fetch-model.sh for the local model) or [jobs.semantic] enabled = false")]
-    NoEmbedder(String),
-    /// Writing the exported metric CSVs failed.
-    #[error("exporting metrics failed: {0}")]
-    Export(String),
-    /// A blocking task panicked or was cancelled.
-    #[error("internal error: {0}")]
-    Internal(String),
 }
 
 /// Runs `spec` once: records the run, analyses, and writes findings and the final
@@ -890,7 +854,7 @@ pub(super) fn to_finding(
     kind: FindingKind,
     metric: &str,
     side: &str,
-    t: super::testing::MetricTest,
+    t: super::hypothesis::MetricTest,
 ) -> Finding {
     let verdict = if t.p_value.is_none() {
         Verdict::Skipped

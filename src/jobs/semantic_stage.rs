@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::embedding::{embed_cached, EmbedStats, SharedEmbedder};
-use super::runner::JobError;
+use super::error::JobError;
 use crate::semantic::{self, SemanticParams};
 use crate::store::{Finding, FindingKind, GoldenExample, NewProposal, Store, Trace, Verdict};
 

@@ -3,7 +3,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::extract::{TextMetrics, TraceMetrics};
+use super::values::{TextMetrics, TraceMetrics};
 
 /// Which text of a trace a metric is measured on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

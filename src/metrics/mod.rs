@@ -18,14 +18,16 @@ mod extract;
 mod table;
 mod text;
 mod tokens;
+mod values;
 mod vocab;
 
 pub use catalogue::{Column, Metric, MetricId, MetricKind, Side, UnknownMetric, UNDETERMINED};
 pub use error::MetricsError;
 pub use expect::{compile_schema, full_match_regex, Expectations, ExpectationsSpec, OutputFormat};
-pub use extract::{language_code, Extractor, LanguageCode, TextMetrics, TraceMetrics};
+pub use extract::Extractor;
 pub use table::MetricTable;
 pub use tokens::{TokenCounter, TokenizerSpec};
+pub use values::{language_code, LanguageCode, TextMetrics, TraceMetrics};
 pub use vocab::Vocabulary;
 
 /// Minimum trimmed length (chars) for language detection; shorter texts get

@@ -2,7 +2,7 @@
 //! sample of a million traces once their texts are gone.
 
 use super::catalogue::{Column, Metric, MetricId, MetricKind};
-use super::extract::TraceMetrics;
+use super::values::TraceMetrics;
 
 /// The values of some metrics over many traces, one column per metric: 4
 /// bytes per count or share, 1 per flag, instead of a whole [`TraceMetrics`]

@@ -1,8 +1,6 @@
 //! The `[alerting]` config section: rules, receivers, routes and retry policy.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,89 +13,8 @@ use super::rules::{
 };
 use super::silence::{parse_matchers, Matcher, SilenceError};
 use super::template;
+pub use crate::config::ConfigDuration;
 use crate::config::ConfigError;
-
-/// A duration written as `30s`, `5m`, `4h`, `1d` or a sum like `1h30m`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ConfigDuration(pub Duration);
-
-impl ConfigDuration {
-    /// From whole seconds.
-    pub const fn from_secs(s: u64) -> Self {
-        ConfigDuration(Duration::from_secs(s))
-    }
-
-    /// As a chrono duration (saturating).
-    pub fn to_chrono(self) -> chrono::Duration {
-        chrono::Duration::from_std(self.0).unwrap_or(chrono::Duration::MAX)
-    }
-}
-
-impl TryFrom<String> for ConfigDuration {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl std::str::FromStr for ConfigDuration {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("invalid duration {s:?} (expected e.g. 30s, 5m, 4h, 1d, 1h30m)");
-        let mut total: u64 = 0;
-        let mut num = String::new();
-        let mut any = false;
-        for c in s.trim().chars() {
-            if c.is_ascii_digit() {
-                num.push(c);
-                continue;
-            }
-            let unit = match c {
-                's' => 1,
-                'm' => 60,
-                'h' => 3600,
-                'd' => 86_400,
-                _ => return Err(bad()),
-            };
-            let n: u64 = num.parse().map_err(|_| bad())?;
-            total = n
-                .checked_mul(unit)
-                .and_then(|x| total.checked_add(x))
-                .ok_or_else(bad)?;
-            num.clear();
-            any = true;
-        }
-        if !num.is_empty() || !any {
-            return Err(bad());
-        }
-        Ok(ConfigDuration(Duration::from_secs(total)))
-    }
-}
-
-impl fmt::Display for ConfigDuration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = self.0.as_secs();
-        if s == 0 {
-            return f.write_str("0s");
-        }
-        for (unit, len) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
-            if s >= len {
-                write!(f, "{}{unit}", s / len)?;
-                s %= len;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl From<ConfigDuration> for String {
-    fn from(d: ConfigDuration) -> String {
-        d.to_string()
-    }
-}
 
 fn default_group_by() -> Vec<String> {
     vec!["job".into(), "alertname".into()]

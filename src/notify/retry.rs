@@ -7,7 +7,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::channels::SendError;
-use super::config::ConfigDuration;
+use crate::config::ConfigDuration;
 
 /// Delay before the next attempt: uniform in `[0, min(max, base · 2^(attempt-1))]`
 /// ("full jitter"). `attempt` is the number of attempts already made (1 after the first

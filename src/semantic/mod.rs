@@ -26,6 +26,7 @@ mod classifier;
 mod cluster;
 mod coverage;
 mod error;
+mod kmeans;
 mod labels;
 mod linalg;
 mod mmd;

@@ -154,7 +154,7 @@ pub fn region_scan(
     let ones = vec![1.0; n];
     for (si, &size) in params.region_sizes().iter().filter(|&&s| s > 0).enumerate() {
         let k = (n / size.max(1)).max(2);
-        let centroids = super::cluster::kmeans_fit(
+        let centroids = super::kmeans::kmeans_fit(
             space.view(),
             &ones,
             k,
@@ -163,7 +163,7 @@ pub fn region_scan(
             params,
             0x0004_E610 + si as u64,
         )?;
-        let assign = super::cluster::nearest_centroid(space.view(), &centroids);
+        let assign = super::kmeans::nearest_centroid(space.view(), &centroids);
         let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
         for (i, &c) in assign.iter().enumerate() {
             members[c].push(i);

@@ -11,7 +11,7 @@
 //! `match` on the pool. Timestamps are stored as epoch milliseconds in both backends.
 
 mod alerts;
-mod daemon;
+mod coordination;
 mod decisions;
 mod embeddings;
 mod findings;
@@ -25,7 +25,7 @@ pub use alerts::{
     AlertEvaluation, AlertTransition, DeliveryAttempt, NewSilence, OutboxCounts, OutboxFilter,
     OutboxRow, OutboxStatus, SilenceRow,
 };
-pub use daemon::{LatestFinding, LeaseClaim, MetricsSnapshot, SourceStateRow};
+pub use coordination::{LatestFinding, LeaseClaim, MetricsSnapshot, SourceStateRow};
 pub use decisions::{
     DecideOutcome, Decision, ProposalFilter, ProposalStatus, Refusal, RefusalKind, ReviewAction,
 };

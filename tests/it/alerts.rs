@@ -11,7 +11,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use driftwatch::alert::{self, AlertsCmd, DeliveryStats, Sender, SenderOptions};
+use driftwatch::alert::{self, DeliveryStats, Sender, SenderOptions};
+use driftwatch::cli::alerts::{self as alerts_cmd, AlertsCmd};
 use driftwatch::notify::{AlertStatus, AlertingConfig};
 use driftwatch::settings::Config;
 use driftwatch::store::{Finding, FindingKind, OutboxFilter, OutboxStatus, Store, Verdict};
@@ -108,7 +109,7 @@ async fn cli(
     now: DateTime<Utc>,
 ) -> String {
     let mut out = Vec::new();
-    let code = alert::run_cmd_to(store, alerting, Path::new("."), cmd, now, &mut out)
+    let code = alerts_cmd::run_cmd_to(store, alerting, Path::new("."), cmd, now, &mut out)
         .await
         .unwrap();
     assert_eq!(code, ExitCode::SUCCESS);

@@ -3,10 +3,10 @@
 use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 
-use super::super::config::ConfigDuration;
 use super::super::group::Notification;
 use super::super::render;
 use super::{http, parse_http_url, ChannelConfigError, SendError};
+use crate::config::ConfigDuration;
 
 fn default_ttl() -> ConfigDuration {
     ConfigDuration::from_secs(24 * 3600)

@@ -115,28 +115,21 @@ pub(crate) fn secret_source<'a>(
     }
 }
 
-/// Reads a secret; empty values are errors.
+/// Reads a secret through the one reader (`config::read_secret`); empty values are errors.
 pub(crate) fn read_secret(
     what: &str,
     src: &SecretSource<'_>,
 ) -> Result<String, ChannelConfigError> {
-    let err = |why: String| ChannelConfigError::Secret {
-        what: what.to_owned(),
-        why,
+    let (env, file) = match src {
+        SecretSource::Env(name) => (Some(*name), None),
+        SecretSource::File(path) => (None, Some(*path)),
     };
-    let v = match src {
-        SecretSource::Env(name) => {
-            std::env::var(name).map_err(|e| err(format!("environment variable {name}: {e}")))?
-        }
-        SecretSource::File(path) => std::fs::read_to_string(path)
-            .map_err(|e| err(format!("{}: {e}", path.display())))?
-            .trim_end_matches(['\r', '\n'])
-            .to_owned(),
-    };
-    if v.is_empty() {
-        return Err(err("is empty".into()));
-    }
-    Ok(v)
+    crate::config::read_secret(env, file)
+        .and_then(|v| v.ok_or_else(|| "is not set".to_string()))
+        .map_err(|why| ChannelConfigError::Secret {
+            what: what.to_owned(),
+            why,
+        })
 }
 
 /// Whether `host` names the local machine (`localhost`, 127.0.0.0/8, `::1`).

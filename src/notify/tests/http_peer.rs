@@ -15,8 +15,8 @@ use sha2::Sha256;
 use super::super::channels::{
     AlertmanagerConfig, ReceiverConfig, SendError, SlackConfig, WebhookConfig,
 };
-use super::super::config::ConfigDuration;
 use super::fixtures::{tempdir, two_firing};
+use crate::config::ConfigDuration;
 
 #[derive(Debug, Clone)]
 struct Hit {

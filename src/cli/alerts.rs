@@ -9,8 +9,7 @@ use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::receivers::{build_receivers, resolve_receiver_paths};
-use super::sender::deliver_due;
+use crate::alert::{build_receivers, deliver_due, resolve_receiver_paths};
 use crate::notify::{
     self, is_silenced, parse_matchers, AlertState, AlertStatus, AlertingConfig, ConfigDuration,
     Notification, Silence,
@@ -695,7 +694,7 @@ async fn deliver(
         #[derive(Serialize)]
         struct Report {
             #[serde(flatten)]
-            stats: super::DeliveryStats,
+            stats: crate::alert::DeliveryStats,
             backlog: i64,
             dead_total: i64,
         }

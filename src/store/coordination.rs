@@ -1,4 +1,4 @@
-//! Daemon coordination: leases (one run per tick across replicas), the read
+//! Coordination between replicas: leases (one run per tick across replicas), the read
 //! positions of external sources, and the gauges `/metrics` reads at scrape time.
 
 use sqlx::Row;
