@@ -16,10 +16,10 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use super::error::SourceError;
 use super::{JsonlSourceConfig, PollReport};
 use crate::config::ConfigError;
 use crate::ingest::{FieldMap, IngestConfig};
@@ -90,9 +90,13 @@ fn is_compressed(p: &Path) -> bool {
 }
 
 /// Files matching the glob, oldest first (rotated files are drained first).
-fn matching_files(pattern: &str) -> anyhow::Result<Vec<PathBuf>> {
+fn matching_files(pattern: &str) -> Result<Vec<PathBuf>, SourceError> {
     let mut files: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
-    for entry in glob::glob(pattern).with_context(|| format!("glob {pattern}"))? {
+    let entries = glob::glob(pattern).map_err(|source| SourceError::Glob {
+        pattern: pattern.to_string(),
+        source,
+    })?;
+    for entry in entries {
         let Ok(p) = entry else { continue };
         if is_compressed(&p) {
             continue;
@@ -160,7 +164,7 @@ pub async fn poll(
     name: &str,
     spec: &JsonlSpec,
     shutdown: &watch::Receiver<bool>,
-) -> anyhow::Result<PollReport> {
+) -> Result<PollReport, SourceError> {
     let mut positions: HashMap<String, FilePos> = store
         .source_state(name)
         .await?
@@ -187,7 +191,7 @@ pub async fn poll(
             Ok(x) => x,
             // Rotated away between glob and open: the next poll sees its new name.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+            Err(source) => return Err(SourceError::Read { path, source }),
         };
         let Some(key) = key else { continue };
         seen.insert(key.clone());
@@ -212,8 +216,10 @@ pub async fn poll(
             })
             .await?;
             file = Some(f);
-            let (consumed, lines) =
-                read.with_context(|| format!("cannot read {}", path.display()))?;
+            let (consumed, lines) = read.map_err(|source| SourceError::Read {
+                path: path.clone(),
+                source,
+            })?;
             if consumed == 0 {
                 break; // only a partial line left
             }

@@ -15,8 +15,11 @@
 //! store ignores a (source, id) it already holds, and the read position is saved
 //! after the traces are stored — a crash in between re-reads, never loses.
 
+mod error;
 pub mod jsonl;
 pub mod sql;
+
+pub use error::{RowError, SourceError};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -309,7 +312,7 @@ async fn source_loop(
             }
             Err(e) => {
                 crate::telemetry::METRICS.source_error(&spec.name);
-                tracing::error!(message = "Source poll failed; retrying next interval.", source = %spec.name, error = %format!("{e:#}"));
+                tracing::error!(message = "Source poll failed; retrying next interval.", source = %spec.name, error = %crate::text::error_chain(&e));
             }
         }
         tokio::select! {
@@ -320,7 +323,7 @@ async fn source_loop(
 }
 
 /// Polls one source once, outside the daemon (tests, `driftwatch sources poll`).
-pub async fn poll_once(store: &Store, spec: &SourceSpec) -> anyhow::Result<PollReport> {
+pub async fn poll_once(store: &Store, spec: &SourceSpec) -> Result<PollReport, SourceError> {
     let (_tx, rx) = watch::channel(false);
     match &spec.kind {
         SourceKind::Sql(q) => {

@@ -11,7 +11,6 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -20,6 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRo
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 use tokio::sync::watch;
 
+use super::error::{RowError, SourceError};
 use super::{PollReport, SqlColumns, SqlSourceConfig};
 use crate::config::{resolve_secret, ConfigError, SecretRef};
 use crate::store::{LeaseClaim, NewTrace, Store};
@@ -322,7 +322,7 @@ enum AppPool {
     Sqlite(SqlitePool),
 }
 
-async fn open(url: &str) -> anyhow::Result<AppPool> {
+async fn open(url: &str) -> Result<AppPool, sqlx::Error> {
     if url.starts_with("sqlite:") {
         let opts = SqliteConnectOptions::from_str(url)?
             .read_only(true)
@@ -345,7 +345,7 @@ async fn open(url: &str) -> anyhow::Result<AppPool> {
     }
 }
 
-fn decode_pg(row: &PgRow, i: usize) -> anyhow::Result<Val> {
+fn decode_pg(row: &PgRow, i: usize) -> Result<Val, RowError> {
     let raw = row.try_get_raw(i)?;
     if raw.is_null() {
         return Ok(Val::Null);
@@ -367,15 +367,17 @@ fn decode_pg(row: &PgRow, i: usize) -> anyhow::Result<Val> {
                 .expect("midnight exists"),
         ),
         "JSON" | "JSONB" => Val::Json(row.try_get::<Value, _>(i)?),
-        other => bail!(
-            "column `{}` has type {other}, which driftwatch does not read; cast it in `query` (e.g. `{}::text`)",
-            row.columns()[i].name(),
-            row.columns()[i].name()
-        ),
+        other => {
+            return Err(RowError::Column(format!(
+                "column `{}` has type {other}, which driftwatch does not read; cast it in `query` (e.g. `{}::text`)",
+                row.columns()[i].name(),
+                row.columns()[i].name()
+            )))
+        }
     })
 }
 
-fn decode_sqlite(row: &SqliteRow, i: usize) -> anyhow::Result<Val> {
+fn decode_sqlite(row: &SqliteRow, i: usize) -> Result<Val, RowError> {
     let raw = row.try_get_raw(i)?;
     if raw.is_null() {
         return Ok(Val::Null);
@@ -386,10 +388,10 @@ fn decode_sqlite(row: &SqliteRow, i: usize) -> anyhow::Result<Val> {
         "INTEGER" | "BOOLEAN" => Val::Int(row.try_get::<i64, _>(i)?),
         "REAL" | "NUMERIC" => Val::Float(row.try_get::<f64, _>(i)?),
         "TEXT" | "DATETIME" | "DATE" | "TIME" => Val::Text(row.try_get::<String, _>(i)?),
-        other => bail!(
+        other => return Err(RowError::Column(format!(
             "column `{}` holds a {other} value, which driftwatch does not read; cast it in `query`",
             row.columns()[i].name()
-        ),
+        ))),
     })
 }
 
@@ -409,7 +411,7 @@ macro_rules! bind_val {
     };
 }
 
-async fn fetch_page(pool: &AppPool, sql: &str, wm: &Watermark) -> anyhow::Result<Vec<Vec<Val>>> {
+async fn fetch_page(pool: &AppPool, sql: &str, wm: &Watermark) -> Result<Vec<Vec<Val>>, RowError> {
     let ts = wm.ts.as_ref();
     let id = wm.id.as_ref();
     macro_rules! run {
@@ -426,9 +428,9 @@ async fn fetch_page(pool: &AppPool, sql: &str, wm: &Watermark) -> anyhow::Result
                 .map(|r| {
                     (0..r.len())
                         .map(|i| $decode(r, i))
-                        .collect::<anyhow::Result<Vec<Val>>>()
+                        .collect::<Result<Vec<Val>, RowError>>()
                 })
-                .collect::<anyhow::Result<Vec<_>>>()
+                .collect::<Result<Vec<_>, RowError>>()
         }};
     }
     match pool {
@@ -495,7 +497,7 @@ pub(super) async fn poll_leased(
     holder: &str,
     lease_ttl: Duration,
     shutdown: &watch::Receiver<bool>,
-) -> anyhow::Result<PollReport> {
+) -> Result<PollReport, SourceError> {
     let lease = format!("source:{name}");
     let now = Utc::now().timestamp_millis();
     match store
@@ -517,17 +519,16 @@ pub async fn poll(
     spec: &SqlSpec,
     conn: &mut Connection,
     shutdown: &watch::Receiver<bool>,
-) -> anyhow::Result<PollReport> {
+) -> Result<PollReport, SourceError> {
     let url = spec
         .url
         .as_deref()
-        .ok_or_else(|| anyhow!("source `{name}`: database URL not resolved"))?;
+        .ok_or_else(|| SourceError::Unresolved(name.to_string()))?;
     if conn.pool.is_none() {
-        let pool = open(url).await.with_context(|| {
-            format!(
-                "source `{name}`: cannot connect to {}",
-                crate::store::redact_url(url)
-            )
+        let pool = open(url).await.map_err(|source| SourceError::Connect {
+            name: name.to_string(),
+            url: crate::store::redact_url(url),
+            source,
         })?;
         conn.pool = Some(pool);
     }
@@ -537,7 +538,7 @@ pub async fn poll(
         .into_iter()
         .find(|r| r.key.is_empty())
     {
-        Some(r) => serde_json::from_value(r.state).context("stored watermark")?,
+        Some(r) => serde_json::from_value(r.state).map_err(SourceError::Watermark)?,
         None => Watermark::default(),
     };
     let fields = selected(&spec.columns);
@@ -551,7 +552,11 @@ pub async fn poll(
             Ok(r) => r,
             Err(e) => {
                 conn.pool = None;
-                return Err(e.context(format!("source `{name}`: query failed: {sql}")));
+                return Err(SourceError::Query {
+                    name: name.to_string(),
+                    sql,
+                    source: e,
+                });
             }
         };
         let n = rows.len() as i64;

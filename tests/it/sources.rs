@@ -147,7 +147,9 @@ columns = { input = "prompt", output = "completion", ts = "created_at", id = "id
     );
     let s = specs(&bad, dir.path());
     let err = poll_once(&store, &s[0]).await.unwrap_err();
-    assert!(format!("{err:#}").contains("read-only"), "{err:#}");
+    // As the daemon logs it: the error and its causes on one line.
+    let logged = driftwatch::text::error_chain(&err);
+    assert!(logged.contains("read-only"), "{logged}");
 }
 
 fn append(p: &Path, text: &str) {
