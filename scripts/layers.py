@@ -6,7 +6,8 @@ fails when
   1. a top-level module uses one at the same or a higher layer than itself, unless
      the edge is listed in ALLOWED (each one justified in ARCHITECTURE.md), or
   2. the files and folders directly inside one module import each other in a loop
-     (the module's own mod.rs is its facade and is not a node).
+     (the module's own mod.rs is its facade and is not a node), or
+  3. `anyhow` is used outside cli/ and main.rs (typed errors below the commands).
 
 Usage: scripts/layers.py [--graph]   (--graph prints the module edges and exits 0)
 """
@@ -85,6 +86,8 @@ def main():
             text = fh.read()
         here = me
         for n, line in code_lines(text):
+            if "anyhow" in line and top not in ("cli", "main"):
+                errors.append(f"{rel}:{n}: `anyhow` outside cli and main; return a typed error")
             inline = INLINE_MOD_RE.match(line)
             if inline:  # an inline `mod tests {`: paths below are one level deeper
                 here = me + [inline.group(1)]

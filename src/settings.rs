@@ -9,6 +9,7 @@
 //! line:column and key path (`config::spans`). Defaults live in the sections'
 //! `Default` impls. Nothing here opens a database or a socket.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use crate::config::{spans, ConfigError, ConfigErrors};
 use crate::http::ServerConfig;
 use crate::ingest::IngestConfig;
 use crate::jobs::JobSpec;
+use crate::notify::Receiver;
 use crate::sources::SourceSpec;
 
 /// The whole configuration file.
@@ -88,74 +90,23 @@ pub const DEFAULT_CONFIG_FILE: &str = "driftwatch.toml";
 impl Config {
     /// Loads `path`; with `None`, `./driftwatch.toml` if it exists, else built-in defaults.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
-        match path {
-            Some(p) => Self::load_file(p),
-            None => {
-                let p = Path::new(DEFAULT_CONFIG_FILE);
-                if p.exists() {
-                    Self::load_file(p)
-                } else {
-                    let mut c = Config {
-                        base_dir: PathBuf::from("."),
-                        ..Config::default()
-                    };
-                    c.validate().map_err(|errs| ConfigErrors::new(None, errs))?;
-                    c.base_dir = PathBuf::from(".");
-                    Ok(c)
-                }
-            }
-        }
+        Settings::load(path).map(Settings::into_config)
     }
 
     /// Loads and checks one file, collecting every error it has.
     pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors::new(
-                Some(path.to_path_buf()),
-                vec![ConfigError::new(
-                    "",
-                    format!("cannot read config file: {e}"),
-                )],
-            )
-        })?;
-        let base = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        let mut cfg = Self::from_str_with_base(&text, &base)
-            .map_err(|errs| ConfigErrors::new(Some(path.to_path_buf()), errs))?;
-        cfg.source_file = Some(path.to_path_buf());
-        Ok(cfg)
+        Settings::load_file(path).map(Settings::into_config)
     }
 
-    /// Parses config text; errors carry line:column but no file name.
+    /// Parses and checks config text; errors carry line:column but no file name.
     pub fn from_str_with_base(text: &str, base: &Path) -> Result<Config, Vec<ConfigError>> {
-        let (cfg, mut errors) = spans::deserialize_collecting::<Config>(text)?;
-        let mut cfg = match cfg {
-            Some(c) if errors.is_empty() => c,
-            _ => {
-                errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
-                return Err(errors);
-            }
-        };
-        cfg.base_dir = base.to_path_buf();
-        if let Err(mut semantic) = cfg.validate() {
-            for e in &mut semantic {
-                spans::locate(text, e);
-            }
-            errors.append(&mut semantic);
-        }
-        if errors.is_empty() {
-            Ok(cfg)
-        } else {
-            errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
-            Err(errors)
-        }
+        Settings::from_str_with_base(text, base).map(Settings::into_config)
     }
 
-    /// Second stage: ranges and references, every section, all errors at once.
-    pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
+    /// The checks that keep no result: ranges and references of every section
+    /// whose checked form is the raw one. [`Settings::check`] runs these and the
+    /// checks that build something, each once.
+    fn check_sections(&self) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         if !(self.store.url.starts_with("sqlite:")
             || self.store.url.starts_with("postgres:")
@@ -176,20 +127,7 @@ impl Config {
         if let Err(e) = self.embedding.validate() {
             errors.push(ConfigError::new("embedding", e.to_string()));
         }
-        if let Err(e) = self.job_specs() {
-            errors.extend(e);
-        }
-        if let Err(e) = crate::sources::check_all(&self.sources, &self.ingest, &self.base_dir) {
-            errors.extend(e);
-        }
-        if let Err(e) = self.daemon.check("daemon") {
-            errors.extend(e);
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        errors
     }
 
     /// Every `[[jobs]]` entry checked, or all their errors (names must be unique).
@@ -305,33 +243,91 @@ impl DaemonConfig {
     }
 }
 
-/// Everything the workers need, checked: built at start and at each reload.
+/// The configuration checked once: the raw sections (`cfg`) and what the checks
+/// built from them. Every command, `check-config`, `serve` and a SIGHUP reload get
+/// one from [`Settings::load`] / [`Settings::load_file`]; nothing checks again.
+#[derive(Debug)]
 pub struct Settings {
     pub cfg: Arc<Config>,
+    /// `[[jobs]]`, checked (names unique).
     pub jobs: Vec<JobSpec>,
+    /// `[[sources]]`, checked; their secrets are read by [`Settings::resolve`].
     pub sources: Vec<SourceSpec>,
+    /// `[daemon]`, checked.
     pub daemon: DaemonSettings,
 }
 
 impl Settings {
-    /// Checks `cfg` and resolves what the daemon reads at start (source secrets and
-    /// paths); every error at once.
-    pub fn build(cfg: Config) -> Result<Settings, Vec<ConfigError>> {
-        let mut errs = Vec::new();
-        let jobs = cfg.job_specs().map_err(|e| errs.extend(e)).ok();
-        let sources = match crate::sources::check_all(&cfg.sources, &cfg.ingest, &cfg.base_dir) {
-            Ok(mut s) => match crate::sources::resolve(&mut s, &cfg.base_dir) {
-                Ok(()) => Some(s),
-                Err(e) => {
-                    errs.extend(e);
-                    None
+    /// Loads `path`; with `None`, `./driftwatch.toml` if it exists, else built-in defaults.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigErrors> {
+        match path {
+            Some(p) => Self::load_file(p),
+            None => {
+                let p = Path::new(DEFAULT_CONFIG_FILE);
+                if p.exists() {
+                    Self::load_file(p)
+                } else {
+                    let c = Config {
+                        base_dir: PathBuf::from("."),
+                        ..Config::default()
+                    };
+                    Settings::check(c).map_err(|errs| ConfigErrors::new(None, errs))
                 }
-            },
-            Err(e) => {
-                errs.extend(e);
-                None
+            }
+        }
+    }
+
+    /// Loads and checks one file, collecting every error it has.
+    pub fn load_file(path: &Path) -> Result<Settings, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::new(
+                Some(path.to_path_buf()),
+                vec![ConfigError::new(
+                    "",
+                    format!("cannot read config file: {e}"),
+                )],
+            )
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let mut s = Self::from_str_with_base(&text, &base)
+            .map_err(|errs| ConfigErrors::new(Some(path.to_path_buf()), errs))?;
+        Arc::get_mut(&mut s.cfg)
+            .expect("not shared yet")
+            .source_file = Some(path.to_path_buf());
+        Ok(s)
+    }
+
+    /// Parses and checks config text; errors carry line:column but no file name.
+    pub fn from_str_with_base(text: &str, base: &Path) -> Result<Settings, Vec<ConfigError>> {
+        let (cfg, mut errors) = spans::deserialize_collecting::<Config>(text)?;
+        let mut cfg = match cfg {
+            Some(c) if errors.is_empty() => c,
+            _ => {
+                errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+                return Err(errors);
             }
         };
+        cfg.base_dir = base.to_path_buf();
+        Settings::check(cfg).map_err(|mut semantic| {
+            for e in &mut semantic {
+                spans::locate(text, e);
+            }
+            semantic.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+            semantic
+        })
+    }
+
+    /// Second stage: every section's check, each run once, all errors at once.
+    pub fn check(cfg: Config) -> Result<Settings, Vec<ConfigError>> {
+        let mut errs = cfg.check_sections();
+        let jobs = cfg.job_specs().map_err(|e| errs.extend(e)).ok();
+        let sources = crate::sources::check_all(&cfg.sources, &cfg.ingest, &cfg.base_dir)
+            .map_err(|e| errs.extend(e))
+            .ok();
         let daemon = cfg.daemon.check("daemon").map_err(|e| errs.extend(e)).ok();
         match (jobs, sources, daemon) {
             (Some(jobs), Some(sources), Some(daemon)) if errs.is_empty() => Ok(Settings {
@@ -344,10 +340,30 @@ impl Settings {
         }
     }
 
-    /// Loads `path` and builds its settings; errors name the file.
-    pub fn load_file(path: &Path) -> Result<Settings, ConfigErrors> {
-        let cfg = Config::load_file(path)?;
-        Settings::build(cfg).map_err(|errs| ConfigErrors::new(Some(path.to_path_buf()), errs))
+    /// Reads what `serve` needs beyond the file, at start and at each reload:
+    /// the sources' secrets and paths, and every alert receiver (their secrets).
+    /// Any failure refuses the whole config, so a receiver that cannot be built
+    /// never starts a generation. `check-config` does not read secrets.
+    pub fn resolve(&mut self) -> Result<BTreeMap<String, Receiver>, Vec<ConfigError>> {
+        let mut errs = Vec::new();
+        if let Err(e) = crate::sources::resolve(&mut self.sources, &self.cfg.base_dir) {
+            errs.extend(e);
+        }
+        let (receivers, failed) =
+            crate::alert::build_receivers(&self.cfg.alerts, &self.cfg.base_dir);
+        errs.extend(failed.into_iter().map(|e| {
+            ConfigError::new(format!("alerts.receivers.{}", e.name), e.source.to_string())
+        }));
+        if errs.is_empty() {
+            Ok(receivers)
+        } else {
+            Err(errs)
+        }
+    }
+
+    /// The raw sections alone.
+    pub fn into_config(self) -> Config {
+        Arc::try_unwrap(self.cfg).unwrap_or_else(|shared| (*shared).clone())
     }
 }
 

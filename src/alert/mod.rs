@@ -22,7 +22,9 @@ mod sender;
 pub use convert::notify_findings;
 pub use evaluate::{evaluate_run, EvalOutcome};
 pub use receivers::{build_receivers, resolve_receiver_paths, ReceiverBuildError};
-pub use sender::{deliver_due, spawn_sender, DeliveryStats, Sender, SenderOptions};
+pub use sender::{
+    deliver_due, spawn_sender, spawn_sender_with, DeliveryStats, Sender, SenderOptions,
+};
 
 use crate::notify::AlertingConfigError;
 use crate::store::StoreError;

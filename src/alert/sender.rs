@@ -282,6 +282,17 @@ pub fn spawn_sender(
             error = %e.source
         );
     }
-    let sender = Sender::new(store, receivers, alerting.retry);
+    spawn_sender_with(store, receivers, alerting.retry, shutdown)
+}
+
+/// Starts the sender task over receivers already built (the daemon builds them
+/// when it loads the config, and refuses a config with one that cannot be built).
+pub fn spawn_sender_with(
+    store: Store,
+    receivers: BTreeMap<String, Receiver>,
+    retry: RetryPolicy,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let sender = Sender::new(store, receivers, retry);
     tokio::spawn(sender.run(shutdown))
 }

@@ -151,12 +151,16 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
         models.join("onnxruntime/libonnxruntime.so").display()
     );
     std::fs::write(&cfg_path, toml_text)?;
-    let mut cfg = match crate::settings::Config::load_file(&cfg_path) {
-        Ok(c) => c,
+    let mut settings = match crate::settings::Settings::load_file(&cfg_path) {
+        Ok(s) => s,
         Err(e) => return Ok(super::config_failure(e)),
     };
     // The file names the database relative to itself; this process runs elsewhere.
-    cfg.store.url = url.clone();
+    std::sync::Arc::get_mut(&mut settings.cfg)
+        .expect("not shared yet")
+        .store
+        .url = url.clone();
+    let cfg = settings.cfg.clone();
     println!("4. wrote {} (job `support`: last 24h vs golden, JSON Schema for outputs, alerts to a maildir, the review page)", cfg_path.display());
 
     // 5. The analysis, exactly as `driftwatch run support` does it.
@@ -242,7 +246,7 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
         println!("   accepted proposals join the golden set as a new version (`driftwatch golden versions`).");
         println!("   Ctrl-C stops the server.\n");
         let url = cfg.database_url(None);
-        return super::serve_cmd(store, cfg, None, &url).await;
+        return super::serve_cmd(store, settings, None, &url).await;
     }
     println!("\nNext:");
     println!(

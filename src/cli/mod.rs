@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::ConfigErrors;
 use crate::ingest::{ingest_reader, FieldMap, IngestOptions, IngestReport, InputFormat};
-use crate::settings::Config;
+use crate::settings::{Config, Settings};
 use crate::store::Store;
 use crate::text::truncate;
 
@@ -272,8 +272,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => return demo::run(args).await,
         _ => {}
     }
-    let cfg = match Config::load(cli.config.as_deref()) {
-        Ok(c) => c,
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
         Err(errs) => {
             eprintln!("{errs}");
             return Ok(ExitCode::from(exit::CONFIG));
@@ -281,8 +281,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     };
     // Needs the config only, not the database.
     if let Command::Jobs(cmd) = &cli.command {
-        return jobs_cmd(&cfg, cmd);
+        return jobs_cmd(&settings, cmd);
     }
+    let cfg = settings.cfg.clone();
     if let Command::Bench(cmd) = &cli.command {
         return bench_cmd(&cfg, cmd);
     }
@@ -295,7 +296,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Golden(cmd) => golden_cmd(&store, &cfg, cmd).await,
         Command::Proposals(cmd) => proposals::run_cmd(&store, cmd).await,
         Command::Alerts(cmd) => alerts::run_cmd(&store, &cfg.alerts, &cfg.base_dir, cmd).await,
-        Command::Serve { bind } => serve_cmd(store, cfg, bind, &url).await,
+        Command::Serve { bind } => serve_cmd(store, settings, bind, &url).await,
         Command::Run(args) => run_cmd(&store, &cfg, args).await,
         Command::Embed(cmd) => embed_cmd(&store, &cfg, cmd).await,
         Command::Runs { job, limit, json } => runs_cmd(&store, job, limit, json).await,
@@ -656,28 +657,20 @@ async fn embed_cmd(store: &Store, cfg: &Config, cmd: EmbedCmd) -> Result<ExitCod
 
 pub(crate) async fn serve_cmd(
     store: Store,
-    cfg: Config,
+    settings: Settings,
     bind: Option<SocketAddr>,
     db_url: &str,
 ) -> Result<ExitCode> {
-    match crate::daemon::serve(store, cfg, bind, db_url).await {
+    match crate::daemon::serve(store, settings, bind, db_url).await {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(crate::daemon::ServeError::Config(errs)) => Ok(config_failure(errs)),
         Err(e) => Err(e.into()),
     }
 }
 
-fn jobs_cmd(cfg: &Config, cmd: &JobsCmd) -> Result<ExitCode> {
+fn jobs_cmd(settings: &Settings, cmd: &JobsCmd) -> Result<ExitCode> {
     let JobsCmd::List { json } = cmd;
-    let specs = match cfg.job_specs() {
-        Ok(s) => s,
-        Err(errs) => {
-            return Ok(config_failure(ConfigErrors::new(
-                cfg.source_file.clone(),
-                errs,
-            )))
-        }
-    };
+    let specs = &settings.jobs;
     let now = chrono::Utc::now();
     let mut out = std::io::stdout().lock();
     if *json {
@@ -712,7 +705,7 @@ fn jobs_cmd(cfg: &Config, cmd: &JobsCmd) -> Result<ExitCode> {
         "{:<20} {:<18} {:<14} {:<8} {:<12} NEXT (UTC)",
         "JOB", "SCHEDULE", "TIMEZONE", "WINDOW", "GOLDEN SET"
     )?;
-    for s in &specs {
+    for s in specs {
         let next: Vec<String> = crate::jobs::next_fire_times(s, now, 3)
             .iter()
             .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())

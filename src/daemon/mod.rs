@@ -19,6 +19,7 @@ pub mod lock;
 pub mod ops;
 pub mod signals;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,7 +29,8 @@ use tokio::sync::watch;
 use crate::config::ConfigErrors;
 use crate::embed::{EmbedConfig, EmbedError};
 use crate::jobs::SharedEmbedder;
-use crate::settings::{Config, Settings};
+use crate::notify::Receiver;
+use crate::settings::Settings;
 use crate::store::{Backend, Store};
 use crate::telemetry::METRICS;
 use lock::{holder_id, sqlite_path, SqliteLock};
@@ -76,6 +78,7 @@ impl Generation {
     fn start(
         store: &Store,
         plan: &Settings,
+        receivers: BTreeMap<String, Receiver>,
         embedder: Option<SharedEmbedder>,
         holder: &Arc<str>,
     ) -> Generation {
@@ -83,10 +86,10 @@ impl Generation {
         let jobs: Vec<&str> = plan.jobs.iter().map(|j| j.name.as_str()).collect();
         let sources: Vec<&str> = plan.sources.iter().map(|s| s.name.as_str()).collect();
         METRICS.declare(&jobs, &sources);
-        let sender = crate::alert::spawn_sender(
+        let sender = crate::alert::spawn_sender_with(
             store.clone(),
-            &plan.cfg.alerts,
-            &plan.cfg.base_dir,
+            receivers,
+            plan.cfg.alerts.retry,
             rx.clone(),
         );
         let scheduler = tokio::spawn(crate::jobs::run_scheduler(
@@ -152,10 +155,11 @@ fn embedder_for(
 /// Runs the daemon until SIGTERM/SIGINT.
 pub async fn serve(
     store: Store,
-    cfg: Config,
+    settings: Settings,
     bind: Option<SocketAddr>,
     db_url: &str,
 ) -> Result<(), ServeError> {
+    let cfg = settings.cfg.clone();
     let _lock = match store.backend() {
         Backend::Sqlite => sqlite_path(db_url)
             .map(|p| SqliteLock::acquire(&p))
@@ -190,10 +194,10 @@ pub async fn serve(
     }
     let source_file = cfg.source_file.clone();
     let holder: Arc<str> = Arc::from(holder_id(&cfg.daemon));
-    let mut current = match Settings::build(cfg) {
-        Ok(p) => p,
-        Err(errs) => return Err(ServeError::Config(ConfigErrors::new(source_file, errs))),
-    };
+    let mut current = settings;
+    let receivers = current
+        .resolve()
+        .map_err(|errs| ServeError::Config(ConfigErrors::new(source_file.clone(), errs)))?;
     // Runs left `running` by a previous process on this SQLite file (we hold its
     // lock, so none is in flight). On PostgreSQL a replica taking over an expired
     // lease aborts the crashed holder's runs instead.
@@ -233,6 +237,7 @@ pub async fn serve(
     let mut generation = Generation::start(
         &store,
         &current,
+        receivers,
         embedder.as_ref().map(|(_, e)| e.clone()),
         &holder,
     );
@@ -250,10 +255,11 @@ pub async fn serve(
                     tracing::warn!("SIGHUP: no config file to reload (started without one).");
                     continue;
                 };
-                let loaded = Config::load_file(&path).map_err(|e| e.to_string()).and_then(|c| {
-                    Settings::build(c).map_err(|errs| ConfigErrors::new(Some(path.clone()), errs).to_string())
+                let loaded = Settings::load_file(&path).map_err(|e| e.to_string()).and_then(|mut s| {
+                    let receivers = s.resolve().map_err(|errs| ConfigErrors::new(Some(path.clone()), errs).to_string())?;
+                    Ok((s, receivers))
                 });
-                let next = match loaded {
+                let (next, next_receivers) = match loaded {
                     Ok(p) => p,
                     Err(why) => {
                         tracing::error!(message = "Config reload refused; the previous config stays in force.", file = %path.display(), errors = %why);
@@ -274,7 +280,7 @@ pub async fn serve(
                 generation.stop().await;
                 current = next;
                 embedder = next_embedder;
-                generation = Generation::start(&store, &current, embedder.as_ref().map(|(_, e)| e.clone()), &holder);
+                generation = Generation::start(&store, &current, next_receivers, embedder.as_ref().map(|(_, e)| e.clone()), &holder);
                 tracing::info!(message = "Config reloaded.", jobs = current.jobs.len(), sources = current.sources.len());
                 notify_systemd(&[sd_notify::NotifyState::Ready]);
             }

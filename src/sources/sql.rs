@@ -388,10 +388,12 @@ fn decode_sqlite(row: &SqliteRow, i: usize) -> Result<Val, RowError> {
         "INTEGER" | "BOOLEAN" => Val::Int(row.try_get::<i64, _>(i)?),
         "REAL" | "NUMERIC" => Val::Float(row.try_get::<f64, _>(i)?),
         "TEXT" | "DATETIME" | "DATE" | "TIME" => Val::Text(row.try_get::<String, _>(i)?),
-        other => return Err(RowError::Column(format!(
+        other => {
+            return Err(RowError::Column(format!(
             "column `{}` holds a {other} value, which driftwatch does not read; cast it in `query`",
             row.columns()[i].name()
-        ))),
+        )))
+        }
     })
 }
 

@@ -808,3 +808,42 @@ async fn the_daemon_survives_the_store_going_away_and_recovers() {
         "{log}"
     );
 }
+
+/// A receiver whose secret cannot be read is refused when the config is loaded:
+/// `serve` exits 2 naming it, and a SIGHUP bringing one in is refused while the
+/// running config stays in force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_cannot_be_built_refuses_start_and_reload() {
+    let db = TestDb::sqlite().await;
+    let store = db.store().await;
+    load(&store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bad_receiver = "\n[alerts.receivers.ops]\nkind = \"slack\"\nwebhook_url_env = \"DRIFTWATCH_TEST_NO_SUCH_WEBHOOK\"\n";
+
+    let mut refused = Daemon::start(
+        dir.path(),
+        "refused",
+        &config(&db.url, free_addr(), "r", bad_receiver),
+        &[],
+    );
+    let status = refused
+        .wait(Duration::from_secs(20))
+        .expect("a daemon with an unbuildable receiver kept running");
+    assert_eq!(status.code(), Some(2), "log:\n{}", refused.log());
+    let log = refused.log();
+    assert!(log.contains("alerts.receivers.ops"), "{log}");
+    assert!(log.contains("DRIFTWATCH_TEST_NO_SUCH_WEBHOOK"), "{log}");
+
+    let good = config(&db.url, free_addr(), "d", "");
+    let d = Daemon::start(dir.path(), "d", &good, &[]);
+    d.ready().await;
+    std::fs::write(dir.path().join("d.toml"), format!("{good}{bad_receiver}")).unwrap();
+    d.signal("HUP");
+    assert!(
+        eventually(10, || async { d.log().contains("Config reload refused") }).await,
+        "{}",
+        d.log()
+    );
+    assert!(d.log().contains("alerts.receivers.ops"), "{}", d.log());
+    assert_eq!(d.get("/readyz").await.map(|r| r.0), Some(200));
+}
