@@ -120,13 +120,14 @@ impl Config {
                 ),
             ));
         }
-        errors.extend(self.ingest.validate("ingest"));
-        errors.extend(self.server.validate("server"));
-        errors.extend(self.alerts.validate_at("alerts"));
-        errors.extend(self.review.validate("review"));
-        if let Err(e) = self.embedding.validate() {
-            errors.push(ConfigError::new("embedding", e.to_string()));
-        }
+        let sections = [
+            self.ingest.check("ingest"),
+            self.server.check("server"),
+            self.alerts.check("alerts"),
+            self.review.check("review"),
+            self.embedding.check("embedding"),
+        ];
+        errors.extend(sections.into_iter().filter_map(Result::err).flatten());
         errors
     }
 

@@ -12,3 +12,14 @@ pub mod spans;
 pub use duration::ConfigDuration;
 pub use errors::{ConfigError, ConfigErrors};
 pub use secret::{read_secret, resolve_secret, SecretRef};
+
+/// The one shape of a section check: `Ok` with the checked form, or every problem
+/// found, each under its key path below `at`. For sections whose checked form is
+/// the raw one, this turns the problems found into that result.
+pub fn checked(errs: Vec<ConfigError>) -> Result<(), Vec<ConfigError>> {
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs)
+    }
+}

@@ -1,10 +1,11 @@
-//! `[embed]` configuration: which backend, where its files are, how to batch.
+//! `[embedding]` configuration: which backend, where its files are, how to batch.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::error::EmbedError;
+use crate::config::ConfigError;
 
 /// Default model directory, relative to the base directory (the repo root / config dir).
 pub const DEFAULT_MODEL_DIR: &str = "models/all-MiniLM-L6-v2";
@@ -28,7 +29,7 @@ pub enum Backend {
     Hash,
 }
 
-/// The `[embed]` section. Every field has a default (see [`EmbedConfig::default`]),
+/// The `[embedding]` section. Every field has a default (see [`EmbedConfig::default`]),
 /// so an empty section means "local model from `models/`".
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -116,6 +117,12 @@ impl EmbedConfig {
             Some(p) if !p.is_empty() => base_dir.join(PathBuf::from(p)),
             _ => base_dir.join(&self.onnxruntime_lib),
         }
+    }
+
+    /// `[embedding]` checked, in the config's one check shape.
+    pub fn check(&self, at: &str) -> Result<(), Vec<ConfigError>> {
+        self.validate()
+            .map_err(|e| vec![ConfigError::new(at, e.to_string())])
     }
 
     /// Check the numeric fields; called by every constructor.

@@ -2,7 +2,7 @@
 //! golden-set texts into L2-normalised embedding vectors: the [`Embedder`]
 //! trait, its backends (an in-process ONNX model via fastembed on a dynamically
 //! loaded ONNX Runtime, an OpenAI-compatible HTTP server, and a hashed-trigram
-//! embedder for tests), their `[embed]` configuration, and the vector helpers
+//! embedder for tests), their `[embedding]` configuration, and the vector helpers
 //! the rest of driftwatch shares (cosine similarity and the little-endian f32
 //! byte encoding the vector cache stores). It must not do storage: no SQL, no
 //! database, no cache lookups, no content hashing of texts (the store owns

@@ -52,7 +52,7 @@ impl ServerConfig {
         SecretRef::new(self.token_env.as_ref(), self.token_file.as_ref())
     }
 
-    pub fn validate(&self, at: &str) -> Vec<ConfigError> {
+    pub fn check(&self, at: &str) -> Result<(), Vec<ConfigError>> {
         let mut errs = Vec::new();
         match self.bind.parse::<SocketAddr>() {
             Err(e) => errs.push(ConfigError::new(
@@ -80,7 +80,7 @@ impl ServerConfig {
                 format!("must be at least 1024, got {}", self.max_body_bytes),
             ));
         }
-        errs
+        crate::config::checked(errs)
     }
 
     /// Resolves the token; refuses to run open unless explicitly allowed on loopback.

@@ -76,7 +76,7 @@ impl Default for IngestConfig {
 }
 
 impl IngestConfig {
-    pub fn validate(&self, at: &str) -> Vec<ConfigError> {
+    pub fn check(&self, at: &str) -> Result<(), Vec<ConfigError>> {
         let mut errs = Vec::new();
         if self.batch_size < 1 {
             errs.push(ConfigError::new(
@@ -96,7 +96,7 @@ impl IngestConfig {
                 "must not be empty",
             ));
         }
-        errs
+        crate::config::checked(errs)
     }
 }
 

@@ -1,4 +1,4 @@
-//! The `[alerting]` config section: rules, receivers, routes and retry policy.
+//! The `[alerts]` config section: rules, receivers, routes and retry policy.
 
 use std::collections::BTreeMap;
 
@@ -24,11 +24,11 @@ fn default_repeat() -> ConfigDuration {
     ConfigDuration::from_secs(4 * 3600)
 }
 
-/// Sends matching alerts to one receiver (`[[alerting.routes]]`).
+/// Sends matching alerts to one receiver (`[[alerts.routes]]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
-    /// Receiver name (a key of `alerting.receivers`).
+    /// Receiver name (a key of `alerts.receivers`).
     pub receiver: String,
     /// Matchers (`job=support`, `severity=~critical`), all must match; empty = every alert.
     #[serde(default, rename = "match")]
@@ -41,7 +41,7 @@ pub struct RouteConfig {
     pub repeat_interval: ConfigDuration,
 }
 
-/// The whole `[alerting]` section.
+/// The whole `[alerts]` section.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertingConfig {
@@ -59,7 +59,7 @@ pub struct AlertingConfig {
     pub retry: RetryPolicy,
 }
 
-/// Why the `[alerting]` section is invalid.
+/// Why the `[alerts]` section is invalid.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertingConfigError {
     /// A rule is invalid.
@@ -128,7 +128,7 @@ impl AlertingConfig {
     /// Every problem of the section at once, each under its key path below `at`
     /// (e.g. `alerts.rules[0].for`), for `driftwatch check-config`. Empty exactly when
     /// [`validate`](Self::validate) succeeds. No secrets are read.
-    pub fn validate_at(&self, at: &str) -> Vec<ConfigError> {
+    pub fn check(&self, at: &str) -> Result<(), Vec<ConfigError>> {
         let mut errs = Vec::new();
         for (i, rule) in self.rules.iter().enumerate() {
             errs.extend(rule_errors(rule, &format!("{at}.rules[{i}]")));
@@ -186,7 +186,7 @@ impl AlertingConfig {
                 ),
             ));
         }
-        errs
+        crate::config::checked(errs)
     }
 
     /// Resolved routes (matchers parsed, `send_resolved` taken from the receiver).
@@ -352,11 +352,11 @@ mod tests {
             bad.validate(),
             Err(AlertingConfigError::UnknownReceiver { .. })
         ));
-        let errs = bad.validate_at("alerts");
+        let errs = bad.check("alerts").unwrap_err();
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].path, "alerts.routes[0].receiver");
         assert!(errs[0].message.contains("undefined receiver `nobody`"));
-        assert!(cfg.validate_at("alerts").is_empty());
+        assert!(cfg.check("alerts").is_ok());
         let empty = AlertingConfig::default();
         assert_eq!(empty.effective_rules()[0].name, "DriftDetected");
         assert!(empty.routes().unwrap().is_empty());
@@ -394,7 +394,8 @@ mod tests {
         .unwrap();
         assert!(cfg.validate().is_err());
         let got: Vec<String> = cfg
-            .validate_at("alerts")
+            .check("alerts")
+            .unwrap_err()
             .iter()
             .map(|e| e.path.clone())
             .collect();

@@ -362,7 +362,7 @@ fn one() -> u32 {
     1
 }
 
-/// One alert rule, as written in the config (`[[alerting.rules]]`).
+/// One alert rule, as written in the config (`[[alerts.rules]]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {

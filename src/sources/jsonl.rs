@@ -59,7 +59,12 @@ pub(super) fn check(
         ));
     }
     let mapping = c.mapping.as_ref().unwrap_or(ingest);
-    errs.extend(mapping.validate(&format!("{at}.mapping")));
+    errs.extend(
+        mapping
+            .check(&format!("{at}.mapping"))
+            .err()
+            .unwrap_or_default(),
+    );
     if errs.len() > n {
         return None;
     }

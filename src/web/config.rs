@@ -104,7 +104,7 @@ impl ReviewConfig {
     }
 
     /// Config-time checks (no secrets read): names, token sources, ttl.
-    pub fn validate(&self, at: &str) -> Vec<ConfigError> {
+    pub fn check(&self, at: &str) -> Result<(), Vec<ConfigError>> {
         let mut errs = Vec::new();
         let mut names = HashSet::new();
         for (key, a, _) in self.accounts_cfg() {
@@ -141,13 +141,13 @@ impl ReviewConfig {
                 format!("must be a duration like \"12h\": {e}"),
             )),
         }
-        errs
+        crate::config::checked(errs)
     }
 
     /// Reads every account's token; all errors at once. Tokens must be at
     /// least [`MIN_TOKEN_LEN`] bytes and distinct (a token names its holder).
     pub fn resolve(&self, base_dir: &Path) -> Result<Vec<Account>, Vec<ConfigError>> {
-        let mut errs = self.validate("review");
+        let mut errs = self.check("review").err().unwrap_or_default();
         let mut accounts: Vec<Account> = Vec::new();
         for (key, a, role) in self.accounts_cfg() {
             let key = format!("{key}.token");
@@ -200,13 +200,13 @@ mod tests {
     fn no_accounts_means_disabled() {
         let c = review("");
         assert!(!c.enabled());
-        assert!(c.validate("review").is_empty());
+        assert!(c.check("review").is_ok());
     }
 
     #[test]
     fn every_account_error_has_its_key_path() {
         let text = "[review]\nsession_ttl = \"soon\"\nreviewers = [\n  { name = \"alice\", token_env = \"A\" },\n  { name = \"alice\" },\n  { name = \"\", token_env = \"B\", token_file = \"f\" },\n]\n";
-        let errs = review(text).validate("review");
+        let errs = review(text).check("review").unwrap_err();
         let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
         assert!(paths.contains(&"review.session_ttl"), "{paths:?}");
         assert!(paths.contains(&"review.reviewers[1].name"), "{paths:?}");

@@ -116,7 +116,7 @@ fn open_ingest_only_on_loopback() {
         allow_unauthenticated: true,
         ..Default::default()
     };
-    let errs = cfg.validate("server");
+    let errs = cfg.check("server").unwrap_err();
     assert_eq!(errs.len(), 1);
     assert_eq!(errs[0].path, "server.allow_unauthenticated");
     let cfg = driftwatch::http::ServerConfig::default();

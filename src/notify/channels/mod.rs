@@ -152,7 +152,7 @@ fn yes() -> bool {
     true
 }
 
-/// One receiver in `[alerting.receivers.NAME]`, tagged by `kind`.
+/// One receiver in `[alerts.receivers.NAME]`, tagged by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ReceiverConfig {
