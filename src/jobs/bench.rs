@@ -12,9 +12,9 @@ use rayon::prelude::*;
 
 use super::config::JobSpec;
 use super::error::JobError;
+use super::hypothesis::to_finding;
 use super::hypothesis::{decide_verdicts, test_metric, CurColumn};
 use super::profile::RefColumn;
-use super::runner::to_finding;
 use crate::metrics::{Column, MetricId, MetricKind};
 use crate::store::{Finding, FindingKind};
 

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use super::config::{EffectFloors, TestChoice};
 use super::profile::RefColumn;
 use crate::stats;
-use crate::store::{Finding, Verdict};
+use crate::store::{Finding, FindingKind, Verdict};
 
 /// Reference size up to which KS D (and χ²) are the effect measures, as in Evidently.
 pub const SMALL_REFERENCE: usize = 1000;
@@ -329,6 +329,39 @@ pub fn decide_verdicts(findings: &mut [Finding], alpha: f64) {
         } else {
             Verdict::Ok
         };
+    }
+}
+
+/// A finding from one metric's test, before the run-wide verdicts.
+pub(super) fn to_finding(
+    job: &str,
+    kind: FindingKind,
+    metric: &str,
+    side: &str,
+    t: MetricTest,
+) -> Finding {
+    let verdict = if t.p_value.is_none() {
+        Verdict::Skipped
+    } else {
+        Verdict::Ok
+    };
+    Finding {
+        id: 0,
+        run_id: 0,
+        job: job.to_string(),
+        kind,
+        metric: metric.to_string(),
+        side: side.to_string(),
+        test: t.test.to_string(),
+        statistic: t.statistic,
+        p_value: t.p_value,
+        p_adjusted: None,
+        effect_size: t.effect_size,
+        threshold: t.threshold,
+        verdict,
+        ref_n: t.ref_n as i64,
+        cur_n: t.cur_n as i64,
+        details: t.details,
     }
 }
 

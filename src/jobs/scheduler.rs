@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 
 use super::config::JobSpec;
 use super::embedding::SharedEmbedder;
-use super::runner::{run_job, RunOptions};
+use super::run::{run_job, RunOptions};
 use crate::notify::AlertingConfig;
 use crate::store::{LeaseClaim, Store};
 use crate::telemetry::METRICS;

@@ -10,8 +10,8 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::embedding::{embed_cached, EmbedStats, SharedEmbedder};
-use super::error::JobError;
+use super::super::embedding::{embed_cached, EmbedStats, SharedEmbedder};
+use super::super::error::JobError;
 use crate::semantic::{self, SemanticParams};
 use crate::store::{Finding, FindingKind, GoldenExample, NewProposal, Store, Trace, Verdict};
 

@@ -1,0 +1,348 @@
+//! One run of a job: sample → metrics → tests → verdicts → findings, written
+//! atomically with the run's final status. This file orchestrates the stages:
+//! `structural` (sample, reference profile, streaming measurement, tests),
+//! `operational` (against the previous window), `semantic` (embeddings, gaps,
+//! proposals), `examples` (traces behind a finding) and `export` (metric CSVs).
+
+mod examples;
+mod export;
+mod operational;
+pub(super) mod semantic;
+mod structural;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::config::JobSpec;
+use super::error::JobError;
+use super::hypothesis::decide_verdicts;
+use crate::store::{Finding, NewProposal, RunStatus, Store, Verdict};
+use examples::attach_examples;
+use export::export_samples;
+pub use export::write_metrics_csv;
+use operational::operational_findings;
+use structural::{
+    prepare_reference, previous_window, sample_ids, stream_sample, test_structural, Reference,
+};
+
+/// Overrides for one run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// End of the window (exclusive).
+    pub now: DateTime<Utc>,
+    pub window: Option<Duration>,
+    pub sample_size: Option<usize>,
+    /// Needed when the job's semantic stage is enabled.
+    pub embedder: Option<super::SharedEmbedder>,
+    /// The daemon process running it (recorded on the run; `None` for the CLI).
+    pub holder: Option<String>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            now: Utc::now(),
+            window: None,
+            sample_size: None,
+            embedder: None,
+            holder: None,
+        }
+    }
+}
+
+/// What a finished run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub run_id: i64,
+    pub summary: Value,
+    pub findings: Vec<Finding>,
+}
+
+/// Runs `spec` once: records the run, analyses, and writes findings and the final
+/// status in one transaction; on error the run is marked failed with the reason.
+pub async fn run_job(
+    store: &Store,
+    spec: &JobSpec,
+    opts: &RunOptions,
+) -> Result<RunOutcome, JobError> {
+    run_job_inner(store, spec, opts, None).await
+}
+
+/// [`run_job`], also writing the per-trace metric values of both samples to
+/// `dir/golden.csv` and `dir/production.csv` (see [`write_metrics_csv`]), e.g.
+/// to run another drift tool on exactly the columns driftwatch tested.
+pub async fn run_job_exporting_metrics(
+    store: &Store,
+    spec: &JobSpec,
+    opts: &RunOptions,
+    dir: &Path,
+) -> Result<RunOutcome, JobError> {
+    run_job_inner(store, spec, opts, Some(dir)).await
+}
+
+async fn run_job_inner(
+    store: &Store,
+    spec: &JobSpec,
+    opts: &RunOptions,
+    export: Option<&Path>,
+) -> Result<RunOutcome, JobError> {
+    let run_id = store
+        .start_run_as(&spec.name, opts.holder.as_deref())
+        .await?;
+    tracing::info!(message = "Run started.", job = %spec.name, run_id);
+    match analyze(store, spec, opts, export).await {
+        Ok((summary, mut findings, proposals)) => {
+            for f in &mut findings {
+                f.run_id = run_id;
+            }
+            if let Err(e) = store.finish_run(run_id, &summary, &findings).await {
+                let _ = store
+                    .fail_run(
+                        run_id,
+                        RunStatus::Failed,
+                        &format!("saving findings failed: {e}"),
+                    )
+                    .await;
+                return Err(e.into());
+            }
+            if let Err(e) = store.insert_proposals(run_id, &proposals).await {
+                tracing::error!(message = "Storing proposals failed.", run_id, error = %e);
+            }
+            let drifted = findings
+                .iter()
+                .filter(|f| f.verdict == Verdict::Drifted)
+                .count();
+            tracing::info!(message = "Run finished.", job = %spec.name, run_id, drifted);
+            let findings = store.findings(run_id).await?;
+            Ok(RunOutcome {
+                run_id,
+                summary,
+                findings,
+            })
+        }
+        Err(e) => {
+            tracing::warn!(message = "Run failed.", job = %spec.name, run_id, error = %e);
+            let _ = store
+                .fail_run(run_id, RunStatus::Failed, &e.to_string())
+                .await;
+            Err(e)
+        }
+    }
+}
+
+/// Logs the process's resident and peak resident memory (`VmRSS`, `VmHWM` in
+/// `/proc/self/status`, Linux only) at debug level after a stage of a run, to
+/// see where a run's memory goes (`DRIFTWATCH_LOG=driftwatch=debug`).
+fn log_memory(stage: &str) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return;
+    };
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    tracing::debug!(
+        message = "Run memory.",
+        stage,
+        rss_mib = kib("VmRSS:").map(|k| k / 1024),
+        peak_mib = kib("VmHWM:").map(|k| k / 1024)
+    );
+}
+
+fn ms(t: Instant) -> u64 {
+    t.elapsed().as_millis() as u64
+}
+
+async fn analyze(
+    store: &Store,
+    spec: &JobSpec,
+    opts: &RunOptions,
+    export: Option<&Path>,
+) -> Result<(Value, Vec<Finding>, Vec<NewProposal>), JobError> {
+    let started = Instant::now();
+    log_memory("start");
+    let version = store
+        .latest_golden_version(&spec.golden_set)
+        .await?
+        .ok_or_else(|| JobError::NoGolden(spec.golden_set.clone()))?;
+    if version.active_count == 0 {
+        return Err(JobError::NoGolden(spec.golden_set.clone()));
+    }
+    let window = opts.window.unwrap_or(spec.window);
+    let k = opts.sample_size.unwrap_or(spec.sample_size);
+    let to = opts.now;
+    let from = to - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::days(1));
+    let t = Instant::now();
+    let (window_n, ids) = sample_ids(store, spec, from, to, k).await?;
+    let sample_ms = ms(t);
+    log_memory("sample");
+    if ids.is_empty() {
+        return Err(JobError::EmptyWindow {
+            from,
+            to,
+            window: humantime::format_duration(window).to_string(),
+        });
+    }
+
+    // The golden set's texts are read a page at a time: once for the
+    // vocabularies production OOV rates are scored against, and a second time
+    // to measure them only when the reference profile is not cached yet (or
+    // the golden rows are exported).
+    let t = Instant::now();
+    let Reference {
+        ex,
+        metrics,
+        profile,
+        fresh_profile,
+        golden_measured,
+        output_format,
+        golden_n,
+    } = prepare_reference(store, spec, version.version, export.is_some()).await?;
+    let golden_measured = golden_measured.filter(|_| export.is_some());
+    let profile_ms = ms(t);
+    log_memory("reference profile");
+
+    // The operational comparison needs the previous window: when it holds
+    // fewer than `min_samples` traces no operational test can run, so the
+    // sample's operational values are not kept (40 bytes a trace).
+    let t = Instant::now();
+    let previous_ids = previous_window(store, spec, from, to, k).await?;
+    let operational = previous_ids.is_some();
+    let operational_ms = ms(t);
+
+    // The structural stage streams: texts are reduced to metric rows chunk by
+    // chunk. Only the semantic stage keeps the sampled traces' texts.
+    let t = Instant::now();
+    let prod = stream_sample(store, &ids, Some(ex), operational, spec.semantic.enabled).await?;
+    drop(ids);
+    let measure_ms = ms(t);
+    log_memory("production metrics");
+    if prod.rows.is_empty() {
+        return Err(JobError::EmptyWindow {
+            from,
+            to,
+            window: humantime::format_duration(window).to_string(),
+        });
+    }
+
+    let mut export_ms = None;
+    let prod = match export {
+        Some(dir) => {
+            let t = Instant::now();
+            let dir = dir.to_path_buf();
+            let metrics = metrics.clone();
+            let (prod, res) = tokio::task::spawn_blocking(move || {
+                let res = export_samples(&dir, &metrics, golden_measured.as_ref(), &prod);
+                (prod, res)
+            })
+            .await
+            .map_err(|e| JobError::Internal(e.to_string()))?;
+            res?;
+            export_ms = Some(ms(t));
+            prod
+        }
+        None => prod,
+    };
+
+    let t = Instant::now();
+    let mut findings = test_structural(spec, &metrics, &profile, &prod);
+    let tests_ms = ms(t);
+    log_memory("tests");
+    let t = Instant::now();
+    if let Some(prev_ids) = previous_ids {
+        let previous = stream_sample(store, &prev_ids, None, true, false).await?;
+        findings.extend(operational_findings(spec, &previous.op, &prod.op));
+    }
+    let operational_ms = operational_ms + ms(t);
+    log_memory("operational");
+    let mut semantic_summary = Value::Null;
+    let mut proposals = Vec::new();
+    let t = Instant::now();
+    if spec.semantic.enabled {
+        let embedder = opts
+            .embedder
+            .as_ref()
+            .ok_or_else(|| JobError::NoEmbedder(spec.name.clone()))?;
+        // The semantic stage embeds every golden text: only it loads them all.
+        let golden = store
+            .golden_examples(&spec.golden_set, Some(version.version))
+            .await?;
+        let out = semantic::run_semantic(
+            store,
+            embedder,
+            &spec.name,
+            &spec.golden_set,
+            spec.seed,
+            spec.alpha,
+            &spec.semantic,
+            &golden,
+            &prod.traces,
+        )
+        .await?;
+        findings.extend(out.findings);
+        semantic_summary = out.summary;
+        proposals = out.proposals;
+    }
+    let semantic_ms = ms(t);
+    log_memory("semantic");
+    decide_verdicts(&mut findings, spec.alpha);
+    let kind = semantic::classify_semantic(&mut findings);
+    // Proposals come from drifted topic gaps only (spot checks aside): a
+    // diffuse shift, a chance outlier or a gap under its floor queues nothing.
+    let drifted_gaps: std::collections::HashSet<i64> = findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Drifted && f.details["gap"] == Value::Bool(true))
+        .filter_map(|f| f.details["cluster"].as_i64())
+        .collect();
+    proposals.retain(|p| {
+        p.kind == "spot_check" || p.cluster_id.is_some_and(|c| drifted_gaps.contains(&c))
+    });
+    if let Some(obj) = semantic_summary.as_object_mut() {
+        obj.insert("shift".into(), json!(kind));
+        obj.insert("proposals".into(), json!(proposals.len()));
+    }
+    attach_examples(store, &mut findings, &metrics, &prod).await?;
+    log_memory("examples");
+
+    let drifted = findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Drifted)
+        .count();
+    let summary = json!({
+        "golden_set": spec.golden_set,
+        "golden_version": version.version,
+        "golden_examples": golden_n,
+        "window_start": from,
+        "window_end": to,
+        "window_traces": window_n,
+        "sampled": prod.rows.len(),
+        "seed": spec.seed,
+        "alpha": spec.alpha,
+        "tested": findings.iter().filter(|f| f.verdict != Verdict::Skipped).count(),
+        "skipped": findings.iter().filter(|f| f.verdict == Verdict::Skipped).count(),
+        "drifted": drifted,
+        "reference_profile": if fresh_profile { "computed" } else { "cached" },
+        "output_format": output_format,
+        "duration_ms": started.elapsed().as_millis() as u64,
+        "timings_ms": {
+            "sample": sample_ms,
+            "reference_profile": profile_ms,
+            "measure": measure_ms,
+            "export": export_ms,
+            "tests": tests_ms,
+            "operational": operational_ms,
+            "semantic": semantic_ms,
+        },
+        "semantic": semantic_summary,
+    });
+    Ok((summary, findings, proposals))
+}

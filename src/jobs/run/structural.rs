@@ -1,0 +1,499 @@
+//! The structural stage: the sample of a window, the reference side (golden
+//! vocabularies, the inferred output format, the reference profile, cached per
+//! golden version and metric settings), streaming measurement, and the
+//! per-metric tests.
+//!
+//! It streams: the sampled ids are fetched in chunks of [`CHUNK`] traces and each
+//! chunk is reduced to per-trace metric rows at once, so a run over 1M traces
+//! holds their metric values, not their texts. Only the semantic stage, when
+//! enabled, keeps the sampled traces (it embeds their texts).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use super::super::config::JobSpec;
+use super::super::error::JobError;
+use super::super::hypothesis::{test_metric, to_finding, CurColumn};
+use super::super::profile::{RefColumn, ReferenceProfile};
+use super::super::sampling::{sample_key, BottomK};
+use super::log_memory;
+use super::operational::OpValues;
+use crate::metrics::{Extractor, MetricId, MetricKind, MetricTable, TokenCounter, Vocabulary};
+use crate::store::{Finding, FindingKind, Store, StoreError, Trace};
+
+/// Bumped when metric definitions change, so stored profiles are recomputed.
+const PROFILE_VERSION: &str = "metrics-v1";
+
+pub(super) fn settings_hash(
+    spec: &JobSpec,
+    expectations: &super::super::config::ExpectationsSource,
+) -> String {
+    let s = format!(
+        "{PROFILE_VERSION}|{:?}|{}|{}|{}",
+        expectations, spec.tokenizer, spec.language_detection, spec.language_sample
+    );
+    crate::store::content_hash(&s)[..16].to_string()
+}
+
+/// Ids of the sampled traces of `[from, to)` (sorted), optionally restricted to
+/// some sources, and the number of traces in the window.
+pub(super) async fn sample_ids(
+    store: &Store,
+    spec: &JobSpec,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    k: usize,
+) -> Result<(usize, Vec<i64>), StoreError> {
+    let mut n = 0;
+    let mut sample = BottomK::new(k);
+    store
+        .for_each_window_trace(
+            from.timestamp_millis(),
+            to.timestamp_millis(),
+            |id, source, external_id| {
+                if let Some(src) = &spec.sources {
+                    if !src.iter().any(|s| s == source) {
+                        return;
+                    }
+                }
+                n += 1;
+                sample.push(sample_key(spec.seed, source, external_id), id);
+            },
+        )
+        .await?;
+    Ok((n, sample.into_ids()))
+}
+
+/// Traces fetched from the store and reduced to metric values per step of the
+/// streaming structural stage: only one or two chunks' texts are in memory.
+const CHUNK: usize = 10_000;
+
+/// A production sample reduced to what the run needs, in trace-id order.
+#[derive(Default)]
+pub(super) struct Sample {
+    pub ids: Vec<i64>,
+    /// The metrics other than language, by column.
+    pub rows: MetricTable,
+    /// The language metrics of the rows measured with language detection (a
+    /// prefix of the sample).
+    pub lang_rows: MetricTable,
+    /// Filled when the operational comparison is on.
+    pub op: Vec<OpValues>,
+    /// The full traces, kept only when the semantic stage needs their texts.
+    pub traces: Vec<Trace>,
+}
+
+/// Extractors of a run: without and (optionally) with language detection, and
+/// how many leading rows get language detection.
+#[derive(Clone)]
+pub(super) struct Extractors {
+    pub plain: Arc<Extractor>,
+    pub lang: Option<Arc<Extractor>>,
+    pub lang_n: usize,
+    /// The tested metrics measured by `plain` (all but language).
+    pub plain_metrics: Vec<MetricId>,
+    /// The tested language metrics, measured by `lang`.
+    pub lang_metrics: Vec<MetricId>,
+}
+
+impl Extractors {
+    /// Empty tables for the metrics these extractors measure.
+    fn tables(&self) -> (MetricTable, MetricTable) {
+        (
+            MetricTable::new(&self.plain_metrics),
+            MetricTable::new(&self.lang_metrics),
+        )
+    }
+}
+
+/// Fetches `ids` from the store in chunks of [`CHUNK`] and reduces each chunk to
+/// metric rows (when `ex` is given) and operational values (when `keep_op`),
+/// fetching the next chunk while the current one is measured. Texts are dropped
+/// with their chunk unless `keep_traces`.
+pub(super) async fn stream_sample(
+    store: &Store,
+    ids: &[i64],
+    ex: Option<Extractors>,
+    keep_op: bool,
+    keep_traces: bool,
+) -> Result<Sample, JobError> {
+    let mut out = Sample::default();
+    if let Some(ex) = &ex {
+        (out.rows, out.lang_rows) = ex.tables();
+    }
+    let mut chunks = ids.chunks(CHUNK);
+    let mut next = match chunks.next() {
+        Some(c) => Some(store.traces_by_ids(c).await?),
+        None => None,
+    };
+    while let Some(batch) = next.take() {
+        let offset = out.ids.len();
+        let ex = ex.clone();
+        let work = tokio::task::spawn_blocking(move || {
+            let (rows, lang_rows) = match &ex {
+                Some(ex) => {
+                    let pairs: Vec<(&str, &str)> = batch
+                        .iter()
+                        .map(|t| (t.input.as_str(), t.output.as_str()))
+                        .collect();
+                    let rows = ex.plain.extract_all(&pairs);
+                    let lang_rows = match &ex.lang {
+                        Some(l) => {
+                            let m = ex.lang_n.saturating_sub(offset).min(pairs.len());
+                            l.extract_all(&pairs[..m])
+                        }
+                        None => Vec::new(),
+                    };
+                    (rows, lang_rows)
+                }
+                None => (Vec::new(), Vec::new()),
+            };
+            (batch, rows, lang_rows)
+        });
+        let fetch = async {
+            match chunks.next() {
+                Some(c) => store.traces_by_ids(c).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (done, fetched) = tokio::join!(work, fetch);
+        let (batch, rows, lang_rows) = done.map_err(|e| JobError::Internal(e.to_string()))?;
+        next = fetched?;
+        out.ids.extend(batch.iter().map(|t| t.id));
+        out.rows.extend(&rows);
+        out.lang_rows.extend(&lang_rows);
+        if keep_op {
+            out.op.extend(batch.iter().map(OpValues::of));
+        }
+        if keep_traces {
+            out.traces.extend(batch);
+        }
+    }
+    Ok(out)
+}
+
+/// Golden texts are read a page of this many examples at a time.
+const GOLDEN_PAGE: i64 = 10_000;
+
+/// One page of golden texts: `(id, input, expected_output)`.
+type GoldenPage = Vec<(i64, String, String)>;
+
+/// Reads the golden set's texts a page at a time (the next page is read while
+/// `f` works on the current one, off the async workers) and folds them into
+/// `state`: a run never holds the whole golden set's texts.
+async fn fold_golden_pages<S, F>(
+    store: &Store,
+    set: &str,
+    version: i64,
+    mut state: S,
+    f: F,
+) -> Result<S, JobError>
+where
+    S: Send + 'static,
+    F: Fn(&mut S, GoldenPage) + Send + Sync + 'static,
+{
+    let f = Arc::new(f);
+    let mut next = Some(
+        store
+            .golden_texts_page(set, version, i64::MIN, GOLDEN_PAGE)
+            .await?,
+    );
+    while let Some(page) = next.take() {
+        let Some(last) = page.last().map(|p| p.0) else {
+            break;
+        };
+        let more = page.len() as i64 == GOLDEN_PAGE;
+        let f = Arc::clone(&f);
+        let work = tokio::task::spawn_blocking(move || {
+            f(&mut state, page);
+            state
+        });
+        let fetch = async {
+            if more {
+                store
+                    .golden_texts_page(set, version, last, GOLDEN_PAGE)
+                    .await
+                    .map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let (done, fetched) = tokio::join!(work, fetch);
+        state = done.map_err(|e| JobError::Internal(e.to_string()))?;
+        next = fetched?;
+    }
+    Ok(state)
+}
+
+/// The input and output vocabularies of the golden set, built a page at a time.
+async fn golden_vocabularies(
+    store: &Store,
+    set: &str,
+    version: i64,
+) -> Result<GoldenScan, JobError> {
+    fold_golden_pages(store, set, version, GoldenScan::default(), |g, page| {
+        let (input, output) = (&mut g.input, &mut g.output);
+        let ((), json) = rayon::join(
+            || page.iter().for_each(|p| input.add_document(&p.1)),
+            || {
+                page.iter()
+                    .filter(|p| {
+                        output.add_document(&p.2);
+                        is_json_document(&p.2)
+                    })
+                    .count()
+            },
+        );
+        g.json_outputs += json;
+        g.outputs += page.len();
+    })
+    .await
+}
+
+/// What one pass over the golden texts collects.
+#[derive(Default)]
+struct GoldenScan {
+    input: Vocabulary,
+    output: Vocabulary,
+    /// Expected outputs that are a JSON object or array, of `outputs`.
+    json_outputs: usize,
+    outputs: usize,
+}
+
+/// A JSON object or array (a bare number or string is not evidence of a JSON
+/// output contract).
+fn is_json_document(s: &str) -> bool {
+    let t = s.trim_start();
+    (t.starts_with('{') || t.starts_with('['))
+        && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
+}
+
+/// The golden set measured: metric tables like a production [`Sample`]'s, with
+/// leave-one-out OOV rates.
+pub(super) struct Measured {
+    pub ids: Vec<i64>,
+    pub rows: MetricTable,
+    pub lang_rows: MetricTable,
+}
+
+/// Measures the golden set a page at a time.
+pub(super) async fn measure_golden(
+    store: &Store,
+    set: &str,
+    version: i64,
+    ex: &Extractors,
+) -> Result<Measured, JobError> {
+    let (rows, lang_rows) = ex.tables();
+    let init = Measured {
+        ids: Vec::new(),
+        rows,
+        lang_rows,
+    };
+    let ex = ex.clone();
+    fold_golden_pages(store, set, version, init, move |g, page| {
+        let pairs: Vec<(&str, &str)> = page.iter().map(|p| (p.1.as_str(), p.2.as_str())).collect();
+        g.rows.extend(&ex.plain.extract_golden_all(&pairs));
+        if let Some(l) = &ex.lang {
+            let m = ex.lang_n.saturating_sub(g.ids.len()).min(pairs.len());
+            g.lang_rows.extend(&l.extract_golden_all(&pairs[..m]));
+        }
+        g.ids.extend(page.iter().map(|p| p.0));
+    })
+    .await
+}
+
+pub(super) fn is_language(m: MetricId) -> bool {
+    m.name().ends_with(".language")
+}
+
+/// The previous window's sample, for the operational comparison (the golden set
+/// has no latency, cost or feedback): `None` when the job has it off or the
+/// previous window holds fewer than `min_samples` traces. The window is read once.
+pub(super) async fn previous_window(
+    store: &Store,
+    spec: &JobSpec,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    k: usize,
+) -> Result<Option<Vec<i64>>, StoreError> {
+    if !spec.operational {
+        return Ok(None);
+    }
+    let (n, ids) = sample_ids(store, spec, from - (to - from), from, k).await?;
+    Ok((n >= spec.min_samples).then_some(ids))
+}
+
+/// The reference side of a run: the extractors (with the golden vocabularies),
+/// the metrics tested, and the golden set's reference profile (cached, or
+/// measured now).
+pub(super) struct Reference {
+    pub ex: Extractors,
+    pub metrics: Vec<MetricId>,
+    pub profile: ReferenceProfile,
+    /// The profile was computed by this run (not read from the cache).
+    pub fresh_profile: bool,
+    /// The golden rows, kept when they are exported.
+    pub golden_measured: Option<Measured>,
+    /// What the run summary says about the output format (configured or inferred).
+    pub output_format: Value,
+    pub golden_n: usize,
+}
+
+/// Builds the [`Reference`] of a run over golden set version `version`.
+pub(super) async fn prepare_reference(
+    store: &Store,
+    spec: &JobSpec,
+    version: i64,
+    export: bool,
+) -> Result<Reference, JobError> {
+    let tokens = TokenCounter::new(&spec.tokenizer)?;
+    log_memory("tokenizer");
+    let scan = golden_vocabularies(store, &spec.golden_set, version).await?;
+    let (input_vocab, output_vocab) = (scan.input, scan.output);
+    // An unconfigured output format is inferred from the golden set, so a job
+    // whose golden answers are JSON measures JSON validity without config.
+    let source = spec.expectations.inferred(scan.json_outputs, scan.outputs);
+    let expectations = source.compile()?;
+    let output_format = json!({
+        "format": if source.output_format == crate::metrics::OutputFormat::Json { "json" } else { "text" },
+        "inferred": source.infer_format,
+        "golden_json_share": if scan.outputs > 0 { scan.json_outputs as f64 / scan.outputs as f64 } else { 0.0 },
+    });
+    let golden_n = input_vocab.documents();
+    if golden_n == 0 {
+        return Err(JobError::NoGolden(spec.golden_set.clone()));
+    }
+    log_memory("vocabularies");
+    let extractor = Extractor::new(tokens, expectations)
+        .with_language_detection(false)
+        .with_vocabularies(Some(input_vocab), Some(output_vocab));
+    let lang = spec
+        .language_detection
+        .then(|| extractor.clone().with_language_detection(true));
+    let metrics: Vec<MetricId> = lang.as_ref().unwrap_or(&extractor).applicable_metrics();
+    let (lang_metrics, plain_metrics): (Vec<MetricId>, Vec<MetricId>) =
+        metrics.iter().partition(|m| is_language(**m));
+    let ex = Extractors {
+        plain: Arc::new(extractor),
+        lang: lang.map(Arc::new),
+        lang_n: spec.language_sample,
+        plain_metrics,
+        lang_metrics,
+    };
+    let hash = settings_hash(spec, &source);
+    let cached = store
+        .reference_profile(&spec.golden_set, version, &hash)
+        .await?;
+    let cached = match cached {
+        Some(text) => tokio::task::spawn_blocking(move || {
+            serde_json::from_str::<ReferenceProfile>(&text).ok()
+        })
+        .await
+        .map_err(|e| JobError::Internal(e.to_string()))?,
+        None => None,
+    };
+    log_memory("profile parsed");
+    let golden_measured = if cached.is_none() || export {
+        Some(measure_golden(store, &spec.golden_set, version, &ex).await?)
+    } else {
+        None
+    };
+    let fresh_profile = cached.is_none();
+    let profile = match cached {
+        Some(p) => p,
+        None => {
+            let g = golden_measured
+                .as_ref()
+                .expect("measured when no profile is cached");
+            let columns = metrics
+                .iter()
+                .map(|m| {
+                    let table = if is_language(*m) {
+                        &g.lang_rows
+                    } else {
+                        &g.rows
+                    };
+                    (
+                        m.name().to_string(),
+                        RefColumn::from_column(table.column(*m)),
+                    )
+                })
+                .collect();
+            let p = ReferenceProfile {
+                golden_set: spec.golden_set.clone(),
+                version: version,
+                settings_hash: hash,
+                n: g.ids.len(),
+                columns,
+            };
+            let text = serde_json::to_string(&p).map_err(|e| JobError::Internal(e.to_string()))?;
+            store
+                .save_reference_profile(&spec.golden_set, version, &p.settings_hash, &text)
+                .await?;
+            p
+        }
+    };
+    Ok(Reference {
+        ex,
+        metrics,
+        profile,
+        fresh_profile,
+        golden_measured: golden_measured.filter(|_| export),
+        output_format,
+        golden_n,
+    })
+}
+
+/// Tests every metric of `metrics` the reference profile has against the
+/// production sample: one finding per metric, before the run-wide verdicts.
+pub(super) fn test_structural(
+    spec: &JobSpec,
+    metrics: &[MetricId],
+    profile: &ReferenceProfile,
+    prod: &Sample,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for m in metrics {
+        let Some(reference) = profile.columns.get(m.name()) else {
+            continue;
+        };
+        let rows = if is_language(*m) {
+            &prod.lang_rows
+        } else {
+            &prod.rows
+        };
+        let mut numeric;
+        let cats;
+        let cur = match m.kind() {
+            MetricKind::Numeric => {
+                numeric = rows.numeric_column(*m);
+                CurColumn::Numeric(&mut numeric)
+            }
+            MetricKind::Rate => {
+                let (successes, n) = rows.rate_counts(*m);
+                CurColumn::Rate { successes, n }
+            }
+            MetricKind::Categorical => {
+                cats = rows.categories(*m);
+                CurColumn::Categorical(&cats)
+            }
+        };
+        let tested = test_metric(
+            reference,
+            cur,
+            &spec.effect_floors,
+            spec.tests.get(m.name()).copied(),
+            spec.min_samples,
+        );
+        findings.push(to_finding(
+            &spec.name,
+            FindingKind::Structural,
+            m.name(),
+            m.side().as_str(),
+            tested,
+        ));
+    }
+    findings
+}
