@@ -925,7 +925,7 @@ async fn runs_cmd(store: &Store, job: Option<String>, limit: i64, json: bool) ->
         "ID", "JOB", "STATUS", "STARTED", "SAMPLED", "DRIFTED"
     )?;
     for r in &runs {
-        let s = r.summary.clone().unwrap_or_default();
+        let s = r.summary.as_ref();
         writeln!(
             out,
             "{:>6}  {:<20} {:<10} {:<20} {:>8} {:>8}",
@@ -933,13 +933,9 @@ async fn runs_cmd(store: &Store, job: Option<String>, limit: i64, json: bool) ->
             truncate(&r.job, 20),
             r.status.as_str(),
             r.started_at.format("%Y-%m-%d %H:%M:%S"),
-            s["sampled"]
-                .as_u64()
-                .map(|n| n.to_string())
+            s.map(|s| s.sampled.to_string())
                 .unwrap_or_else(|| "-".into()),
-            s["drifted"]
-                .as_u64()
-                .map(|n| n.to_string())
+            s.map(|s| s.drifted.to_string())
                 .unwrap_or_else(|| "-".into()),
         )?;
     }

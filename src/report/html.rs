@@ -5,7 +5,7 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use super::{change_text, num, verdict_mark};
-use crate::store::{Finding, Run, Verdict};
+use crate::store::{Finding, GapCluster, MapPoint, Run, SemanticSummary, Verdict};
 
 /// Escapes text for HTML element and attribute content.
 pub fn esc(s: &str) -> String {
@@ -152,17 +152,10 @@ fn chart(f: &Finding) -> Option<String> {
 
 /// 2-D PCA map of golden (blue) and production (orange) embeddings; points of gap
 /// clusters are outlined in red.
-fn map_svg(points: &[Value], gaps: &[i64]) -> Option<String> {
+fn map_svg(points: &[MapPoint], gaps: &[i64]) -> Option<String> {
     let pts: Vec<(f64, f64, bool, Option<i64>)> = points
         .iter()
-        .filter_map(|p| {
-            Some((
-                p[0].as_f64()?,
-                p[1].as_f64()?,
-                p[2].as_i64()? == 1,
-                p[3].as_i64(),
-            ))
-        })
+        .map(|p| (p.0, p.1, p.is_golden(), p.3))
         .collect();
     if pts.is_empty() {
         return None;
@@ -201,38 +194,39 @@ fn map_svg(points: &[Value], gaps: &[i64]) -> Option<String> {
 }
 
 /// The semantic section: tests, coverage, gap clusters and the map.
-fn semantic_section(sem: &Value) -> String {
+fn semantic_section(sem: &SemanticSummary) -> String {
+    let opt = |v: Option<u64>| v.map_or_else(|| "?".to_string(), |v| v.to_string());
     let mut o = String::from("<h2>Semantic drift and coverage</h2>");
     let _ = write!(
         o,
         "<p>Coverage <b>{:.1}%</b> of sampled production inputs have a golden example with cosine ≥ {:.3} (calibrated so ≈ {:.0}% would under no drift). {} clusters (k by silhouette when not configured), {} gap cluster(s), {} uncovered outliers, {} proposals queued. Embedding cache: {} hits, {} misses ({}).</p>",
-        sem["coverage"].as_f64().unwrap_or(f64::NAN) * 100.0,
-        sem["coverage_threshold"].as_f64().unwrap_or(f64::NAN),
-        (1.0 - sem["q"].as_f64().unwrap_or(0.05)) * 100.0,
-        sem["k"],
-        sem["gap_clusters"],
-        sem["outliers"],
-        sem["proposals"],
-        sem["embedding_cache"]["hits"],
-        sem["embedding_cache"]["misses"],
-        esc(sem["model_id"].as_str().unwrap_or("?")),
+        sem.coverage.unwrap_or(f64::NAN) * 100.0,
+        sem.coverage_threshold.unwrap_or(f64::NAN),
+        (1.0 - sem.q.unwrap_or(0.05)) * 100.0,
+        opt(sem.k),
+        sem.gap_clusters,
+        sem.outliers,
+        sem.proposals,
+        sem.embedding_cache.hits,
+        sem.embedding_cache.misses,
+        esc(if sem.model_id.is_empty() { "?" } else { &sem.model_id }),
     );
-    if let Some(r) = sem["gap_regions"].as_object() {
+    if let Some(r) = &sem.gap_regions {
         let _ = write!(
             o,
             "<p>Gap regions: golden and production inputs were partitioned into {} regions at three scales without looking at which side each came from; a region is a <b>topic gap</b> when it holds significantly fewer golden examples than the golden share ({:.0}%) predicts. Paraphrases come in groups, so counts are deflated by the measured design effect ({:.2}) before the binomial test, and the p-values are Holm-adjusted over all regions.</p>",
-            r.get("tested").cloned().unwrap_or_default(),
-            100.0 * r.get("golden_share").and_then(|v| v.as_f64()).unwrap_or(0.0),
-            r.get("design_effect").and_then(|v| v.as_f64()).unwrap_or(1.0),
+            r.tested,
+            100.0 * r.golden_share,
+            r.design_effect,
         );
-    } else if let Some(scan) = sem["novelty_scan"].as_object() {
+    } else if let Some(scan) = sem.other.get("novelty_scan").and_then(Value::as_object) {
         let _ = write!(
             o,
             "<p>Novelty scan: the largest group of production inputs whose {} nearest neighbours are all production holds {} inputs (permutation p = {}; {} golden and {} production distinct inputs).</p>",
             scan["k"], scan["largest_group"], num(scan["p_value"].as_f64()), scan["golden_used"], scan["production_used"],
         );
     }
-    if let Some(note) = sem["shift"]["note"].as_str() {
+    if let Some(note) = sem.shift.as_ref().and_then(|s| s.note.as_deref()) {
         let _ = write!(
             o,
             "<p><b>Diffuse shift:</b> the input embeddings moved without a localized gap, {}. No proposals were queued.</p>",
@@ -240,37 +234,34 @@ fn semantic_section(sem: &Value) -> String {
         );
     }
     o.push_str("<p class=\"rule\">How verdicts are decided: every test's p-value is adjusted for the number of tests in the run (Benjamini–Hochberg; gap regions are one family adjusted by Holm), and a finding is <b>drifted</b> only when its adjusted p is below α <i>and</i> its effect is at least its floor. A <b>topic</b> finding is a gap: a region of production the golden set does not cover, with proposals for review. A <b>diffuse</b> finding (MMD, classifier, coverage) says the inputs moved as a whole, with no localized gap.</p>");
-    let clusters = sem["clusters"].as_array().cloned().unwrap_or_default();
-    let mut gaps: Vec<&Value> = clusters
+    let mut gaps: Vec<&GapCluster> = sem
+        .clusters
         .iter()
-        .filter(|c| c["gap_rank"].is_number())
+        .filter(|c| c.gap_rank.is_some())
         .collect();
-    gaps.sort_by_key(|c| c["gap_rank"].as_i64());
-    let gap_ids: Vec<i64> = gaps.iter().filter_map(|c| c["cluster"].as_i64()).collect();
+    gaps.sort_by_key(|c| c.gap_rank);
+    let gap_ids: Vec<i64> = gaps.iter().map(|c| c.cluster).collect();
     if !gaps.is_empty() {
         o.push_str("<h3>Gap clusters, ranked</h3><table><tr><th>#</th><th>label</th><th>production</th><th>golden</th><th>uncovered</th><th>gap ratio (lower bound)</th><th>p (Holm)</th><th>examples</th></tr>");
         for c in &gaps {
-            let ex: Vec<String> = c["examples"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).map(esc).collect())
-                .unwrap_or_default();
+            let ex: Vec<String> = c.examples.iter().map(|e| esc(e)).collect();
             let _ = write!(
                 o,
                 "<tr><td>{}</td><td><b>{}</b></td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td></tr>",
-                c["gap_rank"],
-                esc(c["label"].as_str().unwrap_or("")),
-                c["production_count"],
-                c["golden_count"],
-                c["uncovered_count"],
-                num(c["gap_ratio"].as_f64()),
-                num(c["gap_lower"].as_f64()),
-                c["region_p_holm"].as_f64().map_or_else(|| "–".to_string(), |p| num(Some(p))),
+                opt(c.gap_rank),
+                esc(c.label.as_deref().unwrap_or("")),
+                c.production_count,
+                c.golden_count,
+                c.uncovered_count,
+                num(c.gap_ratio),
+                num(c.gap_lower),
+                c.region_p_holm.map_or_else(|| "–".to_string(), |p| num(Some(p))),
                 ex.join("<br>")
             );
         }
         o.push_str("</table>");
     }
-    if let Some(svg) = sem["map"].as_array().and_then(|m| map_svg(m, &gap_ids)) {
+    if let Some(svg) = map_svg(&sem.map, &gap_ids) {
         o.push_str("<h3>Map</h3>");
         o.push_str(&svg);
     }
@@ -279,6 +270,7 @@ fn semantic_section(sem: &Value) -> String {
 
 pub fn render_html(run: &Run, findings: &[Finding]) -> String {
     let s = run.summary.clone().unwrap_or_default();
+    let (start, end) = s.window_text();
     let mut o = String::new();
     let drifted = findings
         .iter()
@@ -293,19 +285,19 @@ pub fn render_html(run: &Run, findings: &[Finding]) -> String {
         if drifted > 0 { "drifted" } else { "ok" },
         drifted,
         run.status.as_str(),
-        esc(s["golden_set"].as_str().unwrap_or("?")),
-        s["golden_version"],
-        s["golden_examples"],
-        s["sampled"],
-        s["window_traces"],
-        esc(s["window_start"].as_str().unwrap_or("?")),
-        esc(s["window_end"].as_str().unwrap_or("?")),
+        esc(if s.golden_set.is_empty() { "?" } else { &s.golden_set }),
+        s.golden_version,
+        s.golden_examples,
+        s.sampled,
+        s.window_traces,
+        esc(&start),
+        esc(&end),
     );
     if let Some(e) = &run.error {
         let _ = write!(o, "<p class='b drifted'>error: {}</p>", esc(e));
     }
-    if s["semantic"].is_object() {
-        o.push_str(&semantic_section(&s["semantic"]));
+    if let Some(sem) = &s.semantic {
+        o.push_str(&semantic_section(sem));
     }
     o.push_str("<h2>Verdicts</h2><table><tr><th>verdict</th><th>kind</th><th>metric</th><th>test</th><th>p</th><th>p adj</th><th>effect</th><th>floor</th><th>change</th></tr>");
     for f in findings {

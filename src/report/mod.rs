@@ -71,18 +71,17 @@ pub(crate) fn change_text(f: &Finding) -> String {
 
 fn header(run: &Run) -> String {
     let s = run.summary.clone().unwrap_or_default();
+    let (start, end) = s.window_text();
     format!(
-        "run {} of job {} — {} — golden {} v{} ({} examples) vs {} sampled of {} traces in window {} … {}",
+        "run {} of job {} — {} — golden {} v{} ({} examples) vs {} sampled of {} traces in window {start} … {end}",
         run.id,
         run.job,
         run.status.as_str(),
-        s["golden_set"].as_str().unwrap_or("?"),
-        s["golden_version"],
-        s["golden_examples"],
-        s["sampled"],
-        s["window_traces"],
-        s["window_start"].as_str().unwrap_or("?"),
-        s["window_end"].as_str().unwrap_or("?"),
+        if s.golden_set.is_empty() { "?" } else { &s.golden_set },
+        s.golden_version,
+        s.golden_examples,
+        s.sampled,
+        s.window_traces,
     )
 }
 

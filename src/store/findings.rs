@@ -48,16 +48,18 @@ impl Store {
     pub async fn finish_run(
         &self,
         run_id: i64,
-        summary: &serde_json::Value,
+        summary: &super::RunSummary,
         findings: &[Finding],
     ) -> Result<()> {
+        let summary = serde_json::to_string(summary)
+            .map_err(|e| StoreError::Corrupt(format!("run summary: {e}")))?;
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query(
                 "UPDATE runs SET status = $1, summary = $2, finished_at_ms = $3 WHERE id = $4 AND status = $5",
             )
             .bind(RunStatus::Succeeded.as_str())
-            .bind(summary.to_string())
+            .bind(&summary)
             .bind(now_ms())
             .bind(run_id)
             .bind(RunStatus::Running.as_str())

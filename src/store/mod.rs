@@ -18,6 +18,7 @@ mod findings;
 mod golden;
 mod proposals;
 mod runs;
+mod summary;
 mod traces;
 mod types;
 
@@ -31,6 +32,10 @@ pub use decisions::{
 };
 pub use golden::GoldenChange;
 pub use runs::RunFilter;
+pub use summary::{
+    CacheCounts, GapCluster, GapRegions, MapPoint, OutputFormatSummary, RunSummary, SemanticShift,
+    SemanticSummary, StageTimings, SurfaceRegion,
+};
 pub use traces::WindowTrace;
 pub use types::*;
 
@@ -211,7 +216,7 @@ pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-pub(crate) fn parse_json(s: Option<String>) -> Result<Option<serde_json::Value>> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(s: Option<String>) -> Result<Option<T>> {
     match s {
         None => Ok(None),
         Some(s) => serde_json::from_str(&s)

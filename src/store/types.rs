@@ -154,7 +154,7 @@ pub struct Run {
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub status: RunStatus,
-    pub summary: Option<serde_json::Value>,
+    pub summary: Option<super::RunSummary>,
     pub error: Option<String>,
 }
 

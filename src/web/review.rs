@@ -9,7 +9,6 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::auth::{local_path, Session};
 use super::pages::{esc, frame, html, message, qv, see_other};
@@ -107,16 +106,16 @@ async fn latest_gaps(
     let mut gaps = Vec::new();
     let mut jobs = Vec::new();
     for run in runs {
-        let Some(sem) = run.summary.as_ref().map(|s| &s["semantic"]) else {
+        let Some(sem) = run.summary.as_ref().and_then(|s| s.semantic.as_ref()) else {
             continue;
         };
-        if !sem.is_object() || !seen.insert(run.job.clone()) {
+        if !seen.insert(run.job.clone()) {
             continue;
         }
         jobs.push(JobCoverage {
             job: run.job.clone(),
             run_id: run.id,
-            coverage: sem["coverage"].as_f64(),
+            coverage: sem.coverage,
         });
         let pending = store
             .list_proposals(&ProposalFilter {
@@ -132,32 +131,23 @@ async fn latest_gaps(
                 *per_cluster.entry(c).or_default() += 1;
             }
         }
-        for c in sem["clusters"].as_array().into_iter().flatten() {
-            let (Some(rank), Some(cluster)) = (c["gap_rank"].as_i64(), c["cluster"].as_i64())
-            else {
+        for c in &sem.clusters {
+            let Some(rank) = c.gap_rank else {
                 continue;
             };
+            let cluster = c.cluster;
             gaps.push(Gap {
                 job: run.job.clone(),
                 run_id: run.id,
                 cluster,
-                rank,
-                label: c["label"].as_str().unwrap_or("").to_string(),
-                production: c["production_count"].as_i64().unwrap_or(0),
-                golden: c["golden_count"].as_i64().unwrap_or(0),
-                uncovered: c["uncovered_count"].as_i64().unwrap_or(0),
-                gap_ratio: c["gap_ratio"].as_f64(),
-                gap_lower: c["gap_lower"].as_f64(),
-                examples: c["examples"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .take(3)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                rank: rank as i64,
+                label: c.label.clone().unwrap_or_default(),
+                production: c.production_count as i64,
+                golden: c.golden_count as i64,
+                uncovered: c.uncovered_count as i64,
+                gap_ratio: c.gap_ratio,
+                gap_lower: c.gap_lower,
+                examples: c.examples.iter().take(3).cloned().collect(),
                 pending: per_cluster.get(&cluster).copied().unwrap_or(0),
             });
         }

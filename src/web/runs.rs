@@ -27,10 +27,10 @@ fn badge(r: &Run) -> String {
     let s = r.summary.as_ref();
     match r.status {
         RunStatus::Succeeded => {
-            let drifted = s.and_then(|s| s["drifted"].as_i64()).unwrap_or(0);
+            let drifted = s.map_or(0, |s| s.drifted);
             let gaps = s
-                .and_then(|s| s["semantic"]["gap_clusters"].as_i64())
-                .unwrap_or(0);
+                .and_then(|s| s.semantic.as_ref())
+                .map_or(0, |sem| sem.gap_clusters);
             if drifted > 0 || gaps > 0 {
                 format!("<span class='b drifted'>drifted: {drifted} metrics, {gaps} gaps</span>")
             } else {
@@ -89,18 +89,19 @@ pub async fn index(
             esc(job)
         );
         for r in runs {
-            let sm = r.summary.clone().unwrap_or_default();
+            let sm = r.summary.as_ref();
+            let sem = sm.and_then(|s| s.semantic.as_ref());
             let _ = write!(
                 body,
                 "<tr><td><a href='/runs/{0}'>run {0}</a></td><td>{1}</td><td>{2}</td><td>{3} v{4}</td><td>{5}</td><td>{6}</td><td>{7}</td></tr>",
                 r.id,
                 r.started_at.format("%Y-%m-%d %H:%M"),
                 badge(r),
-                esc(sm["golden_set"].as_str().unwrap_or("-")),
-                sm["golden_version"].as_i64().map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
-                sm["sampled"].as_i64().map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
-                sm["semantic"]["coverage"].as_f64().map(|c| format!("{:.0}%", c * 100.0)).unwrap_or_else(|| "-".into()),
-                sm["semantic"]["proposals"].as_i64().map(|p| format!("<a href='/review?job={}&amp;run={}&amp;status=all'>{p}</a>", esc(&qv(job)), r.id)).unwrap_or_else(|| "-".into()),
+                esc(sm.map_or("-", |s| s.golden_set.as_str())),
+                sm.map(|s| s.golden_version.to_string()).unwrap_or_else(|| "-".into()),
+                sm.map(|s| s.sampled.to_string()).unwrap_or_else(|| "-".into()),
+                sem.and_then(|s| s.coverage).map(|c| format!("{:.0}%", c * 100.0)).unwrap_or_else(|| "-".into()),
+                sem.map(|s| s.proposals).map(|p| format!("<a href='/review?job={}&amp;run={}&amp;status=all'>{p}</a>", esc(&qv(job)), r.id)).unwrap_or_else(|| "-".into()),
             );
         }
         body.push_str("</table>");

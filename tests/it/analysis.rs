@@ -213,8 +213,8 @@ async fn run_on_postgres_and_profile_is_cached() {
     )
     .await
     .unwrap();
-    assert_eq!(a.summary["reference_profile"], "computed");
-    assert_eq!(b.summary["reference_profile"], "cached");
+    assert_eq!(a.summary.reference_profile, "computed");
+    assert_eq!(b.summary.reference_profile, "cached");
     assert_eq!(
         drifted(&a.findings),
         drifted(&b.findings),
@@ -304,11 +304,8 @@ async fn exported_metric_columns_match_the_tested_samples() {
         .filter(|f| f.kind == driftwatch::store::FindingKind::Structural)
         .collect();
     assert_eq!(gh.len() - 1, structural.len());
-    assert_eq!(
-        grows.len() as u64,
-        out.summary["golden_examples"].as_u64().unwrap()
-    );
-    assert_eq!(prows.len() as u64, out.summary["sampled"].as_u64().unwrap());
+    assert_eq!(grows.len() as u64, out.summary.golden_examples);
+    assert_eq!(prows.len() as u64, out.summary.sampled);
     let col = |h: &[String], name: &str| h.iter().position(|x| x == name).unwrap();
     // Per column: the non-empty cells are the tested values.
     for f in &structural {

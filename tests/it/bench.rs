@@ -76,8 +76,8 @@ async fn bench_tests_on_exported_columns_decides_like_the_run() {
         .map(|x| x.as_str().unwrap())
         .collect();
     assert!(drifted.contains(&"output.json_valid"), "{drifted:?}");
-    assert_eq!(v["production_rows"], run.summary["sampled"]);
-    assert_eq!(v["golden_rows"], run.summary["golden_examples"]);
+    assert_eq!(v["production_rows"], run.summary.sampled);
+    assert_eq!(v["golden_rows"], run.summary.golden_examples);
     let line = |f: &serde_json::Value| {
         format!(
             "{} {} {} {} {} {} {}",

@@ -196,7 +196,7 @@ fn assert_one_run_per_tick(all: &[Run]) {
         .collect();
     let mut ends = BTreeSet::new();
     for r in &done {
-        let end = r.summary.as_ref().unwrap()["window_end"].to_string();
+        let end = r.summary.as_ref().unwrap().window_text().1;
         assert!(
             ends.insert(end.clone()),
             "tick {end} ran twice\n{:?}",

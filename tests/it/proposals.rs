@@ -42,7 +42,7 @@ fn golden(input: &str, expected: &str) -> NewGoldenExample {
 /// clustered); returns the run id.
 async fn add_run(s: &Store, items: &[ProposalItem<'_>], golden_id: i64) -> i64 {
     let run = s.start_run(JOB).await.unwrap();
-    s.finish_run(run, &json!({}), &[]).await.unwrap();
+    s.finish_run(run, &Default::default(), &[]).await.unwrap();
     assert_eq!(
         queue_proposals(s, run, (JOB, SET), items, golden_id, false).await,
         items.len() as u64

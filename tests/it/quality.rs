@@ -223,11 +223,15 @@ async fn json_break_without_config_is_found() {
     }
     let (out, _) = run(&s, &golden, &prod, false).await;
     assert_eq!(
-        out.summary["output_format"]["format"], "json",
-        "{}",
-        out.summary["output_format"]
+        out.summary
+            .output_format
+            .as_ref()
+            .map(|f| f.format.as_str()),
+        Some("json"),
+        "{:?}",
+        out.summary.output_format
     );
-    assert_eq!(out.summary["output_format"]["inferred"], true);
+    assert!(out.summary.output_format.as_ref().unwrap().inferred);
     let f = out
         .findings
         .iter()
@@ -244,7 +248,7 @@ async fn json_break_without_config_is_found() {
         .map(|(i, _)| (i.clone(), format!("Sure: {i}")))
         .collect();
     let (out, _) = run(&s, &text_golden, &prod, false).await;
-    assert_eq!(out.summary["output_format"]["format"], "text");
+    assert_eq!(out.summary.output_format.unwrap().format, "text");
     assert!(out.findings.iter().all(|f| f.metric != "output.json_valid"));
 }
 
@@ -260,8 +264,8 @@ async fn near_topic_gives_a_pure_gap_and_proposals_from_it() {
     let gaps = drifted_gaps(&out);
     assert!(
         !gaps.is_empty(),
-        "no gap: {:#}",
-        out.summary["semantic"]["gap_regions"]
+        "no gap: {:#?}",
+        out.summary.semantic.as_ref().map(|s| &s.gap_regions)
     );
     let top = gaps[0];
     let members: Vec<&str> = top.details["member_ids"]
@@ -317,8 +321,8 @@ async fn typo_noise_is_a_structural_finding_not_a_topic() {
     );
     assert!(
         drifted_gaps(&out).is_empty(),
-        "typos reported as a topic: {:#}",
-        out.summary["semantic"]
+        "typos reported as a topic: {:#?}",
+        out.summary.semantic
     );
     let props = proposals(&s, &out).await;
     assert!(
@@ -394,8 +398,8 @@ async fn grouped_no_drift_gives_no_gap() {
     assert_verdicts_follow_the_rule(&out);
     assert!(
         drifted_gaps(&out).is_empty(),
-        "grouped no-drift reported a gap: {:#}",
-        out.summary["semantic"]["gap_regions"]
+        "grouped no-drift reported a gap: {:#?}",
+        out.summary.semantic.as_ref().map(|s| &s.gap_regions)
     );
     let props = proposals(&s, &out).await;
     assert!(props.is_empty());

@@ -145,8 +145,8 @@ async fn new_topic_at_30_percent_is_found_named_proposed_and_closed() {
     let gaps = gap_findings(&out);
     assert!(
         !gaps.is_empty(),
-        "no gap cluster: {:#}",
-        out.summary["semantic"]["gap_regions"]
+        "no gap cluster: {:#?}",
+        out.summary.semantic.as_ref().map(|s| &s.gap_regions)
     );
     let words = topic_words();
     let label = gaps[0].details["label"].as_str().unwrap().to_string();
@@ -184,9 +184,16 @@ async fn new_topic_at_30_percent_is_found_named_proposed_and_closed() {
     // Second run over the same traces embeds nothing new.
     let again = run(&s, &job(11), &e).await;
     assert_eq!(
-        again.summary["semantic"]["embedding_cache"]["misses"], 0,
-        "{}",
-        again.summary["semantic"]["embedding_cache"]
+        again
+            .summary
+            .semantic
+            .as_ref()
+            .unwrap()
+            .embedding_cache
+            .misses,
+        0,
+        "{:?}",
+        again.summary.semantic.as_ref().unwrap().embedding_cache
     );
 
     // Accepting examples of the gap closes it: add every proposal and a few more
@@ -272,7 +279,7 @@ async fn five_percent(seed: u64, e: &SharedEmbedder) {
     assert!(
         cov.verdict == Verdict::Drifted || !gaps.is_empty(),
         "seed {seed}: coverage {cov:?}\nclusters {:#?}",
-        out.summary["semantic"]["clusters"]
+        out.summary.semantic.as_ref().map(|s| &s.clusters)
     );
     let label = gaps
         .first()
@@ -280,7 +287,7 @@ async fn five_percent(seed: u64, e: &SharedEmbedder) {
         .unwrap_or_else(|| {
             panic!(
                 "seed {seed}: no gap cluster: {:#?}",
-                out.summary["semantic"]["clusters"]
+                out.summary.semantic.as_ref().map(|s| &s.clusters)
             )
         });
     assert!(

@@ -14,12 +14,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::config::JobSpec;
 use super::error::JobError;
 use super::hypothesis::decide_verdicts;
-use crate::store::{Finding, NewProposal, RunStatus, Store, Verdict};
+use crate::store::{
+    Finding, NewProposal, RunStatus, RunSummary, SemanticSummary, StageTimings, Store, Verdict,
+};
 use examples::attach_examples;
 use export::export_samples;
 pub use export::write_metrics_csv;
@@ -57,7 +59,7 @@ impl Default for RunOptions {
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
     pub run_id: i64,
-    pub summary: Value,
+    pub summary: RunSummary,
     pub findings: Vec<Finding>,
 }
 
@@ -167,7 +169,7 @@ async fn analyze(
     spec: &JobSpec,
     opts: &RunOptions,
     export: Option<&Path>,
-) -> Result<(Value, Vec<Finding>, Vec<NewProposal>), JobError> {
+) -> Result<(RunSummary, Vec<Finding>, Vec<NewProposal>), JobError> {
     let started = Instant::now();
     log_memory("start");
     let version = store
@@ -264,7 +266,7 @@ async fn analyze(
     }
     let operational_ms = operational_ms + ms(t);
     log_memory("operational");
-    let mut semantic_summary = Value::Null;
+    let mut semantic_summary: Option<SemanticSummary> = None;
     let mut proposals = Vec::new();
     let t = Instant::now();
     if spec.semantic.enabled {
@@ -289,7 +291,7 @@ async fn analyze(
         )
         .await?;
         findings.extend(out.findings);
-        semantic_summary = out.summary;
+        semantic_summary = Some(out.summary);
         proposals = out.proposals;
     }
     let semantic_ms = ms(t);
@@ -306,43 +308,41 @@ async fn analyze(
     proposals.retain(|p| {
         p.kind == "spot_check" || p.cluster_id.is_some_and(|c| drifted_gaps.contains(&c))
     });
-    if let Some(obj) = semantic_summary.as_object_mut() {
-        obj.insert("shift".into(), json!(kind));
-        obj.insert("proposals".into(), json!(proposals.len()));
+    if let Some(sem) = semantic_summary.as_mut() {
+        sem.shift = Some(kind);
+        sem.proposals = proposals.len() as u64;
     }
     attach_examples(store, &mut findings, &metrics, &prod).await?;
     log_memory("examples");
 
-    let drifted = findings
-        .iter()
-        .filter(|f| f.verdict == Verdict::Drifted)
-        .count();
-    let summary = json!({
-        "golden_set": spec.golden_set,
-        "golden_version": version.version,
-        "golden_examples": golden_n,
-        "window_start": from,
-        "window_end": to,
-        "window_traces": window_n,
-        "sampled": prod.rows.len(),
-        "seed": spec.seed,
-        "alpha": spec.alpha,
-        "tested": findings.iter().filter(|f| f.verdict != Verdict::Skipped).count(),
-        "skipped": findings.iter().filter(|f| f.verdict == Verdict::Skipped).count(),
-        "drifted": drifted,
-        "reference_profile": if fresh_profile { "computed" } else { "cached" },
-        "output_format": output_format,
-        "duration_ms": started.elapsed().as_millis() as u64,
-        "timings_ms": {
-            "sample": sample_ms,
-            "reference_profile": profile_ms,
-            "measure": measure_ms,
-            "export": export_ms,
-            "tests": tests_ms,
-            "operational": operational_ms,
-            "semantic": semantic_ms,
+    let count = |v: Verdict| findings.iter().filter(|f| f.verdict == v).count() as u64;
+    let summary = RunSummary {
+        golden_set: spec.golden_set.clone(),
+        golden_version: version.version,
+        golden_examples: golden_n as u64,
+        window_start: Some(from),
+        window_end: Some(to),
+        window_traces: window_n as u64,
+        sampled: prod.rows.len() as u64,
+        seed: spec.seed,
+        alpha: spec.alpha,
+        tested: findings.len() as u64 - count(Verdict::Skipped),
+        skipped: count(Verdict::Skipped),
+        drifted: count(Verdict::Drifted),
+        reference_profile: if fresh_profile { "computed" } else { "cached" }.to_string(),
+        output_format: Some(output_format),
+        duration_ms: started.elapsed().as_millis() as u64,
+        timings_ms: StageTimings {
+            sample: sample_ms,
+            reference_profile: profile_ms,
+            measure: measure_ms,
+            export: export_ms,
+            tests: tests_ms,
+            operational: operational_ms,
+            semantic: semantic_ms,
         },
-        "semantic": semantic_summary,
-    });
+        semantic: semantic_summary,
+        other: Default::default(),
+    };
     Ok((summary, findings, proposals))
 }

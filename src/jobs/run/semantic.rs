@@ -13,7 +13,10 @@ use serde_json::{json, Value};
 use super::super::embedding::{embed_cached, EmbedStats, SharedEmbedder};
 use super::super::error::JobError;
 use crate::semantic::{self, SemanticParams};
-use crate::store::{Finding, FindingKind, GoldenExample, NewProposal, Store, Trace, Verdict};
+use crate::store::{
+    CacheCounts, Finding, FindingKind, GapCluster, GapRegions, GoldenExample, MapPoint,
+    NewProposal, SemanticShift, SemanticSummary, Store, SurfaceRegion, Trace, Verdict,
+};
 
 /// `[jobs.semantic]`: semantic drift, coverage and proposals.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -102,7 +105,7 @@ const MAX_MEMBER_IDS: usize = 1000;
 /// What the semantic stage produced.
 pub struct SemanticOutput {
     pub findings: Vec<Finding>,
-    pub summary: Value,
+    pub summary: SemanticSummary,
     pub proposals: Vec<NewProposal>,
 }
 
@@ -223,7 +226,7 @@ pub const SURFACE_FORM_NOTE: &str = "consistent with typos/casing changes in inp
 /// findings ([`SURFACE_FORM_METRICS`]) gets the note [`SURFACE_FORM_NOTE`],
 /// which the report and every notification show. Returns the run summary's
 /// `semantic.shift` value.
-pub fn classify_semantic(findings: &mut [Finding]) -> Value {
+pub fn classify_semantic(findings: &mut [Finding]) -> SemanticShift {
     let drifted = |f: &Finding| f.verdict == Verdict::Drifted;
     let surface: Vec<String> = findings
         .iter()
@@ -260,12 +263,14 @@ pub fn classify_semantic(findings: &mut [Finding]) -> Value {
         }
     }
     let input_diffuse = diffuse.iter().any(|m| m.starts_with("input."));
-    json!({
-        "topic_gaps": topics,
-        "diffuse": diffuse,
-        "surface_form": surface,
-        "note": (input_diffuse && topics == 0 && !surface.is_empty()).then_some(SURFACE_FORM_NOTE),
-    })
+    let note = (input_diffuse && topics == 0 && !surface.is_empty())
+        .then(|| SURFACE_FORM_NOTE.to_string());
+    SemanticShift {
+        topic_gaps: topics as u64,
+        diffuse,
+        surface_form: surface,
+        note,
+    }
 }
 
 /// A gap region is surface form, not a topic, when at least this share of its
@@ -466,7 +471,7 @@ pub async fn run_semantic(
             let sub = pooled.select(Axis(0), &idx);
             let xy = semantic::pca_2d(sub.view());
             let gn = gm.nrows();
-            let map: Vec<Value> = idx
+            let map: Vec<MapPoint> = idx
                 .iter()
                 .enumerate()
                 .map(|(r, &i)| {
@@ -478,7 +483,12 @@ pub async fn run_semantic(
                             report.clustering.production_assignment.get(i - gn).copied(),
                         )
                     };
-                    json!([xy[[r, 0]], xy[[r, 1]], is_golden, cluster])
+                    MapPoint(
+                        f64::from(xy[[r, 0]]),
+                        f64::from(xy[[r, 1]]),
+                        is_golden,
+                        cluster.map(|c| c as i64),
+                    )
                 })
                 .collect();
             let nearest: Vec<(usize, f32)> = picks
@@ -527,7 +537,7 @@ pub async fn run_semantic(
     });
     findings.push(c);
     let cl = &report.clustering;
-    let mut clusters_json = Vec::new();
+    let mut clusters = Vec::new();
     let mut gap_labels = std::collections::HashMap::new();
     let typos = Typos::new(&g_in, &p_in);
     let mut surface_regions = Vec::new();
@@ -539,7 +549,11 @@ pub async fn run_semantic(
             // Typos move a text in embedding space as much as a new topic
             // does; a region made mostly of them is surface form, not a topic
             // (no gap, no proposals). It is kept in the summary.
-            surface_regions.push(json!({"cluster": ci, "production_count": cs.production_count, "noisy_share": noisy}));
+            surface_regions.push(SurfaceRegion {
+                cluster: ci as i64,
+                production_count: cs.production_count as u64,
+                noisy_share: noisy,
+            });
             continue;
         }
         // Name a gap by what is missing: its uncovered production inputs
@@ -608,14 +622,30 @@ pub async fn run_semantic(
         rank += 1;
     }
     for (ci, cs) in cl.clusters.iter().enumerate() {
-        clusters_json.push(json!({
-            "cluster": ci, "label": gap_labels.get(&ci).or(report.labels.get(ci)), "golden_count": cs.golden_count, "production_count": cs.production_count,
-            "uncovered_count": cs.uncovered_count, "gap_ratio": cs.gap.ratio, "gap_lower": cs.gap.lower, "verdict": format!("{:?}", cs.verdict),
-            "region_p_value": cs.region_p.map(|p| p.0),
-            "region_p_holm": cs.region_p.map(|p| p.1),
-            "gap_rank": cl.gap_ranking.iter().position(|&g| g == ci).map(|r| r + 1),
-            "examples": cs.production_members.iter().take(2).filter_map(|&i| traces.get(i).map(|t| t.input.clone())).collect::<Vec<_>>(),
-        }));
+        clusters.push(GapCluster {
+            cluster: ci as i64,
+            label: gap_labels.get(&ci).or(report.labels.get(ci)).cloned(),
+            golden_count: cs.golden_count as u64,
+            production_count: cs.production_count as u64,
+            uncovered_count: cs.uncovered_count as u64,
+            gap_ratio: Some(cs.gap.ratio).filter(|r| r.is_finite()),
+            gap_lower: Some(cs.gap.lower).filter(|r| r.is_finite()),
+            verdict: format!("{:?}", cs.verdict),
+            region_p_value: cs.region_p.map(|p| p.0),
+            region_p_holm: cs.region_p.map(|p| p.1),
+            gap_rank: cl
+                .gap_ranking
+                .iter()
+                .position(|&g| g == ci)
+                .map(|r| r as u64 + 1),
+            examples: cs
+                .production_members
+                .iter()
+                .take(2)
+                .filter_map(|&i| traces.get(i).map(|t| t.input.clone()))
+                .collect(),
+            other: Default::default(),
+        });
     }
     let labels = report.labels.clone();
     let mut proposals: Vec<NewProposal> = picks
@@ -666,26 +696,37 @@ pub async fn run_semantic(
             }
         }
     }
-    let summary = json!({
-        "model_id": embedder.model_id(),
-        "embedding_cache": stats,
-        "coverage": cov.coverage,
-        "coverage_threshold": cov.threshold,
-        "q": cov.q,
-        "k": cl.k,
-        "silhouette": cl.silhouette,
-        "clusters": clusters_json,
-        "gap_clusters": cl.gap_ranking.len(),
-        "outliers": cl.outliers.len(),
-        "gap_regions": cl.regions.as_ref().map(|r| json!({
-            "tested": r.tested, "design_effect": r.design_effect, "design_effects": r.design_effects,
-            "golden_used": r.golden_used, "production_used": r.production_used, "golden_share": r.pi0, "baselines": r.baselines,
-            "gaps": r.gaps.len(),
-            "surface_form_regions": surface_regions,
-        })),
-        "proposals": proposals.len(),
-        "map": map,
-    });
+    let summary = SemanticSummary {
+        model_id: embedder.model_id().to_string(),
+        embedding_cache: CacheCounts {
+            hits: stats.hits,
+            misses: stats.misses,
+        },
+        coverage: Some(cov.coverage),
+        coverage_threshold: Some(cov.threshold),
+        q: Some(cov.q),
+        k: Some(cl.k as u64),
+        silhouette: cl.silhouette,
+        clusters,
+        gap_clusters: cl.gap_ranking.len() as u64,
+        outliers: cl.outliers.len() as u64,
+        gap_regions: cl.regions.as_ref().map(|r| GapRegions {
+            tested: r.tested as u64,
+            design_effect: r.design_effect,
+            design_effects: r.design_effects.clone(),
+            golden_used: r.golden_used as u64,
+            production_used: r.production_used as u64,
+            golden_share: r.pi0,
+            baselines: r.baselines.clone(),
+            gaps: r.gaps.len() as u64,
+            surface_form_regions: surface_regions,
+            other: Default::default(),
+        }),
+        proposals: proposals.len() as u64,
+        map,
+        shift: None,
+        other: Default::default(),
+    };
     Ok(SemanticOutput {
         findings,
         summary,
@@ -737,7 +778,7 @@ mod tests {
         let shift = classify_semantic(&mut fs);
         assert_eq!(fs[0].details["semantic_kind"], "diffuse");
         assert_eq!(fs[0].details["note"], SURFACE_FORM_NOTE);
-        assert_eq!(shift["note"], SURFACE_FORM_NOTE);
+        assert_eq!(shift.note.as_deref(), Some(SURFACE_FORM_NOTE));
         // Without a surface-form finding, a diffuse shift carries no note.
         let mut fs = vec![f("input.mmd", FindingKind::Semantic, true)];
         classify_semantic(&mut fs);

@@ -11,7 +11,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
 
 use super::super::config::JobSpec;
 use super::super::error::JobError;
@@ -21,7 +20,7 @@ use super::super::sampling::{sample_key, BottomK};
 use super::log_memory;
 use super::operational::OpValues;
 use crate::metrics::{Extractor, MetricId, MetricKind, MetricTable, TokenCounter, Vocabulary};
-use crate::store::{Finding, FindingKind, Store, StoreError, Trace};
+use crate::store::{Finding, FindingKind, OutputFormatSummary, Store, StoreError, Trace};
 
 /// Bumped when metric definitions change, so stored profiles are recomputed.
 const PROFILE_VERSION: &str = "metrics-v1";
@@ -337,7 +336,7 @@ pub(super) struct Reference {
     /// The golden rows, kept when they are exported.
     pub golden_measured: Option<Measured>,
     /// What the run summary says about the output format (configured or inferred).
-    pub output_format: Value,
+    pub output_format: OutputFormatSummary,
     pub golden_n: usize,
 }
 
@@ -356,11 +355,20 @@ pub(super) async fn prepare_reference(
     // whose golden answers are JSON measures JSON validity without config.
     let source = spec.expectations.inferred(scan.json_outputs, scan.outputs);
     let expectations = source.compile()?;
-    let output_format = json!({
-        "format": if source.output_format == crate::metrics::OutputFormat::Json { "json" } else { "text" },
-        "inferred": source.infer_format,
-        "golden_json_share": if scan.outputs > 0 { scan.json_outputs as f64 / scan.outputs as f64 } else { 0.0 },
-    });
+    let output_format = OutputFormatSummary {
+        format: if source.output_format == crate::metrics::OutputFormat::Json {
+            "json"
+        } else {
+            "text"
+        }
+        .to_string(),
+        inferred: source.infer_format,
+        golden_json_share: if scan.outputs > 0 {
+            scan.json_outputs as f64 / scan.outputs as f64
+        } else {
+            0.0
+        },
+    };
     let golden_n = input_vocab.documents();
     if golden_n == 0 {
         return Err(JobError::NoGolden(spec.golden_set.clone()));
@@ -423,7 +431,7 @@ pub(super) async fn prepare_reference(
                 .collect();
             let p = ReferenceProfile {
                 golden_set: spec.golden_set.clone(),
-                version: version,
+                version,
                 settings_hash: hash,
                 n: g.ids.len(),
                 columns,
