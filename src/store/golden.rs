@@ -4,7 +4,7 @@
 use sqlx::{QueryBuilder, Row};
 
 use super::types::{
-    content_hash, ms_to_dt, GoldenExample, GoldenVersion, NewGoldenExample, Provenance,
+    content_hash, ms_to_dt, without_nul, GoldenExample, GoldenVersion, NewGoldenExample, Provenance,
 };
 use super::{now_ms, on_pool, Result, Store, StoreError};
 
@@ -107,9 +107,10 @@ macro_rules! impl_golden_tx {
                         } else {
                             Provenance::Imported
                         };
+                        let input = without_nul(&e.input);
                         b.push_bind(set)
-                            .push_bind(&e.input)
-                            .push_bind(&e.expected_output)
+                            .push_bind(input.to_string())
+                            .push_bind(without_nul(&e.expected_output).into_owned())
                             .push_bind(
                                 serde_json::to_string(&e.tags).unwrap_or_else(|_| "[]".into()),
                             )
@@ -117,7 +118,7 @@ macro_rules! impl_golden_tx {
                             .push_bind(e.proposal_id)
                             .push_bind(version)
                             .push_bind(false)
-                            .push_bind(content_hash(&e.input))
+                            .push_bind(content_hash(&input))
                             .push_bind(now);
                     });
                     qb.build().execute(&mut *self).await?;

@@ -1,8 +1,10 @@
 //! Trace storage: batched idempotent inserts and window reads for sampling.
 
+use std::borrow::Cow;
+
 use sqlx::{QueryBuilder, Row};
 
-use super::types::{content_hash, ms_to_dt, InsertStats, NewTrace, Trace};
+use super::types::{content_hash, ms_to_dt, without_nul, InsertStats, NewTrace, Trace};
 use super::{now_ms, on_pool, parse_json, Result, Store};
 
 /// Rows per INSERT statement: 17 binds a row stays under SQLite's 32,766 and
@@ -44,6 +46,18 @@ macro_rules! trace_from_row {
     }};
 }
 
+/// The text columns of one trace as they are stored.
+struct StoredTexts<'a> {
+    source: Cow<'a, str>,
+    external_id: Cow<'a, str>,
+    input: Cow<'a, str>,
+    output: Cow<'a, str>,
+    model: Option<Cow<'a, str>>,
+    metadata: Option<String>,
+    input_hash: String,
+    output_hash: String,
+}
+
 impl Store {
     /// Inserts traces in one transaction; a trace whose (source, external_id) is
     /// already stored is counted as a duplicate and left unchanged.
@@ -53,14 +67,22 @@ impl Store {
             return Ok(InsertStats::default());
         }
         let ingested = now_ms();
-        let hashed: Vec<(String, String, Option<String>)> = traces
+        // Texts as stored: without NUL (`without_nul`), hashed as stored.
+        let texts: Vec<StoredTexts> = traces
             .iter()
             .map(|t| {
-                (
-                    content_hash(&t.input),
-                    content_hash(&t.output),
-                    t.metadata.as_ref().map(|m| m.to_string()),
-                )
+                let input = without_nul(&t.input);
+                let output = without_nul(&t.output);
+                StoredTexts {
+                    source: without_nul(&t.source),
+                    external_id: without_nul(&t.external_id),
+                    input_hash: content_hash(&input),
+                    output_hash: content_hash(&output),
+                    input,
+                    output,
+                    model: t.model.as_deref().map(without_nul),
+                    metadata: t.metadata.as_ref().map(|m| m.to_string()),
+                }
             })
             .collect();
         let mut stored = 0u64;
@@ -68,29 +90,29 @@ impl Store {
             let mut tx = p.begin().await?;
             for (chunk, hashes) in traces
                 .chunks(ROWS_PER_STATEMENT)
-                .zip(hashed.chunks(ROWS_PER_STATEMENT))
+                .zip(texts.chunks(ROWS_PER_STATEMENT))
             {
                 let mut qb = QueryBuilder::new(
                     "INSERT INTO traces (source, external_id, ts_ms, input, output, model, \
                      latency_ms, prompt_tokens, completion_tokens, cost, is_error, feedback, \
                      metadata, input_hash, output_hash, ingested_at_ms) ",
                 );
-                qb.push_values(chunk.iter().zip(hashes), |mut b, (t, (ih, oh, meta))| {
-                    b.push_bind(&t.source)
-                        .push_bind(&t.external_id)
+                qb.push_values(chunk.iter().zip(hashes), |mut b, (t, s)| {
+                    b.push_bind(s.source.as_ref())
+                        .push_bind(s.external_id.as_ref())
                         .push_bind(t.ts.timestamp_millis())
-                        .push_bind(&t.input)
-                        .push_bind(&t.output)
-                        .push_bind(&t.model)
+                        .push_bind(s.input.as_ref())
+                        .push_bind(s.output.as_ref())
+                        .push_bind(s.model.as_deref())
                         .push_bind(t.latency_ms)
                         .push_bind(t.prompt_tokens)
                         .push_bind(t.completion_tokens)
                         .push_bind(t.cost)
                         .push_bind(t.is_error)
                         .push_bind(t.feedback)
-                        .push_bind(meta)
-                        .push_bind(ih)
-                        .push_bind(oh)
+                        .push_bind(s.metadata.as_deref())
+                        .push_bind(&s.input_hash)
+                        .push_bind(&s.output_hash)
                         .push_bind(ingested);
                 });
                 qb.push(" ON CONFLICT (source, external_id) DO NOTHING");

@@ -25,6 +25,19 @@ pub struct NewTrace {
     pub metadata: Option<serde_json::Value>,
 }
 
+/// `s` without U+0000. PostgreSQL `TEXT` cannot hold NUL, so every text a trace
+/// or golden example brings is stored without it, on both backends alike (a record
+/// reads back the same everywhere, and its content hash is of what is stored).
+/// NUL carries nothing in LLM text; the rest of the record is kept, so one such
+/// record never fails the batch it came in.
+pub fn without_nul(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        std::borrow::Cow::Owned(s.replace('\0', ""))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// A stored trace.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trace {

@@ -147,3 +147,130 @@ fn stdin_ingest_and_human_summary() {
         "read 2 / stored 2 / duplicates 0 / rejected 0"
     );
 }
+
+/// A NUL character in a record's text (PostgreSQL `TEXT` cannot hold one) costs
+/// neither that record nor any other, on every ingest path: CLI, HTTP, a jsonl
+/// source and golden import. The NUL is dropped, the same on both backends.
+async fn nul_in_text_is_stripped_and_loses_no_record(db: TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    // CLI: 4,999 records, every 1,000th with NUL in input, output, model or id.
+    let path = dir.path().join("nul.jsonl");
+    let mut f = std::fs::File::create(&path).unwrap();
+    for i in 1..=4999u32 {
+        let rec = if i % 1000 == 0 {
+            json!({"id": format!("n\u{0}{i}"), "input": format!("q\u{0}uestion {i}"), "output": "a\u{0}", "model": "m\u{0}1", "metadata": {"k": "v\u{0}"}})
+        } else {
+            json!({"id": format!("t{i}"), "input": format!("question {i}"), "output": "{}"})
+        };
+        writeln!(f, "{rec}").unwrap();
+    }
+    drop(f);
+    let (code, v) = ingest_json(&db.url, &[path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        (v["stored"].as_u64(), v["rejected"].as_u64()),
+        (Some(4999), Some(0)),
+        "{v}"
+    );
+    let store = db.store().await;
+    let ids: Vec<i64> = store
+        .window_traces(i64::MIN, i64::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.external_id.starts_with('n'))
+        .map(|t| t.id)
+        .collect();
+    let stored = store.traces_by_ids(&ids).await.unwrap();
+    assert_eq!(stored.len(), 4);
+    for t in &stored {
+        assert!(!t.input.contains('\0') && !t.output.contains('\0'), "{t:?}");
+        assert!(t.input.starts_with("question "), "{t:?}");
+        assert_eq!((t.output.as_str(), t.model.as_deref()), ("a", Some("m1")));
+        assert_eq!(
+            t.metadata.as_ref().unwrap()["k"],
+            "v\u{0}",
+            "metadata is JSON: kept as is"
+        );
+    }
+    // Ingesting again finds them all as duplicates.
+    let (_, v) = ingest_json(&db.url, &[path.to_str().unwrap()]);
+    assert_eq!(v["duplicates"], 4999, "{v}");
+
+    // HTTP: the whole request is stored.
+    let state = driftwatch::http::AppState::new(
+        store.clone(),
+        None,
+        &driftwatch::ingest::IngestConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, driftwatch::http::router(state, 1 << 20))
+            .await
+            .unwrap();
+    });
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/v1/traces"))
+        .json(&json!([{"id": "h1", "input": "x\u{0}y"}, {"id": "h2", "input": "fine"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["stored"], 2, "{v}");
+
+    // A jsonl source stores every line and moves on.
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let mut f = std::fs::File::create(logs.join("app.jsonl")).unwrap();
+    for i in 0..20 {
+        let input = if i == 3 {
+            "nul\u{0}here".to_string()
+        } else {
+            format!("line {i}")
+        };
+        writeln!(f, "{}", json!({"id": format!("s{i}"), "input": input})).unwrap();
+    }
+    drop(f);
+    let toml = format!(
+        "[[sources]]\nname = \"applog\"\nkind = \"jsonl\"\npath = \"{}/app.jsonl\"\n",
+        logs.display()
+    );
+    let cfg = driftwatch::settings::Config::from_str_with_base(&toml, dir.path()).unwrap();
+    let mut specs =
+        driftwatch::sources::check_all(&cfg.sources, &cfg.ingest, &cfg.base_dir).unwrap();
+    driftwatch::sources::resolve(&mut specs, dir.path()).unwrap();
+    let r = driftwatch::sources::poll_once(&store, &specs[0])
+        .await
+        .unwrap();
+    assert_eq!((r.stored, r.rejected), (20, 0), "{r:?}");
+
+    // Golden import.
+    let golden = dir.path().join("golden.jsonl");
+    std::fs::write(
+        &golden,
+        format!(
+            "{}\n{}\n",
+            json!({"input": "golden\u{0} one", "expected_output": "x\u{0}"}),
+            json!({"input": "golden two", "expected_output": "y"})
+        ),
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args(["--database", &db.url, "golden", "import"])
+        .arg(&golden)
+        .args(["--set", "g"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ex = store.golden_examples("g", None).await.unwrap();
+    let inputs: Vec<&str> = ex.iter().map(|e| e.input.as_str()).collect();
+    assert_eq!(inputs, ["golden one", "golden two"]);
+    assert_eq!(ex[0].expected_output, "x");
+}
+both_backends!(nul_in_text_sqlite, nul_in_text_postgres => nul_in_text_is_stripped_and_loses_no_record);
