@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod metrics;
 pub mod notify;
+pub mod ratelimit;
 pub mod report;
 pub mod review;
 pub mod semantic;

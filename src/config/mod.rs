@@ -13,6 +13,9 @@ pub use duration::ConfigDuration;
 pub use errors::{ConfigError, ConfigErrors};
 pub use secret::{read_secret, resolve_secret, SecretRef};
 
+/// The shortest token (ingest bearer, review accounts) accepted: 16 characters.
+pub const MIN_TOKEN_LEN: usize = 16;
+
 /// The one shape of a section check: `Ok` with the checked form, or every problem
 /// found, each under its key path below `at`. For sections whose checked form is
 /// the raw one, this turns the problems found into that result.

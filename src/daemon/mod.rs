@@ -229,9 +229,15 @@ pub async fn serve(
         }))
         .merge(web);
     let (http_stop_tx, mut http_stop_rx) = watch::channel(false);
-    let server = tokio::spawn(crate::http::serve_on(listener, router, async move {
-        let _ = http_stop_rx.wait_for(|v| *v).await;
-    }));
+    let limits = current.cfg.server.limits();
+    let server = tokio::spawn(crate::http::serve_on(
+        listener,
+        router,
+        limits,
+        async move {
+            let _ = http_stop_rx.wait_for(|v| *v).await;
+        },
+    ));
     tracing::info!(message = "Daemon started.", instance = %holder, jobs = current.jobs.len(), sources = current.sources.len(), store = %store.display_url());
 
     let mut generation = Generation::start(

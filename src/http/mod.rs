@@ -15,8 +15,17 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::config::{resolve_secret, ConfigError, SecretRef};
+mod edge;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request};
+use axum::middleware::{self, Next};
+
+use crate::config::{resolve_secret, ConfigDuration, ConfigError, SecretRef, MIN_TOKEN_LEN};
 use crate::ingest::{FieldMap, IngestConfig, IngestReport};
+use crate::ratelimit::FailureLimiter;
 use crate::store::Store;
 
 /// `[server]`: the daemon's HTTP listener.
@@ -33,6 +42,14 @@ pub struct ServerConfig {
     pub allow_unauthenticated: bool,
     /// Largest accepted request body in bytes (larger: 413).
     pub max_body_bytes: usize,
+    /// A connection that has not sent a whole request head within this long
+    /// (partial headers, or idle between requests) is closed (default `10s`).
+    pub header_timeout: ConfigDuration,
+    /// A request whose body and handling take longer gets 408 (default `60s`).
+    pub request_timeout: ConfigDuration,
+    /// Open connections at most; more are closed at accept, so idle or slow
+    /// clients cannot use up the process's file descriptors (default 256).
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +60,9 @@ impl Default for ServerConfig {
             token_file: None,
             allow_unauthenticated: false,
             max_body_bytes: 10 << 20,
+            header_timeout: ConfigDuration::from_secs(10),
+            request_timeout: ConfigDuration::from_secs(60),
+            max_connections: 256,
         }
     }
 }
@@ -74,6 +94,24 @@ impl ServerConfig {
         if let Some(e) = self.token_ref().validate(&format!("{at}.token")) {
             errs.push(e);
         }
+        if self.header_timeout.0 < Duration::from_millis(100) {
+            errs.push(ConfigError::new(
+                format!("{at}.header_timeout"),
+                format!("must be at least 100ms, got {}", self.header_timeout),
+            ));
+        }
+        if self.request_timeout.0 < Duration::from_millis(100) {
+            errs.push(ConfigError::new(
+                format!("{at}.request_timeout"),
+                format!("must be at least 100ms, got {}", self.request_timeout),
+            ));
+        }
+        if self.max_connections < 4 {
+            errs.push(ConfigError::new(
+                format!("{at}.max_connections"),
+                format!("must be at least 4, got {}", self.max_connections),
+            ));
+        }
         if self.max_body_bytes < 1024 {
             errs.push(ConfigError::new(
                 format!("{at}.max_body_bytes"),
@@ -86,6 +124,15 @@ impl ServerConfig {
     /// Resolves the token; refuses to run open unless explicitly allowed on loopback.
     pub fn resolve_token(&self, base_dir: &std::path::Path) -> Result<Option<String>, ConfigError> {
         let token = resolve_secret("server.token", &self.token_ref(), base_dir)?;
+        if token
+            .as_ref()
+            .is_some_and(|t| t.chars().count() < MIN_TOKEN_LEN)
+        {
+            return Err(ConfigError::new(
+                "server.token",
+                format!("token is too short: at least {MIN_TOKEN_LEN} characters"),
+            ));
+        }
         if token.is_none() && !self.allow_unauthenticated {
             return Err(ConfigError::new(
                 "server.token",
@@ -95,7 +142,20 @@ impl ServerConfig {
         }
         Ok(token)
     }
+
+    /// The limits of the HTTP edge.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            header_timeout: self.header_timeout.0,
+            request_timeout: self.request_timeout.0,
+            max_connections: self.max_connections,
+        }
+    }
 }
+
+/// Failed bearer tokens a client address may send per [`FAILURE_WINDOW`].
+pub const MAX_FAILURES: u32 = 10;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
 /// State shared by every handler.
 #[derive(Clone)]
@@ -103,6 +163,8 @@ pub struct AppState {
     pub store: Store,
     pub token: Option<Arc<str>>,
     pub map: Arc<FieldMap>,
+    /// Client addresses that sent too many wrong tokens.
+    pub failures: Arc<FailureLimiter>,
 }
 
 impl AppState {
@@ -111,17 +173,64 @@ impl AppState {
             store,
             token: token.map(Arc::from),
             map: Arc::new(FieldMap::new(ingest)),
+            failures: Arc::new(FailureLimiter::new(MAX_FAILURES, FAILURE_WINDOW)),
         }
     }
 }
 
-/// The router: `/healthz` and `/v1/traces`.
+/// The router: `/healthz` and `/v1/traces`. The token is checked before the
+/// body is read ([`require_token`]), so an unauthenticated client gets 401 and
+/// costs no memory whatever it sends.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/v1/traces", post(post_traces))
+        .route(
+            "/v1/traces",
+            post(post_traces)
+                .route_layer(middleware::from_fn_with_state(state.clone(), require_token)),
+        )
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
+}
+
+/// The client address of a request served by [`serve_on`] (`None` elsewhere).
+pub fn client_addr(ext: &axum::http::Extensions) -> Option<IpAddr> {
+    ext.get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip())
+}
+
+/// 401 for a missing or wrong bearer token before the body is read; 429 for an
+/// address that sent [`MAX_FAILURES`] wrong ones in the last minute. Failures are
+/// logged with the client address.
+async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(expected) = st.token.as_deref() else {
+        return next.run(req).await;
+    };
+    let addr = client_addr(req.extensions());
+    let now = Instant::now();
+    if let Some(a) = addr.filter(|a| st.failures.is_blocked(*a, now)) {
+        tracing::warn!(message = "Ingest refused: too many wrong tokens from this address.", client = %a);
+        return too_many();
+    }
+    if check_bearer(req.headers(), Some(expected)) {
+        return next.run(req).await;
+    }
+    let failures = addr.map(|a| st.failures.fail(a, now));
+    tracing::warn!(
+        message = "Ingest refused: missing or wrong bearer token.",
+        client = %addr.map_or_else(|| "?".to_string(), |a| a.to_string()),
+        failures
+    );
+    unauthorized()
+}
+
+fn too_many() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, FAILURE_WINDOW.as_secs().to_string())],
+        Json(json!({"error": "too many wrong tokens from this address; retry later"})),
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {
@@ -158,10 +267,7 @@ pub(crate) fn check_bearer(headers: &HeaderMap, token: Option<&str>) -> bool {
 /// `POST /v1/traces`: a JSON array of records, one JSON object, or NDJSON.
 /// 200 when all were stored (or duplicates), 207 when some were rejected,
 /// 400 when none was valid; the body is an [`IngestReport`].
-async fn post_traces(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if !check_bearer(&headers, st.token.as_deref()) {
-        return unauthorized();
-    }
+async fn post_traces(State(st): State<AppState>, body: Bytes) -> Response {
     let mut report = IngestReport::default();
     let mut traces = Vec::new();
     let mut push = |report: &mut IngestReport, idx: u64, v: Result<Value, String>| {
@@ -228,20 +334,11 @@ async fn post_traces(State(st): State<AppState>, headers: HeaderMap, body: Bytes
 pub async fn serve(
     router: Router,
     addr: SocketAddr,
+    limits: Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    serve_on(listener, router, shutdown).await
+    serve_on(listener, router, limits, shutdown).await
 }
 
-/// Serves on an already bound listener until `shutdown` resolves.
-pub async fn serve_on(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    tracing::info!(message = "Listening.", addr = %listener.local_addr()?);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-}
+pub use edge::{serve_on, Limits};

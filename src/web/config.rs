@@ -76,7 +76,7 @@ impl std::fmt::Debug for Account {
 }
 
 /// Shortest accepted token: a reviewer token is a password.
-pub const MIN_TOKEN_LEN: usize = 16;
+pub use crate::config::MIN_TOKEN_LEN;
 
 impl ReviewConfig {
     fn accounts_cfg(&self) -> impl Iterator<Item = (String, &AccountConfig, Role)> {

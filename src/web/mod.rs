@@ -17,10 +17,11 @@ mod runs;
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Form, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
+use axum::Extension;
 use axum::Router;
 use serde::Deserialize;
 
@@ -28,6 +29,7 @@ pub use auth::{ct_eq, Session};
 pub use config::{Account, AccountConfig, ReviewConfig, Role, MIN_TOKEN_LEN};
 
 use crate::config::ConfigError;
+use crate::ratelimit::FailureLimiter;
 use crate::store::Store;
 use auth::Auth;
 use pages::{esc, message};
@@ -37,6 +39,8 @@ use pages::{esc, message};
 pub struct WebState {
     store: Store,
     auth: Arc<Auth>,
+    /// Client addresses that sent too many unknown tokens to `/login`.
+    failures: Arc<FailureLimiter>,
 }
 
 impl WebState {
@@ -50,6 +54,10 @@ impl WebState {
         WebState {
             store,
             auth: Arc::new(Auth::new(accounts, session_ttl, secure_cookie)),
+            failures: Arc::new(FailureLimiter::new(
+                MAX_LOGIN_FAILURES,
+                std::time::Duration::from_secs(60),
+            )),
         }
     }
 
@@ -219,12 +227,29 @@ struct LoginForm {
     next: Option<String>,
 }
 
+/// Unknown tokens a client address may send to `/login` per minute.
+pub const MAX_LOGIN_FAILURES: u32 = 10;
+
 async fn login(
     State(st): State<WebState>,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
     let next = auth::local_path(f.next.as_deref(), "/review");
+    let now = std::time::Instant::now();
+    // Served by `http::serve_on`, every request knows its client address.
+    let peer = peer.map(|Extension(ConnectInfo(a))| a.ip());
+    if let Some(ip) = peer.filter(|ip| st.failures.is_blocked(*ip, now)) {
+        tracing::warn!(message = "Review page sign-in refused: too many unknown tokens from this address.", client = %ip);
+        return message(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            "Too many unknown tokens from this address; try again in a minute.",
+            None,
+            None,
+        );
+    }
     if !auth::same_origin(&headers) {
         return message(
             StatusCode::FORBIDDEN,
@@ -241,7 +266,8 @@ async fn login(
             pages::see_other(next, Some(st.auth.set_cookie(&id)))
         }
         None => {
-            tracing::warn!(message = "Review page sign-in with an unknown token.");
+            let failures = peer.map(|ip| st.failures.fail(ip, now));
+            tracing::warn!(message = "Review page sign-in with an unknown token.", client = %peer.map_or_else(|| "?".to_string(), |ip| ip.to_string()), failures);
             pages::html(
                 StatusCode::UNAUTHORIZED,
                 pages::frame(

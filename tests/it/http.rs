@@ -123,3 +123,143 @@ fn open_ingest_only_on_loopback() {
     let e = cfg.resolve_token(std::path::Path::new(".")).unwrap_err();
     assert!(e.message.contains("no ingest token"), "{}", e.message);
 }
+
+#[test]
+fn an_ingest_token_shorter_than_16_characters_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("short"), "s3cret\n").unwrap();
+    std::fs::write(dir.path().join("long"), "0123456789abcdef\n").unwrap();
+    let cfg = |f: &str| driftwatch::http::ServerConfig {
+        token_file: Some(f.into()),
+        ..Default::default()
+    };
+    let e = cfg("short").resolve_token(dir.path()).unwrap_err();
+    assert_eq!(e.path, "server.token");
+    assert!(e.message.contains("at least 16"), "{}", e.message);
+    assert_eq!(
+        cfg("long").resolve_token(dir.path()).unwrap().as_deref(),
+        Some("0123456789abcdef")
+    );
+}
+
+const TOKEN: &str = "0123456789abcdef";
+
+/// The real edge (`http::serve_on`) with short limits.
+async fn start_edge(db: &TestDb) -> std::net::SocketAddr {
+    let state = AppState::new(
+        db.store().await,
+        Some(TOKEN.into()),
+        &IngestConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = driftwatch::http::Limits {
+        header_timeout: std::time::Duration::from_millis(500),
+        request_timeout: std::time::Duration::from_secs(1),
+        max_connections: 8,
+    };
+    tokio::spawn(driftwatch::http::serve_on(
+        listener,
+        router(state, 64 * 1024),
+        limits,
+        std::future::pending(),
+    ));
+    addr
+}
+
+/// What the server sends before it closes, within `within` (panics if it does not close).
+async fn read_until_closed(s: &mut tokio::net::TcpStream, within: std::time::Duration) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    match tokio::time::timeout(within, s.read_to_end(&mut buf)).await {
+        Ok(_) => String::from_utf8_lossy(&buf).into_owned(),
+        Err(_) => panic!(
+            "connection still open after {within:?}; got {:?}",
+            String::from_utf8_lossy(&buf)
+        ),
+    }
+}
+
+/// Slow, idle and unauthenticated clients are bounded: idle and partial-header
+/// connections are closed, a stalled body gets 408, a client without a token gets
+/// 401 before sending its body, extra connections are closed at accept and
+/// `/healthz` answers again once slots free, and an address that keeps sending
+/// wrong tokens gets 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_edge_bounds_slow_idle_and_unauthenticated_clients() {
+    use std::time::{Duration, Instant};
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let db = TestDb::sqlite().await;
+    let addr = start_edge(&db).await;
+    let secs = Duration::from_secs(4);
+
+    // Idle: closed by the header-read timeout.
+    let t = Instant::now();
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    read_until_closed(&mut idle, secs).await;
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+
+    // Partial headers: closed too.
+    let mut partial = TcpStream::connect(addr).await.unwrap();
+    partial
+        .write_all(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    read_until_closed(&mut partial, secs).await;
+
+    // No token, a 2 MB body announced and not sent: 401 at once, not 413.
+    let mut anon = TcpStream::connect(addr).await.unwrap();
+    anon.write_all(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n").await.unwrap();
+    let reply = read_until_closed(&mut anon, secs).await;
+    assert!(reply.starts_with("HTTP/1.1 401"), "{reply}");
+
+    // With the token, a body that stalls: 408 after the request timeout.
+    let t = Instant::now();
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(format!("POST /v1/traces HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 100000\r\n\r\n[{{\"id\":").as_bytes()).await.unwrap();
+    let reply = read_until_closed(&mut slow, secs).await;
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+
+    // Eight idle connections fill the slots: a ninth is closed at accept…
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut ninth = TcpStream::connect(addr).await.unwrap();
+    let _ = ninth
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let reply = read_until_closed(&mut ninth, Duration::from_millis(400)).await;
+    assert!(reply.is_empty(), "{reply}");
+    // …and once the idle ones time out, /healthz answers again.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let r = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(held);
+
+    // Ten failures from one address (the tokenless request above and nine wrong
+    // tokens), then even the right token gets 429.
+    let c = reqwest::Client::new();
+    let post = |token: &'static str| {
+        c.post(format!("http://{addr}/v1/traces"))
+            .bearer_auth(token)
+            .json(&json!([{"id": "a", "input": "hello"}]))
+            .send()
+    };
+    for _ in 0..9 {
+        assert_eq!(post("wrong-token-wrong-token").await.unwrap().status(), 401);
+    }
+    let r = post(TOKEN).await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "60");
+    assert_eq!(db.store().await.count_traces().await.unwrap(), 0);
+}

@@ -166,20 +166,21 @@ fn accounts() -> Vec<Account> {
     ]
 }
 
-/// The page routes on 127.0.0.1:0; returns the base URL and a shutdown handle.
+/// The page routes on 127.0.0.1:0 behind the daemon's HTTP edge
+/// (`http::serve_on`); returns the base URL and a shutdown handle.
 async fn start(store: Store, accounts: Vec<Account>) -> (String, tokio::sync::oneshot::Sender<()>) {
     let state = WebState::new(store, accounts, Duration::from_secs(3600), false);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-    });
+    tokio::spawn(driftwatch::http::serve_on(
+        listener,
+        router(state),
+        driftwatch::http::Limits::default(),
+        async {
+            let _ = rx.await;
+        },
+    ));
     (format!("http://{addr}"), tx)
 }
 
@@ -871,4 +872,25 @@ async fn web_review_loop_in_headless_chromium() {
         .await
         .unwrap();
     assert_eq!(pending.len(), 4);
+}
+
+/// `/login` counts unknown tokens per client address: after ten in a minute even
+/// a good token is refused with 429, so tokens cannot be guessed at speed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_unknown_tokens_at_login_are_refused() {
+    let db = TestDb::sqlite().await;
+    let (base, _stop) = start(db.store().await, accounts()).await;
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = |token: &'static str| {
+        c.post(format!("{base}/login"))
+            .form(&[("token", token), ("next", "/review")])
+            .send()
+    };
+    for _ in 0..10 {
+        assert_eq!(login("not-a-token-of-anyone").await.unwrap().status(), 401);
+    }
+    assert_eq!(login(ALICE).await.unwrap().status(), 429);
 }
