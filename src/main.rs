@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -9,7 +10,10 @@ fn main() -> ExitCode {
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("driftwatch: cannot start the async runtime: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "driftwatch: cannot start the async runtime: {e}"
+            );
             return ExitCode::from(exit::FAILURE);
         }
     };
@@ -19,7 +23,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("driftwatch: {err:#}");
+            let _ = writeln!(std::io::stderr(), "driftwatch: {err:#}");
             ExitCode::from(exit::FAILURE)
         }
     }
@@ -36,9 +40,13 @@ fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("DRIFTWATCH_LOG")
         .unwrap_or_else(|_| EnvFilter::new("warn,driftwatch=info"));
+    // A closed stderr (`driftwatch run … 2>&1 >/dev/null | head -1`) must not end
+    // a run: the default reports a failed log write with `eprintln!`, which panics
+    // on that same broken pipe. Logs that cannot be written are dropped.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

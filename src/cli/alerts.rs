@@ -681,7 +681,7 @@ async fn deliver(
 ) -> anyhow::Result<ExitCode> {
     let (receivers, errors) = build_receivers(alerting, base_dir);
     for e in &errors {
-        eprintln!("driftwatch: {e}; its notifications stay queued");
+        say_err!("driftwatch: {e}; its notifications stay queued");
     }
     let stats = deliver_due(store, &receivers, &alerting.retry, now)
         .await

@@ -42,7 +42,7 @@ pub(super) async fn embed_cmd(store: &Store, cfg: &Config, cmd: EmbedCmd) -> Res
         Some(s) => match crate::jobs::parse_since(s, chrono::Utc::now()) {
             Ok(t) => Some(t),
             Err(msg) => {
-                eprintln!("driftwatch: {msg}");
+                say_err!("driftwatch: {msg}");
                 return Ok(ExitCode::from(exit::CONFIG));
             }
         },

@@ -104,11 +104,11 @@ pub(super) async fn golden_cmd(store: &Store, cfg: &Config, cmd: GoldenCmd) -> R
                     Ok(e) => match crate::jobs::embed_golden_version(store, &e, &set, v.version)
                         .await
                     {
-                        Ok((n, _)) if json => eprintln!("embedded {n} golden texts"),
+                        Ok((n, _)) if json => say_err!("embedded {n} golden texts"),
                         Ok((n, _)) => writeln!(out, "embedded {n} golden texts")?,
-                        Err(e) => eprintln!("driftwatch: warning: golden texts not embedded: {e}"),
+                        Err(e) => say_err!("driftwatch: warning: golden texts not embedded: {e}"),
                     },
-                    Err(e) => eprintln!("driftwatch: warning: golden texts not embedded: {e}"),
+                    Err(e) => say_err!("driftwatch: warning: golden texts not embedded: {e}"),
                 }
             }
             Ok(report_exit(&report))
@@ -148,7 +148,7 @@ pub(super) async fn golden_cmd(store: &Store, cfg: &Config, cmd: GoldenCmd) -> R
                     );
                     crate::golden::write_jsonl(&mut f, &ex)?;
                     f.flush()?;
-                    eprintln!("wrote {} examples to {}", ex.len(), p.display());
+                    say_err!("wrote {} examples to {}", ex.len(), p.display());
                 }
                 None => crate::golden::write_jsonl(&mut out, &ex)?,
             }

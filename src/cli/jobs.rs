@@ -106,7 +106,7 @@ pub(super) fn bench_cmd(cfg: &Config, cmd: &BenchCmd) -> Result<ExitCode> {
         Some(name) => match cfg.jobs.iter().find(|j| &j.name == name) {
             Some(j) => j.clone(),
             None => {
-                eprintln!("driftwatch: no job named `{name}` in the config");
+                say_err!("driftwatch: no job named `{name}` in the config");
                 return Ok(ExitCode::from(exit::CONFIG));
             }
         },

@@ -13,6 +13,15 @@ use crate::config::ConfigErrors;
 use crate::settings::{Config, Settings};
 use crate::store::Store;
 
+/// `eprintln!` that ignores a closed stderr: a broken pipe must not end a command
+/// (or leave its run `running`).
+macro_rules! say_err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod alerts;
 mod demo;
 mod embed;
@@ -163,7 +172,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(errs) => {
-            eprintln!("{errs}");
+            say_err!("{errs}");
             return Ok(ExitCode::from(exit::CONFIG));
         }
     };
@@ -209,8 +218,8 @@ fn check_config(path: Option<&Path>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(errs) => {
-            eprintln!("{errs}");
-            eprintln!(
+            say_err!("{errs}");
+            say_err!(
                 "{} error{} in {}",
                 errs.errors.len(),
                 if errs.errors.len() == 1 { "" } else { "s" },
@@ -223,7 +232,7 @@ fn check_config(path: Option<&Path>) -> ExitCode {
 
 /// Prints a config error the same way `check-config` does and returns exit code 2.
 pub fn config_failure(errs: ConfigErrors) -> ExitCode {
-    eprintln!("{errs}");
+    say_err!("{errs}");
     ExitCode::from(exit::CONFIG)
 }
 

@@ -274,3 +274,75 @@ async fn nul_in_text_is_stripped_and_loses_no_record(db: TestDb) {
     assert_eq!(ex[0].expected_output, "x");
 }
 both_backends!(nul_in_text_sqlite, nul_in_text_postgres => nul_in_text_is_stripped_and_loses_no_record);
+
+/// A closed stderr (`driftwatch run … 2>&1 >/dev/null | head -1`) must not end a
+/// run: the run finishes, is stored as succeeded, and the command exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stderr_does_not_kill_a_run() {
+    let db = TestDb::sqlite().await;
+    let store = db.store().await;
+    let now = chrono::Utc::now();
+    let traces: Vec<_> = (0..300)
+        .map(|i| {
+            crate::common::bare_trace(
+                &format!("t{i}"),
+                now - chrono::Duration::minutes(i),
+                &format!("question number {i}"),
+                "{}",
+            )
+        })
+        .collect();
+    store.insert_traces(&traces).await.unwrap();
+    let golden: Vec<_> = (0..100)
+        .map(|i| driftwatch::store::NewGoldenExample {
+            input: format!("golden question {i}"),
+            expected_output: "{}".into(),
+            tags: vec![],
+            proposal_id: None,
+        })
+        .collect();
+    store
+        .apply_golden_change(
+            "g",
+            &driftwatch::store::GoldenChange {
+                description: "import".into(),
+                add: golden,
+                archive: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("dw.toml");
+    std::fs::write(
+        &cfg,
+        "[[jobs]]\nname = \"j\"\nschedule = \"0 * * * *\"\nwindow = \"1d\"\ngolden_set = \"g\"\n\n[jobs.semantic]\nenabled = false\n",
+    )
+    .unwrap();
+    let mut child = Command::new(bin())
+        .args([
+            "--database",
+            &db.url,
+            "--config",
+            cfg.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "run",
+            "j",
+        ])
+        .env("DRIFTWATCH_LOG", "debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away at once, like `| head -1` after its line.
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let runs = store
+        .list_runs(&driftwatch::store::RunFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, driftwatch::store::RunStatus::Succeeded);
+}
