@@ -165,7 +165,9 @@ impl Config {
     }
 
     /// The database URL in force: `--database` beats `DRIFTWATCH_DATABASE_URL`
-    /// beats the file.
+    /// beats the file. A relative `sqlite://` path in the file is relative to the
+    /// file's folder, like every other path in it (a flag or the environment is
+    /// relative to the working directory, as a shell user expects).
     pub fn database_url(&self, flag: Option<&str>) -> String {
         if let Some(u) = flag {
             return u.to_string();
@@ -175,8 +177,27 @@ impl Config {
                 return u;
             }
         }
-        self.store.url.clone()
+        match self.source_file {
+            Some(_) => sqlite_relative_to(&self.store.url, &self.base_dir),
+            None => self.store.url.clone(),
+        }
     }
+}
+
+/// `url` with a relative SQLite path joined to `base`; other URLs unchanged.
+fn sqlite_relative_to(url: &str, base: &Path) -> String {
+    let Some((prefix, rest)) = url
+        .strip_prefix("sqlite://")
+        .map(|r| ("sqlite://", r))
+        .or_else(|| url.strip_prefix("sqlite:").map(|r| ("sqlite:", r)))
+    else {
+        return url.to_string();
+    };
+    let (path, query) = rest.split_at(rest.find('?').unwrap_or(rest.len()));
+    if path.is_empty() || path.starts_with(':') || Path::new(path).is_absolute() {
+        return url.to_string();
+    }
+    format!("{prefix}{}{query}", base.join(path).display())
 }
 
 /// `[daemon]`: how `driftwatch serve` runs.
@@ -371,6 +392,26 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relative_sqlite_path_in_a_file_is_relative_to_the_file() {
+        let base = Path::new("/etc/dw");
+        assert_eq!(
+            sqlite_relative_to("sqlite://data.db", base),
+            "sqlite:///etc/dw/data.db"
+        );
+        assert_eq!(
+            sqlite_relative_to("sqlite:data.db?mode=rwc", base),
+            "sqlite:/etc/dw/data.db?mode=rwc"
+        );
+        for same in [
+            "sqlite:///var/lib/x.db",
+            "sqlite::memory:",
+            "postgres://h/db",
+        ] {
+            assert_eq!(sqlite_relative_to(same, base), same);
+        }
+    }
 
     #[test]
     fn empty_file_gives_defaults() {

@@ -65,7 +65,7 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
                 );
                 write_production(&mut f, &opts)?;
                 f.flush()?;
-                eprintln!("wrote {n} generated traces to {}", p.display());
+                say_err!("wrote {n} generated traces to {}", p.display());
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -151,15 +151,11 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
         models.join("onnxruntime/libonnxruntime.so").display()
     );
     std::fs::write(&cfg_path, toml_text)?;
-    let mut settings = match crate::settings::Settings::load_file(&cfg_path) {
+    // The file names the database relative to itself: `dir/driftwatch.db`.
+    let settings = match crate::settings::Settings::load_file(&cfg_path) {
         Ok(s) => s,
         Err(e) => return Ok(super::config_failure(e)),
     };
-    // The file names the database relative to itself; this process runs elsewhere.
-    std::sync::Arc::get_mut(&mut settings.cfg)
-        .expect("not shared yet")
-        .store
-        .url = url.clone();
     let cfg = settings.cfg.clone();
     println!("4. wrote {} (job `support`: last 24h vs golden, JSON Schema for outputs, alerts to a maildir, the review page)", cfg_path.display());
 

@@ -58,3 +58,29 @@ fn commands_refuse_a_bad_config_with_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("2:1: server.bind: must be HOST:PORT"));
 }
+
+/// `[store] url = "sqlite://data.db"` in `sub/x.toml` means `sub/data.db`, from
+/// whatever directory the command runs in.
+#[test]
+fn a_relative_sqlite_url_in_the_file_is_relative_to_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(
+        dir.path().join("sub/x.toml"),
+        "[store]\nurl = \"sqlite://data.db\"\n",
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .env_remove("DRIFTWATCH_DATABASE_URL")
+        .args(["--config", "sub/x.toml", "golden", "versions"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("sub/data.db").exists());
+    assert!(!dir.path().join("data.db").exists());
+}
