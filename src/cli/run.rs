@@ -45,7 +45,7 @@ pub fn resolve_job(cfg: &Config, args: &RunArgs) -> Result<crate::jobs::JobSpec,
         ),
         None => {
             let names: Vec<&str> = cfg.jobs.iter().map(|j| j.name.as_str()).collect();
-            eprintln!(
+            say_err!(
                 "driftwatch: no job named `{}` in the config (jobs: {})\nhint: pass --golden-set SET for a one-off run without config",
                 args.job,
                 if names.is_empty() { "none".to_string() } else { names.join(", ") }
@@ -71,7 +71,21 @@ pub(crate) async fn run_cmd(store: &Store, cfg: &Config, args: RunArgs) -> Resul
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
-    let mut opts = crate::jobs::RunOptions::default();
+    // Runs a killed `driftwatch run` (or daemon) on this host left `running`.
+    match crate::jobs::abort_orphaned_runs(store, false).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            message = "Marked runs of processes that are gone as aborted.",
+            runs = n
+        ),
+        Err(e) => {
+            tracing::warn!(message = "Looking for runs of processes that are gone failed.", error = %e)
+        }
+    }
+    let mut opts = crate::jobs::RunOptions {
+        holder: Some(crate::jobs::cli_holder()),
+        ..Default::default()
+    };
     if spec.semantic.enabled {
         opts.embedder = Some(crate::jobs::SharedEmbedder::build(
             &cfg.embedding,
@@ -124,9 +138,10 @@ pub async fn alert_after_run(
     .await?;
     let (receivers, errors) = crate::alert::build_receivers(&cfg.alerts, &cfg.base_dir);
     for e in errors {
-        eprintln!(
+        say_err!(
             "driftwatch: alert receiver {} cannot be built: {}",
-            e.name, e.source
+            e.name,
+            e.source
         );
     }
     let d = crate::alert::deliver_due(store, &receivers, &cfg.alerts.retry, now).await?;
@@ -188,7 +203,7 @@ pub(super) async fn report_cmd(
     match out {
         Some(p) => {
             std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
-            eprintln!("wrote {}", p.display());
+            say_err!("wrote {}", p.display());
         }
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }

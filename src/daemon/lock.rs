@@ -9,9 +9,7 @@ pub fn holder_id(cfg: &DaemonConfig) -> String {
     if let Some(i) = &cfg.instance {
         return i.clone();
     }
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "host".into());
+    let host = crate::jobs::hostname();
     format!(
         "{host}/{}/{:04x}",
         std::process::id(),

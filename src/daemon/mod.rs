@@ -161,8 +161,10 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let cfg = settings.cfg.clone();
     let _lock = match store.backend() {
+        // Locked by the file's real path, so a second daemon reaching the same
+        // file through a symlink or another relative path is refused too.
         Backend::Sqlite => sqlite_path(db_url)
-            .map(|p| SqliteLock::acquire(&p))
+            .map(|p| SqliteLock::acquire(&std::fs::canonicalize(&p).unwrap_or(p)))
             .transpose()?,
         Backend::Postgres => None,
     };
@@ -198,14 +200,12 @@ pub async fn serve(
     let receivers = current
         .resolve()
         .map_err(|errs| ServeError::Config(ConfigErrors::new(source_file.clone(), errs)))?;
-    // Runs left `running` by a previous process on this SQLite file (we hold its
-    // lock, so none is in flight). On PostgreSQL a replica taking over an expired
-    // lease aborts the crashed holder's runs instead.
+    // Runs left `running` by a process that is gone. On PostgreSQL a replica
+    // taking over an expired lease aborts a crashed holder's runs instead.
     if store.backend() == Backend::Sqlite {
-        match store
-            .abort_stale_runs(chrono::Utc::now().timestamp_millis())
-            .await
-        {
+        // We hold the file's lock: no other daemon runs on it, but a CLI
+        // `driftwatch run` may; its run is left alone while its process lives.
+        match crate::jobs::abort_orphaned_runs(&store, true).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
                 message = "Marked runs left running by a previous process as aborted.",

@@ -70,23 +70,38 @@ impl Store {
         Ok(())
     }
 
-    /// Marks every run still `running` as aborted: called at daemon start, when no
-    /// run of this process can be in flight (runs of other replicas hold a lease).
-    pub async fn abort_stale_runs(&self, older_than_ms: i64) -> Result<u64> {
+    /// Every `running` run with its holder (the process that runs it).
+    pub async fn running_runs(&self) -> Result<Vec<(i64, Option<String>)>> {
         on_pool!(self, p => {
-            let n = sqlx::query(
-                "UPDATE runs SET status = $1, error = $2, finished_at_ms = $3 WHERE status = $4 AND started_at_ms < $5",
-            )
-            .bind(RunStatus::Aborted.as_str())
-            .bind("the process running it stopped before it finished")
-            .bind(now_ms())
-            .bind(RunStatus::Running.as_str())
-            .bind(older_than_ms)
-            .execute(p)
-            .await?
-            .rows_affected();
-            Ok(n)
+            sqlx::query("SELECT id, holder FROM runs WHERE status = $1 ORDER BY id")
+                .bind(RunStatus::Running.as_str())
+                .fetch_all(p)
+                .await?
+                .into_iter()
+                .map(|r| Ok((r.try_get("id")?, r.try_get("holder")?)))
+                .collect::<Result<Vec<_>>>()
         })
+    }
+
+    /// Marks these runs aborted with `reason` (those still running).
+    pub async fn abort_runs(&self, ids: &[i64], reason: &str) -> Result<u64> {
+        let mut n = 0;
+        for &id in ids {
+            n += on_pool!(self, p => {
+                sqlx::query(
+                    "UPDATE runs SET status = $1, error = $2, finished_at_ms = $3 WHERE id = $4 AND status = $5",
+                )
+                .bind(RunStatus::Aborted.as_str())
+                .bind(reason)
+                .bind(now_ms())
+                .bind(id)
+                .bind(RunStatus::Running.as_str())
+                .execute(p)
+                .await?
+                .rows_affected()
+            });
+        }
+        Ok(n)
     }
 
     pub async fn get_run(&self, id: i64) -> Result<Run> {

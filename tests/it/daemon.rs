@@ -374,6 +374,22 @@ async fn a_second_daemon_on_one_sqlite_file_refuses_to_start() {
         log.contains("another driftwatch daemon") && log.contains(&a.pid().to_string()),
         "{log}"
     );
+    // The same file through a symlink is the same database.
+    let db_path = db.url.strip_prefix("sqlite://").unwrap();
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(db_path, &link).unwrap();
+    let via_link = format!("sqlite://{}", link.display());
+    let mut c = Daemon::start(
+        dir.path(),
+        "c",
+        &config(&via_link, free_addr(), "c", ""),
+        &[],
+    );
+    let status = c
+        .wait(Duration::from_secs(20))
+        .expect("a daemon through a symlink kept running");
+    assert!(!status.success());
+    assert!(c.log().contains("another driftwatch daemon"), "{}", c.log());
     // The first one is unaffected.
     assert_eq!(a.get("/readyz").await.map(|r| r.0), Some(200));
 }
@@ -846,4 +862,56 @@ async fn a_receiver_that_cannot_be_built_refuses_start_and_reload() {
     );
     assert!(d.log().contains("alerts.receivers.ops"), "{}", d.log());
     assert_eq!(d.get("/readyz").await.map(|r| r.0), Some(200));
+}
+
+/// `serve` on SQLite aborts runs whose process is gone, and leaves alone a run
+/// that a live `driftwatch run` is executing; a later CLI run also aborts the
+/// runs of a killed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_aborts_only_runs_whose_process_is_gone() {
+    let db = TestDb::sqlite().await;
+    let store = db.store().await;
+    load(&store).await;
+    let host = driftwatch::jobs::hostname();
+    let live = store
+        .start_run_as("tick", Some(&format!("{host}/{}/cli", std::process::id())))
+        .await
+        .unwrap();
+    let killed = store
+        .start_run_as("tick", Some(&format!("{host}/4000000000/cli")))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), "d", &config(&db.url, free_addr(), "d", ""), &[]);
+    d.ready().await;
+    let status = |id| {
+        let store = store.clone();
+        async move { store.get_run(id).await.unwrap().status }
+    };
+    assert_eq!(status(killed).await, RunStatus::Aborted);
+    assert_eq!(
+        status(live).await,
+        RunStatus::Running,
+        "a live CLI run was aborted"
+    );
+    drop(d);
+
+    // The CLI path: a second killed run is aborted by the next `driftwatch run`.
+    let killed2 = store
+        .start_run_as("tick", Some(&format!("{host}/4000000001/cli")))
+        .await
+        .unwrap();
+    let cfg = dir.path().join("d.toml");
+    let out = Command::new(bin())
+        .args(["--config", cfg.to_str().unwrap(), "run", "tick"])
+        .env_remove("DRIFTWATCH_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status(killed2).await, RunStatus::Aborted);
+    assert_eq!(status(live).await, RunStatus::Running);
 }

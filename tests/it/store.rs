@@ -154,10 +154,18 @@ async fn runs_lifecycle(db: TestDb) {
         (RunStatus::Failed, Some("boom"))
     );
     assert!(r.finished_at.is_some());
-    let id2 = s.start_run("job2").await.unwrap();
-    let n = s.abort_stale_runs(i64::MAX).await.unwrap();
-    assert_eq!(n, 1);
-    assert_eq!(s.get_run(id2).await.unwrap().status, RunStatus::Aborted);
+    let id2 = s.start_run_as("job2", Some("h/1/cli")).await.unwrap();
+    assert_eq!(
+        s.running_runs().await.unwrap(),
+        [(id2, Some("h/1/cli".to_string()))]
+    );
+    let n = s.abort_runs(&[id, id2], "gone").await.unwrap();
+    assert_eq!(n, 1, "the failed run is not running");
+    let r2 = s.get_run(id2).await.unwrap();
+    assert_eq!(
+        (r2.status, r2.error.as_deref()),
+        (RunStatus::Aborted, Some("gone"))
+    );
     let listed = s
         .list_runs(&driftwatch::store::RunFilter {
             job: Some("job1".into()),
