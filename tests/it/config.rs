@@ -70,16 +70,11 @@ fn a_relative_sqlite_url_in_the_file_is_relative_to_the_file() {
         "[store]\nurl = \"sqlite://data.db\"\n",
     )
     .unwrap();
-    let out = Command::new(bin())
-        .current_dir(dir.path())
-        .env_remove("DRIFTWATCH_DATABASE_URL")
-        .args(["--config", "sub/x.toml", "golden", "versions"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    crate::common::succeeds(
+        Command::new(bin())
+            .current_dir(dir.path())
+            .env_remove("DRIFTWATCH_DATABASE_URL")
+            .args(["--config", "sub/x.toml", "golden", "versions"]),
     );
     assert!(dir.path().join("sub/data.db").exists());
     assert!(!dir.path().join("data.db").exists());

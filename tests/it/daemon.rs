@@ -902,15 +902,10 @@ async fn serve_aborts_only_runs_whose_process_is_gone() {
         .await
         .unwrap();
     let cfg = dir.path().join("d.toml");
-    let out = Command::new(bin())
-        .args(["--config", cfg.to_str().unwrap(), "run", "tick"])
-        .env_remove("DRIFTWATCH_DATABASE_URL")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    crate::common::succeeds(
+        Command::new(bin())
+            .args(["--config", cfg.to_str().unwrap(), "run", "tick"])
+            .env_remove("DRIFTWATCH_DATABASE_URL"),
     );
     assert_eq!(status(killed2).await, RunStatus::Aborted);
     assert_eq!(status(live).await, RunStatus::Running);

@@ -257,16 +257,11 @@ async fn nul_in_text_is_stripped_and_loses_no_record(db: TestDb) {
         ),
     )
     .unwrap();
-    let out = Command::new(bin())
-        .args(["--database", &db.url, "golden", "import"])
-        .arg(&golden)
-        .args(["--set", "g"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    crate::common::succeeds(
+        Command::new(bin())
+            .args(["--database", &db.url, "golden", "import"])
+            .arg(&golden)
+            .args(["--set", "g"]),
     );
     let ex = store.golden_examples("g", None).await.unwrap();
     let inputs: Vec<&str> = ex.iter().map(|e| e.input.as_str()).collect();

@@ -74,7 +74,7 @@ impl AlertmanagerChannel {
             .get(self.healthy_url.clone())
             .send()
             .await
-            .map_err(|e| http::classify_reqwest(&e))?;
+            .map_err(http::classify_reqwest)?;
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
         http::classify_http(status, &text)?;

@@ -43,23 +43,17 @@ pub fn classify_http(status: u16, body: &str) -> Result<(), SendError> {
     }
 }
 
-fn describe(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
-}
-
-/// Network-level failure → retryable, request-building failure → permanent.
-pub(crate) fn classify_reqwest(e: &reqwest::Error) -> SendError {
-    if e.is_builder() {
-        SendError::permanent(describe(e))
+/// Network-level failure → retryable, request-building failure → permanent. The
+/// URL is dropped from the reason: a Slack webhook URL or a webhook's query-string
+/// key is a secret, and the reason reaches logs, `outbox.last_error`,
+/// `delivery_attempts.error` and `alerts outbox`.
+pub(crate) fn classify_reqwest(e: reqwest::Error) -> SendError {
+    let builder = e.is_builder();
+    let reason = crate::text::error_chain(&e.without_url());
+    if builder {
+        SendError::permanent(reason)
     } else {
-        SendError::retryable(describe(e))
+        SendError::retryable(reason)
     }
 }
 
@@ -77,7 +71,7 @@ pub(crate) async fn post_json(
         .body(body)
         .send()
         .await
-        .map_err(|e| classify_reqwest(&e))?;
+        .map_err(classify_reqwest)?;
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
     classify_http(status, &text)
@@ -92,7 +86,7 @@ pub(crate) async fn probe_head(
         .head(url.clone())
         .send()
         .await
-        .map_err(|e| classify_reqwest(&e))?;
+        .map_err(classify_reqwest)?;
     Ok(format!(
         "reachable (HEAD answered HTTP {})",
         resp.status().as_u16()

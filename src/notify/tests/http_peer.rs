@@ -251,3 +251,33 @@ async fn alertmanager_v2_payload() {
         assert_eq!(a["generatorURL"], "https://dw.example/runs/7");
     }
 }
+
+/// A webhook URL is a secret (Slack's path, a query-string key): a failed send's
+/// reason, which reaches logs, the outbox and `alerts outbox`, never contains it.
+#[tokio::test]
+async fn a_failed_send_does_not_reveal_the_url() {
+    // A port nothing listens on: the connection is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let slack_r = slack(format!("http://127.0.0.1:{port}/services/T0/B0/SECRETPART"))
+        .build()
+        .unwrap();
+    let hook = ReceiverConfig::Webhook(WebhookConfig {
+        url: format!("http://127.0.0.1:{port}/hook?key=SECRETKEY"),
+        secret_env: None,
+        secret_file: None,
+        send_resolved: true,
+    })
+    .build()
+    .unwrap();
+    for (r, secret) in [(slack_r, "SECRETPART"), (hook, "SECRETKEY")] {
+        let err = r.send(&two_firing()).await.unwrap_err();
+        let reason = err.to_string();
+        assert!(matches!(err, SendError::Retryable { .. }), "{reason}");
+        assert!(!reason.contains(secret), "{reason}");
+        assert!(!reason.contains("127.0.0.1"), "{reason}");
+    }
+}

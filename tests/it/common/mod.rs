@@ -115,6 +115,19 @@ pub fn bin() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_driftwatch"))
 }
 
+/// Runs `cmd` (a driftwatch command), panics with its stderr unless it exits 0,
+/// and returns its output.
+pub fn succeeds(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// A trace from source `app` with only the required fields set.
 pub fn bare_trace(
     external_id: &str,
