@@ -287,6 +287,7 @@ async fn post_traces(State(st): State<AppState>, body: Bytes) -> Response {
                 .into_response()
         }
     };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Array(items)) => {
             for (i, v) in items.into_iter().enumerate() {

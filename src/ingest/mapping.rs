@@ -75,6 +75,10 @@ const EPOCH_MS_CUTOFF: f64 = 1e11;
 
 pub fn parse_ts(v: &Value) -> Result<DateTime<Utc>, String> {
     let from_num = |x: f64| -> Result<DateTime<Utc>, String> {
+        // `as i64` would turn NaN into 0 (1970) and ±inf into the extremes.
+        if !x.is_finite() {
+            return Err(format!("timestamp {x} is not a finite number"));
+        }
         let ms = if x.abs() >= EPOCH_MS_CUTOFF {
             x
         } else {
@@ -234,6 +238,19 @@ mod tests {
             .unwrap();
         assert_eq!(t.input, "last");
         assert_eq!(t.output, "o");
+    }
+
+    #[test]
+    fn a_timestamp_that_is_not_a_finite_number_is_rejected_not_1970() {
+        for bad in ["NaN", "inf", "-infinity"] {
+            let e = parse_ts(&json!(bad)).unwrap_err();
+            assert!(e.contains("not a finite number"), "{bad}: {e}");
+        }
+        let m = map_with("input");
+        let e = m
+            .to_trace(&json!({"input": "q", "ts": "NaN"}), "cli")
+            .unwrap_err();
+        assert!(e.contains("not a finite number"), "{e}");
     }
 
     #[test]

@@ -117,7 +117,11 @@ fn parse_jsonl(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sen
         };
         line_no += 1;
         batch.bytes += n as u64;
-        let trimmed = buf.trim_ascii();
+        let mut trimmed = buf.trim_ascii();
+        if line_no == 1 {
+            // A UTF-8 byte-order mark some editors write: not part of the record.
+            trimmed = trimmed.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(trimmed);
+        }
         if trimmed.is_empty() {
             continue;
         }
@@ -171,7 +175,8 @@ fn parse_csv(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sende
     let mut last_pos = 0u64;
     let mut record = csv::ByteRecord::new();
     loop {
-        let line = rdr.position().line() + 1;
+        // After a record the reader stands at the start of the next one.
+        let line = rdr.position().line();
         match rdr.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
@@ -215,6 +220,8 @@ fn parse_csv(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sende
             }
             Err(e) => {
                 batch.read += 1;
+                // The line the bad record starts on, as the CSV reader saw it.
+                let line = e.position().map_or(line, |p| p.line());
                 batch.errors.push((line, format!("malformed CSV: {e}")));
                 if !matches!(
                     e.kind(),

@@ -232,7 +232,8 @@ pub async fn poll(
             for (start, bytes) in &lines {
                 pos.line += 1;
                 let text = String::from_utf8_lossy(bytes);
-                let text = text.trim();
+                // A byte-order mark at the start of the file is not part of line 1.
+                let text = text.trim().trim_start_matches('\u{feff}');
                 if text.is_empty() {
                     continue;
                 }

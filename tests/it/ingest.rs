@@ -341,3 +341,46 @@ async fn a_closed_stderr_does_not_kill_a_run() {
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, driftwatch::store::RunStatus::Succeeded);
 }
+
+/// Small ingest defects: a UTF-8 byte-order mark does not cost line 1, a
+/// malformed CSV record is reported on the line it starts on, and a timestamp
+/// that is not a finite number is rejected instead of stored as 1970.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bom_csv_line_numbers_and_non_finite_timestamps() {
+    let db = TestDb::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let bom = dir.path().join("bom.jsonl");
+    std::fs::write(
+        &bom,
+        "\u{feff}{\"id\": \"b1\", \"input\": \"first\"}\n{\"id\": \"b2\", \"input\": \"second\"}\n",
+    )
+    .unwrap();
+    let (code, v) = ingest_json(&db.url, &[bom.to_str().unwrap()]);
+    assert_eq!((code, v["stored"].as_u64()), (0, Some(2)), "{v}");
+
+    let csv = dir.path().join("bad.csv");
+    std::fs::write(&csv, "input,output\nq1,a1\n\"unterminated,a2\nq3,a3\n").unwrap();
+    let (_, v) = ingest_json(&db.url, &[csv.to_str().unwrap()]);
+    assert_eq!(v["errors"][0]["line"], 3, "{v}");
+
+    let nan = dir.path().join("nan.jsonl");
+    std::fs::write(
+        &nan,
+        "{\"id\": \"n1\", \"input\": \"q\", \"ts\": \"NaN\"}\n{\"id\": \"n2\", \"input\": \"q\", \"ts\": 1790000000}\n",
+    )
+    .unwrap();
+    let (code, v) = ingest_json(&db.url, &[nan.to_str().unwrap()]);
+    assert_eq!(
+        (code, v["stored"].as_u64(), v["rejected"].as_u64()),
+        (3, Some(1), Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["errors"][0]["line"], 1);
+    assert!(
+        v["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a finite number"),
+        "{v}"
+    );
+}
