@@ -204,6 +204,14 @@ pub fn client_addr(ext: &axum::http::Extensions) -> Option<IpAddr> {
 /// logged with the client address.
 async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let Some(expected) = st.token.as_deref() else {
+        // Open ingest (loopback only): a web page the operator visits must not be
+        // able to post traces. Browsers send cross-site `text/plain`, form and
+        // multipart bodies without asking; a JSON content type needs a CORS
+        // preflight this server never grants, and a foreign Origin is refused.
+        if let Some(refusal) = cross_site_refusal(req.headers()) {
+            tracing::warn!(message = "Open ingest refused a cross-site request.", client = %client_addr(req.extensions()).map_or_else(|| "?".to_string(), |a| a.to_string()));
+            return refusal;
+        }
         return next.run(req).await;
     };
     let addr = client_addr(req.extensions());
@@ -222,6 +230,46 @@ async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> 
         failures
     );
     unauthorized()
+}
+
+/// 415 unless the body is declared JSON or NDJSON; 403 for an Origin header
+/// that is not this server's own host.
+fn cross_site_refusal(headers: &HeaderMap) -> Option<Response> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !matches!(media.as_str(), "application/json" | "application/x-ndjson") {
+        return Some(
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Json(json!({"error": "Content-Type must be application/json or application/x-ndjson"})),
+            )
+                .into_response(),
+        );
+    }
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if let Some(origin) = origin {
+        let same = host
+            .is_some_and(|h| origin == format!("http://{h}") || origin == format!("https://{h}"));
+        if !same {
+            return Some(
+                (
+                    StatusCode::FORBIDDEN,
+                    Json(json!({"error": "cross-origin ingest refused"})),
+                )
+                    .into_response(),
+            );
+        }
+    }
+    None
 }
 
 fn too_many() -> Response {

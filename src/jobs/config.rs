@@ -272,7 +272,21 @@ pub fn parse_schedule(s: &str) -> Result<cron::Schedule, String> {
     } else {
         s.to_string()
     };
-    cron::Schedule::from_str(&full).map_err(|e| format!("invalid cron expression `{s}`: {e}"))
+    let schedule = cron::Schedule::from_str(&full)
+        .map_err(|e| format!("invalid cron expression `{s}`: {e}"))?;
+    if schedule.upcoming(chrono::Utc).next().is_none() {
+        return Err(format!("cron expression `{s}` never fires"));
+    }
+    Ok(schedule)
+}
+
+/// The shortest gap between the schedule's next few fire times.
+fn shortest_interval(schedule: &cron::Schedule) -> Option<Duration> {
+    let times: Vec<_> = schedule.upcoming(chrono::Utc).take(8).collect();
+    times
+        .windows(2)
+        .filter_map(|w| (w[1] - w[0]).to_std().ok())
+        .min()
 }
 
 impl JobConfig {
@@ -362,6 +376,18 @@ impl JobConfig {
         let jitter = duration("jitter", &self.jitter);
         let settle_delay = duration("settle_delay", &self.settle_delay);
         let lookback = duration("lookback", &self.lookback);
+        if let (Some(j), Some(gap)) = (jitter, schedule.as_ref().and_then(shortest_interval)) {
+            if j >= gap {
+                errs.push(ConfigError::new(
+                    key("jitter"),
+                    format!(
+                        "must be shorter than the time between two scheduled runs ({}), got `{}`",
+                        humantime::format_duration(gap),
+                        self.jitter
+                    ),
+                ));
+            }
+        }
         if self.sample_size < 1 {
             errs.push(ConfigError::new(
                 key("sample_size"),
@@ -561,6 +587,21 @@ mod tests {
         assert!(parse_schedule("*/2 * * * * *").is_ok());
         let e = parse_schedule("every day").unwrap_err();
         assert!(e.contains("every day"), "{e}");
+        let e = parse_schedule("0 0 31 2 *").unwrap_err();
+        assert!(e.contains("never fires"), "{e}");
+    }
+
+    #[test]
+    fn jitter_must_be_shorter_than_the_schedule_interval() {
+        let mut j = JobConfig::adhoc("j", "g");
+        j.schedule = "*/15 * * * *".into();
+        j.jitter = "1y".into();
+        let errs = j.check("jobs[0]", Path::new(".")).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].path, "jobs[0].jitter");
+        assert!(errs[0].message.contains("15m"), "{}", errs[0].message);
+        j.jitter = "2m".into();
+        assert!(j.check("jobs[0]", Path::new(".")).is_ok());
     }
 
     #[test]

@@ -111,10 +111,8 @@ pub(super) fn check(c: &SqlSourceConfig, at: &str, errs: &mut Vec<ConfigError>) 
         },
         (None, Some(q)) => {
             let q = q.trim().trim_end_matches(';');
-            if !q.to_ascii_lowercase().starts_with("select")
-                && !q.to_ascii_lowercase().starts_with("with")
-            {
-                errs.push(ConfigError::new(format!("{at}.query"), "must be a SELECT"));
+            if let Err(why) = check_select(q) {
+                errs.push(ConfigError::new(format!("{at}.query"), why));
             }
             Some(format!("({q}) AS dw_src"))
         }
@@ -605,8 +603,95 @@ pub async fn poll(
     Ok(report)
 }
 
+/// Whether `q` is one read-only query: a single statement (no `;` outside
+/// string literals and comments) that starts with SELECT or WITH and has no
+/// data-changing keyword (`WITH … DELETE` is a write). The connection is
+/// read-only as well; this names the mistake at `check-config`.
+fn check_select(q: &str) -> Result<(), String> {
+    let q = q.trim().trim_end_matches(';');
+    // The query's words outside '…' / "…" literals and -- / /* */ comments.
+    let mut code = String::with_capacity(q.len());
+    let mut chars = q.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' => {
+                for d in chars.by_ref() {
+                    if d == c {
+                        break;
+                    }
+                }
+                code.push(' ');
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                for d in chars.by_ref() {
+                    if d == '\n' {
+                        break;
+                    }
+                }
+                code.push(' ');
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut prev = ' ';
+                for d in chars.by_ref() {
+                    if prev == '*' && d == '/' {
+                        break;
+                    }
+                    prev = d;
+                }
+                code.push(' ');
+            }
+            _ => code.push(c),
+        }
+    }
+    if code.contains(';') {
+        return Err("must be one statement (no `;` inside)".into());
+    }
+    let lower = code.to_ascii_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    if !matches!(words.first(), Some(&"select") | Some(&"with")) {
+        return Err("must be a SELECT".into());
+    }
+    const WRITES: [&str; 12] = [
+        "insert", "update", "delete", "merge", "drop", "alter", "create", "truncate", "grant",
+        "revoke", "copy", "call",
+    ];
+    if let Some(w) = words.iter().find(|w| WRITES.contains(w)) {
+        return Err(format!(
+            "must only read; it contains `{}`",
+            w.to_ascii_uppercase()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_one_read_only_statement_passes() {
+        for ok in [
+            "SELECT id, prompt FROM llm_calls",
+            "with t as (select * from calls) select * from t;",
+            "SELECT 'a; drop table x' AS s, \"delete\" FROM t -- ; update\n",
+        ] {
+            assert_eq!(super::check_select(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("SELECT 1; DROP TABLE calls", "one statement"),
+            (
+                "WITH d AS (DELETE FROM calls RETURNING *) SELECT * FROM d",
+                "DELETE",
+            ),
+            ("UPDATE calls SET x = 1", "must be a SELECT"),
+        ] {
+            let e = super::check_select(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
     use super::*;
 
     fn spec(id: Option<&str>) -> SqlSpec {

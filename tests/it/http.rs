@@ -263,3 +263,40 @@ async fn the_http_edge_bounds_slow_idle_and_unauthenticated_clients() {
     assert_eq!(r.headers()["retry-after"], "60");
     assert_eq!(db.store().await.count_traces().await.unwrap(), 0);
 }
+
+/// Open ingest (no token, loopback) refuses what a web page could send it: a
+/// cross-site `text/plain` body (415) and a foreign Origin (403).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_ingest_refuses_cross_site_posts() {
+    let db = TestDb::sqlite().await;
+    let (base, _stop) = start(&db, None, 64 * 1024).await;
+    let c = reqwest::Client::new();
+    let rec = r#"{"id": "x", "input": "hello"}"#;
+    let r = c
+        .post(format!("{base}/v1/traces"))
+        .header("content-type", "text/plain")
+        .body(rec)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let r = c
+        .post(format!("{base}/v1/traces"))
+        .header("content-type", "application/json")
+        .header("origin", "https://evil.example")
+        .body(rec)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(db.store().await.count_traces().await.unwrap(), 0);
+    let r = c
+        .post(format!("{base}/v1/traces"))
+        .header("content-type", "application/x-ndjson")
+        .body(rec)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(db.store().await.count_traces().await.unwrap(), 1);
+}
