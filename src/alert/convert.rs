@@ -27,28 +27,7 @@ impl From<&store::Finding> for notify::Finding {
             _ => notify::Side::Output,
         };
         let num = |x: Option<f64>| x.unwrap_or(f64::NAN);
-        let examples = f
-            .details
-            .get("examples")
-            .and_then(|v| v.as_array())
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|e| match e {
-                        serde_json::Value::String(s) => Some(s.clone()),
-                        serde_json::Value::Number(n) => Some(format!("trace #{n}")),
-                        serde_json::Value::Object(o) => {
-                            match (o.get("text").and_then(|t| t.as_str()), o.get("trace_id")) {
-                                (Some(text), _) => Some(text.to_owned()),
-                                (None, Some(id)) if id.is_number() => Some(format!("trace #{id}")),
-                                _ => None,
-                            }
-                        }
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let examples = examples_of(f, notify::ExamplesPolicy::Full);
         notify::Finding {
             job: f.job.clone(),
             kind,
@@ -73,13 +52,46 @@ impl From<&store::Finding> for notify::Finding {
     }
 }
 
+/// A finding's `details.examples` as notifications show them under `policy`:
+/// texts as the policy lets them leave, else (and for entries without text) the
+/// trace they come from as `trace #ID`.
+fn examples_of(f: &store::Finding, policy: notify::ExamplesPolicy) -> Vec<String> {
+    let Some(items) = f.details.get("examples").and_then(|v| v.as_array()) else {
+        return Vec::new();
+    };
+    let trace = |id: &serde_json::Value| id.is_number().then(|| format!("trace #{id}"));
+    items
+        .iter()
+        .filter_map(|e| match e {
+            serde_json::Value::String(s) => policy.apply(s),
+            serde_json::Value::Number(_) => trace(e),
+            serde_json::Value::Object(o) => {
+                let id = o.get("trace_id");
+                match o.get("text").and_then(|t| t.as_str()) {
+                    Some(text) => policy.apply(text).or_else(|| id.and_then(trace)),
+                    None => id.and_then(trace),
+                }
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The findings of `job` the rules look at: skipped tests (not tested at all) are left
-/// out, so they neither match nor hold an alert.
-pub fn notify_findings(job: &str, findings: &[store::Finding]) -> Vec<notify::Finding> {
+/// out, so they neither match nor hold an alert. Their example texts are as
+/// `policy` (`[alerts] examples`) lets them leave for e-mail, chat and webhooks.
+pub fn notify_findings(
+    job: &str,
+    findings: &[store::Finding],
+    policy: notify::ExamplesPolicy,
+) -> Vec<notify::Finding> {
     findings
         .iter()
         .filter(|f| f.job == job && f.verdict != Verdict::Skipped)
-        .map(notify::Finding::from)
+        .map(|f| notify::Finding {
+            examples: examples_of(f, policy),
+            ..notify::Finding::from(f)
+        })
         .collect()
 }
 
@@ -117,6 +129,26 @@ mod tests {
     }
 
     #[test]
+    fn examples_leave_as_the_policy_says() {
+        let mut f = stored("output", "output.chars", Verdict::Drifted);
+        f.details = json!({"examples": [
+            {"trace_id": 5, "text": "mail jane@example.com"},
+            "call +1 415 555 0100",
+        ]});
+        let all = [f];
+        let got = |p| notify_findings("support", &all, p)[0].examples.clone();
+        assert_eq!(
+            got(notify::ExamplesPolicy::Redacted),
+            ["mail [email]", "call [phone]"]
+        );
+        assert_eq!(got(notify::ExamplesPolicy::None), ["trace #5"]);
+        assert_eq!(
+            got(notify::ExamplesPolicy::Full),
+            ["mail jane@example.com", "call +1 415 555 0100"]
+        );
+    }
+
+    #[test]
     fn converts_numbers_side_kind_and_details() {
         let n = notify::Finding::from(&stored("output", "latency_ms", Verdict::Drifted));
         assert_eq!(n.kind, notify::FindingKind::Operational);
@@ -145,7 +177,7 @@ mod tests {
             stored("output", "c", Verdict::Ok),
             other,
         ];
-        let got: Vec<String> = notify_findings("support", &all)
+        let got: Vec<String> = notify_findings("support", &all, notify::ExamplesPolicy::Full)
             .into_iter()
             .map(|f| f.metric)
             .collect();

@@ -74,7 +74,7 @@ pub async fn evaluate_run(
         });
     }
 
-    let findings = notify_findings(job, findings);
+    let findings = notify_findings(job, findings, alerting.examples);
     let prev: Vec<AlertState> = all
         .iter()
         .filter(|s| s.label("job") == job)

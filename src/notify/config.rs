@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::channels::{ChannelConfigError, ReceiverConfig};
 use super::plan::Route;
+use super::redact::ExamplesPolicy;
 use super::retry::RetryPolicy;
 use super::rules::{
     default_rules, valid_label_name, validate_rules, Condition, RuleConfig, RuleError,
@@ -57,6 +58,11 @@ pub struct AlertingConfig {
     /// Delivery retry policy for the outbox.
     #[serde(default)]
     pub retry: RetryPolicy,
+    /// What notifications carry of the example production texts behind a
+    /// finding: `"none"`, `"redacted"` (default: e-mail addresses, phone and card
+    /// numbers, IBANs, IP addresses and API keys replaced) or `"full"`.
+    #[serde(default)]
+    pub examples: ExamplesPolicy,
 }
 
 /// Why the `[alerts]` section is invalid.

@@ -16,6 +16,7 @@ mod config;
 mod dedup;
 mod group;
 mod plan;
+mod redact;
 mod render;
 mod retry;
 mod rules;
@@ -36,6 +37,7 @@ pub use config::{AlertingConfig, AlertingConfigError, ConfigDuration, RouteConfi
 pub use dedup::{should_notify, GroupStatus, NotificationStatus, NotifyReason, SentRecord};
 pub use group::{group_alerts, group_key, idempotency_key, AlertGroup, Notification, GROUP_BY_ALL};
 pub use plan::{plan_notifications, Plan, PlanInput, PlannedNotification, Route, SkippedGroup};
+pub use redact::{redact, ExamplesPolicy};
 pub use render::{
     alertmanager_payload, html_body, report_command, slack_payload, subject, text_body,
     webhook_payload,

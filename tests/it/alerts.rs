@@ -990,3 +990,44 @@ fn looks_like_toml(l: &str) -> bool {
             !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         })
 }
+
+/// Under the default `[alerts] examples = "redacted"` no raw personal data from
+/// an example trace reaches a receiver; `"full"` sends the text as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_texts_reach_receivers_redacted_by_default() {
+    let raw = "I am jane.doe@example.com, card 4111 1111 1111 1111, from 203.0.113.7";
+    for (policy, expect_raw) in [("", false), ("examples = \"full\"\n", true)] {
+        let db = TestDb::sqlite().await;
+        let store = db.store().await;
+        let dir = tempfile::tempdir().unwrap();
+        let alerting = config(
+            &format!(
+                "[alerts]\n{policy}\n[alerts.receivers.ops]\nkind = \"file\"\ndir = \"mail\"\n"
+            ),
+            dir.path(),
+        );
+        let mut f = finding("output.chars", true);
+        f.details = json!({"examples": [{"trace_id": 11, "text": raw}]});
+        run_and_evaluate(&store, &alerting, &[f], t0()).await;
+        let stats = deliver(&store, &alerting, dir.path(), Utc::now()).await;
+        assert_eq!(stats.delivered, 1, "{stats:?}");
+        // A maildir: the message is a file under mail/new.
+        let mut delivered = String::new();
+        for e in std::fs::read_dir(dir.path().join("mail/new")).unwrap() {
+            delivered.push_str(&std::fs::read_to_string(e.unwrap().path()).unwrap());
+        }
+        for secret in ["jane.doe@example.com", "4111 1111 1111 1111", "203.0.113.7"] {
+            assert_eq!(
+                delivered.contains(secret),
+                expect_raw,
+                "policy `{policy}`: {secret}"
+            );
+        }
+        if !expect_raw {
+            assert!(
+                delivered.contains("I am [email], card [card], from [ip]"),
+                "{delivered}"
+            );
+        }
+    }
+}
