@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
 use crate::metrics::{Expectations, MetricId, OutputFormat, TokenizerSpec};
+use crate::semantic::SemanticParams;
 
 /// One analysis job as written in the config file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -188,6 +189,8 @@ pub struct JobSpec {
     pub effect_floors: EffectFloors,
     pub tests: BTreeMap<String, TestChoice>,
     pub semantic: super::SemanticJobConfig,
+    /// `[jobs.semantic]` checked into the analysis parameters, once, at load.
+    pub semantic_params: SemanticParams,
 }
 
 /// When a job's scheduled runs fire and what window each reads.
@@ -502,16 +505,18 @@ impl JobConfig {
                 ));
             }
         }
-        if let Err(e) = self.semantic.params(
-            self.seed,
-            if self.alpha > 0.0 && self.alpha < 1.0 {
-                self.alpha
-            } else {
-                0.05
-            },
-        ) {
-            errs.push(ConfigError::new(format!("{at}.semantic"), e));
-        }
+        let semantic_params = self
+            .semantic
+            .params(
+                self.seed,
+                if self.alpha > 0.0 && self.alpha < 1.0 {
+                    self.alpha
+                } else {
+                    0.05
+                },
+            )
+            .map_err(|e| errs.push(ConfigError::new(format!("{at}.semantic"), e)))
+            .ok();
         if !(self.semantic.spot_check_rate >= 0.0 && self.semantic.spot_check_rate <= 1.0) {
             errs.push(ConfigError::new(
                 format!("{at}.semantic.spot_check_rate"),
@@ -573,6 +578,7 @@ impl JobConfig {
             effect_floors: self.effect_floors,
             tests: self.tests.clone(),
             semantic: self.semantic.clone(),
+            semantic_params: semantic_params.expect("checked"),
         })
     }
 }

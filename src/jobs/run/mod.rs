@@ -284,7 +284,7 @@ async fn analyze(
             &spec.name,
             &spec.golden_set,
             spec.seed,
-            spec.alpha,
+            &spec.semantic_params,
             &spec.semantic,
             &golden,
             &prod.traces,

@@ -400,12 +400,12 @@ pub async fn run_semantic(
     job: &str,
     golden_set: &str,
     seed: u64,
-    alpha: f64,
+    params: &SemanticParams,
     cfg: &SemanticJobConfig,
     golden: &[GoldenExample],
     traces: &[Trace],
 ) -> Result<SemanticOutput, JobError> {
-    let params = cfg.params(seed, alpha).map_err(JobError::Semantic)?;
+    let params = params.clone();
     let g_in: Vec<&str> = golden.iter().map(|g| nonempty(&g.input)).collect();
     let p_in: Vec<&str> = traces.iter().map(|t| nonempty(&t.input)).collect();
     let mut stats = EmbedStats::default();
