@@ -659,6 +659,29 @@ async fn metrics_readyz_sources_reload_and_systemd_notify() {
             );
         }
     }
+    // Label values the dashboard filters on exist too: `verdict` is the stored
+    // verdict (`drifted`, `ok`, `skipped`), never `drift`.
+    let verdicts: BTreeSet<String> = parse_metrics(&rendered)
+        .into_iter()
+        .filter(|(n, _, _)| n == "driftwatch_verdict")
+        .filter_map(|(_, labels, _)| {
+            let v = labels.split("verdict=\"").nth(1)?;
+            Some(v.split('"').next()?.to_string())
+        })
+        .collect();
+    assert!(verdicts.contains("drifted"), "{rendered}");
+    for e in &exprs {
+        if let Some(v) = e
+            .split("verdict=\"")
+            .nth(1)
+            .and_then(|v| v.split('"').next())
+        {
+            assert!(
+                ["drifted", "ok", "skipped"].contains(&v),
+                "dashboard filters on verdict=\"{v}\", which is never exported: {e}"
+            );
+        }
+    }
 
     // SIGHUP with a broken config: refused, the old one keeps running.
     let cfg_path = dir.path().join("d.toml");
