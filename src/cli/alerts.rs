@@ -95,6 +95,17 @@ pub enum AlertsCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Put dead notifications back in the queue (after fixing the receiver): the
+    /// given ids, or every dead one with --all. They are delivered by the daemon's
+    /// sender or `alerts deliver`, with a fresh set of retries.
+    #[command(group(clap::ArgGroup::new("which").args(["ids", "all"]).required(true)))]
+    Requeue {
+        /// Outbox ids (from `alerts outbox --dead`).
+        ids: Vec<i64>,
+        /// Every dead notification.
+        #[arg(long)]
+        all: bool,
+    },
     /// Send a test notification to a receiver now (not through the outbox).
     Test {
         /// Receiver name (a key of [alerts.receivers]).
@@ -163,6 +174,14 @@ pub async fn run_cmd_to(
             Ok(ExitCode::SUCCESS)
         }
         AlertsCmd::Outbox { dead, json } => outbox(store, dead, json, out).await,
+        AlertsCmd::Requeue { ids, all: _ } => {
+            let n = store
+                .requeue_dead(&ids, now)
+                .await
+                .context("failed to requeue the dead notifications")?;
+            writeln!(out, "requeued {n} dead notification(s)")?;
+            Ok(ExitCode::SUCCESS)
+        }
         AlertsCmd::Test { receiver } => test(alerting, base_dir, &receiver, now, out).await,
         AlertsCmd::Deliver { json } => deliver(store, alerting, base_dir, json, now, out).await,
     }

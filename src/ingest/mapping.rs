@@ -200,21 +200,46 @@ impl FieldMap {
             Some(Value::Number(n)) => Some(n.as_f64() != Some(0.0)),
             Some(_) => Some(true),
         };
+        // Every stored text is bounded, not only input and output.
+        let model = lookup_path(v, &self.model).map(as_text);
+        let metadata = lookup_path(v, &self.metadata).cloned();
+        let meta_len = metadata.as_ref().map_or(0, |m| m.to_string().len());
+        for (name, len) in [
+            ("model", model.as_ref().map_or(0, String::len)),
+            ("metadata", meta_len),
+            ("id", external_id.len()),
+        ] {
+            if len > self.max_text_bytes {
+                return Err(format!(
+                    "{name} is {len} bytes, over max_text_bytes {}",
+                    self.max_text_bytes
+                ));
+            }
+        }
         Ok(NewTrace {
             source: source.to_string(),
             external_id,
             ts,
             input,
             output,
-            model: lookup_path(v, &self.model).map(as_text),
+            model,
             latency_ms: num(&self.latency, "latency")?,
             prompt_tokens: num(&self.prompt_tokens, "prompt_tokens")?.map(|x| x as i64),
             completion_tokens: num(&self.completion_tokens, "completion_tokens")?.map(|x| x as i64),
             cost: num(&self.cost, "cost")?,
             is_error,
             feedback: num(&self.feedback, "feedback")?,
-            metadata: lookup_path(v, &self.metadata).cloned(),
+            metadata,
         })
+    }
+
+    /// The longest line or record read at all: input, output, model and metadata
+    /// at `max_text_bytes` each, plus room for the other fields. A longer line is
+    /// rejected without being held in memory.
+    pub fn max_record_bytes(&self) -> usize {
+        self.max_text_bytes
+            .saturating_mul(4)
+            .saturating_add(64 << 10)
     }
 }
 

@@ -93,6 +93,44 @@ fn send(tx: &mpsc::Sender<Batch>, batch: &mut Batch, cap: usize) -> bool {
     tx.blocking_send(full).is_ok()
 }
 
+/// Reads one line (with its `\n`) into `buf`, holding at most `max` bytes: the
+/// rest of a longer line is read past, not kept. Returns the bytes consumed and
+/// whether the line was longer than `max` (then `buf` is empty).
+fn read_line_capped(
+    r: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<(usize, bool)> {
+    let (mut consumed, mut over) = (0, false);
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok((consumed, over));
+        }
+        let (n, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (avail.len(), false),
+        };
+        if !over {
+            if buf.len() + n > max {
+                over = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(&avail[..n]);
+            }
+        }
+        r.consume(n);
+        consumed += n;
+        if done {
+            return Ok((consumed, over));
+        }
+    }
+}
+
 fn parse_jsonl(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sender<Batch>) {
     let mut reader = BufReader::with_capacity(1 << 20, input);
     let mut buf = Vec::with_capacity(4096);
@@ -104,11 +142,12 @@ fn parse_jsonl(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sen
         errors: Vec::new(),
         bytes: 0,
     };
+    let max_line = opts.map.max_record_bytes();
     loop {
         buf.clear();
-        let n = match reader.read_until(b'\n', &mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
+        let (n, overlong) = match read_line_capped(&mut reader, &mut buf, max_line) {
+            Ok((0, _)) => break,
+            Ok(x) => x,
             Err(e) => {
                 batch.read += 1;
                 batch.errors.push((line_no + 1, format!("read error: {e}")));
@@ -117,6 +156,13 @@ fn parse_jsonl(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sen
         };
         line_no += 1;
         batch.bytes += n as u64;
+        if overlong {
+            batch.read += 1;
+            batch
+                .errors
+                .push((line_no, format!("line is longer than {max_line} bytes")));
+            continue;
+        }
         let mut trimmed = buf.trim_ascii();
         if line_no == 1 {
             // A UTF-8 byte-order mark some editors write: not part of the record.

@@ -616,6 +616,33 @@ impl Store {
         })
     }
 
+    /// Puts dead notifications back in the queue: `ids`, or every dead one when
+    /// `ids` is empty. Each starts over as if enqueued at `now` (attempts 0, due
+    /// now, a fresh `give_up_after`), and its last error is kept until the next
+    /// attempt. Rows that are not dead are left alone. Returns how many moved.
+    pub async fn requeue_dead(&self, ids: &[i64], now: DateTime<Utc>) -> Result<u64> {
+        let now_ms = now.timestamp_millis();
+        let sql = "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at_ms = $1, \
+                   created_at_ms = $1, claimed_until_ms = NULL WHERE status = 'dead'";
+        on_pool!(self, p => {
+            let mut n = 0;
+            if ids.is_empty() {
+                n += sqlx::query(sql).bind(now_ms).execute(p).await?.rows_affected();
+            } else {
+                let one = format!("{sql} AND id = $2");
+                for id in ids {
+                    n += sqlx::query(sqlx::AssertSqlSafe(one.clone()))
+                        .bind(now_ms)
+                        .bind(id)
+                        .execute(p)
+                        .await?
+                        .rows_affected();
+                }
+            }
+            Ok(n)
+        })
+    }
+
     /// Outbox rows, oldest first (see [`OutboxFilter`]).
     pub async fn outbox(&self, filter: &OutboxFilter) -> Result<Vec<OutboxRow>> {
         let sql = format!(

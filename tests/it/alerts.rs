@@ -903,13 +903,50 @@ async fn failing_receivers_end_dead_and_are_counted(db: TestDb) {
         "{text}"
     );
 
-    // Dead rows are never retried.
+    // Dead rows are never retried…
+    let later = t + Duration::days(1);
     assert_eq!(
-        deliver(&store, &alerting, Path::new("."), t + Duration::days(1))
+        deliver(&store, &alerting, Path::new("."), later)
             .await
             .claimed,
         0
     );
+    // …until someone requeues them: one by id, then the rest.
+    let chat = dead.iter().find(|r| r.receiver == "chat").unwrap().id;
+    let said = cli(
+        &store,
+        &alerting,
+        AlertsCmd::Requeue {
+            ids: vec![chat],
+            all: false,
+        },
+        later,
+    )
+    .await;
+    assert_eq!(said.trim(), "requeued 1 dead notification(s)");
+    let s = deliver(&store, &alerting, Path::new("."), later).await;
+    assert_eq!(
+        (s.claimed, s.retried),
+        (1, 1),
+        "a fresh set of retries: {s:?}"
+    );
+    let said = cli(
+        &store,
+        &alerting,
+        AlertsCmd::Requeue {
+            ids: vec![],
+            all: true,
+        },
+        later,
+    )
+    .await;
+    assert_eq!(
+        said.trim(),
+        "requeued 1 dead notification(s)",
+        "the hook one"
+    );
+    let counts = store.outbox_counts().await.unwrap();
+    assert_eq!((counts.dead, counts.backlog()), (0, 2));
 }
 both_backends!(failing_receivers_end_dead_and_are_counted_sqlite, failing_receivers_end_dead_and_are_counted_postgres => failing_receivers_end_dead_and_are_counted);
 

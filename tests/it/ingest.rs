@@ -384,3 +384,65 @@ async fn bom_csv_line_numbers_and_non_finite_timestamps() {
         "{v}"
     );
 }
+
+/// Every stored text is bounded, and an overlong line is rejected with its
+/// number without being held whole: with `max_text_bytes = 1024` a 2 KiB model, a
+/// 2 KiB metadata object and a 100 KiB line are rejected, the rest stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_metadata_and_whole_lines_are_size_capped() {
+    let db = TestDb::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("dw.toml");
+    std::fs::write(&cfg, "[ingest]\nmax_text_bytes = 1024\n").unwrap();
+    let path = dir.path().join("big.jsonl");
+    let lines = [
+        json!({"id": "ok1", "input": "fine"}).to_string(),
+        json!({"id": "m", "input": "q", "model": "x".repeat(2048)}).to_string(),
+        json!({"id": "d", "input": "q", "metadata": {"blob": "y".repeat(2048)}}).to_string(),
+        json!({"id": "l", "input": "q", "junk": "z".repeat(100 * 1024)}).to_string(),
+        json!({"id": "ok2", "input": "also fine"}).to_string(),
+    ];
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let out = Command::new(bin())
+        .args([
+            "--database",
+            &db.url,
+            "--config",
+            cfg.to_str().unwrap(),
+            "ingest",
+        ])
+        .arg(&path)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["stored"].as_u64(), v["rejected"].as_u64()),
+        (Some(2), Some(3)),
+        "{v}"
+    );
+    let reasons: Vec<(u64, String)> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["line"].as_u64().unwrap(),
+                e["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(reasons[0].0, 2);
+    assert!(
+        reasons[0]
+            .1
+            .starts_with("model is 2048 bytes, over max_text_bytes 1024"),
+        "{reasons:?}"
+    );
+    assert_eq!(reasons[1].0, 3);
+    assert!(reasons[1].1.starts_with("metadata is"), "{reasons:?}");
+    assert_eq!(
+        reasons[2],
+        (4, format!("line is longer than {} bytes", 4 * 1024 + 65536))
+    );
+}
