@@ -365,7 +365,7 @@ impl Settings {
     /// Reads what `serve` needs beyond the file, at start and at each reload:
     /// the sources' secrets and paths, and every alert receiver (their secrets).
     /// Any failure refuses the whole config, so a receiver that cannot be built
-    /// never starts a generation. `check-config` does not read secrets.
+    /// never starts a generation.
     pub fn resolve(&mut self) -> Result<BTreeMap<String, Receiver>, Vec<ConfigError>> {
         let mut errs = Vec::new();
         if let Err(e) = crate::sources::resolve(&mut self.sources, &self.cfg.base_dir) {
@@ -381,6 +381,34 @@ impl Settings {
         } else {
             Err(errs)
         }
+    }
+
+    /// Every secret and file `serve` reads at start, read now so `check-config`
+    /// reports a problem before `serve` meets it: the ingest token, the review
+    /// page's tokens, the sources' secrets and every alert receiver. Nothing is
+    /// kept.
+    pub fn check_secrets(&self) -> Vec<ConfigError> {
+        let mut errs = Vec::new();
+        // A configured ingest token must be readable and long enough (no token at
+        // all is for `serve` to refuse: CLI-only use needs none).
+        if self.cfg.server.token_ref().is_set() {
+            if let Err(e) = self.cfg.server.resolve_token(&self.cfg.base_dir) {
+                errs.push(e);
+            }
+        }
+        if let Err(e) = self.cfg.review.resolve(&self.cfg.base_dir) {
+            errs.extend(e);
+        }
+        let mut probe = Settings {
+            cfg: self.cfg.clone(),
+            jobs: Vec::new(),
+            sources: self.sources.clone(),
+            daemon: self.daemon,
+        };
+        if let Err(e) = probe.resolve() {
+            errs.extend(e);
+        }
+        errs
     }
 
     /// The raw sections alone.

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::ConfigErrors;
-use crate::settings::{Config, Settings};
+use crate::settings::Settings;
 use crate::store::Store;
 
 /// `eprintln!` that ignores a closed stderr: a broken pipe must not end a command
@@ -85,6 +85,10 @@ pub enum Command {
     CheckConfig {
         /// The file to check (default: --config or ./driftwatch.toml).
         path: Option<PathBuf>,
+        /// Check the file alone, without reading the secrets and token files
+        /// it names (e.g. in CI, where they are not set).
+        #[arg(long)]
+        no_secrets: bool,
     },
     /// Ingest traces from a JSONL or CSV file (`-` for stdin).
     Ingest(IngestArgs),
@@ -163,8 +167,11 @@ pub struct DemoArgs {
 /// Entry point after argument parsing.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
-        Command::CheckConfig { path } => {
-            return Ok(check_config(path.as_deref().or(cli.config.as_deref())))
+        Command::CheckConfig { path, no_secrets } => {
+            return Ok(check_config(
+                path.as_deref().or(cli.config.as_deref()),
+                !no_secrets,
+            ))
         }
         Command::Demo(args) => return demo::run(args).await,
         _ => {}
@@ -208,12 +215,29 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn check_config(path: Option<&Path>) -> ExitCode {
+fn check_config(path: Option<&Path>, secrets: bool) -> ExitCode {
     let path = path
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(crate::settings::DEFAULT_CONFIG_FILE));
-    match Config::load_file(&path) {
-        Ok(_) => {
+    let checked = Settings::load_file(&path).and_then(|s| {
+        let mut errs = if secrets {
+            s.check_secrets()
+        } else {
+            Vec::new()
+        };
+        if errs.is_empty() {
+            return Ok(());
+        }
+        // Place each at its key in the file, like every other config error.
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for e in &mut errs {
+            crate::config::spans::locate(&text, e);
+        }
+        errs.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+        Err(ConfigErrors::new(Some(path.clone()), errs))
+    });
+    match checked {
+        Ok(()) => {
             println!("{}: ok", path.display());
             ExitCode::SUCCESS
         }
