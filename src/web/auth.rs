@@ -63,6 +63,11 @@ fn random_hex() -> String {
 }
 
 impl Auth {
+    /// [`same_origin`] under this page's scheme (`https` with secure cookies).
+    pub fn same_origin(&self, headers: &HeaderMap) -> bool {
+        same_origin(headers, if self.secure_cookie { "https" } else { "http" })
+    }
+
     pub fn new(accounts: Vec<Account>, ttl: Duration, secure_cookie: bool) -> Auth {
         Auth {
             accounts,
@@ -184,20 +189,21 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// Whether a POST's `Origin` (when the browser sends one) is this host: a
-/// second line of defence behind the CSRF token and SameSite.
-pub fn same_origin(headers: &HeaderMap) -> bool {
+/// Whether a POST's `Origin` (when the browser sends one) is this host under
+/// `scheme` (`https` when the page is served behind TLS, i.e. with secure
+/// cookies; `http` otherwise): a second line of defence behind the CSRF token
+/// and SameSite.
+pub fn same_origin(headers: &HeaderMap, scheme: &str) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
     let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let origin = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .unwrap_or("");
-    origin == host
+    origin
+        .strip_prefix(scheme)
+        .and_then(|o| o.strip_prefix("://"))
+        .is_some_and(|o| o == host)
 }
 
 /// A path to send the browser back to after an action: only local absolute
@@ -284,19 +290,20 @@ mod tests {
     }
 
     #[test]
-    fn origin_must_match_host_when_sent() {
+    fn origin_must_match_scheme_and_host_when_sent() {
         let mut h = HeaderMap::new();
-        assert!(same_origin(&h));
+        assert!(same_origin(&h, "http"));
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
         h.insert(
             header::ORIGIN,
             HeaderValue::from_static("http://127.0.0.1:8080"),
         );
-        assert!(same_origin(&h));
+        assert!(same_origin(&h, "http"));
+        assert!(!same_origin(&h, "https"), "the scheme counts");
         h.insert(
             header::ORIGIN,
             HeaderValue::from_static("http://evil.example"),
         );
-        assert!(!same_origin(&h));
+        assert!(!same_origin(&h, "http"));
     }
 }

@@ -165,7 +165,7 @@ fn require_action(st: &WebState, headers: &HeaderMap, csrf: &str) -> Result<Sess
             Some("/login"),
         ));
     };
-    if !auth::same_origin(headers) || csrf.is_empty() || !ct_eq(csrf, &s.csrf) {
+    if !st.auth.same_origin(headers) || csrf.is_empty() || !ct_eq(csrf, &s.csrf) {
         return Err(message(
             StatusCode::FORBIDDEN,
             "Refused",
@@ -250,7 +250,7 @@ async fn login(
             None,
         );
     }
-    if !auth::same_origin(&headers) {
+    if !st.auth.same_origin(&headers) {
         return message(
             StatusCode::FORBIDDEN,
             "Refused",
@@ -294,7 +294,7 @@ async fn logout(
 ) -> Response {
     // Viewers may sign out too, so only the session and CSRF token are checked.
     match st.auth.session(&headers) {
-        Some(s) if ct_eq(&f.csrf, &s.csrf) && auth::same_origin(&headers) => {
+        Some(s) if ct_eq(&f.csrf, &s.csrf) && st.auth.same_origin(&headers) => {
             st.auth.end(&headers);
             pages::see_other("/login", Some(st.auth.clear_cookie()))
         }
