@@ -37,12 +37,9 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// The `[server]` defaults (one place for them: `ServerConfig::default`).
     fn default() -> Self {
-        Limits {
-            header_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(60),
-            max_connections: 256,
-        }
+        super::ServerConfig::default().limits()
     }
 }
 

@@ -47,6 +47,15 @@ pub(super) fn operational_findings(
         ("completion_tokens", |t| t.completion_tokens),
         ("cost", |t| t.cost),
     ];
+    let op_finding = |name: &str, t| {
+        to_finding(
+            &spec.name,
+            FindingKind::Operational,
+            &format!("op.{name}"),
+            "-",
+            t,
+        )
+    };
     let mut out = Vec::new();
     for (name, f) in numeric {
         let r: Vec<f64> = previous.iter().map(f).filter(|x| x.is_finite()).collect();
@@ -63,13 +72,7 @@ pub(super) fn operational_findings(
             spec.tests.get(name).copied(),
             spec.min_samples,
         );
-        out.push(to_finding(
-            &spec.name,
-            FindingKind::Operational,
-            &format!("op.{name}"),
-            "-",
-            t,
-        ));
+        out.push(op_finding(name, t));
     }
     type RateFn = fn(&OpValues) -> Option<bool>;
     let rates: [(&str, RateFn); 2] = [
@@ -100,13 +103,7 @@ pub(super) fn operational_findings(
             None,
             spec.min_samples,
         );
-        out.push(to_finding(
-            &spec.name,
-            FindingKind::Operational,
-            &format!("op.{name}"),
-            "-",
-            t,
-        ));
+        out.push(op_finding(name, t));
     }
     out
 }
