@@ -213,12 +213,14 @@ async fn run_case(
             ));
         } else if f.kind != FindingKind::Structural || sc.kind == Kind::NoDrift {
             lines.push(format!(
-                "    {} {}: p {:.2e} p_adj {:.2e} effect {:.3}",
+                "    {} {}: p {:.2e} p_adj {:.2e} effect {:.3} (independent p {}, design effect {})",
                 f.metric,
                 f.test,
                 f.p_value.unwrap_or(f64::NAN),
                 f.p_adjusted.unwrap_or(f64::NAN),
-                f.effect_size.unwrap_or(f64::NAN)
+                f.effect_size.unwrap_or(f64::NAN),
+                f.details["p_value_independent"],
+                f.details["design_effect"]
             ));
         }
     }
@@ -242,8 +244,15 @@ async fn run_case(
         .iter()
         .filter(|c| props.iter().any(|p| p.cluster_id == Some(**c)))
         .count();
+    let phis = out
+        .summary
+        .semantic
+        .as_ref()
+        .and_then(|s| s.gap_regions.as_ref())
+        .map(|r| format!("{:.1?}", r.design_effects))
+        .unwrap_or_default();
     let head = format!(
-        "  {} seed {seed}: gaps {} (pure {}), input semantic {}, structural in/out {}/{}, json {}, proposals {} ({} novel), {:.1}s",
+        "  {} seed {seed}: design effects {phis}, gaps {} (pure {}), input semantic {}, structural in/out {}/{}, json {}, proposals {} ({} novel), {:.1}s",
         sc.name, s.gaps, s.pure_gaps, s.input_semantic, s.structural_input, s.structural_output, s.json_valid,
         s.proposals, s.novel_proposals, s.seconds
     );

@@ -123,13 +123,7 @@ pub fn analyze(
                     )
                 },
                 || {
-                    domain_classifier(
-                        golden,
-                        production,
-                        params.folds(),
-                        params.classifier_max_per_class(),
-                        seed,
-                    )
+                    domain_classifier(golden, production, params)
                 },
             )
         },
@@ -203,7 +197,7 @@ mod tests {
         let mmd = mmd_test(g.view(), p.view(), 500, 4000, 1).unwrap();
         let t_mmd = t.elapsed();
         let t = Instant::now();
-        let clf = domain_classifier(g.view(), p.view(), 5, 2000, 1).unwrap();
+        let clf = domain_classifier(g.view(), p.view(), &SemanticParams::default()).unwrap();
         let t_clf = t.elapsed();
         let t = Instant::now();
         let cl = cluster_gaps(g.view(), p.view(), &cov, &params).unwrap();

@@ -5,12 +5,13 @@ use linfa::traits::Fit;
 use linfa::Dataset;
 use linfa_logistic::LogisticRegression;
 use ndarray::{Array1, Array2, ArrayView2, Axis, ShapeBuilder};
-use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use statrs::distribution::{ContinuousCDF, Normal};
 
 use super::error::{Result, SemanticError};
 use super::linalg::{check_matrix, rng, subsample};
+use super::params::SemanticParams;
+use super::units::{grouped_folds, near_duplicate_units, NEAR_DUPLICATE_COS};
 
 /// Outcome of [`domain_classifier`].
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +25,8 @@ pub struct ClassifierResult {
     pub folds: usize,
     /// Rows per class actually used (classes are balanced).
     pub n_per_class: usize,
+    /// Near-duplicate units the rows formed (folds keep units whole).
+    pub units: usize,
 }
 
 /// Outcome of [`mann_whitney_auc_test`].
@@ -157,8 +160,14 @@ pub fn mann_whitney_auc_test(scores: &[f64], labels: &[bool]) -> Result<MannWhit
 ///
 /// 1. Balance: `n = min(|golden|, |production|, max_per_class)` rows are
 ///    drawn per side (seeded, uniformly without replacement).
-/// 2. Stratified `folds`-fold split: each class is shuffled (seeded) and its
-///    `i`-th row goes to fold `i mod folds`.
+/// 2. Grouped `folds`-fold split: the `2n` rows are cut into near-duplicate
+///    units ([`near_duplicate_units`] at cosine ≥ [`NEAR_DUPLICATE_COS`],
+///    labels not used, units of more than a tenth of a fold cut), and whole
+///    units go to folds with near-equal counts of each side (seeded). A paraphrase never sits in
+///    training and test at once: when paraphrase groups land whole on one
+///    side (real traffic repeats questions), a row-wise split lets the model
+///    recognise the group instead of a difference between the sides, and
+///    the AUC of a no-drift split reaches ≈ 0.7 on BANKING77.
 /// 3. Per fold, linfa-logistic `LogisticRegression` with its defaults
 ///    (L2 penalty α = 1 on the summed log-loss — scikit-learn's `C = 1` —,
 ///    intercept, L-BFGS ≤ 100 iterations, gradient tolerance 1e-4) is
@@ -178,15 +187,18 @@ pub fn mann_whitney_auc_test(scores: &[f64], labels: &[bool]) -> Result<MannWhit
 /// Lipton, Wang, Smola (2018) “Detecting and correcting for label shift”
 /// and Rabanser, Günnemann, Lipton (2019) “Failing loudly” (domain
 /// classifier as a drift detector). Equivalent to sklearn
-/// `cross_val_predict(LogisticRegression(), X, y, cv=StratifiedKFold(5,
-/// shuffle=True), method='predict_proba')` then `roc_auc_score`.
+/// `cross_val_predict(LogisticRegression(), X, y, groups=units,
+/// cv=GroupKFold(5), method='predict_proba')` then `roc_auc_score`.
 pub fn domain_classifier(
     golden: ArrayView2<f32>,
     production: ArrayView2<f32>,
-    folds: usize,
-    max_per_class: usize,
-    seed: u64,
+    params: &SemanticParams,
 ) -> Result<ClassifierResult> {
+    let (folds, max_per_class, seed) = (
+        params.folds(),
+        params.classifier_max_per_class(),
+        params.seed(),
+    );
     let d = check_matrix(golden, "golden", None)?;
     check_matrix(production, "production", Some(d))?;
     if folds < 2 {
@@ -214,14 +226,11 @@ pub fn domain_classifier(
         x.row_mut(n + row).assign(&production.row(i));
     }
     let y: Vec<usize> = (0..2 * n).map(|i| usize::from(i >= n)).collect();
-    let mut fold_of = vec![0usize; 2 * n];
-    for class in 0..2 {
-        let mut pos: Vec<usize> = (class * n..(class + 1) * n).collect();
-        pos.shuffle(&mut r);
-        for (i, &p) in pos.iter().enumerate() {
-            fold_of[p] = i % folds;
-        }
-    }
+    // Units of at most a tenth of a fold, so no fold is one theme.
+    let units = near_duplicate_units(x.view(), NEAR_DUPLICATE_COS, (2 * n / folds / 10).max(2));
+    let n_units = units.iter().max().map_or(0, |m| m + 1);
+    let is_prod: Vec<bool> = (0..2 * n).map(|i| i >= n).collect();
+    let fold_of = grouped_folds(&units, &is_prod, folds, &mut r);
     let held_out: Vec<Result<Vec<(usize, f64)>>> = (0..folds)
         .into_par_iter()
         .map(|f| {
@@ -267,13 +276,21 @@ pub fn domain_classifier(
         p_value: mw.p_value,
         folds,
         n_per_class: n,
+        units: n_units,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::semantic::testutil::{blobs, centers, test_rng};
+    use crate::semantic::testutil::{
+        blobs, centers, normalise_rows, paraphrase_traffic, test_rng,
+    };
+    use rand::Rng;
+
+    fn params(seed: u64) -> SemanticParams {
+        SemanticParams::builder().seed(seed).check().unwrap()
+    }
 
     const SMALL_SCORES: [f64; 10] = [0.1, 0.4, 0.35, 0.8, 0.4, 0.4, 0.2, 0.9, 0.35, 0.6];
     const SMALL_LABELS: [u8; 10] = [0, 0, 1, 1, 1, 0, 0, 1, 0, 1];
@@ -357,7 +374,7 @@ mod tests {
         let c = centers(4, 16, &mut r);
         let (g, _) = blobs(200, &c, &[1.0, 1.0, 0.0, 0.0], 0.5, &mut r);
         let (p, _) = blobs(150, &c, &[0.0, 0.0, 1.0, 1.0], 0.5, &mut r);
-        let res = domain_classifier(g.view(), p.view(), 5, 2000, 9).unwrap();
+        let res = domain_classifier(g.view(), p.view(), &params(9)).unwrap();
         assert_eq!((res.folds, res.n_per_class), (5, 150));
         assert!(res.auc > 0.95 && res.p_value < 1e-10, "{res:?}");
     }
@@ -368,9 +385,54 @@ mod tests {
         let c = centers(5, 16, &mut r);
         let (g, _) = blobs(400, &c, &[1.0, 1.0, 1.0, 1.0, 0.0], 0.5, &mut r);
         let (p, _) = blobs(400, &c, &[1.0, 1.0, 1.0, 1.0, 1.0], 0.5, &mut r);
-        let res = domain_classifier(g.view(), p.view(), 5, 2000, 9).unwrap();
+        let res = domain_classifier(g.view(), p.view(), &params(9)).unwrap();
         // 20 % of production is new: the ideal AUC is 0.6.
         assert!(res.auc > 0.55 && res.p_value < 0.01, "{res:?}");
+    }
+
+    /// Every production row moved a little along one direction (what typos
+    /// or a new register do to embeddings), on traffic that repeats itself:
+    /// grouped folds keep the evidence.
+    #[test]
+    fn classifier_finds_a_diffuse_shift_in_repeated_traffic() {
+        let mut r = test_rng(14);
+        let (x, _) = paraphrase_traffic(20, 10, 4, 32, &mut r);
+        let dir = centers(1, 32, &mut r);
+        let (mut g, mut p) = (Vec::new(), Vec::new());
+        for (i, row) in x.outer_iter().enumerate() {
+            if i % 2 == 0 {
+                g.extend(row.iter().copied());
+            } else {
+                p.extend(row.iter().zip(dir.row(0)).map(|(&a, &b)| a + 0.35 * b));
+            }
+        }
+        let g = Array2::from_shape_vec((400, 32), g).unwrap();
+        let mut p = Array2::from_shape_vec((400, 32), p).unwrap();
+        normalise_rows(&mut p);
+        let res = domain_classifier(g.view(), p.view(), &params(14)).unwrap();
+        assert!(res.auc > 0.7 && res.p_value < 1e-6, "{res:?}");
+    }
+
+    /// Paraphrase groups that land whole on one side are no drift. With
+    /// paraphrases on both sides of a fold, the model recognises the groups
+    /// and calls them drift (AUC ≈ 0.7, p ≈ 10⁻²⁴ on seed 0).
+    #[test]
+    fn paraphrase_groups_split_whole_are_not_drift() {
+        let mut fired = 0;
+        for seed in 0..5 {
+            let mut r = test_rng(100 + seed);
+            let (x, q) = paraphrase_traffic(20, 12, 4, 32, &mut r);
+            let golden_q: Vec<bool> = (0..240).map(|_| r.random_bool(0.5)).collect();
+            let pick = |want: bool| {
+                let rows: Vec<usize> = (0..x.nrows()).filter(|&i| golden_q[q[i]] == want).collect();
+                x.select(Axis(0), &rows)
+            };
+            let (g, p) = (pick(true), pick(false));
+            let res = domain_classifier(g.view(), p.view(), &params(seed)).unwrap();
+            assert!(res.auc < 0.6, "seed {seed}: {res:?}");
+            fired += usize::from(res.p_value < 0.05);
+        }
+        assert!(fired <= 1, "fired in {fired} of 5 no-drift splits");
     }
 
     #[test]
@@ -380,7 +442,7 @@ mod tests {
         let (g, _) = blobs(20, &c, &[1.0, 1.0], 0.5, &mut r);
         let (p, _) = blobs(4, &c, &[1.0, 1.0], 0.5, &mut r);
         assert!(matches!(
-            domain_classifier(g.view(), p.view(), 5, 2000, 0),
+            domain_classifier(g.view(), p.view(), &SemanticParams::default()),
             Err(SemanticError::TooFewRows {
                 need: 5,
                 got: 4,

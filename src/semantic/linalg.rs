@@ -132,11 +132,14 @@ pub(crate) fn gram_sym(a: ArrayView2<f32>) -> Array2<f32> {
 ///
 /// When `self_index` is given, query `i` ignores reference `self_index[i]` and
 /// every reference whose dot product is ≥ [`DUPLICATE_COS`] (exact duplicates).
-/// A query with no admissible reference gets `(f32::NEG_INFINITY, usize::MAX)`.
+/// Every query ignores references whose dot product is ≥ `ceiling` (pass
+/// `f32::INFINITY` to keep them all). A query with no admissible reference
+/// gets `(f32::NEG_INFINITY, usize::MAX)`.
 pub(crate) fn nearest_neighbours(
     queries: ArrayView2<f32>,
     refs: ArrayView2<f32>,
     self_index: Option<&[usize]>,
+    ceiling: f32,
 ) -> (Vec<f32>, Vec<usize>) {
     let nq = queries.nrows();
     let mut best_sim = vec![f32::NEG_INFINITY; nq];
@@ -159,7 +162,7 @@ pub(crate) fn nearest_neighbours(
                     let own = self_index.map(|s| s[lo + qi]);
                     let (mut bs, mut bj) = (sims[qi], idxs[qi]);
                     for (cj, &v) in row.iter().enumerate() {
-                        if v > bs {
+                        if v > bs && v < ceiling {
                             let j = c0 + cj;
                             if own.is_some() && (own == Some(j) || v >= DUPLICATE_COS) {
                                 continue;
@@ -236,7 +239,7 @@ mod tests {
     fn nearest_neighbours_match_brute_force_across_tiles() {
         let q = random(300, 4, 2);
         let refs = random(2100, 4, 3);
-        let (sim, idx) = nearest_neighbours(q.view(), refs.view(), None);
+        let (sim, idx) = nearest_neighbours(q.view(), refs.view(), None, f32::INFINITY);
         let full = q.dot(&refs.t());
         for i in 0..300 {
             let best = full
@@ -250,7 +253,7 @@ mod tests {
         // Leave-one-out: a row never matches itself or an exact duplicate.
         let dup = ndarray::concatenate(Axis(0), &[refs.view(), refs.slice(s![..10, ..])]).unwrap();
         let own: Vec<usize> = (0..dup.nrows()).collect();
-        let (sim, idx) = nearest_neighbours(dup.view(), dup.view(), Some(&own));
+        let (sim, idx) = nearest_neighbours(dup.view(), dup.view(), Some(&own), f32::INFINITY);
         assert!(idx.iter().enumerate().all(|(i, &j)| i != j));
         assert!(sim.iter().all(|&s| s < DUPLICATE_COS));
     }

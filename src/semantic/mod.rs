@@ -35,6 +35,7 @@ mod pca;
 mod proposals;
 mod regions;
 mod scan;
+mod units;
 #[cfg(test)]
 mod testutil;
 
@@ -58,3 +59,4 @@ pub use regions::{
     baseline_share, deflated_binomial_cdf, design_effect, region_scan, GapRegion, RegionScan,
 };
 pub use scan::{novelty_scan, ScanComponent, ScanResult};
+pub use units::{near_duplicate_units, NEAR_DUPLICATE_COS};

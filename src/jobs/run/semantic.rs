@@ -154,16 +154,27 @@ fn drift_findings(
         params.seed(),
     )
     .map_err(|e| e.to_string())?;
-    let clf = semantic::domain_classifier(
-        g.view(),
-        p.view(),
-        params.folds(),
-        params.classifier_max_per_class(),
-        params.seed(),
-    )
-    .map_err(|e| e.to_string())?;
+    let clf =
+        semantic::domain_classifier(g.view(), p.view(), params).map_err(|e| e.to_string())?;
     let cen = semantic::centroid_cosine_distance(g.view(), p.view()).map_err(|e| e.to_string())?;
-    let (gn, pn) = (g.nrows() as i64, p.nrows() as i64);
+    Ok(shift_findings(
+        job,
+        side,
+        (&mmd, &clf, cen),
+        (g.nrows(), p.nrows()),
+        cfg,
+    ))
+}
+
+/// The MMD, classifier and centroid findings of one side.
+fn shift_findings(
+    job: &str,
+    side: &str,
+    (mmd, clf, cen): (&semantic::MmdResult, &semantic::ClassifierResult, f64),
+    (g_rows, p_rows): (usize, usize),
+    cfg: &SemanticJobConfig,
+) -> Vec<Finding> {
+    let (gn, pn) = (g_rows as i64, p_rows as i64);
     let mut a = finding(
         job,
         FindingKind::Semantic,
@@ -190,7 +201,7 @@ fn drift_findings(
     b.threshold = Some(cfg.auc_floor);
     b.ref_n = gn;
     b.cur_n = pn;
-    b.details = json!({"folds": clf.folds, "n_per_class": clf.n_per_class, "summary": format!("AUC {:.3}", clf.auc)});
+    b.details = json!({"folds": clf.folds, "n_per_class": clf.n_per_class, "units": clf.units, "summary": format!("AUC {:.3}", clf.auc)});
     let mut c = finding(
         job,
         FindingKind::Semantic,
@@ -203,7 +214,7 @@ fn drift_findings(
     c.ref_n = gn;
     c.cur_n = pn;
     c.details = json!({"summary": format!("1 − cos {:.4}", cen), "note": "trend only, no test"});
-    Ok(vec![a, b, c])
+    vec![a, b, c]
 }
 
 /// Structural input metrics that move when inputs change surface form
@@ -358,20 +369,27 @@ impl Typos {
     }
 }
 
-fn cl_design_effect(report: &semantic::SemanticReport) -> f64 {
+/// The design effect that deflates the run-wide tests (MMD, classifier,
+/// coverage): the largest the gap regions measured at any scale. A region
+/// smaller than a paraphrase group cuts it and understates the clumping; at
+/// the scale of whole groups `φ` settles near the size-weighted mean group
+/// size (Kish's `1 + (m − 1)ρ` with `ρ = 1`), and a statistic summed over the
+/// whole space feels every group whole.
+fn global_design_effect(report: &semantic::SemanticReport) -> f64 {
     report
         .clustering
         .regions
         .as_ref()
-        .map_or(1.0, |r| r.design_effect)
+        .and_then(|r| r.design_effects.iter().copied().reduce(f64::max))
+        .unwrap_or(1.0)
 }
 
 /// Rao–Scott deflation of a trace-level test for clumped traffic: the raw
 /// p-value's normal score is divided by `√φ` (`φ` = the design effect the gap
 /// regions measured), `p' = 1 − Φ(Φ⁻¹(1 − p) / √φ)`. The tests behind MMD,
-/// the classifier and coverage treat traces as independent; paraphrases that
-/// come in groups make them far too confident. `φ = 1` leaves `p` unchanged.
-/// The raw p is kept in `details.p_value_independent`.
+/// the classifier and coverage treat traces as independent; paraphrases that come in groups
+/// make them far too confident. `φ = 1` leaves `p` unchanged. The raw p is
+/// kept in `details.p_value_independent`.
 pub fn deflate(f: &mut Finding, phi: f64) {
     let Some(p) = f.p_value else { return };
     if phi <= 1.0 || f.test == "centroid_cosine" {
@@ -442,17 +460,32 @@ pub async fn run_semantic(
             let gt: Vec<&str> = g_texts.iter().map(String::as_str).collect();
             let report = semantic::analyze(gm.view(), pm.view(), &pt, &gt, &params)
                 .map_err(|e| e.to_string())?;
-            let mut findings = drift_findings(&job_s, "input", &gm, &pm, &params, &cfg2)?;
-            let phi = report
-                .clustering
-                .regions
-                .as_ref()
-                .map_or(1.0, |r| r.design_effect);
+            let mut findings = shift_findings(
+                &job_s,
+                "input",
+                (&report.mmd, &report.classifier, report.centroid_distance),
+                (gm.nrows(), pm.nrows()),
+                &cfg2,
+            );
+            let phi = global_design_effect(&report);
             for f in &mut findings {
                 deflate(f, phi);
             }
             if let Some((go, po)) = &outputs {
-                findings.extend(drift_findings(&job_s, "output", go, po, &params, &cfg2)?);
+                // Outputs clump as inputs do (one answer template per
+                // question type): deflate by their own design effect.
+                // Traces come in groups by question, so the inputs' design
+                // effect applies to a test over outputs as well; exact
+                // duplicate outputs (which the regions drop) hide it there.
+                let phi_out = semantic::region_scan(go.view(), po.view(), &params)
+                    .map_err(|e| e.to_string())?
+                    .design_effect
+                    .max(phi);
+                let mut out = drift_findings(&job_s, "output", go, po, &params, &cfg2)?;
+                for f in &mut out {
+                    deflate(f, phi_out);
+                }
+                findings.extend(out);
             }
             // Exclude near-duplicates of golden and of open/rejected proposals.
             let mut exclude = gm.clone();
@@ -525,7 +558,7 @@ pub async fn run_semantic(
     );
     c.statistic = Some(cov.uncovered_share);
     c.p_value = Some(cov.p_value);
-    deflate(&mut c, cl_design_effect(&report));
+    deflate(&mut c, global_design_effect(&report));
     c.effect_size = Some(cov.uncovered_share - cov.q);
     c.threshold = Some(cfg.coverage_floor);
     c.ref_n = golden.len() as i64;
