@@ -122,9 +122,7 @@ pub fn analyze(
                         seed,
                     )
                 },
-                || {
-                    domain_classifier(golden, production, params)
-                },
+                || domain_classifier(golden, production, params),
             )
         },
     );

@@ -11,7 +11,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 use super::error::{Result, SemanticError};
 use super::linalg::{check_matrix, rng, subsample};
 use super::params::SemanticParams;
-use super::units::{grouped_folds, near_duplicate_units, NEAR_DUPLICATE_COS};
+use super::units::{grouped_folds, near_duplicate_units, FOLD_UNIT_COS};
 
 /// Outcome of [`domain_classifier`].
 #[derive(Debug, Clone, PartialEq)]
@@ -161,8 +161,8 @@ pub fn mann_whitney_auc_test(scores: &[f64], labels: &[bool]) -> Result<MannWhit
 /// 1. Balance: `n = min(|golden|, |production|, max_per_class)` rows are
 ///    drawn per side (seeded, uniformly without replacement).
 /// 2. Grouped `folds`-fold split: the `2n` rows are cut into near-duplicate
-///    units ([`near_duplicate_units`] at cosine ≥ [`NEAR_DUPLICATE_COS`],
-///    labels not used, units of more than a tenth of a fold cut), and whole
+///    units ([`near_duplicate_units`] at cosine ≥ [`FOLD_UNIT_COS`], labels
+///    not used, no unit larger than a tenth of a fold), and whole
 ///    units go to folds with near-equal counts of each side (seeded). A paraphrase never sits in
 ///    training and test at once: when paraphrase groups land whole on one
 ///    side (real traffic repeats questions), a row-wise split lets the model
@@ -227,7 +227,7 @@ pub fn domain_classifier(
     }
     let y: Vec<usize> = (0..2 * n).map(|i| usize::from(i >= n)).collect();
     // Units of at most a tenth of a fold, so no fold is one theme.
-    let units = near_duplicate_units(x.view(), NEAR_DUPLICATE_COS, (2 * n / folds / 10).max(2));
+    let units = near_duplicate_units(x.view(), FOLD_UNIT_COS, (2 * n / folds / 10).max(2));
     let n_units = units.iter().max().map_or(0, |m| m + 1);
     let is_prod: Vec<bool> = (0..2 * n).map(|i| i >= n).collect();
     let fold_of = grouped_folds(&units, &is_prod, folds, &mut r);
@@ -283,9 +283,7 @@ pub fn domain_classifier(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::semantic::testutil::{
-        blobs, centers, normalise_rows, paraphrase_traffic, test_rng,
-    };
+    use crate::semantic::testutil::{blobs, centers, normalise_rows, paraphrase_traffic, test_rng};
     use rand::Rng;
 
     fn params(seed: u64) -> SemanticParams {

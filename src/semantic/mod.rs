@@ -35,9 +35,9 @@ mod pca;
 mod proposals;
 mod regions;
 mod scan;
-mod units;
 #[cfg(test)]
 mod testutil;
+mod units;
 
 pub use analyze::{analyze, DriftVerdict, SemanticReport};
 pub use centroid::centroid_cosine_distance;

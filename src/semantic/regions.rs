@@ -28,6 +28,10 @@ pub const CHI2_1_MEDIAN: f64 = 0.454_936_423_119_572;
 /// Regions with fewer pooled rows than this are not tested.
 pub const MIN_REGION_ROWS: usize = 5;
 
+/// Neighbours that decide whether a gap member is locally uncovered (see
+/// [`region_scan`], step 6).
+pub const MEMBER_NEIGHBOURS: usize = 10;
+
 /// One region found significantly short of golden examples.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GapRegion {
@@ -98,6 +102,14 @@ pub struct RegionScan {
 /// 5. Holm's step-down adjustment over every region of every scale controls
 ///    the family-wise error at `α`. Significant regions that share
 ///    production rows are merged.
+/// 6. Members: a region found short of golden holds the new topic *and*
+///    whatever production rows of the neighbouring, covered topics KMeans
+///    put with it. A gap keeps the production rows whose
+///    [`MEMBER_NEIGHBOURS`] nearest pooled rows (cosine) hold fewer than
+///    half the golden rows the baseline share predicts
+///    (`2·g_local < k·π̂`, `π̂` of the middle scale), unless fewer than
+///    [`MIN_REGION_ROWS`] would remain. Only membership changes: which
+///    regions are gaps, and their p-values, were decided in steps 1–5.
 ///
 /// # Remarks
 ///
@@ -143,6 +155,7 @@ pub fn region_scan(
     }
     let mut r = rng(params.seed(), 0x0004_E610);
     let (p_pick, pooled) = pooled_sample(golden, production, (&g_rows, m0), (&p_rows, m1), &mut r);
+    let knn = super::scan::knn_lists(pooled.view(), MEMBER_NEIGHBOURS.min(n - 1));
     let space = if params.cluster_dims() < d {
         let (mean, axes) = principal_axes(pooled.view(), params.cluster_dims(), 100);
         project(pooled.view(), &mean, &axes)
@@ -225,6 +238,31 @@ pub fn region_scan(
                 m.rows = m.rows.max(g.rows);
             }
             None => merged.push(g),
+        }
+    }
+    // Step 6: a gap keeps the production rows that are locally uncovered.
+    let kk = MEMBER_NEIGHBOURS.min(n - 1);
+    let base = out.baselines[out.baselines.len() / 2];
+    let mut pooled_of = std::collections::HashMap::with_capacity(m1);
+    for (t, &j) in p_pick.iter().enumerate() {
+        pooled_of.insert(j, m0 + t);
+    }
+    for g in &mut merged {
+        let kept: Vec<usize> = g
+            .production
+            .iter()
+            .copied()
+            .filter(|j| {
+                let i = pooled_of[j];
+                let golden = knn[i * kk..(i + 1) * kk]
+                    .iter()
+                    .filter(|&&x| x < m0)
+                    .count();
+                2.0 * (golden as f64) < kk as f64 * base
+            })
+            .collect();
+        if kept.len() >= MIN_REGION_ROWS {
+            g.production = kept;
         }
     }
     out.gaps = merged;

@@ -203,7 +203,7 @@ pub(super) fn distinct_rows(x: ArrayView2<f32>) -> Vec<usize> {
 
 /// The `k` most similar other rows of every row, flattened (`n × k`), most
 /// similar first; ties broken by the lower index.
-fn knn_lists(x: ArrayView2<f32>, k: usize) -> Vec<usize> {
+pub(super) fn knn_lists(x: ArrayView2<f32>, k: usize) -> Vec<usize> {
     let sim = gram_sym(x);
     let n = x.nrows();
     let mut out = vec![0usize; n * k];

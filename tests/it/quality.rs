@@ -403,4 +403,18 @@ async fn grouped_no_drift_gives_no_gap() {
     );
     let props = proposals(&s, &out).await;
     assert!(props.is_empty());
+    // Nor a run-wide input shift: grouped classifier folds, the coverage
+    // near-duplicate ceiling and the design effect keep repeated questions
+    // from reading as drift.
+    let shifted: Vec<_> = out
+        .findings
+        .iter()
+        .filter(|f| {
+            f.verdict == Verdict::Drifted
+                && f.side == "input"
+                && matches!(f.kind, FindingKind::Semantic | FindingKind::Coverage)
+        })
+        .map(|f| (&f.metric, f.p_value, f.p_adjusted))
+        .collect();
+    assert!(shifted.is_empty(), "grouped no-drift drifted: {shifted:?}");
 }

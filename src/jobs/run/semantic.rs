@@ -154,8 +154,7 @@ fn drift_findings(
         params.seed(),
     )
     .map_err(|e| e.to_string())?;
-    let clf =
-        semantic::domain_classifier(g.view(), p.view(), params).map_err(|e| e.to_string())?;
+    let clf = semantic::domain_classifier(g.view(), p.view(), params).map_err(|e| e.to_string())?;
     let cen = semantic::centroid_cosine_distance(g.view(), p.view()).map_err(|e| e.to_string())?;
     Ok(shift_findings(
         job,
@@ -558,7 +557,6 @@ pub async fn run_semantic(
     );
     c.statistic = Some(cov.uncovered_share);
     c.p_value = Some(cov.p_value);
-    deflate(&mut c, global_design_effect(&report));
     c.effect_size = Some(cov.uncovered_share - cov.q);
     c.threshold = Some(cfg.coverage_floor);
     c.ref_n = golden.len() as i64;
@@ -568,6 +566,8 @@ pub async fn run_semantic(
         "p_value_binomial": cov.p_value_binomial,
         "summary": format!("coverage {:.1}% (expected ≈ {:.0}%), similarity threshold {:.3}", cov.coverage * 100.0, (1.0 - cov.q) * 100.0, cov.threshold),
     });
+    // After `details` is set: deflate records the raw p and φ there.
+    deflate(&mut c, global_design_effect(&report));
     findings.push(c);
     let cl = &report.clustering;
     let mut clusters = Vec::new();
