@@ -428,9 +428,22 @@ mod tests {
         )
     }
 
+    /// Four no-drift seeds: the gap regions control the family-wise error at
+    /// α = 0.05 and the three global tests fire by chance in ≈ 14 % of runs,
+    /// so at most one run may show a gap (seed 2 does: 17 production rows, no
+    /// golden, Holm p 0.02) and at most one a test; a proposal only ever
+    /// comes with a gap.
     #[test]
     fn no_drift_yields_no_gap_and_no_proposal() {
-        assert_eq!(no_drift_run(0, (6, 10)), (false, false, false));
+        let (mut gaps, mut fired) = (0, 0);
+        for seed in 0..4 {
+            let (gap, pick, any) = no_drift_run(seed, (6, 10));
+            assert!(!pick || gap, "seed {seed}: a proposal without a gap");
+            gaps += usize::from(gap);
+            fired += usize::from(any);
+        }
+        assert!(gaps <= 1, "a gap in {gaps} of 4 no-drift runs");
+        assert!(fired <= 1, "a test fired in {fired} of 4 no-drift runs");
     }
 
     /// Calibration study behind the coverage p-value (200 no-drift seeds):
