@@ -214,10 +214,11 @@ fn semantic_section(sem: &SemanticSummary) -> String {
     if let Some(r) = &sem.gap_regions {
         let _ = write!(
             o,
-            "<p>Gap regions: golden and production inputs were partitioned into {} regions at three scales without looking at which side each came from; a region is a <b>topic gap</b> when it holds significantly fewer golden examples than the golden share ({:.0}%) predicts. Paraphrases come in groups, so counts are deflated by the measured design effect ({:.2}) before the binomial test, and the p-values are Holm-adjusted over all regions.</p>",
+            "<p>Gap regions: golden and production inputs were partitioned into {} regions at three scales without looking at which side each came from; a region is a <b>topic gap</b> when it holds significantly fewer golden examples than the golden share ({:.0}%) predicts. Paraphrases come in groups, so counts are deflated by the measured design effect ({:.2}) before the binomial test, and the p-values are Holm-adjusted over all regions. A gap lists the production inputs of its regions that are locally uncovered. The run-wide tests (MMD, classifier, coverage) treat inputs as independent, so their p-values are deflated by the largest design effect measured ({:.2}); the classifier never sees a paraphrase in training and in testing at once, and coverage scores every input by its nearest golden example that is not a rewording of it.</p>",
             r.tested,
             100.0 * r.golden_share,
             r.design_effect,
+            r.design_effects.iter().copied().fold(1.0, f64::max),
         );
     } else if let Some(scan) = sem.other.get("novelty_scan").and_then(Value::as_object) {
         let _ = write!(
