@@ -386,7 +386,7 @@ pub fn coverage(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::semantic::testutil::{blobs, centers, paraphrase_traffic, test_rng, with_new_blob};
+    use crate::semantic::testutil::{blobs, centers, grouped_split, test_rng, with_new_blob};
     use ndarray::{array, concatenate, Array2};
 
     // numpy 2.4.6: v=[.3,.1,.7,.2,.9,.5,.4,.8,.6,.05,.95]
@@ -517,16 +517,8 @@ mod tests {
     /// the nearest other question on both sides, that is not a coverage gap.
     #[test]
     fn paraphrase_groups_split_whole_are_covered() {
-        use rand::Rng;
         for seed in 0..5 {
-            let mut r = test_rng(200 + seed);
-            let (x, q) = paraphrase_traffic(20, 12, 4, 32, &mut r);
-            let golden_q: Vec<bool> = (0..240).map(|_| r.random_bool(0.5)).collect();
-            let pick = |want: bool| {
-                let rows: Vec<usize> = (0..x.nrows()).filter(|&i| golden_q[q[i]] == want).collect();
-                x.select(Axis(0), &rows)
-            };
-            let (g, p) = (pick(true), pick(false));
+            let (g, p) = grouped_split(&mut test_rng(200 + seed));
             let res = coverage(g.view(), p.view(), 0.05, 1_000_000_000, 2000, seed).unwrap();
             assert!(
                 res.p_value > 0.05,

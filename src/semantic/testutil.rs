@@ -64,6 +64,19 @@ pub(crate) fn paraphrase_traffic(
     (Array2::from_shape_vec((ids.len(), d), rows).unwrap(), ids)
 }
 
+/// [`paraphrase_traffic`] (20 topics × 12 questions × 4 wordings, d = 32)
+/// split by question: each question's wordings all go to golden or all to
+/// production (fair coin per question). Returns (golden, production).
+pub(crate) fn grouped_split(r: &mut SeededRng) -> (Array2<f32>, Array2<f32>) {
+    let (x, q) = paraphrase_traffic(20, 12, 4, 32, r);
+    let golden_q: Vec<bool> = (0..240).map(|_| r.random_bool(0.5)).collect();
+    let pick = |want: bool| {
+        let rows: Vec<usize> = (0..x.nrows()).filter(|&i| golden_q[q[i]] == want).collect();
+        x.select(Axis(0), &rows)
+    };
+    (pick(true), pick(false))
+}
+
 /// `n` points: blob `b` drawn with probability `weights[b]`, point =
 /// normalise(center + spread · g / √d) with `g` standard normal.
 /// Returns the points and their blob ids.
