@@ -192,10 +192,52 @@ fn parse_jsonl(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sen
     send(tx, &mut batch, 0);
 }
 
+/// A reader that fails once more than `limit` bytes have been read from it:
+/// the CSV parser holds a record whole, so a record with no end in sight is
+/// stopped at the cap instead of filling memory.
+struct Budgeted<R> {
+    inner: R,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    limit: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Budgeted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.read.load(Relaxed) > self.limit.load(Relaxed) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                RECORD_TOO_LONG,
+            ));
+        }
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Relaxed);
+        Ok(n)
+    }
+}
+
+const RECORD_TOO_LONG: &str = "record too long";
+
+/// Bytes the CSV parser may buffer ahead of the record it is reading.
+const CSV_READ_AHEAD: u64 = 1 << 20;
+
 fn parse_csv(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sender<Batch>) {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::sync::Arc;
+    let max_record = opts.map.max_record_bytes() as u64;
+    let (read, limit) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let budgeted = Budgeted {
+        inner: input,
+        read: read.clone(),
+        limit: limit.clone(),
+    };
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
-        .from_reader(BufReader::with_capacity(1 << 20, input));
+        .buffer_capacity(CSV_READ_AHEAD as usize)
+        .from_reader(budgeted);
+    // The header and each record may use `max_record` bytes past where it
+    // starts, plus what the parser buffers ahead.
+    limit.store(max_record + 2 * CSV_READ_AHEAD, Relaxed);
     let cap = opts.batch_size;
     let mut batch = Batch {
         traces: Vec::with_capacity(cap),
@@ -223,6 +265,10 @@ fn parse_csv(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sende
     loop {
         // After a record the reader stands at the start of the next one.
         let line = rdr.position().line();
+        limit.store(
+            rdr.position().byte() + max_record + 2 * CSV_READ_AHEAD,
+            Relaxed,
+        );
         match rdr.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
@@ -268,7 +314,20 @@ fn parse_csv(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sende
                 batch.read += 1;
                 // The line the bad record starts on, as the CSV reader saw it.
                 let line = e.position().map_or(line, |p| p.line());
-                batch.errors.push((line, format!("malformed CSV: {e}")));
+                let too_long =
+                    matches!(e.kind(), csv::ErrorKind::Io(io) if io.to_string() == RECORD_TOO_LONG);
+                batch.errors.push((
+                    line,
+                    if too_long {
+                        // Where a quoted record this long ends cannot be
+                        // known without reading it: the rest is not read.
+                        format!(
+                            "record is longer than {max_record} bytes; the rest of the input was not read"
+                        )
+                    } else {
+                        format!("malformed CSV: {e}")
+                    },
+                ));
                 if !matches!(
                     e.kind(),
                     csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }

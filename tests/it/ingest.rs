@@ -446,3 +446,48 @@ async fn model_metadata_and_whole_lines_are_size_capped() {
         (4, format!("line is longer than {} bytes", 4 * 1024 + 65536))
     );
 }
+
+/// A CSV record is held whole by the parser, so a record far over the cap
+/// stops the read with its line instead of filling memory: the rows before
+/// it are stored, and the error says the rest of the input was not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_csv_record_is_stopped_at_the_cap() {
+    let db = TestDb::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("dw.toml");
+    std::fs::write(&cfg, "[ingest]\nmax_text_bytes = 1024\n").unwrap();
+    let path = dir.path().join("big.csv");
+    let huge = "z".repeat(6 << 20);
+    std::fs::write(
+        &path,
+        format!("id,input\nok1,fine\nbig,\"{huge}\"\nok2,after\n"),
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .args([
+            "--database",
+            &db.url,
+            "--config",
+            cfg.to_str().unwrap(),
+            "ingest",
+        ])
+        .arg(&path)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["stored"].as_u64(), v["rejected"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    let e = &v["errors"][0];
+    assert_eq!(e["line"].as_u64(), Some(3), "{v}");
+    assert_eq!(
+        e["reason"].as_str().unwrap(),
+        format!(
+            "record is longer than {} bytes; the rest of the input was not read",
+            4 * 1024 + 65536
+        )
+    );
+}
