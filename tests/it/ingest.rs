@@ -403,19 +403,7 @@ async fn model_metadata_and_whole_lines_are_size_capped() {
         json!({"id": "ok2", "input": "also fine"}).to_string(),
     ];
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    let out = Command::new(bin())
-        .args([
-            "--database",
-            &db.url,
-            "--config",
-            cfg.to_str().unwrap(),
-            "ingest",
-        ])
-        .arg(&path)
-        .arg("--json")
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = ingest_with_config(&db.url, &cfg, &path);
     assert_eq!(
         (v["stored"].as_u64(), v["rejected"].as_u64()),
         (Some(2), Some(3)),
@@ -463,19 +451,7 @@ async fn an_endless_csv_record_is_stopped_at_the_cap() {
         format!("id,input\nok1,fine\nbig,\"{huge}\"\nok2,after\n"),
     )
     .unwrap();
-    let out = Command::new(bin())
-        .args([
-            "--database",
-            &db.url,
-            "--config",
-            cfg.to_str().unwrap(),
-            "ingest",
-        ])
-        .arg(&path)
-        .arg("--json")
-        .output()
-        .unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = ingest_with_config(&db.url, &cfg, &path);
     assert_eq!(
         (v["stored"].as_u64(), v["rejected"].as_u64()),
         (Some(1), Some(1)),
@@ -490,4 +466,21 @@ async fn an_endless_csv_record_is_stopped_at_the_cap() {
             4 * 1024 + 65536
         )
     );
+}
+
+/// `driftwatch --database URL --config CFG ingest PATH --json`, its report.
+fn ingest_with_config(url: &str, cfg: &std::path::Path, path: &std::path::Path) -> Value {
+    let out = Command::new(bin())
+        .args([
+            "--database",
+            url,
+            "--config",
+            cfg.to_str().unwrap(),
+            "ingest",
+        ])
+        .arg(path)
+        .arg("--json")
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
 }
