@@ -197,21 +197,22 @@ fn parse_jsonl(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sen
 /// stopped at the cap instead of filling memory.
 struct Budgeted<R> {
     inner: R,
-    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    read: u64,
+    /// Set by the caller (which no longer owns the reader) before each record.
     limit: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<R: Read> Read for Budgeted<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         use std::sync::atomic::Ordering::Relaxed;
-        if self.read.load(Relaxed) > self.limit.load(Relaxed) {
+        if self.read > self.limit.load(Relaxed) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 RECORD_TOO_LONG,
             ));
         }
         let n = self.inner.read(buf)?;
-        self.read.fetch_add(n as u64, Relaxed);
+        self.read += n as u64;
         Ok(n)
     }
 }
@@ -225,10 +226,10 @@ fn parse_csv(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sende
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     use std::sync::Arc;
     let max_record = opts.map.max_record_bytes() as u64;
-    let (read, limit) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let limit = Arc::new(AtomicU64::new(0));
     let budgeted = Budgeted {
         inner: input,
-        read: read.clone(),
+        read: 0,
         limit: limit.clone(),
     };
     let mut rdr = csv::ReaderBuilder::new()

@@ -337,8 +337,8 @@ pub fn domain_classifier(
     // Units of at most a tenth of a fold, so no fold is one theme.
     let units = near_duplicate_units(x.view(), FOLD_UNIT_COS, (2 * n / folds / 10).max(2));
     let n_units = units.iter().max().map_or(0, |m| m + 1);
-    let is_prod: Vec<bool> = (0..2 * n).map(|i| i >= n).collect();
-    let fold_of = grouped_folds(&units, &is_prod, folds, &mut r);
+    let labels: Vec<bool> = y.iter().map(|&v| v == 1).collect();
+    let fold_of = grouped_folds(&units, &labels, folds, &mut r);
     let held_out: Vec<Result<Vec<(usize, f64)>>> = (0..folds)
         .into_par_iter()
         .map(|f| {
@@ -377,7 +377,6 @@ pub fn domain_classifier(
             scores[i] = p;
         }
     }
-    let labels: Vec<bool> = y.iter().map(|&v| v == 1).collect();
     let mw = mann_whitney_auc_test(&scores, &labels)?;
     // Rows of one unit left training together and score together.
     let (_, p_units) = clustered_auc_test(&scores, &labels, &units)?;

@@ -155,12 +155,11 @@ pub fn region_scan(
     }
     let mut r = rng(params.seed(), 0x0004_E610);
     let (p_pick, pooled) = pooled_sample(golden, production, (&g_rows, m0), (&p_rows, m1), &mut r);
-    let knn = super::scan::knn_lists(pooled.view(), MEMBER_NEIGHBOURS.min(n - 1));
     let space = if params.cluster_dims() < d {
         let (mean, axes) = principal_axes(pooled.view(), params.cluster_dims(), 100);
         project(pooled.view(), &mean, &axes)
     } else {
-        pooled
+        pooled.clone()
     };
     // (p, scale, golden count, rows, pooled members) of every tested region.
     let mut tested: Vec<(f64, usize, usize, usize, Vec<usize>)> = Vec::new();
@@ -240,14 +239,38 @@ pub fn region_scan(
             None => merged.push(g),
         }
     }
-    // Step 6: a gap keeps the production rows that are locally uncovered.
-    let kk = MEMBER_NEIGHBOURS.min(n - 1);
-    let base = out.baselines[out.baselines.len() / 2];
-    let mut pooled_of = std::collections::HashMap::with_capacity(m1);
-    for (t, &j) in p_pick.iter().enumerate() {
-        pooled_of.insert(j, m0 + t);
+    // Step 6: a gap keeps the production rows that are locally uncovered
+    // (the n × n similarities are only worth computing when there is a gap).
+    if !merged.is_empty() {
+        trim_to_locally_uncovered(
+            &mut merged,
+            pooled.view(),
+            &p_pick,
+            m0,
+            out.baselines[out.baselines.len() / 2],
+        );
     }
-    for g in &mut merged {
+    out.gaps = merged;
+    Ok(out)
+}
+
+/// Step 6 of [`region_scan`]: `pooled` holds the `m0` golden rows then the
+/// production rows `p_pick`; `base` is the baseline golden share.
+fn trim_to_locally_uncovered(
+    merged: &mut [GapRegion],
+    pooled: ArrayView2<f32>,
+    p_pick: &[usize],
+    m0: usize,
+    base: f64,
+) {
+    let kk = MEMBER_NEIGHBOURS.min(pooled.nrows() - 1);
+    let knn = super::scan::knn_lists(pooled, kk);
+    let pooled_of: std::collections::HashMap<usize, usize> = p_pick
+        .iter()
+        .enumerate()
+        .map(|(t, &j)| (j, m0 + t))
+        .collect();
+    for g in merged {
         let kept: Vec<usize> = g
             .production
             .iter()
@@ -265,8 +288,6 @@ pub fn region_scan(
             g.production = kept;
         }
     }
-    out.gaps = merged;
-    Ok(out)
 }
 
 fn shares_row(a: &[usize], b: &[usize]) -> bool {

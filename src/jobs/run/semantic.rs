@@ -386,9 +386,9 @@ fn global_design_effect(report: &semantic::SemanticReport) -> f64 {
 /// Rao–Scott deflation of a trace-level test for clumped traffic: the raw
 /// p-value's normal score is divided by `√φ` (`φ` = the design effect the gap
 /// regions measured), `p' = 1 − Φ(Φ⁻¹(1 − p) / √φ)`. The tests behind MMD,
-/// the classifier and coverage treat traces as independent; paraphrases that come in groups
-/// make them far too confident. `φ = 1` leaves `p` unchanged. The raw p is
-/// kept in `details.p_value_independent`.
+/// the classifier and coverage treat traces as independent; paraphrases that
+/// come in groups make them far too confident. `φ = 1` leaves `p` unchanged.
+/// The raw p is kept in `details.p_value_independent`.
 pub fn deflate(f: &mut Finding, phi: f64) {
     let Some(p) = f.p_value else { return };
     if phi <= 1.0 || f.test == "centroid_cosine" {
@@ -471,11 +471,11 @@ pub async fn run_semantic(
                 deflate(f, phi);
             }
             if let Some((go, po)) = &outputs {
-                // Outputs clump as inputs do (one answer template per
-                // question type): deflate by their own design effect.
                 // Traces come in groups by question, so the inputs' design
-                // effect applies to a test over outputs as well; exact
-                // duplicate outputs (which the regions drop) hide it there.
+                // effect applies to the output tests too; outputs may clump
+                // further (one answer template per question type), so the
+                // larger of the two. Exact duplicate outputs, which the
+                // regions drop, hide the outputs' own clumping.
                 let phi_out = semantic::region_scan(go.view(), po.view(), &params)
                     .map_err(|e| e.to_string())?
                     .design_effect
