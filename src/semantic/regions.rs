@@ -65,7 +65,7 @@ pub struct RegionScan {
     pub design_effects: Vec<f64>,
     /// Baseline golden share per scale (see [`baseline_share`]).
     pub baselines: Vec<f64>,
-    /// Regions tested (the Holm family size).
+    /// Regions tested (the Holm family size: those that could be significant).
     pub tested: usize,
     /// Regions with `p_holm < alpha`, overlapping ones merged (the union of
     /// their production rows, the smallest p-values kept), most significant
@@ -99,9 +99,13 @@ pub struct RegionScan {
 ///    (`ñ = n/φ̂`, `g̃ = g/φ̂`) and `p = P[X ≤ g̃]` for `X ~ Binomial(ñ, π₀)`,
 ///    continued to real arguments by the regularised incomplete beta:
 ///    `p = I₁₋π₀(ñ − g̃, g̃ + 1)`.
-/// 5. Holm's step-down adjustment over every region of every scale controls
-///    the family-wise error at `α`. Significant regions that share
-///    production rows are merged.
+/// 5. The family is every region of every scale that could be significant:
+///    a region's smallest attainable p (no golden row, `(1 − π̂)^{n/φ̂}`)
+///    decides whether it is counted, by Tarone's rule
+///    ([`crate::stats::tarone_family`]); a 12-row region can never reach
+///    `α / 100` and so costs the others nothing. Holm's step-down adjustment
+///    over the family controls the family-wise error at `α`. Significant
+///    regions that share production rows are merged.
 /// 6. Members: a region found short of golden holds the new topic *and*
 ///    whatever production rows of the neighbouring, covered topics KMeans
 ///    put with it. A gap keeps the production rows whose
@@ -123,7 +127,8 @@ pub struct RegionScan {
 /// data*, Biometrics 48:577–585 (divide counts by the design effect); Kish
 /// (1965), *Survey Sampling*, §8.2 (design effect); Holm (1979), *A simple
 /// sequentially rejective multiple test procedure*, Scand. J. Statist.
-/// 6:65–70. The binomial CDF matches `scipy.stats.binom.cdf` at integer
+/// 6:65–70; Tarone (1990), *A modified Bonferroni method for discrete data*,
+/// Biometrics 46:515–522. The binomial CDF matches `scipy.stats.binom.cdf` at integer
 /// arguments.
 pub fn region_scan(
     golden: ArrayView2<f32>,
@@ -163,6 +168,8 @@ pub fn region_scan(
     };
     // (p, scale, golden count, rows, pooled members) of every tested region.
     let mut tested: Vec<(f64, usize, usize, usize, Vec<usize>)> = Vec::new();
+    // Smallest p each region could reach (no golden row at all).
+    let mut p_min: Vec<f64> = Vec::new();
     let ones = vec![1.0; n];
     for (si, &size) in params.region_sizes().iter().filter(|&&s| s > 0).enumerate() {
         let k = (n / size.max(1)).max(2);
@@ -192,10 +199,18 @@ pub fn region_scan(
             if rows < MIN_REGION_ROWS {
                 continue;
             }
+            p_min.push(deflated_binomial_cdf(0, rows, base, phi));
             tested.push((deflated_binomial_cdf(g, rows, base, phi), size, g, rows, m));
         }
     }
     out.design_effect = out.design_effects[out.design_effects.len() / 2];
+    // Step 5: only regions that could be significant enter the family.
+    let family = crate::stats::tarone_family(&p_min, params.alpha());
+    let tested: Vec<_> = tested
+        .into_iter()
+        .zip(family)
+        .filter_map(|(t, keep)| keep.then_some(t))
+        .collect();
     out.tested = tested.len();
     let ps: Vec<f64> = tested.iter().map(|t| t.0).collect();
     let holm = crate::stats::holm(&ps);

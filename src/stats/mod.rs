@@ -37,7 +37,7 @@ pub use categorical::{chi2_categories, two_proportion_ztest};
 pub use descriptive::{mean, quantile, quantile_positions, std_dev};
 pub use divergence::{jensen_shannon_distance, psi};
 pub use ks::{ks_2samp, ks_2samp_sorted};
-pub use multiple::{benjamini_hochberg, holm};
+pub use multiple::{benjamini_hochberg, holm, tarone_family};
 pub use wasserstein::{wasserstein_1, wasserstein_1_sorted, wasserstein_normed};
 
 // Constants the functions above are defined with.

@@ -75,6 +75,42 @@ pub fn holm(p_values: &[f64]) -> Vec<f64> {
     out
 }
 
+/// Tarone's family for discrete tests: which of `m` tests can reach
+/// significance at all.
+///
+/// # Definition
+/// A discrete test `i` has a smallest attainable p-value `p*ᵢ` (a region's
+/// p when it holds no golden row at all). Let `m(K) = #{i : p*ᵢ ≤ α/K}`;
+/// `K` is the smallest integer with `m(K) ≤ K`. Test `i` is in the family
+/// when `p*ᵢ ≤ α/K`. Tests outside it could never be rejected by a Bonferroni
+/// threshold of `α/K`, so they are not counted, and a Bonferroni or Holm
+/// correction over the family alone controls the family-wise error at `α`
+/// (the family depends on the `p*ᵢ` only, never on the observed p-values).
+///
+/// # Remarks
+/// Returns one flag per input (`true` = in the family). NaN `p*` is treated
+/// as 1. `O(m log m)`.
+///
+/// # Reference
+/// Tarone, R. E. (1990), "A modified Bonferroni method for discrete data",
+/// *Biometrics* 46(2), 515–522; Hommel, G. & Krummenauer, F. (1998),
+/// "Improvements and modifications of Tarone's multiple test procedure for
+/// discrete data", *Biometrics* 54(2), 673–681 (step-down within the family).
+pub fn tarone_family(p_min: &[f64], alpha: f64) -> Vec<bool> {
+    let clean = |p: f64| if p.is_nan() { 1.0 } else { p.clamp(0.0, 1.0) };
+    let mut sorted: Vec<f64> = p_min.iter().map(|&p| clean(p)).collect();
+    sorted.sort_by(f64::total_cmp);
+    // m(K) is non-increasing in K; the smallest K with m(K) ≤ K lies in 1..=m.
+    let m_of = |k: usize| sorted.partition_point(|&p| p <= alpha / k as f64);
+    let k = (1..=p_min.len().max(1))
+        .find(|&k| m_of(k) <= k)
+        .unwrap_or(p_min.len().max(1));
+    p_min
+        .iter()
+        .map(|&p| clean(p) <= alpha / k as f64)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_util::assert_close;
@@ -153,5 +189,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    // Worked by hand: α = 0.05, p* = [1e-4, 0.004, 0.009, 0.02, 0.3, 0.3].
+    // K = 1: m = 4 (those with p* ≤ 0.05) > 1; K = 2 (0.025): 4 > 2;
+    // K = 3 (0.0167): 3 ≤ 3, so K = 3 and the family is the first three.
+    #[test]
+    fn tarone_family_drops_tests_that_cannot_reach_significance() {
+        let fam = tarone_family(&[0.3, 1e-4, 0.02, 0.004, 0.3, 0.009], 0.05);
+        assert_eq!(fam, vec![false, true, false, true, false, true]);
+        // Every test attainable: the family is all of them (plain Holm).
+        assert_eq!(tarone_family(&[0.0, 0.0, 0.0], 0.05), vec![true; 3]);
+        // No test can reach α at all: an empty family.
+        assert_eq!(tarone_family(&[0.5, f64::NAN], 0.05), vec![false, false]);
+        assert!(tarone_family(&[], 0.05).is_empty());
     }
 }
