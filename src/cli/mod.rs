@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::ConfigErrors;
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// `eprintln!` that ignores a closed stderr: a broken pipe must not end a command
 /// (or leave its run `running`).
@@ -192,9 +192,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         return bench_cmd(&cfg, cmd);
     }
     let url = cfg.database_url(cli.database.as_deref());
-    let store = Store::connect(&url)
-        .await
-        .with_context(|| "is the path writable, or the database server up?".to_string())?;
+    let store = match Store::connect(&url).await {
+        Ok(s) => s,
+        Err(e) => return Ok(store_open_failure(&e)),
+    };
     match cli.command {
         Command::Ingest(args) => ingest_cmd(&store, &cfg, args).await,
         Command::Golden(cmd) => golden_cmd(&store, &cfg, cmd).await,
@@ -255,6 +256,25 @@ fn check_config(path: Option<&Path>, secrets: bool) -> ExitCode {
 }
 
 /// Prints a config error the same way `check-config` does and returns exit code 2.
+/// Says why the store cannot be opened, with a hint for the backend; exit 2
+/// for a database URL that cannot be used, 1 when the database is unreachable.
+fn store_open_failure(e: &StoreError) -> ExitCode {
+    if e.is_config() {
+        say_err!("driftwatch: {e}");
+        return ExitCode::from(exit::CONFIG);
+    }
+    match e {
+        StoreError::Open { url, .. } if url.starts_with("sqlite:") => {
+            say_err!("driftwatch: {e}\n  hint: is the folder there, and writable by this user?")
+        }
+        StoreError::Open { .. } => say_err!(
+            "driftwatch: {e}\n  hint: is the database server up, and are the URL's host, port, user and database right?"
+        ),
+        _ => say_err!("driftwatch: {e}"),
+    }
+    ExitCode::from(exit::FAILURE)
+}
+
 pub fn config_failure(errs: ConfigErrors) -> ExitCode {
     say_err!("{errs}");
     ExitCode::from(exit::CONFIG)

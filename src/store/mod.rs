@@ -56,16 +56,14 @@ pub enum StoreError {
     /// A uniqueness or state constraint refused the write.
     #[error("conflict: {0}")]
     Conflict(String),
-    /// The URL names no backend driftwatch knows.
-    #[error("unsupported database url {0}: expected sqlite://PATH or postgres://…")]
-    UnsupportedUrl(String),
-    /// Opening or migrating the database failed.
-    #[error("failed to open store {url}: {source}")]
-    Open {
-        url: String,
-        #[source]
-        source: sqlx::Error,
-    },
+    /// The URL names no backend driftwatch knows, or does not parse: a
+    /// configuration error.
+    #[error("database url {0}: {1}")]
+    BadUrl(String, String),
+    /// Connecting to or opening the database failed. `reason` is the
+    /// innermost cause (e.g. "Connection refused (os error 111)"), once.
+    #[error("cannot open the store {url}: {reason}")]
+    Open { url: String, reason: String },
     /// Applying migrations failed.
     #[error("failed to migrate store: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -148,13 +146,14 @@ pub enum Backend {
 impl Store {
     /// Opens (creating a SQLite file on first use) and migrates the store at `url`.
     pub async fn connect(url: &str) -> Result<Store> {
-        let open_err = |source| StoreError::Open {
+        let open_err = |e: sqlx::Error| StoreError::Open {
             url: redact_url(url),
-            source,
+            reason: innermost(&e),
         };
+        let bad_url = |e: sqlx::Error| StoreError::BadUrl(redact_url(url), innermost(&e));
         let pool = if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
-                .map_err(open_err)?
+                .map_err(bad_url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
@@ -170,8 +169,21 @@ impl Store {
             Pool::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)
-                .map_err(open_err)?
+                .map_err(bad_url)?
                 .log_statements(tracing::log::LevelFilter::Trace);
+            // One direct connection first: a pool retries a refused or
+            // rejected connection until its acquire timeout and then reports
+            // only "pool timed out", hiding the cause.
+            match tokio::time::timeout(Duration::from_secs(10), opts.connect()).await {
+                Ok(Ok(conn)) => drop(conn),
+                Ok(Err(e)) => return Err(open_err(e)),
+                Err(_) => {
+                    return Err(StoreError::Open {
+                        url: redact_url(url),
+                        reason: "no answer within 10 s".into(),
+                    })
+                }
+            }
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(10))
@@ -181,7 +193,10 @@ impl Store {
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
             Pool::Pg(pool)
         } else {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
+            return Err(StoreError::BadUrl(
+                redact_url(url),
+                "unsupported scheme: expected sqlite://PATH or postgres://…".into(),
+            ));
         };
         Ok(Store {
             pool,
@@ -209,6 +224,32 @@ impl Store {
 
     pub async fn close(&self) {
         on_pool!(self, p => p.close().await)
+    }
+}
+
+/// The most specific message of a sqlx error chain, once: the database's
+/// own message for a database error, the OS error for I/O, else sqlx's text.
+fn innermost(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => db.message().to_string(),
+        sqlx::Error::Io(io) => io.to_string(),
+        other => {
+            let mut msg = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(s) = src {
+                msg = s.to_string();
+                src = s.source();
+            }
+            msg
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether the error is the configuration's (a database URL that cannot
+    /// be used), as opposed to the database being unreachable.
+    pub fn is_config(&self) -> bool {
+        matches!(self, StoreError::BadUrl(..))
     }
 }
 

@@ -80,6 +80,54 @@ fn a_relative_sqlite_url_in_the_file_is_relative_to_the_file() {
     assert!(!dir.path().join("data.db").exists());
 }
 
+/// A store that cannot be opened says why, once, at once: the database's own
+/// reason (not "pool timed out" after 10 s), a hint for the backend, exit 1;
+/// a URL driftwatch cannot use is a configuration error, exit 2.
+#[test]
+fn a_store_that_cannot_be_opened_names_the_cause() {
+    // A port nobody listens on: bind, note the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let open = |url: &str| {
+        let t = std::time::Instant::now();
+        let out = Command::new(bin())
+            .env_remove("DRIFTWATCH_DATABASE_URL")
+            .args(["--database", url, "runs"])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+            t.elapsed(),
+        )
+    };
+    let (code, err, took) = open(&format!("postgres://127.0.0.1:{port}/test"));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("refused"), "{err}");
+    assert!(err.contains("hint: is the database server up"), "{err}");
+    assert!(!err.contains("pool timed out"), "{err}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+
+    let (code, err, _) = open("postgres://127.0.0.1:5432/no_such_database_here");
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.matches("does not exist").count(), 1, "{err}");
+
+    let (code, err, _) = open("mysql://dw:hunter2@db/x");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("unsupported scheme"), "{err}");
+    assert!(
+        !err.contains("hunter2") && !err.contains("writable"),
+        "{err}"
+    );
+
+    let (code, err, _) = open("sqlite:///no/such/folder/x.db");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("hint: is the folder there"), "{err}");
+}
+
 /// `check-config` reads every secret and token file `serve` would, and reports a
 /// problem at its place in the file; `--no-secrets` checks the file alone.
 #[test]
