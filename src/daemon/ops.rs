@@ -31,12 +31,15 @@ pub fn ops_router(state: OpsState) -> Router {
 
 const STORE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// 200 when the store answers and the model (if needed) is loaded; else 503
-/// with the reasons, one per line.
+/// 200 when the store answers and takes writes and the model (if needed) is
+/// loaded; else 503 with the reasons, one per line.
 async fn readyz(State(st): State<OpsState>) -> Response {
     let mut problems = Vec::new();
-    match tokio::time::timeout(STORE_TIMEOUT, st.store.ping()).await {
+    match tokio::time::timeout(STORE_TIMEOUT, st.store.check_writable()).await {
         Ok(Ok(())) => {}
+        Ok(Err(e @ crate::store::StoreError::ReadOnly(_))) => {
+            problems.push(format!("store refuses writes: {e}"))
+        }
         Ok(Err(e)) => problems.push(format!("store unreachable: {e}")),
         Err(_) => problems.push("store unreachable: no answer within 3s".to_string()),
     }

@@ -360,11 +360,25 @@ async fn post_traces(State(st): State<AppState>, body: Bytes) -> Response {
             report.duplicates = s.duplicates;
             crate::telemetry::METRICS.ingest("http", s.stored, report.rejected);
         }
-        Err(e) => {
-            tracing::error!(message = "Storing ingested traces failed.", error = %e);
+        Err(e) if e.is_transient() => {
+            tracing::error!(message = "Storing ingested traces failed; the client may retry.", error = %e);
+            let why = match e {
+                crate::store::StoreError::ReadOnly(_) => "the store is read-only; retry later",
+                _ => "the store is unavailable; retry later",
+            };
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": "the store is unavailable; retry later"})),
+                [(axum::http::header::RETRY_AFTER, "30")],
+                Json(json!({ "error": why })),
+            )
+                .into_response();
+        }
+        Err(e) => {
+            // Retrying the same batch would fail the same way: say so.
+            tracing::error!(message = "Storing ingested traces failed.", error = %e);
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({ "error": format!("the batch could not be stored: {e}") })),
             )
                 .into_response();
         }

@@ -67,6 +67,10 @@ pub enum StoreError {
     /// Applying migrations failed.
     #[error("failed to migrate store: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database refuses writes: a read-only SQLite file, or a PostgreSQL
+    /// session that is read-only (a standby, `default_transaction_read_only`).
+    #[error("the store is read-only: {0}")]
+    ReadOnly(String),
     /// Stored data could not be decoded (e.g. corrupt JSON).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
@@ -82,7 +86,48 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(ref d) if d.is_unique_violation() => {
                 StoreError::Conflict(d.constraint().unwrap_or("unique").to_string())
             }
+            sqlx::Error::Database(ref d) if is_read_only(d.as_ref()) => {
+                StoreError::ReadOnly(d.message().to_string())
+            }
             other => StoreError::Db(other),
+        }
+    }
+}
+
+/// SQLite's `SQLITE_READONLY` (8, and its extended codes `8 + 256·k`) and
+/// PostgreSQL's `read_only_sql_transaction` (SQLSTATE 25006).
+fn is_read_only(d: &dyn sqlx::error::DatabaseError) -> bool {
+    match d.code().as_deref() {
+        Some("25006") => true,
+        Some(c) => c.parse::<i64>().is_ok_and(|n| n & 0xff == 8),
+        None => false,
+    }
+}
+
+impl StoreError {
+    /// Whether retrying later can succeed without anyone changing the
+    /// request: the database is unreachable, busy or (for now) read-only.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::ReadOnly(_) => true,
+            StoreError::Db(e) => {
+                matches!(
+                    e,
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::WorkerCrashed
+                        | sqlx::Error::Tls(_)
+                        | sqlx::Error::Protocol(_)
+                ) || matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| {
+                    // SQLite BUSY/LOCKED; PostgreSQL classes 08 (connection),
+                    // 53 (insufficient resources), 57P (operator intervention),
+                    // 40001/40P01 (serialization failure, deadlock).
+                    c == "5" || c == "6" || c.starts_with("08") || c.starts_with("53")
+                        || c.starts_with("57P") || c == "40001" || c == "40P01"
+                }))
+            }
+            _ => false,
         }
     }
 }
@@ -219,6 +264,14 @@ impl Store {
     /// A cheap round trip, for readiness checks.
     pub async fn ping(&self) -> Result<()> {
         on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Whether the store takes writes, for readiness checks: a write
+    /// statement that touches no row still needs a write transaction, which a
+    /// read-only database refuses ([`StoreError::ReadOnly`]).
+    pub async fn check_writable(&self) -> Result<()> {
+        on_pool!(self, p => sqlx::query("UPDATE runs SET id = id WHERE 1 = 0").execute(p).await.map(|_| ()))?;
         Ok(())
     }
 

@@ -933,3 +933,52 @@ async fn serve_aborts_only_runs_whose_process_is_gone() {
     assert_eq!(status(killed2).await, RunStatus::Aborted);
     assert_eq!(status(live).await, RunStatus::Running);
 }
+
+/// A store that refuses writes (PostgreSQL after a failover to a standby) is
+/// not ready, and ingest asks clients to retry rather than losing their batch;
+/// both recover once the store takes writes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_store_is_not_ready_and_ingest_asks_to_retry() {
+    let db = TestDb::postgres().await;
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let d = Daemon::start(dir.path(), "d", &config(&db.url, addr, "ro", ""), &[]);
+    d.ready().await;
+    assert_eq!(
+        d.get("/readyz").await.map(|r| r.0),
+        Some(200),
+        "{}",
+        d.log()
+    );
+    let ingest = || async {
+        let r = reqwest::Client::new()
+            .post(format!("http://{addr}/v1/traces"))
+            .json(&serde_json::json!([{"id": "ro-1", "input": "hello"}]))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .unwrap();
+        let retry = r.headers().get("retry-after").is_some();
+        (r.status().as_u16(), retry, r.text().await.unwrap())
+    };
+
+    db.pg_set_read_only(true).await;
+    let (status, body) = d.get("/readyz").await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("read-only"), "{body}");
+    let (status, retry, body) = ingest().await;
+    assert_eq!((status, retry), (503, true), "{body}");
+    assert!(body.contains("read-only"), "{body}");
+
+    db.pg_set_read_only(false).await;
+    assert!(
+        eventually(10, || async {
+            d.get("/readyz").await.map(|r| r.0) == Some(200)
+        })
+        .await,
+        "{}",
+        d.log()
+    );
+    assert_eq!(ingest().await.0, 200);
+    assert_eq!(db.store().await.count_traces().await.unwrap(), 1);
+}

@@ -180,3 +180,30 @@ async fn runs_lifecycle(db: TestDb) {
     ));
 }
 both_backends!(runs_lifecycle_sqlite, runs_lifecycle_postgres => runs_lifecycle);
+
+/// A read-only SQLite file is told apart from an unreachable one: the
+/// readiness check and a failed write both say `ReadOnly`, which callers treat
+/// as "retry later" (PostgreSQL: `daemon::a_read_only_store_is_not_ready…`).
+#[tokio::test]
+async fn a_read_only_sqlite_file_is_reported_as_read_only() {
+    let db = TestDb::sqlite().await;
+    let rw = db.store().await;
+    rw.insert_traces(&[trace("a", 1_700_000_000, "hello")])
+        .await
+        .unwrap();
+    rw.check_writable().await.unwrap();
+    let ro = driftwatch::store::Store::connect(&format!("{}?mode=ro", db.url))
+        .await
+        .unwrap();
+    assert!(matches!(
+        ro.check_writable().await,
+        Err(StoreError::ReadOnly(_))
+    ));
+    let err = ro
+        .insert_traces(&[trace("b", 1_700_000_001, "again")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ReadOnly(_)), "{err}");
+    assert!(err.is_transient());
+    assert_eq!(ro.count_traces().await.unwrap(), 1);
+}

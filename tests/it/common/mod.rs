@@ -61,6 +61,29 @@ impl TestDb {
         }
     }
 
+    /// PostgreSQL only: makes the database refuse writes (or take them
+    /// again) for new sessions, and ends every open session so pools
+    /// reconnect under the new setting, as after a failover to a standby.
+    pub async fn pg_set_read_only(&self, on: bool) {
+        let name = self.pg_name.as_ref().expect("a PostgreSQL TestDb");
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&pg_admin_url())
+            .await
+            .unwrap();
+        for sql in [
+            format!(
+                "ALTER DATABASE {name} SET default_transaction_read_only = {}",
+                if on { "on" } else { "off" }
+            ),
+            format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            ),
+        ] {
+            sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(sql))
+                .await
+                .unwrap();
+        }
+    }
+
     pub async fn store(&self) -> Store {
         Store::connect(&self.url).await.unwrap()
     }
