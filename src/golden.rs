@@ -14,10 +14,13 @@ use crate::store::{
     content_hash, GoldenChange, GoldenExample, GoldenVersion, NewGoldenExample, Store, StoreError,
 };
 
-/// Parses golden records; bad ones are reported by line, never fatal.
+/// Parses golden records; bad ones are reported by line, never fatal. A line
+/// or record longer than `max_record` bytes is rejected without being held
+/// (CSV: reading stops there, as a quoted record's end cannot be known).
 pub fn read_golden(
     input: impl BufRead,
     format: InputFormat,
+    max_record: usize,
 ) -> (Vec<NewGoldenExample>, IngestReport) {
     let mut report = IngestReport::default();
     let mut out = Vec::new();
@@ -59,7 +62,7 @@ pub fn read_golden(
     };
     match format {
         InputFormat::Jsonl => {
-            let failed = crate::ingest::for_each_json_object(input, |line, rec| {
+            let failed = crate::ingest::for_each_json_object(input, max_record, |line, rec| {
                 report.read += 1;
                 match rec {
                     Ok(o) => take(&mut report, line, Value::Object(o)),
@@ -71,29 +74,40 @@ pub fn read_golden(
             }
         }
         InputFormat::Csv => {
-            let mut rdr = csv::Reader::from_reader(input);
-            let headers = match rdr.headers() {
+            let mut csv = crate::ingest::CappedCsv::new(input, max_record);
+            let headers = match csv.rdr.headers() {
                 Ok(h) => h.clone(),
                 Err(e) => {
-                    report.reject(1, format!("cannot read CSV header: {e}"));
+                    report.reject(1, format!("cannot read CSV header: {}", csv.reason(&e)));
                     return (out, report);
                 }
             };
-            for rec in rdr.records() {
-                report.read += 1;
-                match rec {
-                    Ok(r) => {
-                        let line = r.position().map(|p| p.line()).unwrap_or(0);
+            let mut rec = csv::StringRecord::new();
+            loop {
+                let line = csv.rdr.position().line();
+                csv.arm();
+                match csv.rdr.read_record(&mut rec) {
+                    Ok(false) => break,
+                    Ok(true) => {
+                        report.read += 1;
+                        let line = rec.position().map_or(line, |p| p.line());
                         let obj: serde_json::Map<String, Value> = headers
                             .iter()
-                            .zip(r.iter())
+                            .zip(rec.iter())
                             .map(|(h, v)| (h.trim().to_string(), Value::String(v.to_string())))
                             .collect();
                         take(&mut report, line, Value::Object(obj));
                     }
                     Err(e) => {
-                        let line = e.position().map(|p| p.line()).unwrap_or(0);
-                        report.reject(line, format!("malformed CSV: {e}"));
+                        report.read += 1;
+                        let line = e.position().map_or(line, |p| p.line());
+                        report.reject(line, csv.reason(&e));
+                        if !matches!(
+                            e.kind(),
+                            csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+                        ) {
+                            break;
+                        }
                     }
                 }
             }
@@ -166,14 +180,14 @@ mod tests {
     #[test]
     fn jsonl_and_csv_golden_parse_with_line_errors() {
         let text = "{\"input\":\"a\",\"expected_output\":\"b\",\"tags\":[\"x\"]}\nnot json\n{\"expected_output\":\"c\"}\n";
-        let (ex, rep) = read_golden(text.as_bytes(), InputFormat::Jsonl);
+        let (ex, rep) = read_golden(text.as_bytes(), InputFormat::Jsonl, 1 << 20);
         assert_eq!(ex.len(), 1);
         assert_eq!(ex[0].tags, vec!["x"]);
         assert_eq!(rep.rejected, 2);
         assert_eq!(rep.errors[0].line, 2);
         assert_eq!(rep.errors[1].line, 3);
         let csv = "input,expected_output,tags\nq1,a1,\"t1,t2\"\nq2,a2,\n";
-        let (ex, rep) = read_golden(csv.as_bytes(), InputFormat::Csv);
+        let (ex, rep) = read_golden(csv.as_bytes(), InputFormat::Csv, 1 << 20);
         assert_eq!(rep.rejected, 0);
         assert_eq!(ex[0].tags, vec!["t1", "t2"]);
         assert_eq!(ex[1].input, "q2");

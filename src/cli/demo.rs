@@ -125,6 +125,7 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
     let (examples, _) = crate::golden::read_golden(
         std::io::BufReader::new(std::fs::File::open(&golden_path)?),
         InputFormat::Jsonl,
+        crate::ingest::max_record_bytes(icfg.max_text_bytes),
     );
     let (version, _) = crate::golden::import(&store, "support", examples, "demo import").await?;
     if let Some(v) = version {

@@ -73,8 +73,11 @@ pub(super) async fn golden_cmd(store: &Store, cfg: &Config, cmd: GoldenCmd) -> R
         } => {
             let format = detect_format(&path, format);
             let (reader, _) = open_input(&path)?;
-            let (examples, mut report) =
-                crate::golden::read_golden(std::io::BufReader::new(reader), format);
+            let (examples, mut report) = crate::golden::read_golden(
+                std::io::BufReader::new(reader),
+                format,
+                crate::ingest::max_record_bytes(cfg.ingest.max_text_bytes),
+            );
             let n = examples.len() as u64;
             let (version, skipped) =
                 crate::golden::import(store, &set, examples, &format!("import {}", path.display()))

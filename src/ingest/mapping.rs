@@ -109,6 +109,12 @@ pub fn parse_ts(v: &Value) -> Result<DateTime<Utc>, String> {
     }
 }
 
+/// The longest line or record any reader holds, for `max_text_bytes` per
+/// text: four texts and room for the other fields.
+pub fn max_record_bytes(max_text_bytes: usize) -> usize {
+    max_text_bytes.saturating_mul(4).saturating_add(64 << 10)
+}
+
 /// The id of a record that has none: stable across re-ingest, since the same
 /// content and time give the same id.
 pub fn content_id(input: &str, output: &str, ts_ms: i64) -> String {
@@ -237,9 +243,7 @@ impl FieldMap {
     /// at `max_text_bytes` each, plus room for the other fields. A longer line is
     /// rejected without being held in memory.
     pub fn max_record_bytes(&self) -> usize {
-        self.max_text_bytes
-            .saturating_mul(4)
-            .saturating_add(64 << 10)
+        max_record_bytes(self.max_text_bytes)
     }
 }
 

@@ -9,7 +9,8 @@
 mod mapping;
 mod reader;
 
-pub use mapping::{content_id, lookup_path, parse_ts, FieldMap};
+pub use mapping::{content_id, lookup_path, max_record_bytes, parse_ts, FieldMap};
+pub(crate) use reader::CappedCsv;
 pub use reader::{ingest_reader, IngestOptions, InputFormat};
 
 use serde::{Deserialize, Serialize};
@@ -103,19 +104,26 @@ impl IngestConfig {
 /// Calls `f` with the 1-based line number and the JSON object (or the reason it is
 /// not one: invalid UTF-8, malformed JSON, not an object) of every non-blank line
 /// of a JSONL stream. A read error ends the stream and is returned with the line
-/// it happened on. For small files read record by record (golden sets, review
-/// decisions); trace ingest has its own batching reader.
+/// it happened on; a line longer than `max_line` bytes is rejected with its
+/// line, read past without being held. For small files read record by record
+/// (golden sets, review decisions); trace ingest has its own batching reader.
 pub fn for_each_json_object(
     mut input: impl std::io::BufRead,
+    max_line: usize,
     mut f: impl FnMut(u64, Result<serde_json::Map<String, serde_json::Value>, String>),
 ) -> Option<(u64, String)> {
     let mut buf = Vec::new();
     let mut line = 0u64;
     loop {
         buf.clear();
-        match input.read_until(b'\n', &mut buf) {
-            Ok(0) => return None,
-            Ok(_) => {}
+        match reader::read_line_capped(&mut input, &mut buf, max_line) {
+            Ok((0, _)) => return None,
+            Ok((_, false)) => {}
+            Ok((_, true)) => {
+                line += 1;
+                f(line, Err(format!("line is longer than {max_line} bytes")));
+                continue;
+            }
             Err(e) => return Some((line + 1, format!("read error: {e}"))),
         }
         line += 1;

@@ -96,7 +96,7 @@ fn send(tx: &mpsc::Sender<Batch>, batch: &mut Batch, cap: usize) -> bool {
 /// Reads one line (with its `\n`) into `buf`, holding at most `max` bytes: the
 /// rest of a longer line is read past, not kept. Returns the bytes consumed and
 /// whether the line was longer than `max` (then `buf` is empty).
-fn read_line_capped(
+pub(crate) fn read_line_capped(
     r: &mut impl BufRead,
     buf: &mut Vec<u8>,
     max: usize,
@@ -195,10 +195,10 @@ fn parse_jsonl(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sen
 /// A reader that fails once more than `limit` bytes have been read from it:
 /// the CSV parser holds a record whole, so a record with no end in sight is
 /// stopped at the cap instead of filling memory.
-struct Budgeted<R> {
+pub(crate) struct Budgeted<R> {
     inner: R,
     read: u64,
-    /// Set by the caller (which no longer owns the reader) before each record.
+    /// Set by [`CappedCsv::arm`] (the parser owns the reader) before each record.
     limit: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -222,23 +222,62 @@ const RECORD_TOO_LONG: &str = "record too long";
 /// Bytes the CSV parser may buffer ahead of the record it is reading.
 const CSV_READ_AHEAD: u64 = 1 << 20;
 
+/// A CSV reader whose header and records may each use at most `max_record`
+/// bytes (plus the parser's read-ahead): every CSV path (trace ingest, golden
+/// import) reads through it.
+pub(crate) struct CappedCsv<R> {
+    pub rdr: csv::Reader<Budgeted<R>>,
+    limit: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    max_record: u64,
+}
+
+impl<R: Read> CappedCsv<R> {
+    pub fn new(input: R, max_record: usize) -> Self {
+        let limit = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let rdr = csv::ReaderBuilder::new()
+            .flexible(false)
+            .buffer_capacity(CSV_READ_AHEAD as usize)
+            .from_reader(Budgeted {
+                inner: input,
+                read: 0,
+                limit: limit.clone(),
+            });
+        let mut c = CappedCsv {
+            rdr,
+            limit,
+            max_record: max_record as u64,
+        };
+        c.arm();
+        c
+    }
+
+    /// Gives the next record (or the header) its budget, from where the
+    /// reader stands now.
+    pub fn arm(&mut self) {
+        self.limit.store(
+            self.rdr.position().byte() + self.max_record + 2 * CSV_READ_AHEAD,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// The reason for a failed record: over the cap (then nothing after it
+    /// can be read), or malformed.
+    pub fn reason(&self, e: &csv::Error) -> String {
+        if matches!(e.kind(), csv::ErrorKind::Io(io) if io.to_string() == RECORD_TOO_LONG) {
+            // Where a quoted record this long ends cannot be known without
+            // reading it: the rest is not read.
+            format!(
+                "record is longer than {} bytes; the rest of the input was not read",
+                self.max_record
+            )
+        } else {
+            format!("malformed CSV: {e}")
+        }
+    }
+}
+
 fn parse_csv(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sender<Batch>) {
-    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-    use std::sync::Arc;
-    let max_record = opts.map.max_record_bytes() as u64;
-    let limit = Arc::new(AtomicU64::new(0));
-    let budgeted = Budgeted {
-        inner: input,
-        read: 0,
-        limit: limit.clone(),
-    };
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(false)
-        .buffer_capacity(CSV_READ_AHEAD as usize)
-        .from_reader(budgeted);
-    // The header and each record may use `max_record` bytes past where it
-    // starts, plus what the parser buffers ahead.
-    limit.store(max_record + 2 * CSV_READ_AHEAD, Relaxed);
+    let mut csv = CappedCsv::new(input, opts.map.max_record_bytes());
     let cap = opts.batch_size;
     let mut batch = Batch {
         traces: Vec::with_capacity(cap),
@@ -246,7 +285,7 @@ fn parse_csv(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sende
         errors: Vec::new(),
         bytes: 0,
     };
-    let headers = match rdr.byte_headers() {
+    let headers = match csv.rdr.byte_headers() {
         Ok(h) => h.clone(),
         Err(e) => {
             batch.read += 1;
@@ -265,12 +304,9 @@ fn parse_csv(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sende
     let mut record = csv::ByteRecord::new();
     loop {
         // After a record the reader stands at the start of the next one.
-        let line = rdr.position().line();
-        limit.store(
-            rdr.position().byte() + max_record + 2 * CSV_READ_AHEAD,
-            Relaxed,
-        );
-        match rdr.read_byte_record(&mut record) {
+        let line = csv.rdr.position().line();
+        csv.arm();
+        match csv.rdr.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
                 batch.read += 1;
@@ -315,20 +351,7 @@ fn parse_csv(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sende
                 batch.read += 1;
                 // The line the bad record starts on, as the CSV reader saw it.
                 let line = e.position().map_or(line, |p| p.line());
-                let too_long =
-                    matches!(e.kind(), csv::ErrorKind::Io(io) if io.to_string() == RECORD_TOO_LONG);
-                batch.errors.push((
-                    line,
-                    if too_long {
-                        // Where a quoted record this long ends cannot be
-                        // known without reading it: the rest is not read.
-                        format!(
-                            "record is longer than {max_record} bytes; the rest of the input was not read"
-                        )
-                    } else {
-                        format!("malformed CSV: {e}")
-                    },
-                ));
+                batch.errors.push((line, csv.reason(&e)));
                 if !matches!(
                     e.kind(),
                     csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }

@@ -369,7 +369,10 @@ pub fn parse_decisions(
     let mut report = ImportReport::default();
     let mut out: Vec<(u64, Decision)> = Vec::new();
     let mut first_line: HashMap<i64, u64> = HashMap::new();
-    let failed = crate::ingest::for_each_json_object(input, |line, rec| {
+    // A decision is an id, a verdict and at most one expected output.
+    let max_line =
+        crate::ingest::max_record_bytes(crate::ingest::IngestConfig::default().max_text_bytes);
+    let failed = crate::ingest::for_each_json_object(input, max_line, |line, rec| {
         report.read += 1;
         match rec.and_then(|o| parse_decision(&o, default_by)) {
             Err(reason) => report.bad(line, reason),

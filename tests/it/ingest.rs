@@ -468,6 +468,61 @@ async fn an_endless_csv_record_is_stopped_at_the_cap() {
     );
 }
 
+/// `golden import` reads CSV and JSONL under the same cap as trace ingest: an
+/// endless CSV record stops the read with its line, an over-long JSONL line is
+/// rejected with its line and the lines after it are imported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_import_caps_records_like_ingest() {
+    let db = TestDb::sqlite().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("dw.toml");
+    std::fs::write(&cfg, "[ingest]\nmax_text_bytes = 1024\n").unwrap();
+    let huge = "z".repeat(6 << 20);
+    let cap = 4 * 1024 + 65536;
+    let import = |name: &str, body: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        let out = Command::new(bin())
+            .args(["--database", &db.url, "--config", cfg.to_str().unwrap()])
+            .args(["golden", "import", "--set", "g"])
+            .arg(&path)
+            .arg("--json")
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        v["report"].clone()
+    };
+    let r = import(
+        "g.csv",
+        format!("input,expected_output\nfine,ok\n\"{huge}\",x\nafter,ok\n"),
+    );
+    assert_eq!(
+        (r["stored"].as_u64(), r["rejected"].as_u64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    assert_eq!(r["errors"][0]["line"].as_u64(), Some(3), "{r}");
+    assert_eq!(
+        r["errors"][0]["reason"].as_str().unwrap(),
+        format!("record is longer than {cap} bytes; the rest of the input was not read")
+    );
+    let r = import(
+        "g.jsonl",
+        format!("{{\"input\":\"one\"}}\n{{\"input\":\"{huge}\"}}\n{{\"input\":\"two\"}}\n"),
+    );
+    assert_eq!(
+        (r["stored"].as_u64(), r["rejected"].as_u64()),
+        (Some(2), Some(1)),
+        "{r}"
+    );
+    assert_eq!(r["errors"][0]["line"].as_u64(), Some(2), "{r}");
+    assert_eq!(
+        r["errors"][0]["reason"].as_str().unwrap(),
+        format!("line is longer than {cap} bytes")
+    );
+}
+
 /// `driftwatch --database URL --config CFG ingest PATH --json`, its report.
 fn ingest_with_config(url: &str, cfg: &std::path::Path, path: &std::path::Path) -> Value {
     let out = Command::new(bin())
