@@ -184,6 +184,16 @@ impl FieldMap {
             None => Utc::now(),
         };
         let external_id = match lookup_path(v, &self.id) {
+            // JSON numbers beyond 64-bit integers arrive as doubles, which
+            // keep about 16 digits: two such ids could become one, and the
+            // second be dropped as a duplicate. Refuse rather than guess.
+            Some(Value::Number(n))
+                if n.is_f64() && n.as_f64().is_some_and(|f| f.abs() >= 9_007_199_254_740_992.0) =>
+            {
+                return Err(format!(
+                    "id {n} is a number too large to keep exactly (beyond 64-bit integers); send it as a JSON string"
+                ))
+            }
             Some(x) => as_text(x),
             None => match fallback_id {
                 Some(f) => f.to_string(),
@@ -288,6 +298,29 @@ mod tests {
             .to_trace(&json!({"output": "x"}), "cli")
             .unwrap_err();
         assert_eq!(e, "missing input field `input`");
+    }
+
+    #[test]
+    fn numeric_ids_beyond_64_bits_are_refused_not_merged() {
+        let m = FieldMap::new(&IngestConfig::default());
+        let rec = |id: &str| {
+            serde_json::from_str::<Value>(&format!(r#"{{"id": {id}, "input": "x"}}"#)).unwrap()
+        };
+        // Exact 64-bit integers are kept digit for digit.
+        for id in ["18446744073709551615", "-9223372036854775808", "42", "1.5"] {
+            assert_eq!(m.to_trace(&rec(id), "t").unwrap().external_id, id);
+        }
+        // Two ids that differ in their last digit would both become
+        // 18446744073709552000: each is refused with its reason.
+        for id in ["18446744073709551616", "18446744073709551617", "1e300"] {
+            let err = m.to_trace(&rec(id), "t").unwrap_err();
+            assert!(err.contains("too large to keep exactly"), "{err}");
+        }
+        let as_string = serde_json::json!({"id": "18446744073709551617", "input": "x"});
+        assert_eq!(
+            m.to_trace(&as_string, "t").unwrap().external_id,
+            "18446744073709551617"
+        );
     }
 
     #[test]
