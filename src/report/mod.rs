@@ -182,3 +182,48 @@ pub fn render_markdown(run: &Run, findings: &[Finding]) -> String {
     }
     out
 }
+
+/// Rewrites every example text a report would show (`details.examples` of
+/// each finding, the gap clusters' examples) as `policy` lets it be shown:
+/// redacted, or dropped (an example object keeps its trace id). For a served
+/// report whose reader may not see production text in full.
+pub fn restrict_examples(
+    policy: crate::notify::ExamplesPolicy,
+    run: &mut crate::store::Run,
+    findings: &mut [crate::store::Finding],
+) {
+    if policy == crate::notify::ExamplesPolicy::Full {
+        return;
+    }
+    for f in findings.iter_mut() {
+        let Some(items) = f.details.get_mut("examples").and_then(|v| v.as_array_mut()) else {
+            continue;
+        };
+        items.retain_mut(|e| match e {
+            serde_json::Value::String(t) => match policy.apply(t) {
+                Some(r) => {
+                    *t = r;
+                    true
+                }
+                None => false,
+            },
+            serde_json::Value::Object(o) => {
+                for key in ["text", "input", "output"] {
+                    if let Some(t) = o.get(key).and_then(|t| t.as_str()).map(str::to_owned) {
+                        match policy.apply(&t) {
+                            Some(r) => o.insert(key.into(), r.into()),
+                            None => o.remove(key),
+                        };
+                    }
+                }
+                true
+            }
+            _ => true,
+        });
+    }
+    if let Some(sem) = run.summary.as_mut().and_then(|s| s.semantic.as_mut()) {
+        for c in sem.clusters.iter_mut() {
+            c.examples = c.examples.iter().filter_map(|t| policy.apply(t)).collect();
+        }
+    }
+}

@@ -22,6 +22,11 @@ pub struct ReviewConfig {
     pub session_ttl: String,
     /// Mark the session cookie `Secure` (set it when a TLS proxy is in front).
     pub secure_cookie: bool,
+    /// What viewer accounts see of production and golden texts (proposals,
+    /// gap examples, the served run reports): `"none"`, `"redacted"` (the
+    /// default; as `[alerts] examples`) or `"full"`. Reviewers, who decide
+    /// on the texts, always see them in full.
+    pub viewer_examples: crate::notify::ExamplesPolicy,
 }
 
 impl Default for ReviewConfig {
@@ -31,6 +36,7 @@ impl Default for ReviewConfig {
             viewers: Vec::new(),
             session_ttl: "12h".into(),
             secure_cookie: false,
+            viewer_examples: crate::notify::ExamplesPolicy::Redacted,
         }
     }
 }

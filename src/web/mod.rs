@@ -29,6 +29,7 @@ pub use auth::{ct_eq, Session};
 pub use config::{Account, AccountConfig, ReviewConfig, Role, MIN_TOKEN_LEN};
 
 use crate::config::ConfigError;
+use crate::notify::ExamplesPolicy;
 use crate::ratelimit::FailureLimiter;
 use crate::store::Store;
 use auth::Auth;
@@ -41,6 +42,8 @@ pub struct WebState {
     auth: Arc<Auth>,
     /// Client addresses that sent too many unknown tokens to `/login`.
     failures: Arc<FailureLimiter>,
+    /// What viewer sessions see of example texts (`[review] viewer_examples`).
+    viewer_examples: ExamplesPolicy,
 }
 
 impl WebState {
@@ -58,6 +61,22 @@ impl WebState {
                 MAX_LOGIN_FAILURES,
                 std::time::Duration::from_secs(60),
             )),
+            viewer_examples: ExamplesPolicy::default(),
+        }
+    }
+
+    /// The same state with viewers shown example texts under `policy`.
+    pub fn with_viewer_examples(mut self, policy: ExamplesPolicy) -> WebState {
+        self.viewer_examples = policy;
+        self
+    }
+
+    /// What `s` may see of example texts: in full for a reviewer.
+    fn examples_for(&self, s: &Session) -> ExamplesPolicy {
+        if s.can_decide() {
+            ExamplesPolicy::Full
+        } else {
+            self.viewer_examples
         }
     }
 
@@ -72,7 +91,8 @@ impl WebState {
         let ttl = review
             .ttl()
             .map_err(|e| vec![ConfigError::new("review.session_ttl", e)])?;
-        Ok(WebState::new(store, accounts, ttl, review.secure_cookie))
+        Ok(WebState::new(store, accounts, ttl, review.secure_cookie)
+            .with_viewer_examples(review.viewer_examples))
     }
 }
 
@@ -307,4 +327,11 @@ async fn logout(
         ),
         None => pages::see_other("/login", Some(st.auth.clear_cookie())),
     }
+}
+
+/// `t` as `policy` lets it be shown on a page; a dropped text says so.
+fn shown(policy: ExamplesPolicy, t: &mut String) {
+    *t = policy
+        .apply(t)
+        .unwrap_or_else(|| "[hidden from viewer accounts]".into());
 }

@@ -12,7 +12,8 @@ use serde::Deserialize;
 
 use super::auth::{local_path, Session};
 use super::pages::{esc, frame, html, message, qv, see_other};
-use super::{require_action, require_view, WebState};
+use super::{require_action, require_view, shown, WebState};
+use crate::notify::ExamplesPolicy;
 use crate::review::{
     self, DecideOutcome, ExpectedOutput, NearestGolden, ProposalFilter, ProposalStatus,
     RefusalKind, ReviewError, Selection,
@@ -217,6 +218,15 @@ fn gaps_table(gaps: &[Gap], jobs: &[JobCoverage]) -> String {
     o
 }
 
+/// A proposal's texts as a viewer may see them (`[review] viewer_examples`).
+fn restrict_proposal(policy: ExamplesPolicy, p: &mut Proposal) {
+    shown(policy, &mut p.input);
+    shown(policy, &mut p.output);
+    if let Some(e) = p.expected_output.as_mut() {
+        shown(policy, e);
+    }
+}
+
 /// Golden examples the proposals are nearest to, fetched once each.
 async fn nearest_examples(
     store: &Store,
@@ -415,7 +425,7 @@ pub async fn index(
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/review");
-    let (gaps, jobs) = match latest_gaps(&st.store, job.as_deref()).await {
+    let (mut gaps, jobs) = match latest_gaps(&st.store, job.as_deref()).await {
         Ok(g) => g,
         Err(e) => return internal(e, Some(&s)),
     };
@@ -433,10 +443,23 @@ pub async fn index(
     };
     let more = ps.len() as i64 > PAGE;
     ps.truncate(PAGE as usize);
-    let nearest = match nearest_examples(&st.store, &ps).await {
+    let mut nearest = match nearest_examples(&st.store, &ps).await {
         Ok(n) => n,
         Err(e) => return internal(e, Some(&s)),
     };
+    let policy = st.examples_for(&s);
+    if policy != ExamplesPolicy::Full {
+        for p in ps.iter_mut() {
+            restrict_proposal(policy, p);
+        }
+        for g in nearest.values_mut() {
+            shown(policy, &mut g.input);
+            shown(policy, &mut g.expected_output);
+        }
+        for g in gaps.iter_mut() {
+            g.examples = g.examples.iter().filter_map(|t| policy.apply(t)).collect();
+        }
+    }
     let mut job_names: Vec<String> = jobs.iter().map(|j| j.job.clone()).collect();
     if let Ok(all) = st
         .store
@@ -541,7 +564,7 @@ pub async fn show(
         Err(r) => return r,
     };
     let flash = st.auth.take_flash(&headers);
-    let d = match review::detail(&st.store, id).await {
+    let mut d = match review::detail(&st.store, id).await {
         Ok(d) => d,
         Err(ReviewError::Store(StoreError::NotFound(_))) => {
             return message(
@@ -554,6 +577,17 @@ pub async fn show(
         }
         Err(e) => return internal(e, Some(&s)),
     };
+    let policy = st.examples_for(&s);
+    if policy != ExamplesPolicy::Full {
+        restrict_proposal(policy, &mut d.proposal);
+        d.siblings
+            .iter_mut()
+            .for_each(|p| restrict_proposal(policy, p));
+        if let Some(g) = d.nearest_golden.as_mut() {
+            shown(policy, &mut g.input);
+            shown(policy, &mut g.expected_output);
+        }
+    }
     let next = format!("/review/proposals/{id}");
     let mut body = format!("<h1>Proposal #{id}</h1>");
     body.push_str(&proposal_card(

@@ -124,7 +124,7 @@ pub async fn show(
         Ok(run) => st.store.findings(id).await.map(|f| (run, f)),
         Err(e) => Err(e),
     };
-    let (run, findings) = match found {
+    let (mut run, mut findings) = match found {
         Ok(x) => x,
         Err(StoreError::NotFound(_)) => {
             return message(
@@ -146,6 +146,7 @@ pub async fn show(
             );
         }
     };
+    crate::report::restrict_examples(st.examples_for(&s), &mut run, &mut findings);
     let report = crate::report::render(crate::report::Format::Html, &run, &findings);
     let nav = format!(
         "<p style='font-size:13px'><a href='/runs'>← runs</a> · <a href='/review?job={}'>review proposals of {}</a></p>",

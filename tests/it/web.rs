@@ -169,7 +169,16 @@ fn accounts() -> Vec<Account> {
 /// The page routes on 127.0.0.1:0 behind the daemon's HTTP edge
 /// (`http::serve_on`); returns the base URL and a shutdown handle.
 async fn start(store: Store, accounts: Vec<Account>) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let state = WebState::new(store, accounts, Duration::from_secs(3600), false);
+    start_with(WebState::new(
+        store,
+        accounts,
+        Duration::from_secs(3600),
+        false,
+    ))
+    .await
+}
+
+async fn start_with(state: WebState) -> (String, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -893,4 +902,89 @@ async fn repeated_unknown_tokens_at_login_are_refused() {
         assert_eq!(login("not-a-token-of-anyone").await.unwrap().status(), 401);
     }
     assert_eq!(login(ALICE).await.unwrap().status(), 429);
+}
+
+/// Viewer accounts see production and golden texts as `[review]
+/// viewer_examples` says (redacted by default, or not at all) on the review
+/// pages and the served run report; reviewers, who decide on them, see them whole.
+#[tokio::test]
+async fn viewers_see_example_texts_redacted() {
+    use driftwatch::notify::ExamplesPolicy;
+    use driftwatch::store::{Finding, FindingKind, Verdict};
+    let db = TestDb::sqlite().await;
+    let s = db.store().await;
+    let f = fixture(&s).await;
+    const PII: &str = "my card 4111 1111 1111 1111 was charged twice, mail jane.doe@example.com";
+    let golden_id = s.golden_examples(SET, None).await.unwrap()[0].id;
+    let items: Vec<ProposalItem> = vec![(
+        PII,
+        "We will call +44 20 7946 0958.",
+        Some((1, "refund late order")),
+    )];
+    queue_proposals(&s, f.run, (JOB, SET), &items, golden_id, true).await;
+    let pid = s
+        .list_proposals(&ProposalFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.input == PII)
+        .unwrap()
+        .id;
+    // A second run whose finding carries the text as an example trace.
+    let run = s.start_run(JOB).await.unwrap();
+    let finding = Finding {
+        id: 0,
+        run_id: 0,
+        job: JOB.into(),
+        kind: FindingKind::Structural,
+        metric: "input.chars".into(),
+        side: "input".into(),
+        test: "ks".into(),
+        statistic: Some(0.5),
+        p_value: Some(1e-6),
+        p_adjusted: Some(1e-5),
+        effect_size: Some(0.4),
+        threshold: Some(0.1),
+        verdict: Verdict::Drifted,
+        ref_n: 100,
+        cur_n: 100,
+        details: json!({"examples": [{"trace_id": 7, "external_id": "e7", "value": 80, "text": PII}]}),
+    };
+    let stored = serde_json::from_value(summary()).unwrap();
+    s.finish_run(run, &stored, &[finding]).await.unwrap();
+
+    let pages = [
+        "/review".to_string(),
+        format!("/review/proposals/{pid}"),
+        format!("/runs/{run}"),
+    ];
+    let raw = ["4111 1111 1111 1111", "jane.doe@example.com", "7946 0958"];
+    for policy in [ExamplesPolicy::Redacted, ExamplesPolicy::None] {
+        let state = WebState::new(s.clone(), accounts(), Duration::from_secs(3600), false)
+            .with_viewer_examples(policy);
+        let (base, _stop) = start_with(state).await;
+        let vic = Visitor::login(&base, VIEWER).await;
+        let alice = Visitor::login(&base, ALICE).await;
+        for path in &pages {
+            let v = vic.get(path).await;
+            assert_eq!(v.status, 200, "{path}");
+            for r in raw {
+                assert!(!v.body.contains(r), "{policy:?} {path}: viewer saw {r}");
+            }
+            if policy == ExamplesPolicy::Redacted {
+                assert!(
+                    v.body.contains("[card]") && v.body.contains("[email]"),
+                    "{path}: {}",
+                    v.body
+                );
+            }
+            let a = alice.get(path).await;
+            assert!(
+                a.body.contains("jane.doe@example.com"),
+                "{path}: reviewer sees it whole"
+            );
+        }
+        // Non-example text stays readable for the viewer.
+        assert!(vic.get("/review").await.body.contains("refund late order"));
+    }
 }
