@@ -325,22 +325,38 @@ impl Settings {
 
     /// Parses and checks config text; errors carry line:column but no file name.
     pub fn from_str_with_base(text: &str, base: &Path) -> Result<Settings, Vec<ConfigError>> {
+        let by_place = |e: &ConfigError| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0));
         let (cfg, mut errors) = spans::deserialize_collecting::<Config>(text)?;
-        let mut cfg = match cfg {
-            Some(c) if errors.is_empty() => c,
-            _ => {
-                errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
-                return Err(errors);
-            }
+        // With the bad keys taken out the rest may still parse: check it too,
+        // so one type error does not hide every other mistake.
+        let Some(mut cfg) = cfg else {
+            errors.sort_by_key(by_place);
+            return Err(errors);
         };
         cfg.base_dir = base.to_path_buf();
-        Settings::check(cfg).map_err(|mut semantic| {
-            for e in &mut semantic {
-                spans::locate(text, e);
+        match Settings::check(cfg) {
+            Ok(s) if errors.is_empty() => Ok(s),
+            Ok(_) => {
+                errors.sort_by_key(by_place);
+                Err(errors)
             }
-            semantic.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
-            semantic
-        })
+            Err(semantic) => {
+                // A key that did not parse was replaced by its default: what
+                // the checks say about it (or under it) would only mislead.
+                let removed: Vec<String> = errors.iter().map(|e| e.path.clone()).collect();
+                let under = |p: &str| {
+                    removed.iter().any(|r| {
+                        p == r || p.starts_with(&format!("{r}.")) || p.starts_with(&format!("{r}["))
+                    })
+                };
+                for mut e in semantic.into_iter().filter(|e| !under(&e.path)) {
+                    spans::locate(text, &mut e);
+                    errors.push(e);
+                }
+                errors.sort_by_key(by_place);
+                Err(errors)
+            }
+        }
     }
 
     /// Second stage: every section's check, each run once, all errors at once.

@@ -6,7 +6,9 @@ use crate::common::bin;
 fn check_config_names_typo_and_wrong_type_with_lines() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("driftwatch.toml");
-    std::fs::write(&p, "[store]\nurl = \"sqlite://x.db\"\n\n[ingest]\nbatch_sise = 100\nmax_text_bytes = \"lots\"\n").unwrap();
+    // Lines 5 and 6 do not parse; line 10 parses but fails its check, which
+    // the type error must not hide.
+    std::fs::write(&p, "[store]\nurl = \"sqlite://x.db\"\n\n[ingest]\nbatch_sise = 100\nmax_text_bytes = \"lots\"\n\n[[jobs]]\nname = \"j\"\nalpha = 1.5\ngolden_set = \"g\"\n").unwrap();
     let out = Command::new(bin())
         .arg("check-config")
         .arg(&p)
@@ -25,7 +27,9 @@ fn check_config_names_typo_and_wrong_type_with_lines() {
         )),
         "{err}"
     );
-    assert!(err.contains("2 errors"), "{err}");
+    assert!(err.contains(&format!("{f}:10:")), "{err}");
+    assert!(err.contains("jobs[0].alpha"), "{err}");
+    assert!(err.contains("3 errors"), "{err}");
 }
 
 #[test]
