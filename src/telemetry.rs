@@ -12,15 +12,19 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+// The analysis job's label is `driftwatch_job`, not `job`: a scraping Prometheus
+// sets `job` (and `instance`) on every series itself, and an exported `job`
+// would clash with it and be renamed `exported_job` (Prometheus' "Writing
+// exporters" guide: avoid the target labels).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct JobStatus {
-    pub job: String,
+    pub driftwatch_job: String,
     pub status: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct JobLabel {
-    pub job: String,
+    pub driftwatch_job: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -30,14 +34,14 @@ pub struct SourceLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FindingLabels {
-    pub job: String,
+    pub driftwatch_job: String,
     pub metric: String,
     pub side: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VerdictLabels {
-    pub job: String,
+    pub driftwatch_job: String,
     pub metric: String,
     pub side: String,
     pub verdict: String,
@@ -81,12 +85,12 @@ impl Metrics {
         for job in jobs {
             for status in ["succeeded", "failed", "aborted"] {
                 let _ = self.runs.get_or_create(&JobStatus {
-                    job: job.to_string(),
+                    driftwatch_job: job.to_string(),
                     status: status.into(),
                 });
             }
             let l = JobLabel {
-                job: job.to_string(),
+                driftwatch_job: job.to_string(),
             };
             let _ = self.run_duration.get_or_create(&l);
             let _ = self.skipped_ticks.get_or_create(&l);
@@ -107,19 +111,23 @@ impl Metrics {
     pub fn run_finished(&self, job: &str, status: &str, secs: f64) {
         self.runs
             .get_or_create(&JobStatus {
-                job: job.into(),
+                driftwatch_job: job.into(),
                 status: status.into(),
             })
             .inc();
         self.run_duration
-            .get_or_create(&JobLabel { job: job.into() })
+            .get_or_create(&JobLabel {
+                driftwatch_job: job.into(),
+            })
             .observe(secs);
     }
 
     /// A scheduled tick of `job` was not run here (store unreachable).
     pub fn tick_skipped(&self, job: &str) {
         self.skipped_ticks
-            .get_or_create(&JobLabel { job: job.into() })
+            .get_or_create(&JobLabel {
+                driftwatch_job: job.into(),
+            })
             .inc();
     }
 

@@ -50,8 +50,10 @@ pub fn render(snapshot: Option<&MetricsSnapshot>, health: &Health) -> String {
 fn register_snapshot(reg: &mut Registry, s: &MetricsSnapshot) {
     let last = Family::<JobLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     for (job, ms) in &s.last_success_ms {
-        last.get_or_create(&JobLabel { job: job.clone() })
-            .set(*ms as f64 / 1000.0);
+        last.get_or_create(&JobLabel {
+            driftwatch_job: job.clone(),
+        })
+        .set(*ms as f64 / 1000.0);
     }
     reg.register(
         "last_success_timestamp_seconds",
@@ -63,7 +65,7 @@ fn register_snapshot(reg: &mut Registry, s: &MetricsSnapshot) {
     let coverage = Family::<JobLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     for f in &s.latest_findings {
         let l = FindingLabels {
-            job: f.job.clone(),
+            driftwatch_job: f.job.clone(),
             metric: f.metric.clone(),
             side: f.side.clone(),
         };
@@ -72,7 +74,7 @@ fn register_snapshot(reg: &mut Registry, s: &MetricsSnapshot) {
         }
         drifted
             .get_or_create(&VerdictLabels {
-                job: f.job.clone(),
+                driftwatch_job: f.job.clone(),
                 metric: f.metric.clone(),
                 side: f.side.clone(),
                 verdict: f.verdict.clone(),
@@ -81,7 +83,9 @@ fn register_snapshot(reg: &mut Registry, s: &MetricsSnapshot) {
         if f.metric == "input.coverage" {
             if let Some(c) = f.details.get("coverage").and_then(|v| v.as_f64()) {
                 coverage
-                    .get_or_create(&JobLabel { job: f.job.clone() })
+                    .get_or_create(&JobLabel {
+                        driftwatch_job: f.job.clone(),
+                    })
                     .set(c);
             }
         }
@@ -106,7 +110,7 @@ fn register_snapshot(reg: &mut Registry, s: &MetricsSnapshot) {
     for (job, _) in &s.last_success_ms {
         for status in ["pending", "firing"] {
             let _ = alerts.get_or_create(&JobStatus {
-                job: job.clone(),
+                driftwatch_job: job.clone(),
                 status: status.into(),
             });
         }
@@ -114,7 +118,7 @@ fn register_snapshot(reg: &mut Registry, s: &MetricsSnapshot) {
     for (job, status, n) in &s.alerts {
         alerts
             .get_or_create(&JobStatus {
-                job: job.clone(),
+                driftwatch_job: job.clone(),
                 status: status.clone(),
             })
             .set(*n);

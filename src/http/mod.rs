@@ -356,8 +356,7 @@ async fn post_traces(State(st): State<AppState>, body: Bytes) -> Response {
     }
     match st.store.insert_traces(&traces).await {
         Ok(s) => {
-            report.stored = s.stored;
-            report.duplicates = s.duplicates;
+            report.add(&s);
             crate::telemetry::METRICS.ingest("http", s.stored, report.rejected);
         }
         Err(e) if e.is_transient() => {

@@ -261,8 +261,7 @@ pub async fn poll(
             }
             for chunk in traces.chunks(BATCH) {
                 let s = store.insert_traces(chunk).await?;
-                report.stored += s.stored;
-                report.duplicates += s.duplicates;
+                report.add(&s);
             }
             // Saved only after the traces are stored: a crash re-reads, never skips.
             pos.offset += consumed;

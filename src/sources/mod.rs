@@ -243,8 +243,19 @@ pub struct PollReport {
     pub stored: u64,
     /// Records already stored (re-read after a restart or overlap).
     pub duplicates: u64,
+    /// Of the duplicates, those whose content differs from the stored trace.
+    pub conflicting: u64,
     /// Malformed records skipped (each logged with its position).
     pub rejected: u64,
+}
+
+impl PollReport {
+    /// Adds what one batch insert did.
+    pub fn add(&mut self, s: &crate::store::InsertStats) {
+        self.stored += s.stored;
+        self.duplicates += s.duplicates;
+        self.conflicting += s.conflicting;
+    }
 }
 
 /// Polls every source on its interval until `shutdown` turns true.
@@ -306,6 +317,7 @@ async fn source_loop(
                         read = r.read,
                         stored = r.stored,
                         duplicates = r.duplicates,
+                        conflicting = r.conflicting,
                         rejected = r.rejected
                     );
                 }

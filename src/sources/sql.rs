@@ -573,8 +573,7 @@ pub async fn poll(
             }
         }
         let stats = store.insert_traces(&traces).await?;
-        report.stored += stats.stored;
-        report.duplicates += stats.duplicates;
+        report.add(&stats);
         let before = wm.ts.clone();
         if let Some(last) = rows.last() {
             wm.ts = Some(last[0].clone());

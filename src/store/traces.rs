@@ -85,7 +85,7 @@ impl Store {
                 }
             })
             .collect();
-        let mut stored = 0u64;
+        let (mut stored, mut conflicting) = (0u64, 0u64);
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             for (chunk, hashes) in traces
@@ -116,13 +116,39 @@ impl Store {
                         .push_bind(ingested);
                 });
                 qb.push(" ON CONFLICT (source, external_id) DO NOTHING");
-                stored += qb.build().execute(&mut *tx).await?.rows_affected();
+                let n = qb.build().execute(&mut *tx).await?.rows_affected();
+                stored += n;
+                if (n as usize) < chunk.len() {
+                    // Some were duplicates: count those whose content differs
+                    // from the trace stored under their id.
+                    let mut q = QueryBuilder::new(
+                        "SELECT source, external_id, input_hash, output_hash FROM traces \
+                         WHERE (source, external_id) IN ",
+                    );
+                    q.push_tuples(hashes, |mut b, s| {
+                        b.push_bind(s.source.as_ref()).push_bind(s.external_id.as_ref());
+                    });
+                    let rows: Vec<(String, String, String, String)> =
+                        q.build_query_as().fetch_all(&mut *tx).await?;
+                    let kept: std::collections::HashMap<(&str, &str), (&str, &str)> = rows
+                        .iter()
+                        .map(|(s, e, i, o)| ((s.as_str(), e.as_str()), (i.as_str(), o.as_str())))
+                        .collect();
+                    conflicting += hashes
+                        .iter()
+                        .filter(|s| {
+                            kept.get(&(s.source.as_ref(), s.external_id.as_ref()))
+                                .is_some_and(|&(i, o)| i != s.input_hash || o != s.output_hash)
+                        })
+                        .count() as u64;
+                }
             }
             tx.commit().await?;
         });
         Ok(InsertStats {
             stored,
             duplicates: traces.len() as u64 - stored,
+            conflicting,
         })
     }
 

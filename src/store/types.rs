@@ -64,6 +64,9 @@ pub struct Trace {
 pub struct InsertStats {
     pub stored: u64,
     pub duplicates: u64,
+    /// Duplicates (same source and id as a stored trace) whose input or
+    /// output differ from it: the stored trace was kept, these were not.
+    pub conflicting: u64,
 }
 
 /// A golden example to add to a set.

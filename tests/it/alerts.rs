@@ -993,6 +993,41 @@ fn alerts_section_of_the_example_file_is_documented() {
     .unwrap();
     let cfg = Config::from_str_with_base(&text, Path::new(".")).unwrap();
     assert!(cfg.alerts.validate().is_ok());
+    // Copied as the README says, its rules alert on every kind of drifted
+    // finding: none is silenced by a narrow example rule.
+    use driftwatch::notify::{Finding as NFinding, FindingKind as NKind, Side};
+    for (kind, side, metric) in [
+        (NKind::Structural, Side::Output, "output.json_valid"),
+        (NKind::Structural, Side::Input, "input.oov_rate"),
+        (NKind::Operational, Side::Output, "op.feedback_negative"),
+        (NKind::Semantic, Side::Input, "input.cluster.3"),
+        (NKind::Coverage, Side::Input, "input.coverage"),
+    ] {
+        let f = NFinding {
+            job: "support".into(),
+            kind,
+            metric: metric.into(),
+            side,
+            test: "t".into(),
+            statistic: 0.5,
+            p_value: 1e-6,
+            p_adjusted: 1e-5,
+            effect_size: 0.5,
+            threshold: 0.1,
+            drifted: true,
+            coverage: None,
+            run_id: 1,
+            examples: vec![],
+            note: None,
+        };
+        assert!(
+            cfg.alerts
+                .rules
+                .iter()
+                .any(|r| r.matches(&f) && r.for_runs == 1),
+            "{metric} ({kind:?}) raises no alert on its first drifted run"
+        );
+    }
     // The commented-out receivers and routes are valid TOML for the section once
     // uncommented (secrets come from the environment, which is not read here).
     let section: String = text

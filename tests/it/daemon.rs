@@ -472,8 +472,12 @@ fn parse_metrics(text: &str) -> Vec<(String, String, f64)> {
 
 /// The metric names a PromQL expression uses.
 fn promql_metric_names(expr: &str) -> BTreeSet<String> {
+    // Metric names, not the `driftwatch_job` label.
     let re = regex::Regex::new(r"driftwatch_[a-z_]+").unwrap();
-    re.find_iter(expr).map(|m| m.as_str().to_string()).collect()
+    re.find_iter(expr)
+        .map(|m| m.as_str().to_string())
+        .filter(|n| n != "driftwatch_job")
+        .collect()
 }
 
 fn collect_exprs(v: &serde_json::Value, out: &mut Vec<String>) {
@@ -584,7 +588,10 @@ async fn metrics_readyz_sources_reload_and_systemd_notify() {
         "{text}"
     );
     assert!(
-        value("driftwatch_run_duration_seconds_count", "job=\"tick\"") >= 1.0,
+        value(
+            "driftwatch_run_duration_seconds_count",
+            "driftwatch_job=\"tick\""
+        ) >= 1.0,
         "{text}"
     );
     assert_eq!(
@@ -600,7 +607,7 @@ async fn metrics_readyz_sources_reload_and_systemd_notify() {
     assert_eq!(value("driftwatch_store_up", ""), 1.0);
     assert!(
         m.iter()
-            .any(|(n, l, _)| n == "driftwatch_effect_size" && l.contains("job=\"tick\"")),
+            .any(|(n, l, _)| n == "driftwatch_effect_size" && l.contains("driftwatch_job=\"tick\"")),
         "{text}"
     );
     assert!(
@@ -609,6 +616,16 @@ async fn metrics_readyz_sources_reload_and_systemd_notify() {
         "{text}"
     );
     assert!(m.iter().any(|(n, _, _)| n == "driftwatch_outbox_backlog"));
+    // No series carries a target label (`job`, `instance`): a scraping
+    // Prometheus sets those itself and would rename ours `exported_job`.
+    for (n, l, _) in &m {
+        for key in l.split(',').filter_map(|kv| kv.split('=').next()) {
+            assert!(
+                key.trim() != "job" && key.trim() != "instance",
+                "{n} exports a `{key}` label: {l}"
+            );
+        }
+    }
 
     // The Grafana dashboard is valid JSON and uses only metrics that exist.
     let dash: serde_json::Value = serde_json::from_str(
@@ -651,7 +668,14 @@ async fn metrics_readyz_sources_reload_and_systemd_notify() {
                     .is_some_and(|b| scraped.iter().any(|x| x.starts_with(b)))
             })
     };
+    // Selections and groupings use the exported `driftwatch_job` label (a
+    // bare `job` is the scrape job's name under Prometheus).
+    let bare_job = regex::Regex::new(r"(^|[^_a-z])job\s*(=|!=|=~|!~|,|\))").unwrap();
     for e in &exprs {
+        assert!(
+            !bare_job.is_match(e),
+            "dashboard selects on the scrape `job` label: {e}"
+        );
         for name in promql_metric_names(e) {
             assert!(
                 base(&name),

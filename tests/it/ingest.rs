@@ -77,7 +77,35 @@ async fn bad_lines_are_reported_and_reingest_adds_nothing(db: TestDb) {
         (v["stored"].as_u64(), v["duplicates"].as_u64()),
         (Some(0), Some(997))
     );
+    assert_eq!(v["conflicting"].as_u64(), Some(0), "same content: {v}");
     assert_eq!(db.store().await.count_traces().await.unwrap(), 997);
+
+    // An id seen before (or twice in one file) with other content is a
+    // duplicate too, but reported as a conflict: the first trace is kept.
+    let id = "t1"; // stored by the first ingest as "question 1"
+    let changed = dir.path().join("changed.jsonl");
+    std::fs::write(
+        &changed,
+        format!(
+            "{}\n{}\n{}\n",
+            json!({"id": id, "input": "a different question"}),
+            json!({"id": "fresh-1", "input": "new"}),
+            json!({"id": "fresh-1", "input": "new, edited"})
+        ),
+    )
+    .unwrap();
+    let (code, v) = ingest_json(&db.url, &[changed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        (
+            v["stored"].as_u64(),
+            v["duplicates"].as_u64(),
+            v["conflicting"].as_u64()
+        ),
+        (Some(1), Some(2), Some(2)),
+        "{v}"
+    );
+    assert_eq!(db.store().await.count_traces().await.unwrap(), 998);
 }
 both_backends!(bad_lines_sqlite, bad_lines_postgres => bad_lines_are_reported_and_reingest_adds_nothing);
 
