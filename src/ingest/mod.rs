@@ -11,7 +11,7 @@ mod reader;
 
 pub use mapping::{content_id, lookup_path, max_record_bytes, parse_ts, FieldMap};
 pub(crate) use reader::CappedCsv;
-pub use reader::{ingest_reader, IngestOptions, InputFormat};
+pub use reader::{ingest_reader, parse_records, IngestOptions, InputFormat};
 
 use serde::{Deserialize, Serialize};
 
@@ -158,6 +158,10 @@ pub struct IngestReport {
     pub read: u64,
     pub stored: u64,
     pub duplicates: u64,
+    /// Of the duplicates, those whose input or output differ from the trace
+    /// already stored under their id (which was kept).
+    #[serde(default)]
+    pub conflicting: u64,
     pub rejected: u64,
     pub errors: Vec<LineError>,
 }
@@ -178,9 +182,24 @@ impl IngestReport {
 
     /// The one-line human summary.
     pub fn summary_line(&self) -> String {
+        let conflicting = if self.conflicting > 0 {
+            format!(
+                " ({} with different content: the trace already stored under that id was kept)",
+                self.conflicting
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "read {} / stored {} / duplicates {} / rejected {}",
+            "read {} / stored {} / duplicates {}{conflicting} / rejected {}",
             self.read, self.stored, self.duplicates, self.rejected
         )
+    }
+
+    /// Adds what one batch insert did.
+    pub fn add(&mut self, s: &crate::store::InsertStats) {
+        self.stored += s.stored;
+        self.duplicates += s.duplicates;
+        self.conflicting += s.conflicting;
     }
 }

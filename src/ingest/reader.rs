@@ -35,6 +35,32 @@ struct Batch {
     bytes: u64,
 }
 
+/// Parses every record of `input` without storing anything: the traces, how
+/// many records were read, and the rejected ones with their 1-based lines.
+/// The same reader as [`ingest_reader`], for tests and the fuzz targets
+/// (`fuzz/`); ingest itself streams batches into the store instead.
+pub fn parse_records(
+    input: Box<dyn Read + Send>,
+    opts: &IngestOptions,
+) -> (Vec<NewTrace>, u64, Vec<(u64, String)>) {
+    let (tx, mut rx) = mpsc::channel::<Batch>(2);
+    let opts2 = opts.clone();
+    let parser = std::thread::spawn(move || match opts2.format {
+        InputFormat::Jsonl => parse_jsonl(input, &opts2, &tx),
+        InputFormat::Csv => parse_csv(input, &opts2, &tx),
+    });
+    let (mut traces, mut read, mut errors) = (Vec::new(), 0, Vec::new());
+    while let Some(batch) = rx.blocking_recv() {
+        traces.extend(batch.traces);
+        read += batch.read;
+        errors.extend(batch.errors);
+    }
+    if let Err(panic) = parser.join() {
+        std::panic::resume_unwind(panic);
+    }
+    (traces, read, errors)
+}
+
 /// Reads every record of `input`, stores the valid ones in batches and reports
 /// the rest with their line numbers. Only a store failure is an `Err`: bad
 /// records never are.
@@ -60,8 +86,7 @@ pub async fn ingest_reader(
         if result.is_ok() {
             match store.insert_traces(&batch.traces).await {
                 Ok(s) => {
-                    report.stored += s.stored;
-                    report.duplicates += s.duplicates;
+                    report.add(&s);
                 }
                 Err(e) => result = Err(e),
             }
