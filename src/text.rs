@@ -43,3 +43,21 @@ mod tests {
         assert_eq!(truncate("ééé", 3), "ééé");
     }
 }
+
+/// A JSON object or array (a bare number or string is not evidence of a JSON
+/// output contract).
+pub fn is_json_document(s: &str) -> bool {
+    json_document_error(s).is_none()
+}
+
+/// Why `s` is not a JSON object or array (`None` when it is): the parser's
+/// message with line and column.
+pub fn json_document_error(s: &str) -> Option<String> {
+    let t = s.trim_start();
+    if !(t.starts_with('{') || t.starts_with('[')) {
+        return Some("not a JSON object or array".into());
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(t)
+        .err()
+        .map(|e| e.to_string())
+}

@@ -446,6 +446,7 @@ fn print_refusal(err: &mut dyn Write, r: &Refusal, line: Option<u64>) -> std::io
     match r.kind {
         RefusalKind::Conflict => writeln!(err, "{at}conflict: {}", r.message),
         RefusalKind::NotFound => writeln!(err, "{at}{}", r.message),
+        RefusalKind::Invalid => writeln!(err, "{at}not accepted: {}", r.message),
     }
 }
 

@@ -101,6 +101,7 @@ pub async fn accept(
         ExpectedOutput::UseOutput => None,
     };
     let ids = resolve(store, selection).await?;
+    let single = ids.len() == 1;
     let decisions: Vec<Decision> = ids
         .into_iter()
         .map(|id| Decision {
@@ -111,7 +112,78 @@ pub async fn accept(
             decided_by: by.clone(),
         })
         .collect();
-    Ok(store.decide_many(&decisions).await?)
+    let (decisions, refused) = check_contracts(store, decisions).await?;
+    if single {
+        if let Some(r) = refused.first() {
+            return Err(ReviewError::Invalid(r.message.clone()));
+        }
+    }
+    let mut outcome = store.decide_many(&decisions).await?;
+    outcome.refused.extend(refused);
+    Ok(outcome)
+}
+
+/// Share of a golden set's outputs that must be JSON documents for JSON to be
+/// its output contract (the same rule as the structural `output.json_valid`).
+pub const JSON_CONTRACT_SHARE: f64 = 0.95;
+
+/// Golden outputs needed before a contract is inferred at all.
+pub const MIN_CONTRACT_EXAMPLES: usize = 10;
+
+/// Splits accept decisions into those whose expected output (the edited one,
+/// or the production output kept as it is) obeys the golden set's output
+/// contract, and refusals naming the violation. The contract is inferred from
+/// the set's active examples: JSON when at least 95 % of at least ten
+/// expected outputs are JSON objects or arrays. Rejects always pass.
+async fn check_contracts(
+    store: &Store,
+    decisions: Vec<Decision>,
+) -> Result<(Vec<Decision>, Vec<Refusal>), ReviewError> {
+    let mut json_sets: HashMap<String, Option<f64>> = HashMap::new();
+    let (mut ok, mut refused) = (Vec::new(), Vec::new());
+    for d in decisions {
+        let ReviewAction::Accept { expected_output } = &d.action else {
+            ok.push(d);
+            continue;
+        };
+        let p = match store.get_proposal(d.id).await {
+            Ok(p) => p,
+            // decide_many reports it as not found.
+            Err(StoreError::NotFound(_)) => {
+                ok.push(d);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !json_sets.contains_key(&p.golden_set) {
+            let outputs = store.golden_examples(&p.golden_set, None).await?;
+            let n = outputs.len();
+            let json = outputs
+                .iter()
+                .filter(|g| crate::text::is_json_document(&g.expected_output))
+                .count();
+            let share = (n >= MIN_CONTRACT_EXAMPLES
+                && json as f64 >= JSON_CONTRACT_SHARE * n as f64)
+                .then(|| json as f64 / n as f64);
+            json_sets.insert(p.golden_set.clone(), share);
+        }
+        let text = expected_output.as_deref().unwrap_or(&p.output);
+        match (json_sets[&p.golden_set], crate::text::json_document_error(text)) {
+            (Some(share), Some(why)) => refused.push(Refusal {
+                id: d.id,
+                kind: RefusalKind::Invalid,
+                message: format!(
+                    "proposal {}: the {} is not valid JSON ({why}), but {:.0}% of golden set `{}`'s outputs are; edit it into valid JSON to accept",
+                    d.id,
+                    if expected_output.is_some() { "expected output" } else { "production output" },
+                    share * 100.0,
+                    p.golden_set
+                ),
+            }),
+            _ => ok.push(d),
+        }
+    }
+    Ok((ok, refused))
 }
 
 /// Rejects the selected pending proposals with `reason`, in one transaction;
@@ -460,7 +532,9 @@ pub async fn import_decisions(
     let (decisions, mut report) = parse_decisions(input, &default_by);
     let lines: HashMap<i64, u64> = decisions.iter().map(|(l, d)| (d.id, *l)).collect();
     let decisions: Vec<Decision> = decisions.into_iter().map(|(_, d)| d).collect();
-    let outcome = store.decide_many(&decisions).await?;
+    let (decisions, invalid) = check_contracts(store, decisions).await?;
+    let mut outcome = store.decide_many(&decisions).await?;
+    outcome.refused.extend(invalid);
     for p in &outcome.decided {
         match ProposalStatus::parse(&p.status) {
             Some(ProposalStatus::Accepted) => report.accepted += 1,

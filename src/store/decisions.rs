@@ -78,6 +78,9 @@ pub enum RefusalKind {
     NotFound,
     /// The proposal was no longer pending: someone decided it first.
     Conflict,
+    /// The expected output breaks the golden set's output contract (e.g. it
+    /// is not JSON where the golden outputs are): nothing was written.
+    Invalid,
 }
 
 /// A decision that was not applied, with a message naming who decided first.
@@ -119,7 +122,7 @@ impl Refusal {
     pub fn into_store_error(self) -> StoreError {
         match self.kind {
             RefusalKind::NotFound => StoreError::NotFound(format!("proposal {}", self.id)),
-            RefusalKind::Conflict => StoreError::Conflict(self.message),
+            RefusalKind::Conflict | RefusalKind::Invalid => StoreError::Conflict(self.message),
         }
     }
 }

@@ -675,23 +675,19 @@ fn outcome(
         Err(e) => return internal(e, Some(s)),
     };
     if o.decided.is_empty() {
-        let conflict = o.refused.iter().any(|r| r.kind == RefusalKind::Conflict);
+        let has = |k: RefusalKind| o.refused.iter().any(|r| r.kind == k);
         let text: Vec<&str> = o.refused.iter().map(|r| r.message.as_str()).collect();
-        return message(
-            if conflict {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::NOT_FOUND
-            },
-            if conflict {
-                "Conflict: already decided"
-            } else {
-                "Not found"
-            },
-            &text.join("; "),
-            Some(s),
-            Some(next),
-        );
+        let (status, title) = if has(RefusalKind::Conflict) {
+            (StatusCode::CONFLICT, "Conflict: already decided")
+        } else if has(RefusalKind::Invalid) {
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Not accepted: the output breaks the golden set's format",
+            )
+        } else {
+            (StatusCode::NOT_FOUND, "Not found")
+        };
+        return message(status, title, &text.join("; "), Some(s), Some(next));
     }
     let mut flash = String::new();
     for status in [ProposalStatus::Accepted, ProposalStatus::Rejected] {

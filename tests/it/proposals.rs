@@ -709,3 +709,126 @@ async fn cli_list_and_accept(db: TestDb) {
     assert_eq!(s.golden_versions(Some(SET)).await.unwrap().len(), 2);
 }
 both_backends!(cli_list_and_accept_sqlite, cli_list_and_accept_postgres => cli_list_and_accept);
+
+/// A golden set whose outputs are JSON takes no accepted example that is not:
+/// a single accept is refused with the parser's reason and nothing is
+/// written; a bulk accept takes the valid ones and lists the refused one;
+/// the same holds for `import-decisions`.
+async fn accepted_examples_keep_the_golden_output_format(db: TestDb) {
+    let s = db.store().await;
+    let add: Vec<NewGoldenExample> = (0..12)
+        .map(|i| {
+            golden(
+                &format!("question {i}"),
+                &format!("{{\"answer\": \"a{i}\"}}"),
+            )
+        })
+        .collect();
+    s.apply_golden_change(
+        SET,
+        &GoldenChange {
+            description: "import".into(),
+            add,
+            archive: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    let golden_id = s.golden_examples(SET, None).await.unwrap()[0].id;
+    let pizza = Some((1, "food"));
+    add_run(
+        &s,
+        &[
+            (
+                "is leftover pizza safe",
+                "{\"answer\": \"Leftover pizza is safe\"",
+                pizza,
+            ),
+            (
+                "how long does pizza keep",
+                "{\"answer\": \"3 days\"}",
+                pizza,
+            ),
+            ("can I freeze pizza", "{\"answer\": \"yes\"}", pizza),
+        ],
+        golden_id,
+    )
+    .await;
+    let all = s.list_proposals(&ProposalFilter::default()).await.unwrap();
+    let (broken, fine, third) = (all[0].id, all[1].id, all[2].id);
+    let versions = || async { s.golden_versions(Some(SET)).await.unwrap().len() };
+    assert_eq!(versions().await, 1);
+
+    // One proposal, its production output as it is: refused, nothing written.
+    let id = broken.to_string();
+    let (code, _, stderr) = cli(&db.url, &["accept", &id, "--use-output", "--by", "tess"]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("not valid JSON") && stderr.contains("EOF"),
+        "{stderr}"
+    );
+    assert_eq!(versions().await, 1);
+    assert_eq!(s.get_proposal(broken).await.unwrap().status, "pending");
+    // An edited output must parse too.
+    let (code, _, stderr) = cli(
+        &db.url,
+        &[
+            "accept",
+            &id,
+            "--expected-output",
+            "{\"answer\": oops}",
+            "--by",
+            "tess",
+        ],
+    );
+    assert_ne!(code, 0, "{stderr}");
+    assert_eq!(versions().await, 1);
+
+    // The whole cluster: the valid ones are accepted, the broken one refused.
+    let (code, stdout, stderr) = cli(
+        &db.url,
+        &[
+            "accept",
+            "--cluster",
+            "1",
+            "--job",
+            JOB,
+            "--use-output",
+            "--by",
+            "tess",
+        ],
+    );
+    assert!(
+        stderr.contains(&format!("proposal {broken}")),
+        "{stdout}{stderr}"
+    );
+    assert!(code != 0 || stderr.contains("not accepted"), "{code}");
+    assert_eq!(versions().await, 2);
+    for (id, status) in [(broken, "pending"), (fine, "accepted"), (third, "accepted")] {
+        assert_eq!(s.get_proposal(id).await.unwrap().status, status, "{id}");
+    }
+
+    // Fixed by hand, it goes in; a decisions file is held to the same rule.
+    let bad = format!(
+        "{{\"id\": {broken}, \"decision\": \"accept\", \"expected_output\": \"not json\"}}\n"
+    );
+    let report = driftwatch::review::import_decisions(&s, bad.as_bytes(), "tess")
+        .await
+        .unwrap();
+    assert_eq!(report.accepted, 0);
+    assert_eq!(report.refused.len(), 1, "{report:?}");
+    let (code, _, stderr) = cli(
+        &db.url,
+        &[
+            "accept",
+            &id,
+            "--expected-output",
+            "{\"answer\": \"eat it within 3 days\"}",
+            "--by",
+            "tess",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(versions().await, 3);
+}
+both_backends!(accepted_examples_keep_the_golden_output_format_sqlite, accepted_examples_keep_the_golden_output_format_postgres => accepted_examples_keep_the_golden_output_format);

@@ -261,13 +261,7 @@ struct GoldenScan {
     outputs: usize,
 }
 
-/// A JSON object or array (a bare number or string is not evidence of a JSON
-/// output contract).
-fn is_json_document(s: &str) -> bool {
-    let t = s.trim_start();
-    (t.starts_with('{') || t.starts_with('['))
-        && serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok()
-}
+use crate::text::is_json_document;
 
 /// The golden set measured: metric tables like a production [`Sample`]'s, with
 /// leave-one-out OOV rates.
