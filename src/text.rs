@@ -32,18 +32,6 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-#[cfg(test)]
-mod tests {
-    use super::truncate;
-
-    #[test]
-    fn truncate_keeps_short_text_and_cuts_long_text_on_a_char_boundary() {
-        assert_eq!(truncate("a\nb", 5), "a b");
-        assert_eq!(truncate("héllo wörld", 6), "héllo…");
-        assert_eq!(truncate("ééé", 3), "ééé");
-    }
-}
-
 /// A JSON object or array (a bare number or string is not evidence of a JSON
 /// output contract).
 pub fn is_json_document(s: &str) -> bool {
@@ -60,4 +48,16 @@ pub fn json_document_error(s: &str) -> Option<String> {
     serde_json::from_str::<serde::de::IgnoredAny>(t)
         .err()
         .map(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn truncate_keeps_short_text_and_cuts_long_text_on_a_char_boundary() {
+        assert_eq!(truncate("a\nb", 5), "a b");
+        assert_eq!(truncate("héllo wörld", 6), "héllo…");
+        assert_eq!(truncate("ééé", 3), "ééé");
+    }
 }
