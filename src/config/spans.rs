@@ -17,8 +17,10 @@ const MAX_ERRORS: usize = 64;
 pub fn deserialize_collecting<T: DeserializeOwned>(
     text: &str,
 ) -> Result<(Option<T>, Vec<ConfigError>), Vec<ConfigError>> {
-    let doc = match toml_edit::Document::parse(text) {
-        Ok(d) => d,
+    // `toml` first: on some malformed documents toml_edit's parser panics
+    // (found by fuzzing, toml_edit 0.23.10), so it only ever sees valid TOML.
+    let mut value: toml::Table = match toml::from_str(text) {
+        Ok(v) => v,
         Err(e) => {
             let mut err = ConfigError::new("", format!("invalid TOML: {}", e.message()));
             if let Some(span) = e.span() {
@@ -29,15 +31,8 @@ pub fn deserialize_collecting<T: DeserializeOwned>(
             return Err(vec![err]);
         }
     };
-    let mut value: toml::Table = match toml::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            return Err(vec![ConfigError::new(
-                "",
-                format!("invalid TOML: {}", e.message()),
-            )])
-        }
-    };
+    // Spans only: without them errors still name their keys.
+    let doc = edit_document(text);
     let mut errors = Vec::new();
     for _ in 0..MAX_ERRORS {
         match serde_path_to_error::deserialize::<_, T>(toml::Value::Table(value.clone())) {
@@ -58,7 +53,7 @@ pub fn deserialize_collecting<T: DeserializeOwned>(
                     raw.clone()
                 };
                 let mut err = ConfigError::new(path_string(&segs), message);
-                if let Some(offset) = span_of(doc.as_item(), &segs) {
+                if let Some(offset) = doc.as_ref().and_then(|d| span_of(d.as_item(), &segs)) {
                     let (l, c) = line_col(text, offset);
                     err.line = Some(l);
                     err.column = Some(c);
@@ -79,7 +74,7 @@ pub fn locate(text: &str, err: &mut ConfigError) {
     if err.line.is_some() {
         return;
     }
-    let Ok(doc) = toml_edit::Document::parse(text) else {
+    let Some(doc) = edit_document(text) else {
         return;
     };
     let segs = parse_path(&err.path);
@@ -92,6 +87,14 @@ pub fn locate(text: &str, err: &mut ConfigError) {
             return;
         }
     }
+}
+
+/// The document with spans, for line and column; `None` if toml_edit rejects
+/// it or panics on it (it is only given text `toml` accepted).
+fn edit_document(text: &str) -> Option<toml_edit::Document<String>> {
+    std::panic::catch_unwind(|| toml_edit::Document::parse(text.to_string()).ok())
+        .ok()
+        .flatten()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,5 +279,15 @@ mod tests {
     #[test]
     fn line_col_counts_chars() {
         assert_eq!(line_col("a\nbé c", 6), (2, 4));
+    }
+
+    /// A document on which toml_edit 0.23.10's parser panicked (found by
+    /// `scripts/fuzz.sh config_load`): a clear error, no panic.
+    #[test]
+    fn malformed_toml_is_an_error_not_a_panic() {
+        let text = "===[ 100\nmax_t[jobs]]\nna%ke = \"j\"\na\u{5}\u{0}h1 =5g a\n.olden_set = \"\u{0}\u{0}\u{0}\u{0} t = \"\u{0}\u{0}\u{0}\u{0} 0 tes =0 tes =  = \"loingest]\nbatcveds  ";
+        let errs = deserialize_collecting::<toml::Table>(text).unwrap_err();
+        assert!(errs[0].message.starts_with("invalid TOML"), "{errs:?}");
+        assert!(errs[0].line.is_some());
     }
 }
