@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
     if let Err(errors) = Settings::from_str_with_base(text, std::path::Path::new("/nonexistent")) {
         assert!(!errors.is_empty());
         for e in &errors {
-            assert!(!e.path.is_empty() || e.line.is_some() || !e.message.is_empty(), "{e:?}");
+            assert!(
+                !e.path.is_empty() || e.line.is_some() || !e.message.is_empty(),
+                "{e:?}"
+            );
         }
     }
 });

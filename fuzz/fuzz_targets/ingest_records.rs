@@ -35,8 +35,13 @@ fuzz_target!(|data: &[u8]| {
         source: "fuzz".into(),
         batch_size: 64,
     };
-    let (traces, read, errors) = parse_records(Box::new(std::io::Cursor::new(body.to_vec())), &opts);
-    assert!(traces.len() as u64 <= read, "{} traces of {read} records", traces.len());
+    let (traces, read, errors) =
+        parse_records(Box::new(std::io::Cursor::new(body.to_vec())), &opts);
+    assert!(
+        traces.len() as u64 <= read,
+        "{} traces of {read} records",
+        traces.len()
+    );
     for t in &traces {
         assert!(t.input.len() <= cfg.max_text_bytes && t.output.len() <= cfg.max_text_bytes);
     }
