@@ -102,10 +102,7 @@ pub fn read_golden(
                         report.read += 1;
                         let line = e.position().map_or(line, |p| p.line());
                         report.reject(line, csv.reason(&e));
-                        if !matches!(
-                            e.kind(),
-                            csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
-                        ) {
+                        if !crate::ingest::csv_can_go_on(&e) {
                             break;
                         }
                     }

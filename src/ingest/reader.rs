@@ -247,6 +247,15 @@ const RECORD_TOO_LONG: &str = "record too long";
 /// Bytes the CSV parser may buffer ahead of the record it is reading.
 const CSV_READ_AHEAD: u64 = 1 << 20;
 
+/// Whether CSV reading can go on after this failed record (a wrong field
+/// count or bad UTF-8 ends only that record; anything else ends the input).
+pub(crate) fn csv_can_go_on(e: &csv::Error) -> bool {
+    matches!(
+        e.kind(),
+        csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+    )
+}
+
 /// A CSV reader whose header and records may each use at most `max_record`
 /// bytes (plus the parser's read-ahead): every CSV path (trace ingest, golden
 /// import) reads through it.
@@ -377,10 +386,7 @@ fn parse_csv(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sende
                 // The line the bad record starts on, as the CSV reader saw it.
                 let line = e.position().map_or(line, |p| p.line());
                 batch.errors.push((line, csv.reason(&e)));
-                if !matches!(
-                    e.kind(),
-                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
-                ) {
+                if !csv_can_go_on(&e) {
                     break;
                 }
             }
