@@ -48,6 +48,7 @@ impl From<&store::Finding> for notify::Finding {
                 .get("note")
                 .and_then(|v| v.as_str())
                 .map(str::to_owned),
+            change: Some(f.change_text()).filter(|c| !c.is_empty()),
         }
     }
 }

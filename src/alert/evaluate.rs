@@ -54,6 +54,7 @@ pub async fn evaluate_run(
     now: DateTime<Utc>,
 ) -> Result<EvalOutcome> {
     let routes = alerting.routes()?;
+    let inhibit_rules = alerting.inhibit_rules()?;
     let rules = alerting.effective_rules();
     let all = store.alert_states(None).await?;
     if let Some(seen) = all
@@ -106,6 +107,7 @@ pub async fn evaluate_run(
         alerts: &alerts,
         silences: &silences,
         routes: &routes,
+        inhibit_rules: &inhibit_rules,
         sent: &sent,
         run_id,
         now,
@@ -134,6 +136,9 @@ pub async fn evaluate_run(
     }
     for (fingerprint, silence) in &plan.silenced {
         tracing::info!(message = "Firing alert is silenced.", fingerprint = %fingerprint, silence = %silence);
+    }
+    for (fingerprint, cause) in &plan.inhibited {
+        tracing::info!(message = "Firing alert is inhibited by its cause.", fingerprint = %fingerprint, cause = %cause);
     }
     for p in &plan.notifications {
         let n = &p.notification;

@@ -187,15 +187,30 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
     std::fs::write(&report, crate::report::render_html(&run, &findings))?;
     println!("\n6. HTML report: {}", report.display());
     let mail = dir.join("mail/new");
-    let mails: Vec<_> = std::fs::read_dir(&mail)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    match mails.first() {
-        Some(m) => println!(
-            "7. alert e-mail (maildir receiver; configure SMTP or Slack for real delivery): {}",
-            m.display()
-        ),
-        None => println!("7. no alert e-mail was written"),
+    let written = std::fs::read_dir(&mail).map_or(0, |d| d.flatten().count());
+    // What each e-mail says on top: the subjects of the delivered notifications,
+    // critical incidents first, as an inbox sorted by importance shows them.
+    let mut subjects: Vec<String> = store
+        .outbox(&crate::store::OutboxFilter {
+            status: Some(crate::store::OutboxStatus::Delivered),
+            limit: None,
+        })
+        .await?
+        .iter()
+        .map(|r| crate::notify::subject(&r.notification))
+        .collect();
+    subjects.sort_by_key(|s| (!s.contains("(critical)"), s.clone()));
+    if written == 0 {
+        println!("7. no alert e-mail was written");
+    } else {
+        println!(
+            "7. {written} alert e-mail{} in {}, one per incident (maildir receiver; configure SMTP or Slack for real delivery):",
+            if written == 1 { "" } else { "s" },
+            mail.display()
+        );
+        for subject in &subjects {
+            println!("   {subject}");
+        }
     }
 
     // 8. The data team's review: accept the first proposal of the top gap.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::channels::{ChannelConfigError, ReceiverConfig};
-use super::plan::Route;
+use super::plan::{InhibitRule, Route};
 use super::redact::ExamplesPolicy;
 use super::retry::RetryPolicy;
 use super::rules::{
@@ -18,7 +18,7 @@ pub use crate::config::ConfigDuration;
 use crate::config::ConfigError;
 
 fn default_group_by() -> Vec<String> {
-    vec!["job".into(), "alertname".into()]
+    vec!["job".into(), "incident".into()]
 }
 
 fn default_repeat() -> ConfigDuration {
@@ -63,6 +63,58 @@ pub struct AlertingConfig {
     /// numbers, IBANs, IP addresses and API keys replaced) or `"full"`.
     #[serde(default)]
     pub examples: ExamplesPolicy,
+    /// Inhibit rules (`[[alerts.inhibit_rules]]`, Alertmanager semantics); absent
+    /// means [`default_inhibit_rules`], `inhibit_rules = []` means none.
+    #[serde(default)]
+    pub inhibit_rules: Option<Vec<InhibitRuleConfig>>,
+}
+
+/// Mutes the consequences of a cause (`[[alerts.inhibit_rules]]`): while an alert
+/// matching every `source_match` matcher fires, alerts matching every
+/// `target_match` matcher with the same values of the `equal` labels are not
+/// notified. An alert never inhibits itself. As Alertmanager's `inhibit_rules`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InhibitRuleConfig {
+    /// Matchers the cause must satisfy (`incident=outputs`, `severity=critical`).
+    pub source_match: Vec<String>,
+    /// Matchers the consequence must satisfy.
+    pub target_match: Vec<String>,
+    /// Labels both must share (default `["job"]`).
+    #[serde(default = "default_equal")]
+    pub equal: Vec<String>,
+}
+
+fn default_equal() -> Vec<String> {
+    vec!["job".into()]
+}
+
+/// The inhibit rules used when `[alerts] inhibit_rules` is absent:
+///
+/// * a new topic (`topic.*`) explains an input embedding shift and a coverage drop;
+/// * typos and casing in inputs (`inputs`) explain an input embedding shift;
+/// * broken output formats (a `critical` alert of `outputs`) explain an output
+///   embedding shift.
+pub fn default_inhibit_rules() -> Vec<InhibitRuleConfig> {
+    let rule = |source: &[&str], target: &str| InhibitRuleConfig {
+        source_match: source.iter().map(|m| (*m).to_owned()).collect(),
+        target_match: vec![target.to_owned()],
+        equal: default_equal(),
+    };
+    vec![
+        rule(&[r"incident=~topic\..+"], "incident=input_semantic"),
+        rule(
+            &[
+                "incident=inputs",
+                r"metric=~input\.(oov_rate|uppercase_share|non_ascii_share)",
+            ],
+            "incident=input_semantic",
+        ),
+        rule(
+            &["incident=outputs", "severity=critical"],
+            "incident=output_semantic",
+        ),
+    ]
 }
 
 /// Why the `[alerts]` section is invalid.
@@ -104,6 +156,14 @@ pub enum AlertingConfigError {
     /// The retry policy is invalid.
     #[error("retry: {0}")]
     Retry(String),
+    /// An inhibit rule's matcher does not parse.
+    #[error("inhibit rule #{index}: {source}")]
+    InhibitMatcher {
+        /// Rule position.
+        index: usize,
+        /// Parse error.
+        source: SilenceError,
+    },
 }
 
 impl AlertingConfig {
@@ -127,8 +187,32 @@ impl AlertingConfig {
                 })?;
         }
         self.routes()?;
+        self.inhibit_rules()?;
         self.retry.validate().map_err(AlertingConfigError::Retry)?;
         Ok(())
+    }
+
+    /// Resolved inhibit rules (the configured ones, or [`default_inhibit_rules`]).
+    pub fn inhibit_rules(&self) -> Result<Vec<InhibitRule>, AlertingConfigError> {
+        let configured = match &self.inhibit_rules {
+            Some(rules) => rules.clone(),
+            None => default_inhibit_rules(),
+        };
+        configured
+            .iter()
+            .enumerate()
+            .map(|(index, r)| {
+                let parse = |m: &[String]| {
+                    parse_matchers(m)
+                        .map_err(|source| AlertingConfigError::InhibitMatcher { index, source })
+                };
+                Ok(InhibitRule {
+                    source: parse(&r.source_match)?,
+                    target: parse(&r.target_match)?,
+                    equal: r.equal.clone(),
+                })
+            })
+            .collect()
     }
 
     /// Every problem of the section at once, each under its key path below `at`
@@ -173,6 +257,28 @@ impl AlertingConfig {
                         format!("{path}.match[{j}]"),
                         e.to_string(),
                     ));
+                }
+            }
+        }
+        for (i, rule) in self.inhibit_rules.iter().flatten().enumerate() {
+            let path = format!("{at}.inhibit_rules[{i}]");
+            for (key, ms) in [
+                ("source_match", &rule.source_match),
+                ("target_match", &rule.target_match),
+            ] {
+                if ms.is_empty() {
+                    errs.push(ConfigError::new(
+                        format!("{path}.{key}"),
+                        "must hold at least one matcher (an empty list would match every alert)",
+                    ));
+                }
+                for (j, m) in ms.iter().enumerate() {
+                    if let Err(e) = m.parse::<Matcher>() {
+                        errs.push(ConfigError::new(
+                            format!("{path}.{key}[{j}]"),
+                            e.to_string(),
+                        ));
+                    }
                 }
             }
         }

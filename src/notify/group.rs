@@ -183,6 +183,7 @@ impl Notification {
             run_id: 0,
             examples: vec!["(test notification: no real trace)".into()],
             note: None,
+            change: None,
         };
         let mut rule = RuleConfig::new("DriftwatchTestAlert");
         rule.summary = Some("Test notification from driftwatch; no action needed".into());

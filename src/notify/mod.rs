@@ -15,6 +15,7 @@ mod channels;
 mod config;
 mod dedup;
 mod group;
+mod incident;
 mod plan;
 mod redact;
 mod render;
@@ -33,20 +34,29 @@ pub use channels::{
     Receiver, ReceiverConfig, SendError, SlackChannel, SlackConfig, SmtpTls, WebhookChannel,
     WebhookConfig, IDEMPOTENCY_HEADER, SIGNATURE_HEADER,
 };
-pub use config::{AlertingConfig, AlertingConfigError, ConfigDuration, RouteConfig};
+pub use config::{
+    default_inhibit_rules, AlertingConfig, AlertingConfigError, ConfigDuration, InhibitRuleConfig,
+    RouteConfig,
+};
 pub use dedup::{should_notify, GroupStatus, NotificationStatus, NotifyReason, SentRecord};
 pub use group::{group_alerts, group_key, idempotency_key, AlertGroup, Notification, GROUP_BY_ALL};
-pub use plan::{plan_notifications, Plan, PlanInput, PlannedNotification, Route, SkippedGroup};
+pub use incident::{
+    default_severity, gap_id, headline, incident_of, lead, title, CRITICAL_METRICS,
+};
+pub use plan::{
+    inhibited, plan_notifications, InhibitRule, Plan, PlanInput, PlannedNotification, Route,
+    SkippedGroup,
+};
 pub use redact::{redact, ExamplesPolicy};
 pub use render::{
-    alertmanager_payload, html_body, report_command, slack_payload, subject, text_body,
-    webhook_payload,
+    alertmanager_payload, html_body, incidents, report_command, slack_payload, subject, text_body,
+    webhook_payload, IncidentView,
 };
 pub use retry::{backoff, RetryDecision, RetryPolicy};
 pub use rules::{
     default_rules, fmt_num, glob_match, validate_rules, Condition, ConditionField, ConditionOp,
-    Finding, FindingKind, KindSelector, RuleConfig, RuleError, Severity, Side, SideSelector,
-    Threshold, DEFAULT_SUMMARY, RESERVED_LABELS,
+    Finding, FindingKind, KindSelector, RuleConfig, RuleError, RuleSeverity, Severity, Side,
+    SideSelector, Threshold, DEFAULT_SUMMARY, RESERVED_LABELS,
 };
 pub use silence::{
     is_silenced, parse_matchers, MatchOp, Matcher, Silence, SilenceError, SilenceState,

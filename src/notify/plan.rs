@@ -24,6 +24,56 @@ pub struct Route {
     pub send_resolved: bool,
 }
 
+/// A resolved inhibit rule (see [`super::InhibitRuleConfig`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InhibitRule {
+    /// Every one must match the cause.
+    pub source: Vec<Matcher>,
+    /// Every one must match the consequence.
+    pub target: Vec<Matcher>,
+    /// Labels cause and consequence share.
+    pub equal: Vec<String>,
+}
+
+impl InhibitRule {
+    /// Whether firing `source` mutes `target` under this rule. As in
+    /// Alertmanager, an alert that matches both sides of the rule cannot be
+    /// muted by another alert that does (nor by itself).
+    pub fn mutes(&self, source: &AlertState, target: &AlertState) -> bool {
+        let is_source = |a: &AlertState| self.source.iter().all(|m| m.matches(&a.labels));
+        let is_target = |a: &AlertState| self.target.iter().all(|m| m.matches(&a.labels));
+        let both = |a: &AlertState| is_source(a) && is_target(a);
+        source.fingerprint != target.fingerprint
+            && is_source(source)
+            && is_target(target)
+            && !(both(source) && both(target))
+            && self
+                .equal
+                .iter()
+                .all(|l| source.labels.get(l) == target.labels.get(l))
+    }
+}
+
+/// The firing alert that inhibits each inhibited firing alert: (target
+/// fingerprint, source fingerprint). Only firing alerts inhibit, as in
+/// Alertmanager; a silenced cause still inhibits its consequences.
+pub fn inhibited<'a>(
+    alerts: &'a [AlertState],
+    rules: &[InhibitRule],
+) -> BTreeMap<&'a str, &'a str> {
+    let firing: Vec<&AlertState> = alerts
+        .iter()
+        .filter(|a| a.status == AlertStatus::Firing)
+        .collect();
+    let mut out = BTreeMap::new();
+    for t in &firing {
+        if let Some(s) = firing.iter().find(|s| rules.iter().any(|r| r.mutes(s, t))) {
+            out.insert(t.fingerprint.as_str(), s.fingerprint.as_str());
+        }
+    }
+    out
+}
+
 /// Everything the planner needs; all of it is loaded by the caller.
 #[derive(Debug, Clone, Copy)]
 pub struct PlanInput<'a> {
@@ -33,6 +83,8 @@ pub struct PlanInput<'a> {
     pub silences: &'a [Silence],
     /// Routes.
     pub routes: &'a [Route],
+    /// Inhibit rules.
+    pub inhibit_rules: &'a [InhibitRule],
     /// Last sent record per (receiver, group key).
     pub sent: &'a [SentRecord],
     /// Run that triggered planning.
@@ -70,6 +122,8 @@ pub struct Plan {
     pub skipped: Vec<SkippedGroup>,
     /// Firing alerts muted: (fingerprint, silence id).
     pub silenced: Vec<(String, String)>,
+    /// Firing alerts inhibited: (fingerprint, fingerprint of the firing cause).
+    pub inhibited: Vec<(String, String)>,
 }
 
 /// Decides which notifications are due. Only `Firing` and `Resolved` alerts take part;
@@ -84,6 +138,12 @@ pub fn plan_notifications(input: &PlanInput<'_>) -> Plan {
         if let Some(id) = is_silenced(&a.labels, input.silences, input.now) {
             muted.insert(&a.fingerprint, id);
             plan.silenced.push((a.fingerprint.clone(), id.to_owned()));
+        }
+    }
+    for (target, source) in inhibited(input.alerts, input.inhibit_rules) {
+        if !muted.contains_key(target) {
+            muted.insert(target, source);
+            plan.inhibited.push((target.to_owned(), source.to_owned()));
         }
     }
     let sent: BTreeMap<(&str, &str), &SentRecord> = input
@@ -182,6 +242,126 @@ mod tests {
         }
     }
 
+    /// An alert of `job` on `metric` whose `incident` label is `incident`.
+    fn of(job: &str, metric: &str, incident: &str, status: AlertStatus) -> AlertState {
+        let mut a = alert(job, metric, status);
+        a.labels.insert("incident".into(), incident.into());
+        a.fingerprint = super::super::fingerprint(&a.labels);
+        a
+    }
+
+    fn notified(alerts: &[AlertState], rules: &[InhibitRule]) -> (Vec<String>, Plan) {
+        let routes = [Route {
+            group_by: vec!["job".into(), "incident".into()],
+            ..route(true)
+        }];
+        let plan = plan_notifications(&PlanInput {
+            alerts,
+            silences: &[],
+            routes: &routes,
+            inhibit_rules: rules,
+            sent: &[],
+            run_id: 1,
+            now: t(0),
+        });
+        let mut metrics: Vec<String> = plan
+            .notifications
+            .iter()
+            .flat_map(|n| n.notification.alerts.iter())
+            .map(|a| format!("{}/{}", a.label("job"), a.label("metric")))
+            .collect();
+        metrics.sort();
+        (metrics, plan)
+    }
+
+    #[test]
+    fn a_firing_cause_inhibits_its_consequences_in_the_same_job_only() {
+        let defaults = super::super::AlertingConfig::default()
+            .inhibit_rules()
+            .unwrap();
+        let json = of(
+            "support",
+            "output.json_valid",
+            "outputs",
+            AlertStatus::Firing,
+        );
+        assert_eq!(json.label("severity"), "critical");
+        let mmd = of(
+            "support",
+            "output.mmd",
+            "output_semantic",
+            AlertStatus::Firing,
+        );
+        let other_job = of(
+            "billing",
+            "output.mmd",
+            "output_semantic",
+            AlertStatus::Firing,
+        );
+        let gap = of("support", "input.gap.2", "topic.2", AlertStatus::Firing);
+        let coverage = of(
+            "support",
+            "input.coverage",
+            "input_semantic",
+            AlertStatus::Firing,
+        );
+        let all = [json.clone(), mmd.clone(), other_job, gap, coverage.clone()];
+        let (sent, plan) = notified(&all, &defaults);
+        assert_eq!(
+            sent,
+            [
+                "billing/output.mmd",
+                "support/input.gap.2",
+                "support/output.json_valid"
+            ]
+        );
+        let mut inhibited = plan.inhibited.clone();
+        inhibited.sort();
+        let mut want = vec![
+            (mmd.fingerprint.clone(), json.fingerprint.clone()),
+            (coverage.fingerprint.clone(), all[3].fingerprint.clone()),
+        ];
+        want.sort();
+        assert_eq!(inhibited, want);
+
+        // Once the cause resolves, the consequence is told.
+        let resolved = of(
+            "support",
+            "output.json_valid",
+            "outputs",
+            AlertStatus::Resolved,
+        );
+        let (sent, plan) = notified(&[resolved, mmd.clone()], &defaults);
+        assert_eq!(sent, ["support/output.mmd"]);
+        assert!(plan.inhibited.is_empty());
+        // A warning-level output change is no cause: its embedding shift is news.
+        let mut chars = of("support", "output.chars", "outputs", AlertStatus::Firing);
+        assert_eq!(chars.label("severity"), "warning");
+        chars.fingerprint = super::super::fingerprint(&chars.labels);
+        let (sent, _) = notified(&[chars, mmd.clone()], &defaults);
+        assert_eq!(sent, ["support/output.chars", "support/output.mmd"]);
+        // `inhibit_rules = []`: nothing is muted.
+        let (sent, _) = notified(&[json, mmd], &[]);
+        assert_eq!(sent, ["support/output.json_valid", "support/output.mmd"]);
+    }
+
+    #[test]
+    fn an_alert_never_inhibits_itself() {
+        let rule = InhibitRule {
+            source: parse_matchers(&["incident=outputs".to_owned()]).unwrap(),
+            target: parse_matchers(&["incident=outputs".to_owned()]).unwrap(),
+            equal: vec!["job".into()],
+        };
+        let a = of("support", "output.chars", "outputs", AlertStatus::Firing);
+        let (sent, plan) = notified(std::slice::from_ref(&a), std::slice::from_ref(&rule));
+        assert_eq!(sent, ["support/output.chars"]);
+        assert!(plan.inhibited.is_empty());
+        // Nor do two alerts that both match both sides mute each other.
+        let b = of("support", "output.words", "outputs", AlertStatus::Firing);
+        let (sent, _) = notified(&[a, b], &[rule]);
+        assert_eq!(sent, ["support/output.chars", "support/output.words"]);
+    }
+
     #[test]
     fn full_cycle_first_suppressed_resolved() {
         let a = alert("support", "output.json_valid", AlertStatus::Firing);
@@ -190,6 +370,7 @@ mod tests {
             alerts: std::slice::from_ref(&a),
             silences: &[],
             routes: &routes,
+            inhibit_rules: &[],
             sent: &[],
             run_id: 1,
             now: t(0),
@@ -203,6 +384,7 @@ mod tests {
             alerts: std::slice::from_ref(&a),
             silences: &[],
             routes: &routes,
+            inhibit_rules: &[],
             sent: &sent,
             run_id: 2,
             now: t(3600),
@@ -217,6 +399,7 @@ mod tests {
             alerts: std::slice::from_ref(&r),
             silences: &[],
             routes: &routes,
+            inhibit_rules: &[],
             sent: &sent,
             run_id: 3,
             now: t(7200),
@@ -230,6 +413,7 @@ mod tests {
             alerts: std::slice::from_ref(&r),
             silences: &[],
             routes: &routes,
+            inhibit_rules: &[],
             sent: &sent,
             run_id: 4,
             now: t(9000),
@@ -257,6 +441,7 @@ mod tests {
             alerts: &alerts,
             silences: std::slice::from_ref(&s),
             routes: &routes,
+            inhibit_rules: &[],
             sent: &[],
             run_id: 1,
             now: t(0),
@@ -274,6 +459,7 @@ mod tests {
             alerts: &alerts,
             silences: std::slice::from_ref(&s),
             routes: &routes[..1],
+            inhibit_rules: &[],
             sent: &[],
             run_id: 1,
             now: t(10),

@@ -74,18 +74,113 @@ fn metrics_phrase(alerts: &[&AlertState]) -> String {
     }
 }
 
-/// `[FIRING:2] driftwatch support: output.json_valid drifted` /
-/// `[RESOLVED] driftwatch support: output.json_valid drift resolved`.
+/// One incident of a notification: its `incident` label, severity, headline
+/// and alerts (lead first).
+pub struct IncidentView<'a> {
+    /// The `incident` label.
+    pub incident: String,
+    /// `critical` when any of its alerts is.
+    pub severity: &'static str,
+    /// [`super::incident::headline`] of its alerts.
+    pub headline: String,
+    /// Its alerts, the lead first.
+    pub alerts: Vec<&'a AlertState>,
+}
+
+/// The incidents of a notification's headline alerts (firing ones, or the
+/// resolved ones when none fires), critical ones first.
+pub fn incidents(n: &Notification) -> Vec<IncidentView<'_>> {
+    let heads = headline_alerts(n);
+    let mut keys: Vec<&str> = heads.iter().map(|a| a.label("incident")).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut out: Vec<IncidentView<'_>> = keys
+        .into_iter()
+        .map(|k| {
+            let mut alerts: Vec<&AlertState> = heads
+                .iter()
+                .copied()
+                .filter(|a| a.label("incident") == k)
+                .collect();
+            let lead = super::incident::lead(&alerts).map(|a| a.fingerprint.clone());
+            alerts.sort_by_key(|a| Some(&a.fingerprint) != lead.as_ref());
+            let severity = if alerts.iter().any(|a| a.label("severity") == "critical") {
+                "critical"
+            } else {
+                "warning"
+            };
+            IncidentView {
+                incident: k.to_owned(),
+                severity,
+                headline: super::incident::headline(&alerts)
+                    .unwrap_or_else(|| metrics_phrase(&alerts)),
+                alerts,
+            }
+        })
+        .collect();
+    out.sort_by_key(|i| i.severity != "critical");
+    out
+}
+
+/// One line per finding under an incident: `output.json_valid 100.0% → 59.9%
+/// (effect 0.401 ≥ floor 0.1, p adjusted 1e-10)`.
+fn finding_line(a: &AlertState) -> String {
+    match &a.last_match {
+        Some(f) => {
+            let change = f
+                .change
+                .as_deref()
+                .filter(|c| !c.is_empty())
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default();
+            format!(
+                "{}{change} (effect {} vs floor {}, p adjusted {})",
+                a.label("metric"),
+                fmt_num(f.effect_size),
+                fmt_num(f.threshold),
+                fmt_num(f.p_adjusted)
+            )
+        }
+        None => a.label("metric").to_owned(),
+    }
+}
+
+/// What the subject says after the job: the one incident's headline, or the
+/// incidents' headlines counted.
+fn subject_what(n: &Notification) -> String {
+    let inc = incidents(n);
+    match inc.as_slice() {
+        [] => metrics_phrase(&headline_alerts(n)),
+        [one] => one.headline.clone(),
+        [first, rest @ ..] => format!(
+            "{} (+{} more incident{})",
+            first.headline,
+            rest.len(),
+            if rest.len() == 1 { "" } else { "s" }
+        ),
+    }
+}
+
+/// `[FIRING:6] driftwatch support (critical): Outputs no longer valid JSON: output
+/// JSON validity 100.0% → 59.9% (+5 related findings)` /
+/// `[RESOLVED] driftwatch support: … resolved`.
 pub fn subject(n: &Notification) -> String {
     let heads = headline_alerts(n);
-    let what = metrics_phrase(&heads);
     let job = job_of(n);
+    let what = subject_what(n);
+    let critical = heads.iter().any(|a| a.label("severity") == "critical");
     match n.status {
+        NotificationStatus::Firing if critical => {
+            format!(
+                "[FIRING:{}] driftwatch {job} (critical): {what}",
+                heads.len()
+            )
+        }
         NotificationStatus::Firing => {
-            format!("[FIRING:{}] driftwatch {job}: {what} drifted", heads.len())
+            format!("[FIRING:{}] driftwatch {job}: {what}", heads.len())
         }
         NotificationStatus::Resolved => {
-            format!("[RESOLVED] driftwatch {job}: {what} drift resolved")
+            format!("[RESOLVED] driftwatch {job}: {what} — resolved")
         }
     }
 }
@@ -189,6 +284,24 @@ fn intro(n: &Notification) -> String {
 pub fn text_body(n: &Notification) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}\n", intro(n));
+    for inc in incidents(n) {
+        let _ = writeln!(out, "▶ {} [{}]", inc.headline, inc.severity);
+        for a in &inc.alerts {
+            let _ = writeln!(out, "    - {}", finding_line(a));
+        }
+        if let Some(f) = inc.alerts.first().and_then(|a| a.last_match.as_ref()) {
+            for (i, e) in f.examples.iter().take(MAX_EXAMPLES).enumerate() {
+                let _ = writeln!(
+                    out,
+                    "    {} {}",
+                    if i == 0 { "e.g." } else { "    " },
+                    truncate(e, MAX_EXAMPLE_CHARS)
+                );
+            }
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "Each finding:\n");
     for a in &n.alerts {
         let f = facts(a);
         let _ = writeln!(out, "[{}] {}", status_tag(a), f.title);
@@ -244,6 +357,23 @@ pub fn html_body(n: &Notification) -> String {
         e(&subject(n)),
         e(&intro(n))
     );
+    for inc in incidents(n) {
+        let color = if inc.severity == "critical" {
+            "#c0392b"
+        } else {
+            "#d68910"
+        };
+        let _ = write!(
+            out,
+            "<h2 style=\"font-size:17px;margin:14px 0 4px;color:{color}\">{}</h2><ul style=\"margin:0\">",
+            e(&inc.headline)
+        );
+        for a in &inc.alerts {
+            let _ = write!(out, "<li>{}</li>", e(&finding_line(a)));
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str("<p style=\"margin:16px 0 4px;color:#555\">Each finding:</p>");
     for a in &n.alerts {
         let f = facts(a);
         let color = if a.status == AlertStatus::Firing {
@@ -315,6 +445,16 @@ pub fn slack_payload(n: &Notification) -> Value {
         "type": "header",
         "text": {"type": "plain_text", "text": truncate(&subj, 150), "emoji": true}
     })];
+    for inc in incidents(n) {
+        let mut text = format!("*{}* ({})", slack_escape(&inc.headline), inc.severity);
+        for a in &inc.alerts {
+            let _ = write!(text, "\n• {}", slack_escape(&finding_line(a)));
+        }
+        blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": truncate_keep_lines(&text, 3000)}
+        }));
+    }
     for a in n.alerts.iter().take(MAX_SLACK_ALERTS) {
         let f = facts(a);
         let icon = if a.status == AlertStatus::Firing {
@@ -471,16 +611,13 @@ mod tests {
     #[test]
     fn subjects() {
         let n = two_firing();
-        assert_eq!(
-            subject(&n),
-            "[FIRING:2] driftwatch support: output.json_valid drifted"
-        );
+        assert_eq!(subject(&n), "[FIRING:2] driftwatch support (critical): Outputs no longer valid JSON: output JSON validity 100.0% → 59.9%");
         let r = alert("support", "output.length", AlertStatus::Resolved);
         let g = &group_alerts("ops", &["job".into()], &[r])[0];
         let n = Notification::new(g, g.alerts.clone(), NotifyReason::Resolved, 43, t(0));
         assert_eq!(
             subject(&n),
-            "[RESOLVED] driftwatch support: output.length drift resolved"
+            "[RESOLVED] driftwatch support: Outputs changed: output.length 100.0% → 59.9% — resolved"
         );
         let many: Vec<AlertState> = ["a", "b", "c", "d"]
             .iter()
@@ -488,9 +625,30 @@ mod tests {
             .collect();
         let g = &group_alerts("ops", &["job".into()], &many)[0];
         let n = Notification::new(g, g.alerts.clone(), NotifyReason::FirstFiring, 43, t(0));
+        let s = subject(&n);
+        assert!(
+            s.starts_with("[FIRING:4] driftwatch support: Outputs changed: ")
+                && s.ends_with(" 100.0% → 59.9% (+3 related findings)"),
+            "{s}"
+        );
+        // Two causes in one notification (a route grouping by job only): the
+        // critical one leads, the other is counted.
+        let mut gap = alert("support", "input.gap.3", AlertStatus::Firing);
+        gap.labels.insert("incident".into(), "topic.3".into());
+        gap.fingerprint = super::super::fingerprint(&gap.labels);
+        let mut both = two_firing().alerts;
+        both.push(gap);
+        let g = &group_alerts("ops", &["job".into()], &both)[0];
+        let n = Notification::new(g, g.alerts.clone(), NotifyReason::FirstFiring, 43, t(0));
         assert_eq!(
             subject(&n),
-            "[FIRING:4] driftwatch support: a, b +2 more drifted"
+            "[FIRING:3] driftwatch support (critical): Outputs no longer valid JSON: output JSON validity 100.0% → 59.9% (+1 more incident)"
+        );
+        let inc = incidents(&n);
+        assert_eq!(inc.len(), 2);
+        assert_eq!(
+            (inc[1].incident.as_str(), inc[1].severity),
+            ("topic.3", "warning")
         );
     }
 
@@ -498,6 +656,12 @@ mod tests {
     fn text_and_html_bodies() {
         let n = two_firing();
         let text = text_body(&n);
+        // The first line after the intro says what broke.
+        assert_eq!(
+            text.lines().nth(2),
+            Some("▶ Outputs no longer valid JSON: output JSON validity 100.0% → 59.9% [critical]"),
+            "{text}"
+        );
         assert!(text.contains("effect size 0.35"), "{text}");
         assert!(text.contains("p adjusted 0.002"), "{text}");
         assert!(text.contains("firing since 1970-01-01 00:00 UTC"), "{text}");
@@ -514,9 +678,14 @@ mod tests {
         let n = two_firing();
         let s = slack_payload(&n);
         assert_eq!(s["blocks"][0]["type"], "header");
-        assert_eq!(s["blocks"].as_array().unwrap().len(), 4);
+        // Header, the incident, its two findings, the footer.
+        assert_eq!(s["blocks"].as_array().unwrap().len(), 5);
         assert!(s["text"].as_str().unwrap().starts_with("[FIRING:2]"));
         assert!(s["blocks"][1]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("*Outputs no longer valid JSON"));
+        assert!(s["blocks"][2]["text"]["text"]
             .as_str()
             .unwrap()
             .contains("&lt;b&gt;"));

@@ -9,7 +9,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::template;
 
 /// Labels every alert carries; rule `labels` may not override them.
-pub const RESERVED_LABELS: [&str; 5] = ["alertname", "job", "metric", "side", "severity"];
+pub const RESERVED_LABELS: [&str; 6] =
+    ["alertname", "incident", "job", "metric", "side", "severity"];
 
 /// Which side of the LLM call a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -113,6 +114,10 @@ pub struct Finding {
     /// typos/casing changes in inputs"; appended to every summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// What changed, in one line (`100.0% → 59.9%`, `median 412 → 98`,
+    /// `«refund»: 70 traces, no golden example`); the incident headline uses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
 }
 
 /// Serialises NaN as `null` (JSON has no NaN) and reads `null` back as NaN.
@@ -203,6 +208,37 @@ impl Severity {
         match self {
             Severity::Warning => "warning",
             Severity::Critical => "critical",
+        }
+    }
+}
+
+/// A rule's `severity`: `auto` (the default) is `critical` for broken output
+/// formats, empty outputs and the error rate
+/// ([`super::incident::CRITICAL_METRICS`]) and `warning` otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleSeverity {
+    /// By the finding's metric.
+    #[default]
+    Auto,
+    /// Always `warning`.
+    Warning,
+    /// Always `critical`.
+    Critical,
+}
+
+impl RuleSeverity {
+    /// The severity an alert of this rule gets for `f`.
+    pub fn resolve(self, f: &Finding) -> Severity {
+        self.for_metric(&f.metric)
+    }
+
+    /// The severity an alert of this rule gets for a finding of `metric`.
+    pub fn for_metric(self, metric: &str) -> Severity {
+        match self {
+            RuleSeverity::Auto => super::incident::severity_of_metric(metric),
+            RuleSeverity::Warning => Severity::Warning,
+            RuleSeverity::Critical => Severity::Critical,
         }
     }
 }
@@ -383,9 +419,10 @@ pub struct RuleConfig {
     /// When a selected finding matches: `"drifted"` or `{ field, op, value }`.
     #[serde(default)]
     pub condition: Condition,
+    /// `auto` (default: critical for broken formats, empty outputs and errors),
     /// `warning` or `critical`.
     #[serde(default)]
-    pub severity: Severity,
+    pub severity: RuleSeverity,
     /// Consecutive matching runs before the alert fires (config key `for`, at least 1).
     #[serde(rename = "for", default = "one")]
     pub for_runs: u32,
@@ -478,7 +515,7 @@ impl RuleConfig {
             side: SideSelector::Any,
             kind: KindSelector::Any,
             condition: Condition::Drifted,
-            severity: Severity::Warning,
+            severity: RuleSeverity::Auto,
             for_runs: 1,
             keep_firing_for: 0,
             labels: BTreeMap::new(),
@@ -506,7 +543,8 @@ impl RuleConfig {
         labels.insert("job".into(), f.job.clone());
         labels.insert("metric".into(), f.metric.clone());
         labels.insert("side".into(), f.side.as_str().into());
-        labels.insert("severity".into(), self.severity.as_str().into());
+        labels.insert("severity".into(), self.severity.resolve(f).as_str().into());
+        labels.insert("incident".into(), super::incident::incident_of(f));
         labels
     }
 
@@ -743,7 +781,7 @@ mod tests {
         .unwrap();
         let r = &doc.rules[0];
         assert_eq!(r.for_runs, 2);
-        assert_eq!(r.severity, Severity::Critical);
+        assert_eq!(r.severity, RuleSeverity::Critical);
         assert_eq!(
             r.condition,
             Condition::Threshold(Threshold {

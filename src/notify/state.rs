@@ -225,7 +225,10 @@ pub fn evaluate(
 fn keep_firing_for(rules: &[RuleConfig], s: &AlertState) -> u32 {
     rules
         .iter()
-        .find(|r| r.name == s.alertname() && r.severity.as_str() == s.label("severity"))
+        .find(|r| {
+            r.name == s.alertname()
+                && r.severity.for_metric(s.label("metric")).as_str() == s.label("severity")
+        })
         .map_or(0, |r| r.keep_firing_for)
 }
 

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::{change_text, num, verdict_mark};
+use super::{num, verdict_mark};
 use crate::store::{Finding, GapCluster, MapPoint, Run, SemanticSummary, Verdict};
 
 /// Escapes text for HTML element and attribute content.
@@ -315,7 +315,7 @@ pub fn render_html(run: &Run, findings: &[Finding]) -> String {
             num(f.p_adjusted),
             num(f.effect_size),
             num(f.threshold),
-            esc(&change_text(f))
+            esc(&f.change_text())
         );
     }
     o.push_str("</table><h2>Drifted metrics</h2>");
@@ -323,7 +323,7 @@ pub fn render_html(run: &Run, findings: &[Finding]) -> String {
         o.push_str("<p>No metric drifted.</p>");
     }
     for f in findings.iter().filter(|f| f.verdict == Verdict::Drifted) {
-        let _ = write!(o, "<div class='card' id='f{}'><h3><code>{}</code> — {}</h3><p>{}: effect {} (floor {}), p adjusted {}.</p>", f.id, esc(&f.metric), esc(&change_text(f)), esc(&f.test), num(f.effect_size), num(f.threshold), num(f.p_adjusted));
+        let _ = write!(o, "<div class='card' id='f{}'><h3><code>{}</code> — {}</h3><p>{}: effect {} (floor {}), p adjusted {}.</p>", f.id, esc(&f.metric), esc(&f.change_text()), esc(&f.test), num(f.effect_size), num(f.threshold), num(f.p_adjusted));
         if let Some(svg) = chart(f) {
             o.push_str(&svg);
         }

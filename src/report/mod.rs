@@ -32,12 +32,7 @@ pub fn render(format: Format, run: &Run, findings: &[Finding]) -> String {
 }
 
 pub(crate) fn num(x: Option<f64>) -> String {
-    match x {
-        None => "-".into(),
-        Some(v) if v.abs() < f64::MIN_POSITIVE => "0".into(),
-        Some(v) if v.abs() < 1e-3 => format!("{v:.1e}"),
-        Some(v) => format!("{v:.3}"),
-    }
+    x.map_or_else(|| "-".into(), crate::store::short_num)
 }
 
 pub(crate) fn verdict_mark(v: Verdict) -> &'static str {
@@ -46,27 +41,6 @@ pub(crate) fn verdict_mark(v: Verdict) -> &'static str {
         Verdict::Ok => "ok",
         Verdict::Skipped => "skipped",
     }
-}
-
-/// One line that says what changed, e.g. `0.98 → 0.81` or `p50 112 → 31`.
-pub(crate) fn change_text(f: &Finding) -> String {
-    let d = &f.details;
-    if let (Some(a), Some(b)) = (d["reference_rate"].as_f64(), d["production_rate"].as_f64()) {
-        return format!("{:.1}% → {:.1}%", a * 100.0, b * 100.0);
-    }
-    if let (Some(a), Some(b)) = (
-        d["reference"]["p50"].as_f64(),
-        d["production"]["p50"].as_f64(),
-    ) {
-        return format!("median {} → {}", num(Some(a)), num(Some(b)));
-    }
-    if let Some(s) = d["summary"].as_str() {
-        return s.to_string();
-    }
-    if let Some(s) = d["skipped"].as_str() {
-        return s.to_string();
-    }
-    String::new()
 }
 
 fn header(run: &Run) -> String {
@@ -109,7 +83,7 @@ pub fn render_text(run: &Run, findings: &[Finding]) -> String {
             num(f.p_adjusted),
             num(f.effect_size),
             num(f.threshold),
-            change_text(f)
+            f.change_text()
         );
     }
     let drifted: Vec<&Finding> = findings
@@ -160,7 +134,7 @@ pub fn render_markdown(run: &Run, findings: &[Finding]) -> String {
             num(f.p_adjusted),
             num(f.effect_size),
             num(f.threshold),
-            md_escape(&change_text(f))
+            md_escape(&f.change_text())
         );
     }
     for f in findings.iter().filter(|f| f.verdict == Verdict::Drifted) {

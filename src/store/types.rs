@@ -275,6 +275,62 @@ pub struct Finding {
     pub details: serde_json::Value,
 }
 
+impl Finding {
+    /// One line that says what changed, e.g. `98.0% → 81.0%` or
+    /// `median 112 → 31`; for a gap, how many traces it holds; else the
+    /// analysis' own summary (empty when there is none).
+    pub fn change_text(&self) -> String {
+        let d = &self.details;
+        if let (Some(a), Some(b)) = (d["reference_rate"].as_f64(), d["production_rate"].as_f64()) {
+            return format!("{:.1}% → {:.1}%", a * 100.0, b * 100.0);
+        }
+        if let (Some(a), Some(b)) = (
+            d["reference"]["p50"].as_f64(),
+            d["production"]["p50"].as_f64(),
+        ) {
+            let trim = |v: f64| {
+                let s = short_num(v);
+                match s.contains('.') && !s.contains('e') {
+                    true => s.trim_end_matches('0').trim_end_matches('.').to_owned(),
+                    false => s,
+                }
+            };
+            return format!("median {} → {}", trim(a), trim(b));
+        }
+        if d["gap"].as_bool() == Some(true) {
+            let label = d["label"].as_str().filter(|l| !l.is_empty());
+            let golden = d["golden_count"].as_u64().unwrap_or(0);
+            let traces = d["production_count"].as_u64().unwrap_or(0);
+            let golden = match golden {
+                0 => "no golden example".to_owned(),
+                1 => "1 golden example".to_owned(),
+                g => format!("{g} golden examples"),
+            };
+            return match label {
+                Some(l) => format!("«{l}»: {traces} traces, {golden}"),
+                None => format!("{traces} traces, {golden}"),
+            };
+        }
+        for key in ["summary", "skipped"] {
+            if let Some(s) = d[key].as_str() {
+                return s.to_string();
+            }
+        }
+        String::new()
+    }
+}
+
+/// A number for a change line: 3 decimals, scientific below 10⁻³, `0` for 0.
+pub fn short_num(v: f64) -> String {
+    if v.abs() < f64::MIN_POSITIVE {
+        "0".into()
+    } else if v.abs() < 1e-3 {
+        format!("{v:.1e}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
 /// A proposal the run queues for review.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewProposal {
@@ -317,4 +373,49 @@ pub struct Proposal {
     pub decided_at: Option<DateTime<Utc>>,
     pub golden_example_id: Option<i64>,
     pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(details: serde_json::Value) -> Finding {
+        Finding {
+            id: 1,
+            run_id: 1,
+            job: "support".into(),
+            kind: FindingKind::Structural,
+            metric: "output.chars".into(),
+            side: "output".into(),
+            test: "ks".into(),
+            statistic: None,
+            p_value: None,
+            p_adjusted: None,
+            effect_size: None,
+            threshold: None,
+            verdict: Verdict::Drifted,
+            ref_n: 1,
+            cur_n: 1,
+            details,
+        }
+    }
+
+    #[test]
+    fn the_change_line_says_before_and_after() {
+        let rate = serde_json::json!({"reference_rate": 1.0, "production_rate": 0.5993});
+        assert_eq!(with(rate).change_text(), "100.0% → 59.9%");
+        let median = serde_json::json!({"reference": {"p50": 412.0}, "production": {"p50": 98.5}});
+        assert_eq!(with(median).change_text(), "median 412 → 98.5");
+        let gap = serde_json::json!({"gap": true, "label": "refund, card", "golden_count": 0, "production_count": 84, "summary": "x"});
+        assert_eq!(
+            with(gap).change_text(),
+            "«refund, card»: 84 traces, no golden example"
+        );
+        let one =
+            serde_json::json!({"gap": true, "label": "", "golden_count": 1, "production_count": 9});
+        assert_eq!(with(one).change_text(), "9 traces, 1 golden example");
+        let summary = serde_json::json!({"summary": "coverage 93.8%"});
+        assert_eq!(with(summary).change_text(), "coverage 93.8%");
+        assert_eq!(with(serde_json::json!({})).change_text(), "");
+    }
 }

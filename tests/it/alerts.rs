@@ -59,7 +59,7 @@ fn finding(metric: &str, drifted: bool) -> Finding {
         ref_n: 500,
         cur_n: 500,
         // the shape the job runner writes
-        details: json!({"examples": [
+        details: json!({"reference_rate": 1.0, "production_rate": 0.599, "examples": [
             {"trace_id": 11, "external_id": "e11", "value": 0, "text": "{\"answer\": broken"},
             {"trace_id": 12, "external_id": "e12", "value": 0, "text": "Sorry, I cannot help."}
         ]}),
@@ -207,7 +207,8 @@ async fn drift_fires_and_reaches_email_slack_and_webhook(db: TestDb) {
     let msg = MessageParser::default()
         .parse(mails[0].data.as_bytes())
         .expect("RFC 5322 message");
-    let subject = "[FIRING:1] driftwatch support: output.json_valid drifted";
+    // The subject says what broke, with before → after and the severity.
+    let subject = "[FIRING:1] driftwatch support (critical): Outputs no longer valid JSON: output JSON validity 100.0% → 59.9%";
     assert_eq!(msg.subject(), Some(subject));
     let to: Vec<&str> = msg
         .to()
@@ -1019,6 +1020,7 @@ fn alerts_section_of_the_example_file_is_documented() {
             run_id: 1,
             examples: vec![],
             note: None,
+            change: None,
         };
         assert!(
             cfg.alerts

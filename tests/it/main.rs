@@ -19,6 +19,8 @@ mod semantic;
 mod config;
 // Alerts: state, outbox, delivery to real SMTP/HTTP peers on loopback.
 mod alerts;
+
+mod incidents;
 // The review loop: proposals listed, accepted into golden versions, rejected, exported, imported.
 mod proposals;
 // Embedding ahead of time: `embed backfill` and golden import, with the real model.

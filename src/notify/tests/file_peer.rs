@@ -41,7 +41,7 @@ async fn writes_eml_into_new() {
     let msg = MessageParser::default().parse(&raw).expect("RFC 5322");
     assert_eq!(
         msg.subject(),
-        Some("[FIRING:2] driftwatch support: output.json_valid drifted")
+        Some("[FIRING:2] driftwatch support (critical): Outputs no longer valid JSON: output JSON validity 100.0% → 59.9%")
     );
     let expected_id = format!("{}@driftwatch", n.idempotency_key);
     assert_eq!(msg.message_id(), Some(expected_id.as_str()));

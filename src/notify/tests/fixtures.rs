@@ -37,6 +37,7 @@ pub(crate) fn finding(metric: &str, drifted: bool) -> Finding {
             "a fourth example that is never shown".into(),
         ],
         note: None,
+        change: Some("100.0% → 59.9%".into()),
     }
 }
 

@@ -97,9 +97,11 @@ async fn slack_receives_block_kit() {
     assert_eq!(body["blocks"][0]["type"], "header");
     assert_eq!(
         body["blocks"][0]["text"]["text"],
-        "[FIRING:2] driftwatch support: output.json_valid drifted"
+        "[FIRING:2] driftwatch support (critical): Outputs no longer valid JSON: output JSON validity 100.0% → 59.9%"
     );
-    let section = body["blocks"][1]["text"]["text"].as_str().unwrap();
+    let incident = body["blocks"][1]["text"]["text"].as_str().unwrap();
+    assert!(incident.contains("(critical)"), "{incident}");
+    let section = body["blocks"][2]["text"]["text"].as_str().unwrap();
     assert!(section.contains("effect size 0.35"), "{section}");
     assert!(r.healthcheck().await.unwrap().contains("HTTP"));
 }

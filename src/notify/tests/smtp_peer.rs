@@ -156,7 +156,7 @@ fn check_message(n: &Notification, raw: &str) {
         .expect("parseable RFC 5322 message");
     assert_eq!(
         msg.subject(),
-        Some("[FIRING:2] driftwatch support: output.json_valid drifted")
+        Some("[FIRING:2] driftwatch support (critical): Outputs no longer valid JSON: output JSON validity 100.0% → 59.9%")
     );
     let to: Vec<&str> = msg
         .to()

@@ -1,0 +1,141 @@
+//! Incidents on the demo scenario: the real run (real embedding model, JSON
+//! Schema on outputs) raises many findings at once; ops get a few messages, one
+//! per cause, the broken format first and critical, its consequences muted.
+
+use std::path::Path;
+
+use chrono::{TimeZone, Utc};
+use driftwatch::alert;
+use driftwatch::demo::generator::{golden_records, production_records, GenOptions, GOLDEN_DOMAINS};
+use driftwatch::embed::EmbedConfig;
+use driftwatch::ingest::{FieldMap, IngestConfig};
+use driftwatch::jobs::{run_job, JobConfig, RunOptions, SharedEmbedder};
+use driftwatch::settings::Config;
+use driftwatch::store::{NewGoldenExample, Verdict};
+use mail_parser::MessageParser;
+
+use crate::common::TestDb;
+
+#[tokio::test]
+async fn the_demo_scenario_is_a_few_incidents_led_by_the_broken_format() {
+    let db = TestDb::sqlite().await;
+    let store = db.store().await;
+    let end = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
+    let golden: Vec<NewGoldenExample> = golden_records(42, GOLDEN_DOMAINS, 90)
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect();
+    driftwatch::golden::import(&store, "support", golden, "test")
+        .await
+        .unwrap();
+    let mut o = GenOptions::demo(42, 3000);
+    o.end = end;
+    let map = FieldMap::new(&IngestConfig::default());
+    let traces: Vec<_> = production_records(&o)
+        .into_iter()
+        .map(|(r, _)| map.to_trace(&r, "app").unwrap())
+        .collect();
+    store.insert_traces(&traces).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("schema.json"), driftwatch::demo::SCHEMA).unwrap();
+    let mut j = JobConfig::adhoc("support", "support");
+    j.window = "24h".into();
+    j.sample_size = 2000;
+    j.output_json_schema = Some(dir.path().join("schema.json"));
+    let spec = j.check("support", Path::new(".")).unwrap();
+    let embedder = SharedEmbedder::build(
+        &EmbedConfig::default(),
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+    )
+    .expect("model files: run scripts/fetch-model.sh");
+    let outcome = run_job(
+        &store,
+        &spec,
+        &RunOptions {
+            now: end,
+            window: None,
+            sample_size: None,
+            embedder: Some(embedder),
+            holder: None,
+        },
+    )
+    .await
+    .unwrap();
+    let drifted: Vec<&str> = outcome
+        .findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Drifted)
+        .map(|f| f.metric.as_str())
+        .collect();
+    assert!(
+        drifted.len() >= 8,
+        "the demo drifts on many metrics: {drifted:?}"
+    );
+
+    // The example config's alerting, minus its receivers: default rules,
+    // default routes (one message per job and incident), default inhibit rules.
+    let cfg = Config::from_str_with_base(
+        "[alerts.receivers.ops]\nkind = \"file\"\ndir = \"mail\"\n",
+        dir.path(),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let alerting = cfg.alerts;
+    let stored = store.findings(outcome.run_id).await.unwrap();
+    let eval = alert::evaluate_run(&store, &alerting, "support", outcome.run_id, &stored, end)
+        .await
+        .unwrap();
+    assert_eq!(eval.firing, drifted.len(), "{eval:?}");
+    let (receivers, errors) = alert::build_receivers(&alerting, dir.path());
+    assert!(errors.is_empty(), "{errors:?}");
+    alert::deliver_due(&store, &receivers, &alerting.retry, end)
+        .await
+        .unwrap();
+
+    let mut subjects: Vec<(String, String)> = std::fs::read_dir(dir.path().join("mail/new"))
+        .unwrap()
+        .map(|e| {
+            let raw = std::fs::read(e.unwrap().path()).unwrap();
+            let msg = MessageParser::default().parse(&raw[..]).unwrap();
+            (
+                msg.subject().unwrap().to_owned(),
+                msg.body_text(0).unwrap().into_owned(),
+            )
+        })
+        .collect();
+    subjects.sort();
+    let list: Vec<&str> = subjects.iter().map(|(s, _)| s.as_str()).collect();
+    assert!(
+        (2..=4).contains(&subjects.len()),
+        "{} drifted findings should be at most 4 messages: {list:#?}",
+        drifted.len()
+    );
+    // One message says the outputs broke, critical, with before → after.
+    let outputs: Vec<&(String, String)> = subjects
+        .iter()
+        .filter(|(s, _)| s.contains("(critical): Outputs no longer"))
+        .collect();
+    assert_eq!(outputs.len(), 1, "{list:#?}");
+    let (subject, body) = outputs[0];
+    assert!(subject.contains(" → "), "{subject}");
+    assert!(subject.contains("related findings"), "{subject}");
+    // Its first screen names the cause and lists the findings that move with it.
+    let first_screen: Vec<&str> = body.lines().take(12).collect();
+    assert!(first_screen[2].starts_with("▶ Outputs no longer"), "{body}");
+    assert!(
+        first_screen.iter().any(|l| l.contains("output.chars")),
+        "{body}"
+    );
+    // The new topic is its own message, named after what is missing.
+    assert!(
+        list.iter()
+            .any(|s| s.contains("New topic the golden set does not cover")),
+        "{list:#?}"
+    );
+    // The topic explains the coverage drop and the input embedding shift: no
+    // message of their own.
+    assert!(
+        !list.iter().any(|s| s.contains("Inputs moved in meaning")),
+        "{list:#?}"
+    );
+}
