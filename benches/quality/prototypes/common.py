@@ -1,0 +1,107 @@
+"""Shared helpers of the detection prototypes (see README.md here)."""
+import numpy as np, csv, struct, os, sys
+from scipy.special import betainc
+from scipy.stats import binom
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
+DATA = os.environ.get('DATA', os.path.join(ROOT, '..', 'shared', 'data'))
+EMB = os.path.join(ROOT, 'target', 'banking77-minilm.npy')
+def load_banking():
+    rows = []
+    for f in ['train.csv', 'test.csv']:
+        with open(os.path.join(DATA, 'banking77', f)) as fh:
+            for r in csv.DictReader(fh):
+                rows.append((r['text'], r['category']))
+    return rows
+
+def groups09(X):
+    n = len(X); parent = list(range(n))
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]; i = parent[i]
+        return i
+    S = X @ X.T
+    ii, jj = np.nonzero(np.triu(S >= 0.9, 1))
+    for i, j in zip(ii, jj):
+        a, b = find(i), find(j)
+        if a != b: parent[max(a,b)] = min(a,b)
+    by = {}
+    for i in range(n): by.setdefault(find(i), []).append(i)
+    out = []
+    for r in sorted(by.values()):
+        for c in range(0, len(r), 20): out.append(r[c:c+20])
+    return out
+
+def build(kind, seed, texts, intents, X, groups=None, held=0, share=0.05, G=1000, P=2000):
+    r = np.random.default_rng(seed)
+    n = len(texts)
+    novel = np.zeros(n, bool)
+    if held:
+        ints = sorted(set(intents)); r.shuffle(ints); keys = set(ints[:held])
+        novel = np.array([it in keys for it in intents])
+    known = np.nonzero(~novel)[0]; fresh = np.nonzero(novel)[0]
+    nn = int(round(share * P)) if held else 0
+    if kind == 'grouped':
+        order = list(range(len(groups))); r.shuffle(order)
+        g, p = [], []
+        for k in order:
+            if len(g) < G: g.extend(groups[k][:G-len(g)])
+            elif len(p) < P - nn: p.extend(groups[k][:P-nn-len(p)])
+            else: break
+        g, p = np.array(g), np.array(p)
+    else:
+        known = known.copy(); r.shuffle(known)
+        g, p = known[:G], known[G:G+P-nn]
+    fresh = fresh.copy(); r.shuffle(fresh)
+    p = np.concatenate([p, fresh[:nn]])
+    return g, p, novel[p]
+
+def distinct(idx, X):
+    seen = set(); out = []
+    for i in idx:
+        k = X[i].tobytes()
+        if k not in seen: seen.add(k); out.append(i)
+    return np.array(out)
+
+CHI2_MED = 0.454936423119572
+def deflated_cdf(g, n, pi, phi):
+    ne, ge = n/phi, g/phi
+    if ge >= ne: return 1.0
+    return float(np.clip(betainc(ne-ge, ge+1, 1-pi), 0, 1))
+
+def baseline(counts, pi0):
+    sh = sorted([(g/n, g, n) for g, n in counts if n >= 5])
+    if len(sh) < 4: return pi0
+    lo, hi = len(sh)//4, len(sh) - len(sh)//4
+    gg = sum(s[1] for s in sh[lo:hi]); nn = sum(s[2] for s in sh[lo:hi])
+    return gg/nn if nn else pi0
+
+def deff(counts, pi):
+    z2 = [ (g - n*pi)**2/(n*pi*(1-pi)) for g, n in counts if n >= 5]
+    if len(z2) < 3: return 1.0
+    return max(1.0, float(np.median(z2))/CHI2_MED)
+
+def holm(ps):
+    ps = np.asarray(ps); m = len(ps); o = np.argsort(ps, kind='stable')
+    adj = np.empty(m); run = 0
+    for rank, i in enumerate(o):
+        run = max(run, min(1.0, (m-rank)*ps[i])); adj[i] = run
+    return adj
+
+def tarone(pmin, alpha):
+    pmin = np.asarray(pmin); m = len(pmin)
+    for K in range(1, m+1):
+        if np.sum(pmin <= alpha/K) <= K:
+            return pmin <= alpha/K
+    return pmin <= alpha/m
+
+def partitions(pooled, sizes=(12,25,50), dims=32, seed=0):
+    Z = PCA(dims, random_state=seed).fit_transform(pooled) if dims < pooled.shape[1] else pooled
+    out = []
+    for si, s in enumerate(sizes):
+        k = max(2, len(pooled)//s)
+        lab = KMeans(k, n_init=1, random_state=seed+si, max_iter=100).fit_predict(Z)
+        out.append(lab)
+    return out
