@@ -41,7 +41,7 @@ pub enum ProposalsCmd {
         status: StatusArg,
         #[arg(long)]
         job: Option<String>,
-        /// Cluster id (numbered per run; narrow with --run).
+        /// Gap id (stable across runs: the N of `input.gap.N`; narrow with --run).
         #[arg(long, value_name = "ID")]
         cluster: Option<i64>,
         #[arg(long, value_name = "RUN")]

@@ -374,7 +374,7 @@ mod tests {
             run_id: 0,
             job: "j".into(),
             kind: crate::store::FindingKind::Coverage,
-            metric: "input.cluster.3".into(),
+            metric: "input.gap.3".into(),
             side: "input".into(),
             test: "gap".into(),
             statistic: None,

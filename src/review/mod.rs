@@ -248,7 +248,7 @@ async fn resolve(store: &Store, selection: &Selection) -> Result<Vec<i64>, Revie
                 ))),
                 1 => Ok(pending.into_iter().map(|p| p.id).collect()),
                 _ => Err(ReviewError::Invalid(format!(
-                    "cluster {cluster_id} of job {job} has pending proposals from runs {}, and cluster ids are numbered per run\nhint: pass --run RUN to pick one",
+                    "cluster {cluster_id} of job {job} has pending proposals from runs {}\nhint: pass --run RUN to decide one run's proposals",
                     runs.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
                 ))),
             }

@@ -44,7 +44,7 @@ pub struct ProposalFilter {
     pub job: Option<String>,
     pub cluster_id: Option<i64>,
     pub golden_set: Option<String>,
-    /// Cluster ids are numbered per run: give the run to mean one cluster.
+    /// A gap keeps its id across runs: give the run to mean one run's proposals.
     pub run_id: Option<i64>,
     /// At most this many (all when `None`).
     pub limit: Option<i64>,

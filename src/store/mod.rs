@@ -15,6 +15,7 @@ mod coordination;
 mod decisions;
 mod embeddings;
 mod findings;
+mod gaps;
 mod golden;
 mod proposals;
 mod runs;
@@ -30,6 +31,7 @@ pub use coordination::{LatestFinding, LeaseClaim, MetricsSnapshot, SourceStateRo
 pub use decisions::{
     DecideOutcome, Decision, ProposalFilter, ProposalStatus, Refusal, RefusalKind, ReviewAction,
 };
+pub use gaps::{KnownGap, SeenGap};
 pub use golden::GoldenChange;
 pub use runs::RunFilter;
 pub use summary::{

@@ -1001,7 +1001,7 @@ fn alerts_section_of_the_example_file_is_documented() {
         (NKind::Structural, Side::Output, "output.json_valid"),
         (NKind::Structural, Side::Input, "input.oov_rate"),
         (NKind::Operational, Side::Output, "op.feedback_negative"),
-        (NKind::Semantic, Side::Input, "input.cluster.3"),
+        (NKind::Semantic, Side::Input, "input.gap.3"),
         (NKind::Coverage, Side::Input, "input.coverage"),
     ] {
         let f = NFinding {

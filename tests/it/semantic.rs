@@ -117,8 +117,93 @@ fn topic_words() -> HashSet<String> {
 fn gap_findings(o: &RunOutcome) -> Vec<&driftwatch::store::Finding> {
     o.findings
         .iter()
-        .filter(|f| f.metric.starts_with("input.cluster.") && f.verdict == Verdict::Drifted)
+        .filter(|f| f.metric.starts_with("input.gap.") && f.verdict == Verdict::Drifted)
         .collect()
+}
+
+/// Three runs on the same data, as a daemon makes them: minutes apart (the
+/// window slides), and once with another sampling seed. KMeans numbers its
+/// clusters afresh each time and may cut the topic differently; the gap keeps
+/// its id and label, so its alert neither resolves nor fires again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_keeps_its_id_and_label_from_run_to_run() {
+    let db = TestDb::sqlite().await;
+    let s = db.store().await;
+    let e = embedder();
+    load(&s, 11, 1000, 0.30).await;
+    let alerting = driftwatch::notify::AlertingConfig::default();
+    let mut ids = Vec::new();
+    for (i, (seed, minutes)) in [(11u64, 0i64), (11, 4), (12, 8)].into_iter().enumerate() {
+        let spec = job(seed).check("sem", std::path::Path::new(".")).unwrap();
+        let out = run_job(
+            &s,
+            &spec,
+            &RunOptions {
+                now: end() + chrono::Duration::minutes(minutes),
+                window: None,
+                sample_size: None,
+                embedder: Some(e.clone()),
+                holder: None,
+            },
+        )
+        .await
+        .unwrap();
+        let gaps = gap_findings(&out);
+        assert!(!gaps.is_empty(), "run {i}: no gap");
+        let mut here: Vec<(String, String, i64)> = gaps
+            .iter()
+            .map(|g| {
+                (
+                    g.metric.clone(),
+                    g.details["label"].as_str().unwrap().to_owned(),
+                    g.details["cluster"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        here.sort();
+        let eval = driftwatch::alert::evaluate_run(
+            &s,
+            &alerting,
+            "sem",
+            out.run_id,
+            &out.findings,
+            end() + chrono::Duration::minutes(minutes),
+        )
+        .await
+        .unwrap();
+        // No gap alert resolved (other findings may differ between samples).
+        let states = s.alert_states(None).await.unwrap();
+        let resolved_gaps: Vec<String> = states
+            .iter()
+            .filter(|a| a.status == driftwatch::notify::AlertStatus::Resolved)
+            .map(|a| a.label("metric").to_owned())
+            .collect();
+        assert!(
+            !resolved_gaps.iter().any(|m| m.starts_with("input.gap.")),
+            "run {i}: {eval:?} resolved {resolved_gaps:?}; gaps {here:?}; before {ids:?}"
+        );
+        // Proposals of the gap carry its stable id.
+        let props = s.list_proposals(&Default::default()).await.unwrap();
+        assert!(props
+            .iter()
+            .filter(|p| p.run_id == out.run_id && p.kind == "gap")
+            .all(|p| here
+                .iter()
+                .any(|(m, _, _)| *m == format!("input.gap.{}", p.cluster_id.unwrap()))));
+        ids.push(here);
+    }
+    let names = |v: &[(String, String, i64)]| {
+        v.iter()
+            .map(|(m, l, _)| (m.clone(), l.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids[0][0].0, "input.gap.1");
+    for later in &ids[1..] {
+        assert!(
+            names(later).contains(&names(&ids[0])[0]),
+            "the first gap is gone: {ids:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

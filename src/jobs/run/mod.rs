@@ -95,7 +95,7 @@ async fn run_job_inner(
         .start_run_as(&spec.name, opts.holder.as_deref())
         .await?;
     tracing::info!(message = "Run started.", job = %spec.name, run_id);
-    match analyze(store, spec, opts, export).await {
+    match analyze(store, spec, opts, export, run_id).await {
         Ok((summary, mut findings, proposals)) => {
             for f in &mut findings {
                 f.run_id = run_id;
@@ -169,6 +169,7 @@ async fn analyze(
     spec: &JobSpec,
     opts: &RunOptions,
     export: Option<&Path>,
+    run_id: i64,
 ) -> Result<(RunSummary, Vec<Finding>, Vec<NewProposal>), JobError> {
     let started = Instant::now();
     log_memory("start");
@@ -281,6 +282,7 @@ async fn analyze(
         let out = semantic::run_semantic(
             store,
             embedder,
+            run_id,
             &spec.name,
             &spec.golden_set,
             spec.seed,
@@ -303,7 +305,7 @@ async fn analyze(
     let drifted_gaps: std::collections::HashSet<i64> = findings
         .iter()
         .filter(|f| f.verdict == Verdict::Drifted && f.details["gap"] == Value::Bool(true))
-        .filter_map(|f| f.details["cluster"].as_i64())
+        .filter_map(|f| f.details["gap_id"].as_i64())
         .collect();
     proposals.retain(|p| {
         p.kind == "spot_check" || p.cluster_id.is_some_and(|c| drifted_gaps.contains(&c))

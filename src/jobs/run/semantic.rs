@@ -15,7 +15,7 @@ use super::super::error::JobError;
 use crate::semantic::{self, SemanticParams};
 use crate::store::{
     CacheCounts, Finding, FindingKind, GapCluster, GapRegions, GoldenExample, MapPoint,
-    NewProposal, SemanticShift, SemanticSummary, Store, SurfaceRegion, Trace, Verdict,
+    NewProposal, SeenGap, SemanticShift, SemanticSummary, Store, SurfaceRegion, Trace, Verdict,
 };
 
 /// `[jobs.semantic]`: semantic drift, coverage and proposals.
@@ -101,6 +101,9 @@ pub const GAP_FAMILY: &str = "gap_regions";
 
 /// Most member trace ids a gap finding lists.
 const MAX_MEMBER_IDS: usize = 1000;
+
+/// Members of a gap the registry keeps to recognise it (see `semantic::match_gaps`).
+const MAX_REGISTRY_MEMBERS: usize = 2000;
 
 /// What the semantic stage produced.
 pub struct SemanticOutput {
@@ -414,6 +417,7 @@ pub fn deflate(f: &mut Finding, phi: f64) {
 pub async fn run_semantic(
     store: &Store,
     embedder: &SharedEmbedder,
+    run_id: i64,
     job: &str,
     golden_set: &str,
     seed: u64,
@@ -453,7 +457,7 @@ pub async fn run_semantic(
     let cfg2 = cfg.clone();
     let g_texts: Vec<String> = g_in.iter().map(|s| s.to_string()).collect();
     let p_texts: Vec<String> = p_in.iter().map(|s| s.to_string()).collect();
-    let (mut findings, report, picks, map) =
+    let (mut findings, report, picks, map, centroids) =
         tokio::task::spawn_blocking(move || -> Result<_, String> {
             let pt: Vec<&str> = p_texts.iter().map(String::as_str).collect();
             let gt: Vec<&str> = g_texts.iter().map(String::as_str).collect();
@@ -523,6 +527,16 @@ pub async fn run_semantic(
                     )
                 })
                 .collect();
+            // Each gap's identity across runs (see `semantic::match_gaps`).
+            let centroids: std::collections::HashMap<usize, Vec<f32>> = report
+                .clustering
+                .gap_ranking
+                .iter()
+                .map(|&ci| {
+                    let members = &report.clustering.clusters[ci].production_members;
+                    (ci, semantic::gap_centroid(pm.view(), members))
+                })
+                .collect();
             let nearest: Vec<(usize, f32)> = picks
                 .iter()
                 .map(|pk| {
@@ -540,6 +554,7 @@ pub async fn run_semantic(
                 report,
                 picks.into_iter().zip(nearest).collect::<Vec<_>>(),
                 map,
+                centroids,
             ))
         })
         .await
@@ -654,6 +669,92 @@ pub async fn run_semantic(
         findings.push(f);
         rank += 1;
     }
+    // Stable identity: a gap found before keeps its id and label.
+    let gap_idx: Vec<usize> = (0..findings.len())
+        .filter(|&i| findings[i].details["gap"] == Value::Bool(true))
+        .collect();
+    let gap_ci: Vec<usize> = gap_idx
+        .iter()
+        .filter_map(|&i| findings[i].details["cluster"].as_u64().map(|c| c as usize))
+        .collect();
+    let known = store.known_gaps(job).await?;
+    let members: Vec<Vec<String>> = gap_ci
+        .iter()
+        .map(|&ci| {
+            cl.clusters[ci]
+                .production_members
+                .iter()
+                .filter_map(|&i| traces.get(i).map(|t| t.external_id.clone()))
+                .take(MAX_REGISTRY_MEMBERS)
+                .collect()
+        })
+        .collect();
+    let known_sigs: Vec<(i64, semantic::GapSignature<'_>)> = known
+        .iter()
+        .map(|k| {
+            (
+                k.id,
+                semantic::GapSignature {
+                    centroid: &k.centroid,
+                    members: &k.members,
+                },
+            )
+        })
+        .collect();
+    let current: Vec<semantic::GapSignature<'_>> = gap_ci
+        .iter()
+        .zip(&members)
+        .map(|(ci, m)| semantic::GapSignature {
+            centroid: centroids.get(ci).map_or(&[][..], Vec::as_slice),
+            members: m,
+        })
+        .collect();
+    let matched = semantic::match_gaps(
+        &known_sigs,
+        &current,
+        semantic::SAME_GAP_COS,
+        semantic::SAME_GAP_OVERLAP,
+    );
+    let seen: Vec<SeenGap> = gap_ci
+        .iter()
+        .zip(&matched)
+        .zip(&members)
+        .map(|((ci, id), m)| SeenGap {
+            id: *id,
+            label: gap_labels.get(ci).cloned().unwrap_or_default(),
+            centroid: centroids.get(ci).cloned().unwrap_or_default(),
+            members: m.clone(),
+        })
+        .collect();
+    let ids = store.record_gaps(job, run_id, &seen).await?;
+    let mut gap_id_of: std::collections::HashMap<usize, i64> = std::collections::HashMap::new();
+    for ((&fi, &ci), (&id, was)) in gap_idx.iter().zip(&gap_ci).zip(ids.iter().zip(&matched)) {
+        gap_id_of.insert(ci, id);
+        if was.is_some() {
+            if let Some(k) = known.iter().find(|k| k.id == id) {
+                if !k.label.is_empty() {
+                    gap_labels.insert(ci, k.label.clone());
+                }
+            }
+        }
+        let label = gap_labels.get(&ci).cloned().unwrap_or_default();
+        let f = &mut findings[fi];
+        f.metric = format!("input.gap.{id}");
+        f.details["gap_id"] = json!(id);
+        f.details["label"] = json!(label);
+        f.details["first_seen_run"] = json!(known
+            .iter()
+            .find(|k| Some(k.id) == *was)
+            .map_or(run_id, |k| k.first_run_id));
+        let (p, g, u) = (
+            f.details["production_count"].clone(),
+            f.details["golden_count"].clone(),
+            f.details["uncovered_count"].clone(),
+        );
+        f.details["summary"] = json!(format!(
+            "gap {id} “{label}”: {p} production / {g} golden, {u} uncovered"
+        ));
+    }
     for (ci, cs) in cl.clusters.iter().enumerate() {
         clusters.push(GapCluster {
             cluster: ci as i64,
@@ -693,7 +794,9 @@ pub async fn run_semantic(
                 } else {
                     "outlier".into()
                 },
-                cluster_id: pk.cluster.map(|c| c as i64),
+                cluster_id: pk
+                    .cluster
+                    .map(|c| gap_id_of.get(&c).copied().unwrap_or(c as i64)),
                 cluster_label: pk.cluster.and_then(|c| {
                     gap_labels
                         .get(&c)
