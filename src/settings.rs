@@ -334,6 +334,8 @@ impl Settings {
             return Err(errors);
         };
         cfg.base_dir = base.to_path_buf();
+        // Notifications link to the server people open (`[server] external_url`).
+        cfg.alerts.external_url = cfg.server.external_url.clone();
         match Settings::check(cfg) {
             Ok(s) if errors.is_empty() => Ok(s),
             Ok(_) => {
@@ -498,6 +500,33 @@ mod tests {
         assert_eq!(
             errs[0].to_string(),
             "2:1: ingest.batch_size: must be at least 1, got 0"
+        );
+    }
+
+    #[test]
+    fn link_urls_are_checked_and_the_external_url_reaches_the_alerts() {
+        let text = "[server]\nexternal_url = \"ftp://dw.example.com\"\n\n[alerts]\ndashboard_url = \"not a url\"\n";
+        let errs: Vec<String> = Config::from_str_with_base(text, Path::new("."))
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            errs.iter()
+                .any(|e| e
+                    .starts_with("2:1: server.external_url: must be an http:// or https:// URL")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("5:1: alerts.dashboard_url: not a URL")),
+            "{errs:?}"
+        );
+        let ok = "[server]\nexternal_url = \"https://dw.example.com/\"\n";
+        let c = Config::from_str_with_base(ok, Path::new(".")).unwrap();
+        assert_eq!(
+            c.alerts.link_base().external_url,
+            Some("https://dw.example.com")
         );
     }
 

@@ -108,6 +108,7 @@ pub async fn evaluate_run(
         silences: &silences,
         routes: &routes,
         inhibit_rules: &inhibit_rules,
+        links: alerting.link_base(),
         sent: &sent,
         run_id,
         now,

@@ -26,3 +26,19 @@ pub fn checked(errs: Vec<ConfigError>) -> Result<(), Vec<ConfigError>> {
         Err(errs)
     }
 }
+
+/// Checks a base URL people open in a browser (`server.external_url`,
+/// `alerts.dashboard_url`): `http` or `https`, with a host, no fragment.
+pub fn check_http_url(url: &str) -> Result<(), String> {
+    let u = reqwest::Url::parse(url).map_err(|e| format!("not a URL ({e}): `{url}`"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!("must be an http:// or https:// URL, got `{url}`"));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(format!("must name a host, got `{url}`"));
+    }
+    if u.fragment().is_some() {
+        return Err(format!("must not have a #fragment, got `{url}`"));
+    }
+    Ok(())
+}

@@ -50,6 +50,10 @@ pub struct ServerConfig {
     /// Open connections at most; more are closed at accept, so idle or slow
     /// clients cannot use up the process's file descriptors (default 256).
     pub max_connections: usize,
+    /// The address people reach this server at (`https://driftwatch.example.com`),
+    /// for links in notifications: the run's report (`/runs/ID`) and the review
+    /// page. Unset: notifications name the CLI commands instead.
+    pub external_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +67,7 @@ impl Default for ServerConfig {
             header_timeout: ConfigDuration::from_secs(10),
             request_timeout: ConfigDuration::from_secs(60),
             max_connections: 256,
+            external_url: None,
         }
     }
 }
@@ -111,6 +116,11 @@ impl ServerConfig {
                 format!("{at}.max_connections"),
                 format!("must be at least 4, got {}", self.max_connections),
             ));
+        }
+        if let Some(u) = &self.external_url {
+            if let Err(why) = crate::config::check_http_url(u) {
+                errs.push(ConfigError::new(format!("{at}.external_url"), why));
+            }
         }
         if self.max_body_bytes < 1024 {
             errs.push(ConfigError::new(

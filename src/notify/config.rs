@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::channels::{ChannelConfigError, ReceiverConfig};
+use super::links::LinkBase;
 use super::plan::{InhibitRule, Route};
 use super::redact::ExamplesPolicy;
 use super::retry::RetryPolicy;
@@ -67,6 +68,14 @@ pub struct AlertingConfig {
     /// means [`default_inhibit_rules`], `inhibit_rules = []` means none.
     #[serde(default)]
     pub inhibit_rules: Option<Vec<InhibitRuleConfig>>,
+    /// A Grafana dashboard every notification links to; `{job}` is replaced by
+    /// the job's name (e.g. `https://grafana.example.com/d/driftwatch?var-driftwatch_job={job}`).
+    #[serde(default)]
+    pub dashboard_url: Option<String>,
+    /// `[server] external_url`, copied here when the config is loaded (not a key
+    /// of `[alerts]`): the base of report and review links.
+    #[serde(skip)]
+    pub external_url: Option<String>,
 }
 
 /// Mutes the consequences of a cause (`[[alerts.inhibit_rules]]`): while an alert
@@ -192,6 +201,17 @@ impl AlertingConfig {
         Ok(())
     }
 
+    /// The link bases notifications use.
+    pub fn link_base(&self) -> LinkBase<'_> {
+        LinkBase {
+            external_url: self
+                .external_url
+                .as_deref()
+                .map(|u| u.trim_end_matches('/')),
+            dashboard_url: self.dashboard_url.as_deref(),
+        }
+    }
+
     /// Resolved inhibit rules (the configured ones, or [`default_inhibit_rules`]).
     pub fn inhibit_rules(&self) -> Result<Vec<InhibitRule>, AlertingConfigError> {
         let configured = match &self.inhibit_rules {
@@ -258,6 +278,11 @@ impl AlertingConfig {
                         e.to_string(),
                     ));
                 }
+            }
+        }
+        if let Some(u) = &self.dashboard_url {
+            if let Err(why) = crate::config::check_http_url(&u.replace("{job}", "job")) {
+                errs.push(ConfigError::new(format!("{at}.dashboard_url"), why));
             }
         }
         for (i, rule) in self.inhibit_rules.iter().flatten().enumerate() {

@@ -87,6 +87,10 @@ pub struct Notification {
     pub created_at: DateTime<Utc>,
     /// Run that triggered it (`driftwatch report <run_id>`).
     pub run_id: i64,
+    /// Report, review and dashboard links and the silence command (set by the
+    /// planner; older outbox rows have none).
+    #[serde(default)]
+    pub links: super::links::Links,
 }
 
 /// The idempotency key: first 32 hex chars of SHA-256 over receiver, group key, status,
@@ -160,6 +164,10 @@ impl Notification {
             idempotency_key,
             created_at: now,
             run_id,
+            links: super::links::Links {
+                report_command: format!("driftwatch report {run_id}"),
+                ..Default::default()
+            },
         }
     }
 
@@ -202,6 +210,7 @@ impl Notification {
             first_run_id: 0,
             last_run_id: 0,
             summary: rule.summary_for(&finding),
+            runbook_url: None,
             last_match: Some(finding),
         };
         let group = &group_alerts(receiver, &["job".into()], std::slice::from_ref(&alert))[0];

@@ -16,6 +16,7 @@ mod config;
 mod dedup;
 mod group;
 mod incident;
+mod links;
 mod plan;
 mod redact;
 mod render;
@@ -43,6 +44,7 @@ pub use group::{group_alerts, group_key, idempotency_key, AlertGroup, Notificati
 pub use incident::{
     default_severity, gap_id, headline, incident_of, lead, title, CRITICAL_METRICS,
 };
+pub use links::{shell_quote, LinkBase, Links};
 pub use plan::{
     inhibited, plan_notifications, InhibitRule, Plan, PlanInput, PlannedNotification, Route,
     SkippedGroup,

@@ -85,6 +85,8 @@ pub struct PlanInput<'a> {
     pub routes: &'a [Route],
     /// Inhibit rules.
     pub inhibit_rules: &'a [InhibitRule],
+    /// Where links point.
+    pub links: super::links::LinkBase<'a>,
     /// Last sent record per (receiver, group key).
     pub sent: &'a [SentRecord],
     /// Run that triggered planning.
@@ -214,7 +216,30 @@ pub fn plan_notifications(input: &PlanInput<'_>) -> Plan {
                 })
                 .cloned()
                 .collect();
-            let notification = Notification::new(&group, members, reason, input.run_id, input.now);
+            let mut notification =
+                Notification::new(&group, members, reason, input.run_id, input.now);
+            let job = notification
+                .group_labels
+                .get("job")
+                .cloned()
+                .unwrap_or_else(|| {
+                    notification
+                        .common_labels()
+                        .get("job")
+                        .cloned()
+                        .unwrap_or_default()
+                });
+            let silence_by = if notification.group_labels.is_empty() {
+                notification.common_labels()
+            } else {
+                notification.group_labels.clone()
+            };
+            let topic = notification
+                .alerts
+                .iter()
+                .any(|a| a.label("incident").starts_with("topic."));
+            notification.links =
+                super::links::Links::build(input.links, input.run_id, &job, &silence_by, topic);
             let record = notification.sent_record();
             plan.notifications.push(PlannedNotification {
                 notification,
@@ -260,6 +285,7 @@ mod tests {
             silences: &[],
             routes: &routes,
             inhibit_rules: rules,
+            links: Default::default(),
             sent: &[],
             run_id: 1,
             now: t(0),
@@ -371,6 +397,7 @@ mod tests {
             silences: &[],
             routes: &routes,
             inhibit_rules: &[],
+            links: Default::default(),
             sent: &[],
             run_id: 1,
             now: t(0),
@@ -385,6 +412,7 @@ mod tests {
             silences: &[],
             routes: &routes,
             inhibit_rules: &[],
+            links: Default::default(),
             sent: &sent,
             run_id: 2,
             now: t(3600),
@@ -400,6 +428,7 @@ mod tests {
             silences: &[],
             routes: &routes,
             inhibit_rules: &[],
+            links: Default::default(),
             sent: &sent,
             run_id: 3,
             now: t(7200),
@@ -414,6 +443,7 @@ mod tests {
             silences: &[],
             routes: &routes,
             inhibit_rules: &[],
+            links: Default::default(),
             sent: &sent,
             run_id: 4,
             now: t(9000),
@@ -442,6 +472,7 @@ mod tests {
             silences: std::slice::from_ref(&s),
             routes: &routes,
             inhibit_rules: &[],
+            links: Default::default(),
             sent: &[],
             run_id: 1,
             now: t(0),
@@ -460,6 +491,7 @@ mod tests {
             silences: std::slice::from_ref(&s),
             routes: &routes[..1],
             inhibit_rules: &[],
+            links: Default::default(),
             sent: &[],
             run_id: 1,
             now: t(10),

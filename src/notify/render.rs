@@ -161,6 +161,38 @@ fn subject_what(n: &Notification) -> String {
     }
 }
 
+/// The links of a notification as (name, URL) pairs, in the order people want
+/// them: the report, the review page, the dashboard, then each incident's
+/// runbook.
+pub fn link_list(n: &Notification) -> Vec<(String, String)> {
+    let l = &n.links;
+    let mut out: Vec<(String, String)> = [
+        ("Report", &l.report),
+        ("Review page", &l.review),
+        ("Dashboard", &l.dashboard),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.clone().map(|v| (k.to_owned(), v)))
+    .collect();
+    for inc in incidents(n) {
+        if let Some(r) = inc.alerts.first().and_then(|a| a.runbook_url.clone()) {
+            if !out.iter().any(|(_, u)| *u == r) {
+                out.push(("Runbook".into(), r));
+            }
+        }
+    }
+    out
+}
+
+/// The report command of a notification (older outbox rows: from its run id).
+fn report_cmd(n: &Notification) -> String {
+    if n.links.report_command.is_empty() {
+        report_command(n.run_id)
+    } else {
+        n.links.report_command.clone()
+    }
+}
+
 /// `[FIRING:6] driftwatch support (critical): Outputs no longer valid JSON: output
 /// JSON validity 100.0% → 59.9% (+5 related findings)` /
 /// `[RESOLVED] driftwatch support: … resolved`.
@@ -301,7 +333,14 @@ pub fn text_body(n: &Notification) -> String {
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "Each finding:\n");
+    for (name, url) in link_list(n) {
+        let _ = writeln!(out, "{name}: {url}");
+    }
+    let _ = writeln!(out, "Report:  {}", report_cmd(n));
+    if !n.links.silence_command.is_empty() {
+        let _ = writeln!(out, "Silence: {}", n.links.silence_command);
+    }
+    let _ = writeln!(out, "\nEach finding:\n");
     for a in &n.alerts {
         let f = facts(a);
         let _ = writeln!(out, "[{}] {}", status_tag(a), f.title);
@@ -372,6 +411,24 @@ pub fn html_body(n: &Notification) -> String {
             let _ = write!(out, "<li>{}</li>", e(&finding_line(a)));
         }
         out.push_str("</ul>");
+    }
+    let links = link_list(n);
+    if !links.is_empty() {
+        out.push_str("<p style=\"margin:12px 0\">");
+        for (i, (name, url)) in links.iter().enumerate() {
+            if i > 0 {
+                out.push_str(" · ");
+            }
+            let _ = write!(out, "<a href=\"{}\">{}</a>", e(url), e(name));
+        }
+        out.push_str("</p>");
+    }
+    if !n.links.silence_command.is_empty() {
+        let _ = write!(
+            out,
+            "<p style=\"margin:4px 0\">Silence: <code>{}</code></p>",
+            e(&n.links.silence_command)
+        );
     }
     out.push_str("<p style=\"margin:16px 0 4px;color:#555\">Each finding:</p>");
     for a in &n.alerts {
@@ -490,17 +547,44 @@ pub fn slack_payload(n: &Notification) -> Value {
             "text": {"type": "mrkdwn", "text": format!("…and {} more", n.alerts.len() - MAX_SLACK_ALERTS)}
         }));
     }
+    // Buttons for the links (Block Kit allows 25 elements in an actions block).
+    let buttons: Vec<Value> = link_list(n)
+        .into_iter()
+        .take(5)
+        .enumerate()
+        .map(|(i, (name, url))| {
+            let mut b = json!({
+                "type": "button",
+                "text": {"type": "plain_text", "text": name},
+                "url": url,
+                "action_id": format!("link-{i}"),
+            });
+            if i == 0 {
+                b["style"] = json!("primary");
+            }
+            b
+        })
+        .collect();
+    if !buttons.is_empty() {
+        blocks.push(json!({"type": "actions", "elements": buttons}));
+    }
+    let mut context = format!("Report: `{}`", report_cmd(n));
+    if !n.links.silence_command.is_empty() {
+        let _ = write!(
+            context,
+            " · Silence: `{}`",
+            slack_escape(&n.links.silence_command.replace('`', "'"))
+        );
+    }
+    let _ = write!(
+        context,
+        " · {} · key `{}`",
+        slack_escape(&n.reason.to_string()),
+        n.idempotency_key
+    );
     blocks.push(json!({
         "type": "context",
-        "elements": [{
-            "type": "mrkdwn",
-            "text": format!(
-                "Full report: `{}` · {} · key `{}`",
-                report_command(n.run_id),
-                slack_escape(&n.reason.to_string()),
-                n.idempotency_key
-            )
-        }]
+        "elements": [{"type": "mrkdwn", "text": context}]
     }));
     json!({ "text": subj, "blocks": blocks })
 }
@@ -553,7 +637,8 @@ pub fn webhook_payload(n: &Notification) -> Value {
         "idempotencyKey": n.idempotency_key,
         "createdAt": ts(n.created_at),
         "runId": n.run_id,
-        "reportCommand": report_command(n.run_id),
+        "reportCommand": report_cmd(n),
+        "links": n.links,
         "title": subject(n),
         "alerts": n.alerts.iter().map(alert_json).collect::<Vec<_>>(),
     })
@@ -581,6 +666,20 @@ pub fn alertmanager_payload(
             annotations.insert("summary".into(), json!(a.summary));
             annotations.insert("description".into(), json!(facts(a).numbers));
             annotations.insert("report".into(), json!(report_command(run_id)));
+            annotations.insert("incident".into(), json!(a.label("incident")));
+            for (key, v) in [
+                ("report_url", &n.links.report),
+                ("review_url", &n.links.review),
+                ("dashboard_url", &n.links.dashboard),
+                ("runbook_url", &a.runbook_url),
+            ] {
+                if let Some(v) = v {
+                    annotations.insert(key.into(), json!(v));
+                }
+            }
+            if !n.links.silence_command.is_empty() {
+                annotations.insert("silence_command".into(), json!(n.links.silence_command));
+            }
             let mut v = json!({
                 "labels": a.labels,
                 "annotations": annotations,
@@ -594,6 +693,8 @@ pub fn alertmanager_payload(
                     _ => None,
                 });
                 v["generatorURL"] = json!(url);
+            } else if let Some(report) = &n.links.report {
+                v["generatorURL"] = json!(report);
             }
             v
         })
@@ -650,6 +751,71 @@ mod tests {
             (inc[1].incident.as_str(), inc[1].severity),
             ("topic.3", "warning")
         );
+    }
+
+    #[test]
+    fn links_reach_every_channel() {
+        let mut n = two_firing();
+        let by: std::collections::BTreeMap<String, String> =
+            [("job".to_owned(), "support".to_owned())]
+                .into_iter()
+                .collect();
+        let base = super::super::LinkBase {
+            external_url: Some("https://dw.example.com"),
+            dashboard_url: Some("https://grafana.example.com/d/dw?var-driftwatch_job={job}"),
+        };
+        n.links = super::super::Links::build(base, 42, "support", &by, false);
+        n.alerts[0].runbook_url = Some("https://wiki.example.com/json-broken".into());
+        let text = text_body(&n);
+        for want in [
+            "Report: https://dw.example.com/runs/42",
+            "Dashboard: https://grafana.example.com/d/dw?var-driftwatch_job=support",
+            "Runbook: https://wiki.example.com/json-broken",
+            "Silence: driftwatch alerts silence --match job=support --for 2h",
+        ] {
+            assert!(text.contains(want), "{want} in {text}");
+        }
+        assert!(html_body(&n).contains("<a href=\"https://dw.example.com/runs/42\">Report</a>"));
+        let slack = slack_payload(&n);
+        let actions = slack["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["type"] == "actions")
+            .expect("buttons");
+        let urls: Vec<&str> = actions["elements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["url"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                "https://dw.example.com/runs/42",
+                "https://grafana.example.com/d/dw?var-driftwatch_job=support",
+                "https://wiki.example.com/json-broken"
+            ]
+        );
+        let am = alertmanager_payload(&n, chrono::Duration::hours(1), None);
+        assert_eq!(am[0]["generatorURL"], "https://dw.example.com/runs/42");
+        assert_eq!(
+            am[0]["annotations"]["dashboard_url"],
+            "https://grafana.example.com/d/dw?var-driftwatch_job=support"
+        );
+        assert_eq!(am[0]["annotations"]["incident"], "outputs");
+        assert_eq!(
+            webhook_payload(&n)["links"]["report"],
+            "https://dw.example.com/runs/42"
+        );
+        // Without an external URL: no buttons, the commands instead.
+        let plain = two_firing();
+        assert!(!slack_payload(&plain)["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["type"] == "actions"));
+        assert!(text_body(&plain).contains("Report:  driftwatch report 42"));
     }
 
     #[test]

@@ -436,6 +436,10 @@ pub struct RuleConfig {
     /// {statistic} {p_value} {p_adjusted} {effect_size} {threshold} {coverage} {run_id}`.
     #[serde(default)]
     pub summary: Option<String>,
+    /// What to do when it fires: a link every notification of the rule carries
+    /// (Alertmanager's `runbook_url` annotation).
+    #[serde(default)]
+    pub runbook_url: Option<String>,
 }
 
 /// Summary used when a rule has none.
@@ -520,6 +524,7 @@ impl RuleConfig {
             keep_firing_for: 0,
             labels: BTreeMap::new(),
             summary: None,
+            runbook_url: None,
         }
     }
 

@@ -75,6 +75,9 @@ pub struct AlertState {
     pub last_match: Option<Finding>,
     /// Rendered rule summary of the last match.
     pub summary: String,
+    /// The rule's runbook link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_url: Option<String>,
 }
 
 impl AlertState {
@@ -263,6 +266,7 @@ fn on_match(
             last_run_id: run_id,
             last_match: None,
             summary: String::new(),
+            runbook_url: None,
         },
     };
     s.inactive_runs = 0;
@@ -271,6 +275,7 @@ fn on_match(
     s.value = c.rule.condition.observed(c.finding);
     s.last_match = Some(c.finding.clone());
     s.summary = c.rule.summary_for(c.finding);
+    s.runbook_url = c.rule.runbook_url.clone();
     let target = if s.status == AlertStatus::Firing || s.active_runs >= for_runs {
         AlertStatus::Firing
     } else {

@@ -149,11 +149,18 @@ async fn drift_fires_and_reaches_email_slack_and_webhook(db: TestDb) {
     let alerting = config(
         &format!(
             r#"
+            [server]
+            external_url = "https://dw.example.test/"
+
+            [alerts]
+            dashboard_url = "https://grafana.example.test/d/dw?var-driftwatch_job={{job}}"
+
             [[alerts.rules]]
             name = "OutputDrift"
             metric = "output.*"
             severity = "critical"
             for = 2
+            runbook_url = "https://wiki.example.test/runbooks/output-drift"
 
             [alerts.receivers.ops-mail]
             kind = "email"
@@ -229,11 +236,35 @@ async fn drift_fires_and_reaches_email_slack_and_webhook(db: TestDb) {
         !text.contains("input.chars"),
         "rule selects output.* only: {text}"
     );
+    // Where to look and how to silence, from `[server] external_url`,
+    // `[alerts] dashboard_url` and the rule's runbook.
+    for want in [
+        "Report: https://dw.example.test/runs/",
+        "Dashboard: https://grafana.example.test/d/dw?var-driftwatch_job=support",
+        "Runbook: https://wiki.example.test/runbooks/output-drift",
+        "Silence: driftwatch alerts silence --match incident=outputs --match job=support --for 2h",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
 
-    // Slack: Block Kit with the same headline.
+    // Slack: Block Kit with the same headline, and buttons for the links.
     let slack = http.hits("/slack");
     assert_eq!(slack.len(), 1);
-    assert_eq!(slack[0].json()["blocks"][0]["text"]["text"], subject);
+    let sj = slack[0].json();
+    assert_eq!(sj["blocks"][0]["text"]["text"], subject);
+    let buttons: Vec<String> = sj["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().unwrap().clone())
+        .map(|b| b["url"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(buttons.len(), 3, "{sj}");
+    assert!(
+        buttons[0].starts_with("https://dw.example.test/runs/"),
+        "{buttons:?}"
+    );
 
     // Webhook: the HMAC verifies with the key from the (relative) secret file.
     let hooks = http.hits("/hook");

@@ -61,6 +61,7 @@ pub(crate) fn alert(job: &str, metric: &str, status: AlertStatus) -> AlertState 
         first_run_id: 6,
         last_run_id: 7,
         summary: rule.summary_for(&f),
+        runbook_url: None,
         last_match: Some(f),
     }
 }
