@@ -707,6 +707,19 @@ async fn metrics_readyz_sources_reload_and_systemd_notify() {
         }
     }
 
+    // Every panel returns data under a real Prometheus scraping this daemon.
+    // This fixture's job has no semantic stage, so the coverage panel is the
+    // one without series here (its metric is checked above from a snapshot).
+    let empty = crate::prometheus::panels_without_data(d.addr, &exprs, "tick").await;
+    let unexpected: Vec<&(String, serde_json::Value)> = empty
+        .iter()
+        .filter(|(e, _)| !e.contains("driftwatch_coverage_ratio"))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "panels without data: {unexpected:#?}"
+    );
+
     // SIGHUP with a broken config: refused, the old one keeps running.
     let cfg_path = dir.path().join("d.toml");
     std::fs::write(

@@ -21,6 +21,8 @@ mod config;
 mod alerts;
 
 mod incidents;
+
+mod prometheus;
 // The review loop: proposals listed, accepted into golden versions, rejected, exported, imported.
 mod proposals;
 // Embedding ahead of time: `embed backfill` and golden import, with the real model.
