@@ -81,6 +81,12 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
                 .with_context(|| format!("cannot remove old {}", p.display()))?;
         }
     }
+    // Mail of an earlier demo run would be listed as this run's.
+    let mail_dir = dir.join("mail");
+    if mail_dir.exists() {
+        std::fs::remove_dir_all(&mail_dir)
+            .with_context(|| format!("cannot remove old {}", mail_dir.display()))?;
+    }
     let url = format!("sqlite://{}", db.display());
     println!("== driftwatch demo");
     println!(

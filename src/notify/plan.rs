@@ -331,7 +331,15 @@ mod tests {
             "input_semantic",
             AlertStatus::Firing,
         );
-        let all = [json.clone(), mmd.clone(), other_job, gap, coverage.clone()];
+        let cost = of("support", "op.cost", "usage", AlertStatus::Firing);
+        let all = [
+            json.clone(),
+            mmd.clone(),
+            other_job,
+            gap,
+            coverage.clone(),
+            cost.clone(),
+        ];
         let (sent, plan) = notified(&all, &defaults);
         assert_eq!(
             sent,
@@ -346,6 +354,7 @@ mod tests {
         let mut want = vec![
             (mmd.fingerprint.clone(), json.fingerprint.clone()),
             (coverage.fingerprint.clone(), all[3].fingerprint.clone()),
+            (cost.fingerprint.clone(), json.fingerprint.clone()),
         ];
         want.sort();
         assert_eq!(inhibited, want);
