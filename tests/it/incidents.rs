@@ -1,6 +1,8 @@
 //! Incidents on the demo scenario: the real run (real embedding model, JSON
 //! Schema on outputs) raises many findings at once; ops get a few messages, one
 //! per cause, the broken format first and critical, its consequences muted.
+//! The run is on PostgreSQL (the demo itself covers SQLite), and the
+//! PostgreSQL Grafana dashboard's queries are run against the store it left.
 
 use std::path::Path;
 
@@ -18,7 +20,7 @@ use crate::common::TestDb;
 
 #[tokio::test]
 async fn the_demo_scenario_is_a_few_incidents_led_by_the_broken_format() {
-    let db = TestDb::sqlite().await;
+    let db = TestDb::postgres().await;
     let store = db.store().await;
     let end = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
     let golden: Vec<NewGoldenExample> = golden_records(42, GOLDEN_DOMAINS, 90)
@@ -138,4 +140,78 @@ async fn the_demo_scenario_is_a_few_incidents_led_by_the_broken_format() {
         !list.iter().any(|s| s.contains("Inputs moved in meaning")),
         "{list:#?}"
     );
+
+    // A second run, so the dashboard's time series have two points.
+    let later = end + chrono::Duration::minutes(15);
+    run_job(
+        &store,
+        &spec,
+        &RunOptions {
+            now: later,
+            window: None,
+            sample_size: None,
+            embedder: Some(
+                SharedEmbedder::build(
+                    &EmbedConfig::default(),
+                    Path::new(env!("CARGO_MANIFEST_DIR")),
+                )
+                .unwrap(),
+            ),
+            holder: None,
+        },
+    )
+    .await
+    .unwrap();
+    dashboard_queries_return_rows(&db.url).await;
+}
+
+/// Every query of config/grafana/driftwatch-postgres.json, with Grafana's
+/// `$__timeFilter(…)` and `$job` substituted as Grafana would, returns rows
+/// from a store that holds runs.
+async fn dashboard_queries_return_rows(url: &str) {
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/grafana/driftwatch-postgres.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut queries: Vec<(String, String)> = Vec::new();
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            queries.push((
+                p["title"].as_str().unwrap().to_owned(),
+                t["rawSql"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    for v in dash["templating"]["list"].as_array().unwrap() {
+        if v["type"] == "query" {
+            queries.push((
+                format!("variable {}", v["name"]),
+                v["query"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    assert!(queries.len() >= 8, "{queries:?}");
+    let time_filter =
+        regex::Regex::new(r"\$__timeFilter\(([^()]*(?:\([^()]*\))?[^()]*)\)").unwrap();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap();
+    for (title, sql) in queries {
+        let sql = time_filter
+            .replace_all(
+                &sql,
+                "$1 BETWEEN to_timestamp(0) AND now() + interval '1000 days'",
+            )
+            .replace("$job", "'support'");
+        assert!(!sql.contains('$'), "{title}: unsubstituted macro in {sql}");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{title}: {e}\n{sql}"));
+        assert!(!rows.is_empty(), "{title}: no rows\n{sql}");
+    }
 }
