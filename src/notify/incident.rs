@@ -95,17 +95,20 @@ fn rank(metric: &str) -> u8 {
     }
 }
 
-/// The alert that leads an incident's message: highest severity, then the most
-/// telling metric ([`rank`]), then the largest effect.
+/// The order of an incident's alerts: highest severity, then the most telling
+/// metric ([`rank`]), then the largest effect.
+pub fn order(a: &AlertState, b: &AlertState) -> std::cmp::Ordering {
+    let sev = |s: &AlertState| u8::from(s.label("severity") != "critical");
+    sev(a)
+        .cmp(&sev(b))
+        .then(rank(a.label("metric")).cmp(&rank(b.label("metric"))))
+        .then(effect(b).total_cmp(&effect(a)))
+        .then(a.fingerprint.cmp(&b.fingerprint))
+}
+
+/// The alert that leads an incident's message (first in [`order`]).
 pub fn lead<'a>(alerts: &[&'a AlertState]) -> Option<&'a AlertState> {
-    alerts.iter().copied().min_by(|a, b| {
-        let sev = |s: &AlertState| u8::from(s.label("severity") != "critical");
-        sev(a)
-            .cmp(&sev(b))
-            .then(rank(a.label("metric")).cmp(&rank(b.label("metric"))))
-            .then(effect(b).total_cmp(&effect(a)))
-            .then(a.fingerprint.cmp(&b.fingerprint))
-    })
+    alerts.iter().copied().min_by(|a, b| order(a, b))
 }
 
 fn effect(a: &AlertState) -> f64 {

@@ -102,8 +102,7 @@ pub fn incidents(n: &Notification) -> Vec<IncidentView<'_>> {
                 .copied()
                 .filter(|a| a.label("incident") == k)
                 .collect();
-            let lead = super::incident::lead(&alerts).map(|a| a.fingerprint.clone());
-            alerts.sort_by_key(|a| Some(&a.fingerprint) != lead.as_ref());
+            alerts.sort_by(|a, b| super::incident::order(a, b));
             let severity = if alerts.iter().any(|a| a.label("severity") == "critical") {
                 "critical"
             } else {
@@ -336,7 +335,7 @@ pub fn text_body(n: &Notification) -> String {
     for (name, url) in link_list(n) {
         let _ = writeln!(out, "{name}: {url}");
     }
-    let _ = writeln!(out, "Report:  {}", report_cmd(n));
+    let _ = writeln!(out, "CLI:     {}", report_cmd(n));
     if !n.links.silence_command.is_empty() {
         let _ = writeln!(out, "Silence: {}", n.links.silence_command);
     }
@@ -815,7 +814,7 @@ mod tests {
             .unwrap()
             .iter()
             .any(|b| b["type"] == "actions"));
-        assert!(text_body(&plain).contains("Report:  driftwatch report 42"));
+        assert!(text_body(&plain).contains("CLI:     driftwatch report 42"));
     }
 
     #[test]
