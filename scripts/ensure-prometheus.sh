@@ -9,15 +9,8 @@ set -euo pipefail
 if [ -x /usr/bin/prometheus ]; then
   exit 0
 fi
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO=sudo
-else
-  SUDO=
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+"$(dirname "$0")/apt-install.sh" prometheus
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
-  $SUDO systemctl stop prometheus || true
+  systemctl stop prometheus 2>/dev/null || sudo systemctl stop prometheus || true
 fi
 /usr/bin/prometheus --version | head -1

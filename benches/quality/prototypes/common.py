@@ -105,3 +105,26 @@ def partitions(pooled, sizes=(12,25,50), dims=32, seed=0):
         lab = KMeans(k, n_init=1, random_state=seed+si, max_iter=100).fit_predict(Z)
         out.append(lab)
     return out
+
+
+def scenarios():
+    """Yields (seed, pooled, isg, nov) for the scenario named on the command
+    line: `KIND HELD SEEDS [SHARE]` (kind row | grouped; HELD held-out intents,
+    0 = no drift). `pooled` holds the distinct golden rows then the distinct
+    production rows, `isg` marks golden rows, `nov` production rows of a
+    held-out intent."""
+    bank = load_banking()
+    texts = [t for t, _ in bank]; intents = [c for _, c in bank]
+    X = np.load(EMB)
+    X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    kind, held, seeds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    share = float(sys.argv[4]) if len(sys.argv) > 4 else 0.05
+    groups = groups09(X) if kind == 'grouped' else None
+    for seed in range(seeds):
+        g, p, nov = build(kind, seed, texts, intents, X, groups, held, share)
+        g = distinct(g, X); keep = distinct(p, X)
+        pos = {i: k for k, i in enumerate(p)}
+        nov = np.array([nov[pos[i]] for i in keep]); p = keep
+        pooled = np.concatenate([X[g], X[p]])
+        isg = np.r_[np.ones(len(g)), np.zeros(len(p))]
+        yield seed, pooled, isg, nov

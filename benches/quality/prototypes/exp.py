@@ -86,21 +86,9 @@ DIMS = int(os.environ.get('DIMS','32'))
 NOUNIT = os.environ.get('UNIT') is None
 TOT=[]; IMP=[]
 def main():
-    bank = load_banking()
-    texts = [t for t, _ in bank]; intents = [c for _, c in bank]
-    X = np.load(EMB)
-    X = X / np.linalg.norm(X, axis=1, keepdims=True)
-    kind, held, seeds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    share = float(sys.argv[4]) if len(sys.argv) > 4 else 0.05
-    groups = groups09(X) if kind == 'grouped' else None
-    for seed in range(seeds):
+    for seed, pooled, isg, nov in scenarios():
         t0 = time.time()
-        g, p, nov = build(kind, seed, texts, intents, X, groups, held, share)
-        g = distinct(g, X); keep = distinct(p, X)
-        pos = {i: k for k, i in enumerate(p)}
-        nov = np.array([nov[pos[i]] for i in keep]); p = keep
-        pooled = np.concatenate([X[g], X[p]]); m0 = len(g)
-        isg = np.r_[np.ones(m0), np.zeros(len(p))]
+        m0 = int(isg.sum())
         labs = partitions(pooled, sizes=SIZES, dims=DIMS, seed=seed)
         sig, phis, fam = current(labs, isg, m0)
         # purity of significant regions

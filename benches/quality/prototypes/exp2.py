@@ -47,21 +47,10 @@ def scan(pooled, isg, u, B=200, seed=0, alpha=0.05):
     return found, nullmin
 
 def main():
-    bank = load_banking()
-    texts = [t for t, _ in bank]; intents = [c for _, c in bank]
-    X = np.load(EMB)
-    kind, held, seeds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    share = float(sys.argv[4]) if len(sys.argv) > 4 else 0.05
-    groups = groups09(X) if kind == 'grouped' else None
     det = fa = 0
-    for seed in range(seeds):
+    for seed, pooled, isg, nov in scenarios():
         t0 = time.time()
-        g, p, nov = build(kind, seed, texts, intents, X, groups, held, share)
-        g = distinct(g, X); keep = distinct(p, X)
-        pos = {i: k for k, i in enumerate(p)}
-        nov = np.array([nov[pos[i]] for i in keep]); p = keep
-        pooled = np.concatenate([X[g], X[p]]); m0 = len(g)
-        isg = np.r_[np.ones(m0), np.zeros(len(p))]
+        m0 = int(isg.sum())
         u = units(pooled)
         found, nullmin = scan(pooled, isg, u, seed=seed)
         res = []
@@ -71,5 +60,5 @@ def main():
         pure = sum(1 for r in res if r[3] >= 0.7)
         det += pure > 0; fa += len(res) > pure
         print(f"seed {seed} null q50={np.median(nullmin):.1e} q05={np.quantile(nullmin,0.05):.1e} found={len(res)} pure={pure} {res[:5]} ({time.time()-t0:.0f}s)", flush=True)
-    print(f"detected {det}/{seeds} impure-runs {fa}/{seeds}")
+    print(f"detected {det}/{sys.argv[3]} impure-runs {fa}/{sys.argv[3]}")
 main()
