@@ -200,7 +200,12 @@ async fn run_case(
             };
             if purity >= 0.7 {
                 s.pure_gaps += 1;
-                pure_clusters.push(f.details["cluster"].as_i64().unwrap_or(-1));
+                pure_clusters.push(
+                    f.details["gap_id"]
+                        .as_i64()
+                        .or(f.details["cluster"].as_i64())
+                        .unwrap_or(-1),
+                );
             }
             lines.push(format!(
                 "    gap {} ({}): {} members, {:.0}% novel, p {:.2e} p_adj {:.2e}",

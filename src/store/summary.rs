@@ -139,6 +139,10 @@ pub struct GapCluster {
     pub gap_rank: Option<u64>,
     /// Two production inputs of the cluster.
     pub examples: Vec<String>,
+    /// The gap's stable id (`input.gap.ID`, the proposals' `cluster_id`) when
+    /// the cluster is a gap; `cluster` is only this run's KMeans number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gap_id: Option<i64>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }

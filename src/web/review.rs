@@ -136,7 +136,8 @@ async fn latest_gaps(
             let Some(rank) = c.gap_rank else {
                 continue;
             };
-            let cluster = c.cluster;
+            // Proposals carry the gap's stable id.
+            let cluster = c.gap_id.unwrap_or(c.cluster);
             gaps.push(Gap {
                 job: run.job.clone(),
                 run_id: run.id,

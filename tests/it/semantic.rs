@@ -182,6 +182,18 @@ async fn a_gap_keeps_its_id_and_label_from_run_to_run() {
             !resolved_gaps.iter().any(|m| m.starts_with("input.gap.")),
             "run {i}: {eval:?} resolved {resolved_gaps:?}; gaps {here:?}; before {ids:?}"
         );
+        // The run summary (what the review page's gap table reads) carries
+        // the same stable id as the finding and the proposals.
+        let sem = out.summary.semantic.as_ref().unwrap();
+        for (m, _, ci) in &here {
+            let id: i64 = m.strip_prefix("input.gap.").unwrap().parse().unwrap();
+            assert!(
+                sem.clusters
+                    .iter()
+                    .any(|c| c.cluster == *ci && c.gap_id == Some(id)),
+                "run {i}: summary lacks gap {id}"
+            );
+        }
         // Proposals of the gap carry its stable id.
         let props = s.list_proposals(&Default::default()).await.unwrap();
         assert!(props
@@ -250,7 +262,7 @@ async fn new_topic_at_30_percent_is_found_named_proposed_and_closed() {
     let props = s.list_proposals(&Default::default()).await.unwrap();
     assert!(!props.is_empty());
     // The top-ranked gap's proposals are the new topic, and ≥ 90% of all are.
-    let top = gaps[0].details["cluster"].as_i64();
+    let top = gaps[0].details["gap_id"].as_i64();
     let top_props: Vec<_> = props.iter().filter(|p| p.cluster_id == top).collect();
     assert!(!top_props.is_empty());
     assert!(

@@ -778,6 +778,7 @@ pub async fn run_semantic(
                 .take(2)
                 .filter_map(|&i| traces.get(i).map(|t| t.input.clone()))
                 .collect(),
+            gap_id: gap_id_of.get(&ci).copied(),
             other: Default::default(),
         });
     }
