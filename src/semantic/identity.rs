@@ -52,11 +52,10 @@ pub fn gap_centroid(x: ArrayView2<f32>, members: &[usize]) -> Vec<f32> {
             *a += b;
         }
     }
-    let norm = c.iter().map(|v| v * v).sum::<f32>().sqrt();
-    if members.is_empty() || !norm.is_normal() {
+    if members.is_empty() || c.iter().all(|v| *v == 0.0) {
         return Vec::new();
     }
-    c.iter_mut().for_each(|v| *v /= norm);
+    crate::embed::l2_normalize(&mut c);
     c
 }
 
@@ -75,15 +74,8 @@ pub fn match_gaps(
     let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
     for (ci, c) in current.iter().enumerate() {
         for (ki, (_, k)) in known.iter().enumerate() {
-            let cos = if k.centroid.len() == c.centroid.len() && !c.centroid.is_empty() {
-                c.centroid
-                    .iter()
-                    .zip(k.centroid)
-                    .map(|(a, b)| a * b)
-                    .sum::<f32>()
-            } else {
-                f32::NEG_INFINITY
-            };
+            // 0 for another dimension or an unknown (empty) centroid.
+            let cos = crate::embed::cosine(c.centroid, k.centroid);
             let ov = overlap(c.members, k.members);
             let by_cos = (cos >= min_cos).then_some(f64::from(cos));
             let by_members = (ov >= min_overlap).then_some(ov);

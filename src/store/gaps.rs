@@ -5,6 +5,7 @@
 use sqlx::Row;
 
 use super::{on_pool, Result, Store};
+use crate::embed::{le_bytes_to_vec, vec_to_le_bytes};
 
 /// A gap a job has found before.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,16 +32,6 @@ pub struct SeenGap {
     pub members: Vec<String>,
 }
 
-fn to_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn from_bytes(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
 fn json_members(m: &[String]) -> String {
     serde_json::Value::from(m.to_vec()).to_string()
 }
@@ -60,7 +51,8 @@ impl Store {
                     Ok(KnownGap {
                         id: r.try_get("id")?,
                         label: r.try_get("label")?,
-                        centroid: from_bytes(&r.try_get::<Vec<u8>, _>("centroid")?),
+                        // A centroid that does not decode is unknown: it matches nothing.
+                        centroid: le_bytes_to_vec(&r.try_get::<Vec<u8>, _>("centroid")?).unwrap_or_default(),
                         members: serde_json::from_str(&r.try_get::<String, _>("members")?)
                             .unwrap_or_default(),
                         first_run_id: r.try_get("first_run_id")?,
@@ -103,7 +95,7 @@ impl Store {
                         .bind(next)
                         .bind(&g.label)
                         .bind(g.centroid.len() as i64)
-                        .bind(to_bytes(&g.centroid))
+                        .bind(vec_to_le_bytes(&g.centroid))
                         .bind(run_id)
                         .bind(json_members(&g.members))
                         .execute(&mut *tx)

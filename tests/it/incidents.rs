@@ -58,7 +58,7 @@ async fn the_demo_scenario_is_a_few_incidents_led_by_the_broken_format() {
             now: end,
             window: None,
             sample_size: None,
-            embedder: Some(embedder),
+            embedder: Some(embedder.clone()),
             holder: None,
         },
     )
@@ -150,13 +150,7 @@ async fn the_demo_scenario_is_a_few_incidents_led_by_the_broken_format() {
             now: later,
             window: None,
             sample_size: None,
-            embedder: Some(
-                SharedEmbedder::build(
-                    &EmbedConfig::default(),
-                    Path::new(env!("CARGO_MANIFEST_DIR")),
-                )
-                .unwrap(),
-            ),
+            embedder: Some(embedder),
             holder: None,
         },
     )
