@@ -22,6 +22,16 @@ pub struct JobStatus {
     pub status: String,
 }
 
+/// An alert's name, incident and severity labels (`/metrics` alerts by name).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertNameLabels {
+    pub driftwatch_job: String,
+    pub alertname: String,
+    pub incident: String,
+    pub severity: String,
+    pub status: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct JobLabel {
     pub driftwatch_job: String,

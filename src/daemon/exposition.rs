@@ -13,7 +13,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::store::MetricsSnapshot;
-use crate::telemetry::{FindingLabels, JobLabel, JobStatus, VerdictLabels, METRICS};
+use crate::telemetry::{
+    AlertNameLabels, FindingLabels, JobLabel, JobStatus, VerdictLabels, METRICS,
+};
 
 /// State `/metrics` reports besides the counters.
 #[derive(Debug, Clone, Default)]
@@ -61,6 +63,7 @@ fn register_snapshot(reg: &mut Registry, s: &MetricsSnapshot) {
         last,
     );
     let effect = Family::<FindingLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let floor = Family::<FindingLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     let drifted = Family::<VerdictLabels, Gauge>::default();
     let coverage = Family::<JobLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     for f in &s.latest_findings {
@@ -71,6 +74,9 @@ fn register_snapshot(reg: &mut Registry, s: &MetricsSnapshot) {
         };
         if let Some(e) = f.effect_size.filter(|e| e.is_finite()) {
             effect.get_or_create(&l).set(e);
+        }
+        if let Some(t) = f.threshold.filter(|t| t.is_finite()) {
+            floor.get_or_create(&l).set(t);
         }
         drifted
             .get_or_create(&VerdictLabels {
@@ -94,6 +100,12 @@ fn register_snapshot(reg: &mut Registry, s: &MetricsSnapshot) {
         "effect_size",
         "Effect size of each metric in the job's latest succeeded run",
         effect,
+    );
+    reg.register(
+        "effect_floor",
+        "The effect-size floor each metric's verdict used in the job's latest succeeded run \
+         (a finding drifts only above it)",
+        floor,
     );
     reg.register(
         "verdict",
@@ -127,6 +139,23 @@ fn register_snapshot(reg: &mut Registry, s: &MetricsSnapshot) {
         "alerts",
         "Alerts pending or firing, by job and status",
         alerts,
+    );
+    let by_name = Family::<AlertNameLabels, Gauge>::default();
+    for a in &s.alerts_by_name {
+        by_name
+            .get_or_create(&AlertNameLabels {
+                driftwatch_job: a.job.clone(),
+                alertname: a.alertname.clone(),
+                incident: a.incident.clone(),
+                severity: a.severity.clone(),
+                status: a.status.clone(),
+            })
+            .set(a.count);
+    }
+    reg.register(
+        "alerts_by_name",
+        "Alerts pending or firing, by job, alert name, incident, severity and status",
+        by_name,
     );
     let backlog = Gauge::<i64>::default();
     backlog.set(s.outbox.backlog());

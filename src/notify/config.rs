@@ -72,6 +72,11 @@ pub struct AlertingConfig {
     /// the job's name (e.g. `https://grafana.example.com/d/driftwatch?var-driftwatch_job={job}`).
     #[serde(default)]
     pub dashboard_url: Option<String>,
+    /// Metrics (globs) whose alerts are `critical` under a rule's default
+    /// `severity = "auto"`; absent means [`super::CRITICAL_METRICS`] (broken JSON,
+    /// schema or regex contract, empty outputs, error rate).
+    #[serde(default)]
+    pub critical_metrics: Option<Vec<String>>,
     /// `[server] external_url`, copied here when the config is loaded (not a key
     /// of `[alerts]`): the base of report and review links.
     #[serde(skip)]
@@ -179,11 +184,15 @@ pub enum AlertingConfigError {
 impl AlertingConfig {
     /// The rules to evaluate (the configured ones, or [`default_rules`]).
     pub fn effective_rules(&self) -> Vec<RuleConfig> {
-        if self.rules.is_empty() {
+        let mut rules = if self.rules.is_empty() {
             default_rules()
         } else {
             self.rules.clone()
+        };
+        for r in &mut rules {
+            r.critical_metrics.clone_from(&self.critical_metrics);
         }
+        rules
     }
 
     /// Static checks (no secrets are read, no network).
@@ -419,6 +428,7 @@ fn rule_errors(rule: &RuleConfig, path: &str) -> Vec<ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::rules::Severity;
 
     #[test]
     fn durations() {
@@ -498,6 +508,38 @@ mod tests {
         let empty = AlertingConfig::default();
         assert_eq!(empty.effective_rules()[0].name, "DriftDetected");
         assert!(empty.routes().unwrap().is_empty());
+    }
+
+    #[test]
+    fn critical_metrics_replace_the_default_list_for_auto_rules() {
+        let default = AlertingConfig::default();
+        let rule = &default.effective_rules()[0];
+        assert_eq!(rule.severity_for("output.json_valid"), Severity::Critical);
+        assert_eq!(rule.severity_for("output.chars"), Severity::Warning);
+
+        let cfg: AlertingConfig = toml::from_str(
+            r#"
+            critical_metrics = ["output.chars", "op.latency_*"]
+
+            [[rules]]
+            name = "Auto"
+
+            [[rules]]
+            name = "AlwaysWarn"
+            severity = "warning"
+            "#,
+        )
+        .unwrap();
+        let rules = cfg.effective_rules();
+        assert_eq!(rules[0].severity_for("output.chars"), Severity::Critical);
+        assert_eq!(rules[0].severity_for("op.latency_ms"), Severity::Critical);
+        // The configured list replaces the default one.
+        assert_eq!(
+            rules[0].severity_for("output.json_valid"),
+            Severity::Warning
+        );
+        // A rule's own severity still wins.
+        assert_eq!(rules[1].severity_for("output.chars"), Severity::Warning);
     }
 
     #[test]

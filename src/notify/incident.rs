@@ -15,7 +15,8 @@ use super::rules::{Finding, FindingKind, Severity, Side};
 use super::state::AlertState;
 
 /// Output metrics whose drift means answers are broken, not merely different:
-/// their findings default to `critical` (a rule's `severity` overrides it).
+/// their findings default to `critical` (`[alerts] critical_metrics` replaces
+/// the list; a rule's `severity` overrides it).
 pub const CRITICAL_METRICS: [&str; 5] = [
     "output.json_valid",
     "output.schema_valid",
@@ -68,12 +69,17 @@ pub fn gap_id(metric: &str) -> Option<&str> {
 /// `critical` for [`CRITICAL_METRICS`], `warning` otherwise: the severity of a
 /// rule whose `severity` is `auto` (the default).
 pub fn default_severity(f: &Finding) -> Severity {
-    severity_of_metric(&f.metric)
+    severity_of_metric(&f.metric, None)
 }
 
-/// [`default_severity`] of a finding of `metric`.
-pub fn severity_of_metric(metric: &str) -> Severity {
-    if CRITICAL_METRICS.contains(&metric) {
+/// [`default_severity`] of a finding of `metric`, with `critical` (globs, as
+/// `[alerts] critical_metrics`) in place of [`CRITICAL_METRICS`] when given.
+pub fn severity_of_metric(metric: &str, critical: Option<&[String]>) -> Severity {
+    let is_critical = match critical {
+        Some(globs) => globs.iter().any(|g| super::rules::glob_match(g, metric)),
+        None => CRITICAL_METRICS.contains(&metric),
+    };
+    if is_critical {
         Severity::Critical
     } else {
         Severity::Warning

@@ -212,9 +212,10 @@ impl Severity {
     }
 }
 
-/// A rule's `severity`: `auto` (the default) is `critical` for broken output
-/// formats, empty outputs and the error rate
-/// ([`super::incident::CRITICAL_METRICS`]) and `warning` otherwise.
+/// A rule's `severity`: `auto` (the default) is `critical` for the metrics of
+/// `[alerts] critical_metrics` (by default broken output formats, empty outputs
+/// and the error rate: [`super::incident::CRITICAL_METRICS`]) and `warning`
+/// otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleSeverity {
@@ -228,15 +229,12 @@ pub enum RuleSeverity {
 }
 
 impl RuleSeverity {
-    /// The severity an alert of this rule gets for `f`.
-    pub fn resolve(self, f: &Finding) -> Severity {
-        self.for_metric(&f.metric)
-    }
-
-    /// The severity an alert of this rule gets for a finding of `metric`.
-    pub fn for_metric(self, metric: &str) -> Severity {
+    /// The severity an alert of this rule gets for a finding of `metric`;
+    /// `critical` lists the globs `auto` makes critical (`None`: the default
+    /// list).
+    pub fn for_metric(self, metric: &str, critical: Option<&[String]>) -> Severity {
         match self {
-            RuleSeverity::Auto => super::incident::severity_of_metric(metric),
+            RuleSeverity::Auto => super::incident::severity_of_metric(metric, critical),
             RuleSeverity::Warning => Severity::Warning,
             RuleSeverity::Critical => Severity::Critical,
         }
@@ -440,6 +438,11 @@ pub struct RuleConfig {
     /// (Alertmanager's `runbook_url` annotation).
     #[serde(default)]
     pub runbook_url: Option<String>,
+    /// `[alerts] critical_metrics`, copied here by
+    /// [`super::AlertingConfig::effective_rules`]: the metrics `severity = "auto"`
+    /// makes critical (`None`: [`super::incident::CRITICAL_METRICS`]).
+    #[serde(skip)]
+    pub critical_metrics: Option<Vec<String>>,
 }
 
 /// Summary used when a rule has none.
@@ -525,7 +528,14 @@ impl RuleConfig {
             labels: BTreeMap::new(),
             summary: None,
             runbook_url: None,
+            critical_metrics: None,
         }
+    }
+
+    /// The severity this rule's alert for a finding of `metric` gets.
+    pub fn severity_for(&self, metric: &str) -> Severity {
+        self.severity
+            .for_metric(metric, self.critical_metrics.as_deref())
     }
 
     /// Whether the rule watches this finding (job, metric, side and kind selectors).
@@ -548,7 +558,10 @@ impl RuleConfig {
         labels.insert("job".into(), f.job.clone());
         labels.insert("metric".into(), f.metric.clone());
         labels.insert("side".into(), f.side.as_str().into());
-        labels.insert("severity".into(), self.severity.resolve(f).as_str().into());
+        labels.insert(
+            "severity".into(),
+            self.severity_for(&f.metric).as_str().into(),
+        );
         labels.insert("incident".into(), super::incident::incident_of(f));
         labels
     }

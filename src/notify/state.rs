@@ -230,7 +230,7 @@ fn keep_firing_for(rules: &[RuleConfig], s: &AlertState) -> u32 {
         .iter()
         .find(|r| {
             r.name == s.alertname()
-                && r.severity.for_metric(s.label("metric")).as_str() == s.label("severity")
+                && r.severity_for(s.label("metric")).as_str() == s.label("severity")
         })
         .map_or(0, |r| r.keep_firing_for)
 }

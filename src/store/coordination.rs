@@ -32,8 +32,22 @@ pub struct LatestFinding {
     pub metric: String,
     pub side: String,
     pub effect_size: Option<f64>,
+    /// The effect-size floor the verdict used.
+    pub threshold: Option<f64>,
     pub verdict: String,
     pub details: serde_json::Value,
+}
+
+/// Pending or firing alerts of one job with the same name, incident and
+/// severity labels.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AlertCount {
+    pub job: String,
+    pub alertname: String,
+    pub incident: String,
+    pub severity: String,
+    pub status: String,
+    pub count: i64,
 }
 
 /// The database-held state `/metrics` exports (same on every replica).
@@ -44,6 +58,8 @@ pub struct MetricsSnapshot {
     pub latest_findings: Vec<LatestFinding>,
     /// Alerts by (job, status) for status pending/firing.
     pub alerts: Vec<(String, String, i64)>,
+    /// The same alerts by name, incident and severity.
+    pub alerts_by_name: Vec<AlertCount>,
     pub outbox: super::OutboxCounts,
     /// Pending proposals per golden set.
     pub open_proposals: i64,
@@ -222,7 +238,7 @@ impl Store {
         .fetch_all(p)
         .await?);
         let rows = on_pool!(self, p => sqlx::query(
-            "SELECT f.job, f.metric, f.side, f.effect_size, f.verdict, f.details FROM findings f \
+            "SELECT f.job, f.metric, f.side, f.effect_size, f.threshold, f.verdict, f.details FROM findings f \
              WHERE f.run_id IN (SELECT MAX(id) FROM runs WHERE status = $1 GROUP BY job) \
              ORDER BY f.job, f.metric, f.side",
         )
@@ -237,6 +253,7 @@ impl Store {
                 metric: r.try_get("metric")?,
                 side: r.try_get("side")?,
                 effect_size: r.try_get("effect_size")?,
+                threshold: r.try_get("threshold")?,
                 verdict: r.try_get("verdict")?,
                 details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
             })
@@ -248,6 +265,39 @@ impl Store {
         )
         .fetch_all(p)
         .await?);
+        let labelled: Vec<(String, String, String)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT job, status, labels FROM alerts WHERE status IN ('pending', 'firing')",
+        )
+        .fetch_all(p)
+        .await?);
+        let mut by_name = std::collections::BTreeMap::<_, i64>::new();
+        for (job, status, labels) in labelled {
+            let labels: std::collections::BTreeMap<String, String> =
+                serde_json::from_str(&labels).unwrap_or_default();
+            let label = |k: &str| labels.get(k).cloned().unwrap_or_default();
+            *by_name
+                .entry((
+                    job,
+                    label("alertname"),
+                    label("incident"),
+                    label("severity"),
+                    status,
+                ))
+                .or_default() += 1;
+        }
+        let alerts_by_name = by_name
+            .into_iter()
+            .map(
+                |((job, alertname, incident, severity, status), count)| AlertCount {
+                    job,
+                    alertname,
+                    incident,
+                    severity,
+                    status,
+                    count,
+                },
+            )
+            .collect();
         let open_proposals: i64 = on_pool!(self, p => sqlx::query_scalar(
             "SELECT COUNT(*) FROM proposals WHERE status = 'pending'",
         )
@@ -257,6 +307,7 @@ impl Store {
             last_success_ms,
             latest_findings: rows,
             alerts,
+            alerts_by_name,
             outbox: self.outbox_counts().await?,
             open_proposals,
         })

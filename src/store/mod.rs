@@ -27,7 +27,7 @@ pub use alerts::{
     AlertEvaluation, AlertTransition, DeliveryAttempt, NewSilence, OutboxCounts, OutboxFilter,
     OutboxRow, OutboxStatus, SilenceRow,
 };
-pub use coordination::{LatestFinding, LeaseClaim, MetricsSnapshot, SourceStateRow};
+pub use coordination::{AlertCount, LatestFinding, LeaseClaim, MetricsSnapshot, SourceStateRow};
 pub use decisions::{
     DecideOutcome, Decision, ProposalFilter, ProposalStatus, Refusal, RefusalKind, ReviewAction,
 };

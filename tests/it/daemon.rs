@@ -21,13 +21,13 @@ use crate::common::{bin, TestDb};
 use crate::scheduler::load;
 
 /// A running `driftwatch serve`, killed when dropped; its log goes to a file.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Option<Child>,
     pub addr: SocketAddr,
     log: PathBuf,
 }
 
-fn free_addr() -> SocketAddr {
+pub(crate) fn free_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
 }
@@ -65,7 +65,7 @@ enabled = false
 }
 
 impl Daemon {
-    fn start(dir: &Path, name: &str, cfg: &str, env: &[(&str, String)]) -> Daemon {
+    pub(crate) fn start(dir: &Path, name: &str, cfg: &str, env: &[(&str, String)]) -> Daemon {
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(&path, cfg).unwrap();
         let addr: SocketAddr = cfg
@@ -93,7 +93,7 @@ impl Daemon {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -125,7 +125,7 @@ impl Daemon {
         }
     }
 
-    async fn get(&self, path: &str) -> Option<(u16, String)> {
+    pub(crate) async fn get(&self, path: &str) -> Option<(u16, String)> {
         let r = reqwest::Client::new()
             .get(format!("http://{}{path}", self.addr))
             .timeout(Duration::from_secs(10))
@@ -171,7 +171,7 @@ async fn runs(store: &Store, job: &str) -> Vec<Run> {
 }
 
 /// Polls until `f` holds or `secs` pass.
-async fn eventually<F, Fut>(secs: u64, mut f: F) -> bool
+pub(crate) async fn eventually<F, Fut>(secs: u64, mut f: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -480,7 +480,7 @@ fn promql_metric_names(expr: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn collect_exprs(v: &serde_json::Value, out: &mut Vec<String>) {
+pub(crate) fn collect_exprs(v: &serde_json::Value, out: &mut Vec<String>) {
     match v {
         serde_json::Value::Object(m) => {
             for (k, x) in m {
@@ -649,10 +649,19 @@ async fn metrics_readyz_sources_reload_and_systemd_notify() {
             metric: "input.coverage".into(),
             side: "input".into(),
             effect_size: Some(0.1),
+            threshold: Some(0.05),
             verdict: "drifted".into(),
             details: serde_json::json!({"coverage": 0.8}),
         }],
         alerts: vec![("j".into(), "firing".into(), 1)],
+        alerts_by_name: vec![driftwatch::store::AlertCount {
+            job: "j".into(),
+            alertname: "DriftDetected".into(),
+            incident: "input_semantic".into(),
+            severity: "warning".into(),
+            status: "firing".into(),
+            count: 1,
+        }],
         ..Default::default()
     };
     let rendered = driftwatch::daemon::exposition::render(
@@ -708,12 +717,16 @@ async fn metrics_readyz_sources_reload_and_systemd_notify() {
     }
 
     // Every panel returns data under a real Prometheus scraping this daemon.
-    // This fixture's job has no semantic stage, so the coverage panel is the
-    // one without series here (its metric is checked above from a snapshot).
+    // This fixture's job has no semantic stage and fires no alert, so the
+    // coverage and alerts-by-name panels have no series here (their metrics
+    // are checked above from a snapshot; `incidents::the_demo_scenario_…` runs
+    // the store's panels on a semantic job with firing alerts).
     let empty = crate::prometheus::panels_without_data(d.addr, &exprs, "tick").await;
     let unexpected: Vec<&(String, serde_json::Value)> = empty
         .iter()
-        .filter(|(e, _)| !e.contains("driftwatch_coverage_ratio"))
+        .filter(|(e, _)| {
+            !e.contains("driftwatch_coverage_ratio") && !e.contains("driftwatch_alerts_by_name")
+        })
         .collect();
     assert!(
         unexpected.is_empty(),

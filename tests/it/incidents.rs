@@ -157,6 +157,64 @@ async fn the_demo_scenario_is_a_few_incidents_led_by_the_broken_format() {
     .await
     .unwrap();
     dashboard_queries_return_rows(&db.url).await;
+    store_panels_return_data_under_prometheus(&db.url).await;
+}
+
+/// The Prometheus dashboard's panels over the store's gauges (effect sizes and
+/// their floors, verdicts, coverage, alerts by name, proposals) return data for
+/// this semantic job with firing alerts, under a real Prometheus scraping a
+/// `driftwatch serve` on the store (the daemon test covers the process
+/// counters, on a job without a semantic stage).
+async fn store_panels_return_data_under_prometheus(url: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = crate::daemon::free_addr();
+    let cfg = format!(
+        "[store]\nurl = \"{url}\"\n\n[server]\nbind = \"{addr}\"\nallow_unauthenticated = true\n"
+    );
+    let d = crate::daemon::Daemon::start(dir.path(), "dash", &cfg, &[]);
+    assert!(
+        crate::daemon::eventually(20, || async {
+            d.get("/readyz").await.is_some_and(|(s, _)| s == 200)
+        })
+        .await,
+        "serve did not become ready: {}",
+        d.log()
+    );
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/grafana/driftwatch.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    crate::daemon::collect_exprs(&dash, &mut all);
+    let gauges = [
+        "driftwatch_effect_size",
+        "driftwatch_effect_floor",
+        "driftwatch_verdict",
+        "driftwatch_coverage_ratio",
+        "driftwatch_alerts",
+        "driftwatch_proposals_pending",
+        "driftwatch_last_success_timestamp_seconds",
+    ];
+    let exprs: Vec<String> = all
+        .into_iter()
+        .filter(|e| gauges.iter().any(|g| e.contains(g)))
+        .collect();
+    for g in gauges {
+        assert!(
+            exprs.iter().any(|e| e.contains(g)),
+            "no panel shows {g}: {exprs:#?}"
+        );
+    }
+    let empty = crate::prometheus::panels_without_data(d.addr, &exprs, "support").await;
+    assert!(
+        empty.is_empty(),
+        "panels without data: {empty:#?}\n{}",
+        d.log()
+    );
 }
 
 /// Every query of config/grafana/driftwatch-postgres.json, with Grafana's
