@@ -261,6 +261,10 @@ async fn run_case(
         sc.name, s.gaps, s.pure_gaps, s.input_semantic, s.structural_input, s.structural_output, s.json_valid,
         s.proposals, s.novel_proposals, s.seconds
     );
+    let head = match case.held_out.is_empty() {
+        true => head,
+        false => format!("{head}\n    held out: {}", case.held_out.join(", ")),
+    };
     store.close().await;
     (
         s,

@@ -182,6 +182,8 @@ pub struct ProdRow {
 pub struct Case {
     pub golden: Vec<(String, String)>,
     pub production: Vec<ProdRow>,
+    /// The held-out intents or domain (topic scenarios), for `--verbose`.
+    pub held_out: Vec<String>,
 }
 
 pub const GOLDEN_N: usize = 1000;
@@ -287,6 +289,7 @@ pub fn near_duplicate_groups(vecs: &[&Vec<f32>]) -> Vec<Vec<usize>> {
 pub fn build(sc: &Scenario, seed: u64, queries: &[Query], groups: Option<&[Vec<usize>]>) -> Case {
     let mut r = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(7919) ^ small_hash(sc.name) as u64);
     // Which queries are novel.
+    let mut held_out = Vec::new();
     let novel: Vec<bool> = if sc.kind == Kind::Topic {
         let mut keys: Vec<&str> = if sc.held_out == 0 {
             let mut d: Vec<&str> = queries.iter().map(|q| q.domain.as_str()).collect();
@@ -304,6 +307,7 @@ pub fn build(sc: &Scenario, seed: u64, queries: &[Query], groups: Option<&[Vec<u
             i
         };
         keys.sort_unstable();
+        held_out = keys.iter().map(|k| k.to_string()).collect();
         queries
             .iter()
             .map(|q| {
@@ -388,5 +392,9 @@ pub fn build(sc: &Scenario, seed: u64, queries: &[Query], groups: Option<&[Vec<u
         Kind::NoDrift | Kind::Topic => {}
     }
     production.shuffle(&mut r);
-    Case { golden, production }
+    Case {
+        golden,
+        production,
+        held_out,
+    }
 }
