@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{spans, ConfigError, ConfigErrors};
+use crate::config::{spans, ConfigDuration, ConfigError, ConfigErrors};
 use crate::http::ServerConfig;
 use crate::ingest::IngestConfig;
 use crate::jobs::JobSpec;
@@ -206,9 +206,9 @@ fn sqlite_relative_to(url: &str, base: &Path) -> String {
 pub struct DaemonConfig {
     /// How long a replica's claim on a job tick or source poll lasts without
     /// renewal; a crashed holder's work is taken over after this (default "60s").
-    pub lease_ttl: String,
+    pub lease_ttl: ConfigDuration,
     /// How long a run in flight at shutdown or reload may take to finish (default "30s").
-    pub shutdown_grace: String,
+    pub shutdown_grace: ConfigDuration,
     /// Name of this replica in leases and runs (default host/pid/random).
     pub instance: Option<String>,
 }
@@ -216,8 +216,8 @@ pub struct DaemonConfig {
 impl Default for DaemonConfig {
     fn default() -> Self {
         DaemonConfig {
-            lease_ttl: "60s".into(),
-            shutdown_grace: "30s".into(),
+            lease_ttl: ConfigDuration::from_secs(60),
+            shutdown_grace: ConfigDuration::from_secs(30),
             instance: None,
         }
     }
@@ -233,28 +233,18 @@ pub struct DaemonSettings {
 impl DaemonConfig {
     pub fn check(&self, at: &str) -> Result<DaemonSettings, Vec<ConfigError>> {
         let mut errs = Vec::new();
-        let mut dur = |k: &str, v: &str, min: Duration| match humantime::parse_duration(v) {
-            Ok(d) if d >= min => Some(d),
-            Ok(_) => {
+        let mut dur = |k: &str, v: ConfigDuration, min: Duration| match v.0 {
+            d if d >= min => Some(d),
+            _ => {
                 errs.push(ConfigError::new(
                     format!("{at}.{k}"),
-                    format!(
-                        "must be at least {}, got `{v}`",
-                        humantime::format_duration(min)
-                    ),
-                ));
-                None
-            }
-            Err(e) => {
-                errs.push(ConfigError::new(
-                    format!("{at}.{k}"),
-                    format!("invalid duration `{v}`: {e}"),
+                    format!("must be at least {}, got `{v}`", ConfigDuration(min)),
                 ));
                 None
             }
         };
-        let lease_ttl = dur("lease_ttl", &self.lease_ttl, Duration::from_secs(1));
-        let shutdown_grace = dur("shutdown_grace", &self.shutdown_grace, Duration::ZERO);
+        let lease_ttl = dur("lease_ttl", self.lease_ttl, Duration::from_secs(1));
+        let shutdown_grace = dur("shutdown_grace", self.shutdown_grace, Duration::ZERO);
         match (lease_ttl, shutdown_grace) {
             (Some(lease_ttl), Some(shutdown_grace)) if errs.is_empty() => Ok(DaemonSettings {
                 lease_ttl,
@@ -277,6 +267,8 @@ pub struct Settings {
     pub sources: Vec<SourceSpec>,
     /// `[daemon]`, checked.
     pub daemon: DaemonSettings,
+    /// `[alerts]` with its rules, routes and inhibit rules built.
+    pub alerts: Arc<crate::notify::Alerting>,
 }
 
 impl Settings {
@@ -369,13 +361,27 @@ impl Settings {
             .map_err(|e| errs.extend(e))
             .ok();
         let daemon = cfg.daemon.check("daemon").map_err(|e| errs.extend(e)).ok();
-        match (jobs, sources, daemon) {
-            (Some(jobs), Some(sources), Some(daemon)) if errs.is_empty() => Ok(Settings {
-                cfg: Arc::new(cfg),
-                jobs,
-                sources,
-                daemon,
-            }),
+        // `check_sections` has reported what is wrong in `[alerts]` key by key;
+        // building it then only fails with an error already listed.
+        let alerts = cfg
+            .alerts
+            .build()
+            .map_err(|e| {
+                if errs.is_empty() {
+                    errs.push(ConfigError::new("alerts", e.to_string()));
+                }
+            })
+            .ok();
+        match (jobs, sources, daemon, alerts) {
+            (Some(jobs), Some(sources), Some(daemon), Some(alerts)) if errs.is_empty() => {
+                Ok(Settings {
+                    cfg: Arc::new(cfg),
+                    jobs,
+                    sources,
+                    daemon,
+                    alerts: Arc::new(alerts),
+                })
+            }
             _ => Err(errs),
         }
     }
@@ -422,6 +428,7 @@ impl Settings {
             jobs: Vec::new(),
             sources: self.sources.clone(),
             daemon: self.daemon,
+            alerts: self.alerts.clone(),
         };
         if let Err(e) = probe.resolve() {
             errs.extend(e);
@@ -479,6 +486,32 @@ mod tests {
         assert!(
             shown[1].starts_with("6:1: ingest.batch_size: invalid type"),
             "{shown:?}"
+        );
+    }
+
+    #[test]
+    fn alerting_is_built_once_at_load() {
+        let text = "[alerts]\ncritical_metrics = [\"output.chars\"]\ninhibit_rules = []\n\n\
+                    [alerts.receivers.ops]\nkind = \"file\"\ndir = \"mail\"\n\n\
+                    [[alerts.routes]]\nreceiver = \"ops\"\nmatch = [\"severity=critical\"]\n";
+        let s = Settings::from_str_with_base(text, Path::new(".")).unwrap();
+        assert_eq!(s.alerts.routes.len(), 1);
+        assert_eq!(s.alerts.routes[0].receiver, "ops");
+        assert!(s.alerts.inhibit_rules.is_empty());
+        assert_eq!(s.alerts.rules[0].name, "DriftDetected");
+        assert_eq!(
+            s.alerts.rules[0].critical_metrics.as_deref(),
+            Some(&["output.chars".to_string()][..])
+        );
+        // A route to a receiver that does not exist refuses the whole config.
+        let errs = Settings::from_str_with_base(
+            &text.replace("receiver = \"ops\"", "receiver = \"nobody\""),
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(
+            errs.iter().any(|e| e.path == "alerts.routes[0].receiver"),
+            "{errs:?}"
         );
     }
 

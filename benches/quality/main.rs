@@ -141,7 +141,7 @@ async fn run_case(
         .collect();
 
     let mut job = JobConfig::adhoc("quality", "golden");
-    job.window = "1d".into();
+    job.window = "1d".parse().unwrap();
     job.sample_size = 2000;
     job.seed = seed;
     let spec = job.check("quality", Path::new(".")).unwrap();

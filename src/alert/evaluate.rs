@@ -7,9 +7,7 @@ use serde::Serialize;
 
 use super::convert::notify_findings;
 use super::Result;
-use crate::notify::{
-    self, AlertState, AlertStatus, AlertingConfig, PlanInput, RunFindings, Silence,
-};
+use crate::notify::{self, AlertState, AlertStatus, Alerting, PlanInput, RunFindings, Silence};
 use crate::store::{self, AlertEvaluation, Store};
 
 /// What one evaluation did.
@@ -47,15 +45,12 @@ pub struct EvalOutcome {
 #[tracing::instrument(skip_all, fields(job = %job, run_id = run_id))]
 pub async fn evaluate_run(
     store: &Store,
-    alerting: &AlertingConfig,
+    alerting: &Alerting,
     job: &str,
     run_id: i64,
     findings: &[store::Finding],
     now: DateTime<Utc>,
 ) -> Result<EvalOutcome> {
-    let routes = alerting.routes()?;
-    let inhibit_rules = alerting.inhibit_rules()?;
-    let rules = alerting.effective_rules();
     let all = store.alert_states(None).await?;
     if let Some(seen) = all
         .iter()
@@ -75,7 +70,7 @@ pub async fn evaluate_run(
         });
     }
 
-    let findings = notify_findings(job, findings, alerting.examples);
+    let findings = notify_findings(job, findings, alerting.config.examples);
     let prev: Vec<AlertState> = all
         .iter()
         .filter(|s| s.label("job") == job)
@@ -86,7 +81,7 @@ pub async fn evaluate_run(
         run_id,
         findings: &findings,
     };
-    let transitions = notify::evaluate(&rules, &run, &prev, now);
+    let transitions = notify::evaluate(&alerting.rules, &run, &prev, now);
 
     let mut current: BTreeMap<String, AlertState> = all
         .into_iter()
@@ -106,9 +101,9 @@ pub async fn evaluate_run(
     let plan = notify::plan_notifications(&PlanInput {
         alerts: &alerts,
         silences: &silences,
-        routes: &routes,
-        inhibit_rules: &inhibit_rules,
-        links: alerting.link_base(),
+        routes: &alerting.routes,
+        inhibit_rules: &alerting.inhibit_rules,
+        links: alerting.config.link_base(),
         sent: &sent,
         run_id,
         now,

@@ -178,7 +178,7 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
         json: false,
         export_metrics: None,
     };
-    let code = super::run_cmd(&store, &cfg, run_args).await?;
+    let code = super::run_cmd(&store, &settings, run_args).await?;
     if code != ExitCode::SUCCESS {
         return Ok(code);
     }

@@ -202,7 +202,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Proposals(cmd) => proposals::run_cmd(&store, cmd).await,
         Command::Alerts(cmd) => alerts::run_cmd(&store, &cfg.alerts, &cfg.base_dir, cmd).await,
         Command::Serve { bind } => serve_cmd(store, settings, bind, &url).await,
-        Command::Run(args) => run_cmd(&store, &cfg, args).await,
+        Command::Run(args) => run_cmd(&store, &settings, args).await,
         Command::Embed(cmd) => embed_cmd(&store, &cfg, cmd).await,
         Command::Runs { job, limit, json } => runs_cmd(&store, job, limit, json).await,
         Command::Report {

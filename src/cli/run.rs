@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::{config_failure, exit};
 use crate::config::ConfigErrors;
-use crate::settings::Config;
+use crate::settings::{Config, Settings};
 use crate::store::Store;
 use crate::text::truncate;
 
@@ -22,7 +22,7 @@ pub struct RunArgs {
     pub golden_set: Option<String>,
     /// Window length, e.g. 24h, 3d.
     #[arg(long)]
-    pub window: Option<String>,
+    pub window: Option<crate::config::ConfigDuration>,
     #[arg(long)]
     pub sample_size: Option<usize>,
     /// Print the run id and every finding as JSON.
@@ -57,7 +57,7 @@ pub fn resolve_job(cfg: &Config, args: &RunArgs) -> Result<crate::jobs::JobSpec,
         job.golden_set = g.clone();
     }
     if let Some(w) = &args.window {
-        job.window = w.clone();
+        job.window = *w;
     }
     if let Some(n) = args.sample_size {
         job.sample_size = n;
@@ -66,7 +66,8 @@ pub fn resolve_job(cfg: &Config, args: &RunArgs) -> Result<crate::jobs::JobSpec,
         .map_err(|errs| config_failure(ConfigErrors::new(cfg.source_file.clone(), errs)))
 }
 
-pub(crate) async fn run_cmd(store: &Store, cfg: &Config, args: RunArgs) -> Result<ExitCode> {
+pub(crate) async fn run_cmd(store: &Store, settings: &Settings, args: RunArgs) -> Result<ExitCode> {
+    let cfg = &settings.cfg;
     let spec = match resolve_job(cfg, &args) {
         Ok(s) => s,
         Err(code) => return Ok(code),
@@ -96,7 +97,8 @@ pub(crate) async fn run_cmd(store: &Store, cfg: &Config, args: RunArgs) -> Resul
         Some(dir) => crate::jobs::run_job_exporting_metrics(store, &spec, &opts, dir).await?,
         None => crate::jobs::run_job(store, &spec, &opts).await?,
     };
-    let alerts = alert_after_run(store, cfg, &spec.name, &outcome).await?;
+    let alerts =
+        alert_after_run(store, &settings.alerts, &cfg.base_dir, &spec.name, &outcome).await?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let v = serde_json::json!({"run_id": outcome.run_id, "summary": outcome.summary, "findings": outcome.findings});
@@ -122,21 +124,16 @@ pub(crate) async fn run_cmd(store: &Store, cfg: &Config, args: RunArgs) -> Resul
 /// daemon's sender would. Returns a one-line summary.
 pub async fn alert_after_run(
     store: &Store,
-    cfg: &Config,
+    alerting: &crate::notify::Alerting,
+    base_dir: &std::path::Path,
     job: &str,
     outcome: &crate::jobs::RunOutcome,
 ) -> Result<String> {
     let now = chrono::Utc::now();
-    let ev = crate::alert::evaluate_run(
-        store,
-        &cfg.alerts,
-        job,
-        outcome.run_id,
-        &outcome.findings,
-        now,
-    )
-    .await?;
-    let (receivers, errors) = crate::alert::build_receivers(&cfg.alerts, &cfg.base_dir);
+    let ev =
+        crate::alert::evaluate_run(store, alerting, job, outcome.run_id, &outcome.findings, now)
+            .await?;
+    let (receivers, errors) = crate::alert::build_receivers(&alerting.config, base_dir);
     for e in errors {
         say_err!(
             "driftwatch: alert receiver {} cannot be built: {}",
@@ -144,7 +141,7 @@ pub async fn alert_after_run(
             e.source
         );
     }
-    let d = crate::alert::deliver_due(store, &receivers, &cfg.alerts.retry, now).await?;
+    let d = crate::alert::deliver_due(store, &receivers, &alerting.config.retry, now).await?;
     Ok(format!(
         "alerts: {} firing, {} pending, {} resolved, {} silenced; notifications: {} queued, {} delivered, {} retrying, {} dead",
         ev.firing, ev.pending, ev.resolved, ev.silenced, ev.enqueued, d.delivered, d.retried, d.dead

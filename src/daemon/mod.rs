@@ -95,7 +95,7 @@ impl Generation {
         let scheduler = tokio::spawn(crate::jobs::run_scheduler(
             crate::jobs::SchedulerCtx {
                 store: store.clone(),
-                alerts: Arc::new(plan.cfg.alerts.clone()),
+                alerts: plan.alerts.clone(),
                 embedder,
                 holder: holder.clone(),
                 lease_ttl: plan.daemon.lease_ttl,

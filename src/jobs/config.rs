@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::config::{ConfigDuration, ConfigError};
 use crate::metrics::{Expectations, MetricId, OutputFormat, TokenizerSpec};
 use crate::semantic::SemanticParams;
 
@@ -22,22 +22,22 @@ pub struct JobConfig {
     pub schedule: String,
     /// Production window analysed per run, e.g. "24h", "90m".
     #[serde(default = "default_window")]
-    pub window: String,
+    pub window: ConfigDuration,
     /// IANA time zone the schedule is read in, e.g. "Europe/Berlin" (default UTC).
     #[serde(default = "default_timezone")]
     pub timezone: String,
     /// Random delay up to this long added to each scheduled run, so many jobs on
     /// the same schedule do not start at once (default "0s").
     #[serde(default = "default_zero")]
-    pub jitter: String,
+    pub jitter: ConfigDuration,
     /// A scheduled run's window ends this long before the tick, so traces still
     /// being written are not sampled half-written (default "30s").
     #[serde(default = "default_settle_delay")]
-    pub settle_delay: String,
+    pub settle_delay: ConfigDuration,
     /// A scheduled run's window reaches this much further back than `window`, so
     /// consecutive windows overlap and a missed one heals (default "0s").
     #[serde(default = "default_zero")]
-    pub lookback: String,
+    pub lookback: ConfigDuration,
     /// Production traces sampled from the window (deterministic by trace id and seed).
     #[serde(default = "default_sample_size")]
     pub sample_size: usize,
@@ -94,17 +94,17 @@ pub struct JobConfig {
 fn default_schedule() -> String {
     "0 0 * * * *".into()
 }
-fn default_window() -> String {
-    "24h".into()
+fn default_window() -> ConfigDuration {
+    ConfigDuration::from_secs(24 * 3600)
 }
 fn default_timezone() -> String {
     "UTC".into()
 }
-fn default_zero() -> String {
-    "0s".into()
+fn default_zero() -> ConfigDuration {
+    ConfigDuration::from_secs(0)
 }
-fn default_settle_delay() -> String {
-    "30s".into()
+fn default_settle_delay() -> ConfigDuration {
+    ConfigDuration::from_secs(30)
 }
 fn default_sample_size() -> usize {
     5000
@@ -333,22 +333,12 @@ impl JobConfig {
         let schedule = parse_schedule(&self.schedule)
             .map_err(|m| errs.push(ConfigError::new(key("schedule"), m)))
             .ok();
-        let window = match humantime::parse_duration(&self.window) {
-            Ok(d) if d.as_secs() >= 1 => Some(d),
-            Ok(_) => {
+        let window = match self.window.0 {
+            d if d.as_secs() >= 1 => Some(d),
+            _ => {
                 errs.push(ConfigError::new(
                     key("window"),
                     format!("must be at least 1s, got `{}`", self.window),
-                ));
-                None
-            }
-            Err(e) => {
-                errs.push(ConfigError::new(
-                    key("window"),
-                    format!(
-                        "invalid duration `{}`: {e} (e.g. \"24h\", \"90m\")",
-                        self.window
-                    ),
                 ));
                 None
             }
@@ -366,21 +356,10 @@ impl JobConfig {
                 ))
             })
             .ok();
-        let mut duration = |name: &str, text: &str| match humantime::parse_duration(text) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                errs.push(ConfigError::new(
-                    key(name),
-                    format!("invalid duration `{text}`: {e} (e.g. \"30s\", \"5m\")"),
-                ));
-                None
-            }
-        };
-        let jitter = duration("jitter", &self.jitter);
-        let settle_delay = duration("settle_delay", &self.settle_delay);
-        let lookback = duration("lookback", &self.lookback);
-        if let (Some(j), Some(gap)) = (jitter, schedule.as_ref().and_then(shortest_interval)) {
-            if j >= gap {
+        let (jitter, settle_delay, lookback) =
+            (self.jitter.0, self.settle_delay.0, self.lookback.0);
+        if let Some(gap) = schedule.as_ref().and_then(shortest_interval) {
+            if jitter >= gap {
                 errs.push(ConfigError::new(
                     key("jitter"),
                     format!(
@@ -553,9 +532,9 @@ impl JobConfig {
             schedule_text: self.schedule.clone(),
             timing: Timing {
                 timezone: timezone.expect("checked"),
-                jitter: jitter.expect("checked"),
-                settle_delay: settle_delay.expect("checked"),
-                lookback: lookback.expect("checked"),
+                jitter,
+                settle_delay,
+                lookback,
             },
             window: window.expect("checked"),
             sample_size: self.sample_size,
@@ -601,12 +580,12 @@ mod tests {
     fn jitter_must_be_shorter_than_the_schedule_interval() {
         let mut j = JobConfig::adhoc("j", "g");
         j.schedule = "*/15 * * * *".into();
-        j.jitter = "1y".into();
+        j.jitter = "1y".parse().unwrap();
         let errs = j.check("jobs[0]", Path::new(".")).unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(errs[0].path, "jobs[0].jitter");
         assert!(errs[0].message.contains("15m"), "{}", errs[0].message);
-        j.jitter = "2m".into();
+        j.jitter = "2m".parse().unwrap();
         assert!(j.check("jobs[0]", Path::new(".")).is_ok());
     }
 
@@ -614,7 +593,7 @@ mod tests {
     fn check_collects_every_error() {
         let mut j = JobConfig::adhoc("j", "g");
         j.schedule = "nope".into();
-        j.window = "soon".into();
+        j.window = "0s".parse().unwrap();
         j.alpha = 1.5;
         j.tests.insert("output.chars".into(), TestChoice::Chi2);
         j.tests.insert("output.bogus".into(), TestChoice::Ks);

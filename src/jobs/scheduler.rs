@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use super::config::JobSpec;
 use super::embedding::SharedEmbedder;
 use super::run::{run_job, RunOptions};
-use crate::notify::AlertingConfig;
+use crate::notify::Alerting;
 use crate::store::{LeaseClaim, Store};
 use crate::telemetry::METRICS;
 
@@ -37,8 +37,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct SchedulerCtx {
     pub store: Store,
-    /// `[alerts]`, for evaluating each run's findings.
-    pub alerts: Arc<AlertingConfig>,
+    /// `[alerts]`, built at load, for evaluating each run's findings.
+    pub alerts: Arc<Alerting>,
     pub embedder: Option<SharedEmbedder>,
     /// This process's name in leases and runs.
     pub holder: Arc<str>,

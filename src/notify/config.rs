@@ -181,7 +181,34 @@ pub enum AlertingConfigError {
     },
 }
 
+/// `[alerts]` built once, when the config is loaded: the section itself and the
+/// rules, routes and inhibit rules derived from it, so evaluating a run derives
+/// nothing again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alerting {
+    /// The section as written (receivers, retry, examples, links).
+    pub config: AlertingConfig,
+    /// [`AlertingConfig::effective_rules`].
+    pub rules: Vec<RuleConfig>,
+    /// [`AlertingConfig::routes`].
+    pub routes: Vec<Route>,
+    /// [`AlertingConfig::inhibit_rules`].
+    pub inhibit_rules: Vec<InhibitRule>,
+}
+
 impl AlertingConfig {
+    /// Checks the section ([`AlertingConfig::validate`]) and builds what every
+    /// evaluation uses.
+    pub fn build(&self) -> Result<Alerting, AlertingConfigError> {
+        self.validate()?;
+        Ok(Alerting {
+            config: self.clone(),
+            rules: self.effective_rules(),
+            routes: self.routes()?,
+            inhibit_rules: self.inhibit_rules()?,
+        })
+    }
+
     /// The rules to evaluate (the configured ones, or [`default_rules`]).
     pub fn effective_rules(&self) -> Vec<RuleConfig> {
         let mut rules = if self.rules.is_empty() {

@@ -36,8 +36,8 @@ pub use channels::{
     WebhookConfig, IDEMPOTENCY_HEADER, SIGNATURE_HEADER,
 };
 pub use config::{
-    default_inhibit_rules, AlertingConfig, AlertingConfigError, ConfigDuration, InhibitRuleConfig,
-    RouteConfig,
+    default_inhibit_rules, Alerting, AlertingConfig, AlertingConfigError, ConfigDuration,
+    InhibitRuleConfig, RouteConfig,
 };
 pub use dedup::{should_notify, GroupStatus, NotificationStatus, NotifyReason, SentRecord};
 pub use group::{group_alerts, group_key, idempotency_key, AlertGroup, Notification, GROUP_BY_ALL};

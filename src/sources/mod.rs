@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::sync::watch;
 
-use crate::config::{ConfigError, SecretRef};
+use crate::config::{ConfigDuration, ConfigError, SecretRef};
 use crate::ingest::IngestConfig;
 use crate::store::Store;
 
@@ -168,7 +168,10 @@ pub fn check_all(
             SourceConfig::Sql(c) => &c.poll_interval,
             SourceConfig::Jsonl(c) => &c.poll_interval,
         };
-        let interval = match humantime::parse_duration(interval_text) {
+        // A string parsed here, not a `ConfigDuration`: a source is an
+        // internally tagged enum, and serde reports a type error inside one at
+        // `sources[N]` only, which would hide every other error of the source.
+        let interval = match interval_text.parse::<ConfigDuration>().map(|d| d.0) {
             Ok(d) if d >= Duration::from_millis(100) => Some(d),
             Ok(_) => {
                 errs.push(ConfigError::new(
@@ -178,10 +181,7 @@ pub fn check_all(
                 None
             }
             Err(e) => {
-                errs.push(ConfigError::new(
-                    format!("{at}.poll_interval"),
-                    format!("invalid duration `{interval_text}`: {e}"),
-                ));
+                errs.push(ConfigError::new(format!("{at}.poll_interval"), e));
                 None
             }
         };

@@ -80,9 +80,16 @@ async fn run_and_evaluate(
         .unwrap();
     let stored = store.findings(run_id).await.unwrap();
     assert_eq!(stored.len(), findings.len());
-    alert::evaluate_run(store, alerting, "support", run_id, &stored, now)
-        .await
-        .unwrap()
+    alert::evaluate_run(
+        store,
+        &alerting.build().unwrap(),
+        "support",
+        run_id,
+        &stored,
+        now,
+    )
+    .await
+    .unwrap()
 }
 
 /// Moves the test clock `m` minutes on.
@@ -315,9 +322,16 @@ async fn drift_fires_and_reaches_email_slack_and_webhook(db: TestDb) {
     // Evaluating a run again writes nothing.
     let run2 = store.list_runs(&Default::default()).await.unwrap()[1].id;
     let stored = store.findings(run2).await.unwrap();
-    let again = alert::evaluate_run(&store, &alerting, "support", run2, &stored, t2)
-        .await
-        .unwrap();
+    let again = alert::evaluate_run(
+        &store,
+        &alerting.build().unwrap(),
+        "support",
+        run2,
+        &stored,
+        t2,
+    )
+    .await
+    .unwrap();
     assert!(again.already_evaluated);
 
     // The CLI sees the same.

@@ -33,7 +33,7 @@ async fn load(store: &Store, golden_seed: u64, per_domain: usize, opts: &GenOpti
 
 fn job(seed: u64) -> JobConfig {
     let mut j = JobConfig::adhoc("t", "g");
-    j.window = "3d".into();
+    j.window = "3d".parse().unwrap();
     j.sample_size = 1000;
     j.seed = seed;
     j.output_format = Some(OutputFormat::Json);

@@ -42,7 +42,7 @@ async fn bench_tests_on_exported_columns_decides_like_the_run() {
         .collect();
     s.insert_traces(&traces).await.unwrap();
     let mut j = JobConfig::adhoc("t", "g");
-    j.window = "3d".into();
+    j.window = "3d".parse().unwrap();
     j.output_format = Some(OutputFormat::Json);
     j.language_sample = 500;
     j.semantic.enabled = false;

@@ -42,7 +42,7 @@ async fn the_demo_scenario_is_a_few_incidents_led_by_the_broken_format() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("schema.json"), driftwatch::demo::SCHEMA).unwrap();
     let mut j = JobConfig::adhoc("support", "support");
-    j.window = "24h".into();
+    j.window = "24h".parse().unwrap();
     j.sample_size = 2000;
     j.output_json_schema = Some(dir.path().join("schema.json"));
     let spec = j.check("support", Path::new(".")).unwrap();
@@ -84,9 +84,16 @@ async fn the_demo_scenario_is_a_few_incidents_led_by_the_broken_format() {
     .unwrap_or_else(|e| panic!("{e:?}"));
     let alerting = cfg.alerts;
     let stored = store.findings(outcome.run_id).await.unwrap();
-    let eval = alert::evaluate_run(&store, &alerting, "support", outcome.run_id, &stored, end)
-        .await
-        .unwrap();
+    let eval = alert::evaluate_run(
+        &store,
+        &alerting.build().unwrap(),
+        "support",
+        outcome.run_id,
+        &stored,
+        end,
+    )
+    .await
+    .unwrap();
     assert_eq!(eval.firing, drifted.len(), "{eval:?}");
     let (receivers, errors) = alert::build_receivers(&alerting, dir.path());
     assert!(errors.is_empty(), "{errors:?}");

@@ -95,7 +95,7 @@ async fn run(
         .collect();
     store.insert_traces(&traces).await.unwrap();
     let mut j = JobConfig::adhoc("q", "g");
-    j.window = "1d".into();
+    j.window = "1d".parse().unwrap();
     j.sample_size = 2000;
     j.seed = 1;
     j.language_detection = false;

@@ -33,7 +33,7 @@ pub(crate) async fn load(store: &Store) {
 fn fast_job() -> JobConfig {
     let mut j = JobConfig::adhoc("tick", "g");
     j.schedule = "*/2 * * * * *".into();
-    j.window = "3d".into();
+    j.window = "3d".parse().unwrap();
     j.sample_size = 200;
     j.language_detection = false;
     j.semantic.enabled = false;
@@ -63,7 +63,11 @@ async fn scheduler_runs_on_schedule_without_overlap_and_stops_promptly() {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let ctx = SchedulerCtx {
         store: store.clone(),
-        alerts: Arc::new(Default::default()),
+        alerts: Arc::new(
+            driftwatch::notify::AlertingConfig::default()
+                .build()
+                .unwrap(),
+        ),
         embedder: None,
         holder: Arc::from("test-holder"),
         lease_ttl: Duration::from_secs(10),

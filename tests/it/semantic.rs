@@ -62,7 +62,7 @@ async fn load(store: &Store, seed: u64, n: usize, share: f64) -> HashSet<String>
 
 fn job(seed: u64) -> JobConfig {
     let mut j = JobConfig::adhoc("sem", "g");
-    j.window = "3d".into();
+    j.window = "3d".parse().unwrap();
     j.sample_size = 1000;
     j.seed = seed;
     j.language_detection = false;
@@ -131,7 +131,9 @@ async fn a_gap_keeps_its_id_and_label_from_run_to_run() {
     let s = db.store().await;
     let e = embedder();
     load(&s, 11, 1000, 0.30).await;
-    let alerting = driftwatch::notify::AlertingConfig::default();
+    let alerting = driftwatch::notify::AlertingConfig::default()
+        .build()
+        .unwrap();
     let mut ids = Vec::new();
     for (i, (seed, minutes)) in [(11u64, 0i64), (11, 4), (12, 8)].into_iter().enumerate() {
         let spec = job(seed).check("sem", std::path::Path::new(".")).unwrap();
