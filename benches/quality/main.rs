@@ -183,9 +183,11 @@ async fn run_case(
         if f.metric == "output.json_valid" {
             s.json_valid = true;
         }
-        if f.details["gap"] == serde_json::Value::Bool(true) {
+        if f.details.gap {
             s.gaps += 1;
-            let members: Vec<&str> = f.details["member_ids"]
+            let members: Vec<&str> = f
+                .details
+                .extra("member_ids")
                 .as_array()
                 .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
                 .unwrap_or_default();
@@ -201,16 +203,16 @@ async fn run_case(
             if purity >= 0.7 {
                 s.pure_gaps += 1;
                 pure_clusters.push(
-                    f.details["gap_id"]
-                        .as_i64()
-                        .or(f.details["cluster"].as_i64())
+                    f.details
+                        .gap_id
+                        .or(f.details.cluster.map(|c| c as i64))
                         .unwrap_or(-1),
                 );
             }
             lines.push(format!(
                 "    gap {} ({}): {} members, {:.0}% novel, p {:.2e} p_adj {:.2e}",
-                f.details["label"].as_str().unwrap_or(""),
-                f.details["found_by"].as_str().unwrap_or(""),
+                f.details.label.as_deref().unwrap_or(""),
+                f.details.extra("found_by").as_str().unwrap_or(""),
                 members.len(),
                 100.0 * purity,
                 f.p_value.unwrap_or(f64::NAN),
@@ -224,8 +226,8 @@ async fn run_case(
                 f.p_value.unwrap_or(f64::NAN),
                 f.p_adjusted.unwrap_or(f64::NAN),
                 f.effect_size.unwrap_or(f64::NAN),
-                f.details["p_value_independent"],
-                f.details["design_effect"]
+                f.details.extra("p_value_independent"),
+                f.details.extra("design_effect")
             ));
         }
     }

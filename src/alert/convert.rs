@@ -40,14 +40,10 @@ impl From<&store::Finding> for notify::Finding {
             effect_size: num(f.effect_size),
             threshold: num(f.threshold),
             drifted: f.verdict == Verdict::Drifted,
-            coverage: f.details.get("coverage").and_then(|v| v.as_f64()),
+            coverage: f.details.coverage,
             run_id: f.run_id,
             examples,
-            note: f
-                .details
-                .get("note")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned),
+            note: f.details.note.clone(),
             change: Some(f.change_text()).filter(|c| !c.is_empty()),
         }
     }
@@ -57,23 +53,20 @@ impl From<&store::Finding> for notify::Finding {
 /// texts as the policy lets them leave, else (and for entries without text) the
 /// trace they come from as `trace #ID`.
 fn examples_of(f: &store::Finding, policy: notify::ExamplesPolicy) -> Vec<String> {
-    let Some(items) = f.details.get("examples").and_then(|v| v.as_array()) else {
-        return Vec::new();
-    };
-    let trace = |id: &serde_json::Value| id.is_number().then(|| format!("trace #{id}"));
-    items
+    f.details
+        .examples()
         .iter()
-        .filter_map(|e| match e {
-            serde_json::Value::String(s) => policy.apply(s),
-            serde_json::Value::Number(_) => trace(e),
-            serde_json::Value::Object(o) => {
-                let id = o.get("trace_id");
-                match o.get("text").and_then(|t| t.as_str()) {
-                    Some(text) => policy.apply(text).or_else(|| id.and_then(trace)),
-                    None => id.and_then(trace),
-                }
+        .filter_map(|e| {
+            let trace = e.trace_id().map(|id| format!("trace #{id}"));
+            match e {
+                store::Example::Text(s) => policy.apply(s),
+                store::Example::Trace(t) => match &t.text {
+                    Some(text) => policy.apply(text).or(trace),
+                    None => trace,
+                },
+                store::Example::Id(_) => trace,
+                store::Example::Missing => None,
             }
-            _ => None,
         })
         .collect()
 }
@@ -118,24 +111,26 @@ mod tests {
             verdict,
             ref_n: 100,
             cur_n: 120,
-            details: json!({"coverage": 0.8, "examples": [
+            details: serde_json::from_value(json!({"coverage": 0.8, "examples": [
                 "a",
                 17,
                 null,
                 {"trace_id": 5, "external_id": "x", "value": 3, "text": "b"},
                 {"trace_id": 6},
                 {"value": 1}
-            ]}),
+            ]}))
+            .unwrap(),
         }
     }
 
     #[test]
     fn examples_leave_as_the_policy_says() {
         let mut f = stored("output", "output.chars", Verdict::Drifted);
-        f.details = json!({"examples": [
+        f.details = serde_json::from_value(json!({"examples": [
             {"trace_id": 5, "text": "mail jane@example.com"},
             "call +1 415 555 0100",
-        ]});
+        ]}))
+        .unwrap();
         let all = [f];
         let got = |p| notify_findings("support", &all, p)[0].examples.clone();
         assert_eq!(

@@ -87,7 +87,7 @@ fn register_snapshot(reg: &mut Registry, s: &MetricsSnapshot) {
             })
             .set(1);
         if f.metric == "input.coverage" {
-            if let Some(c) = f.details.get("coverage").and_then(|v| v.as_f64()) {
+            if let Some(c) = f.details.coverage {
                 coverage
                     .get_or_create(&JobLabel {
                         driftwatch_job: f.job.clone(),

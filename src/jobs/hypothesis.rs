@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use super::config::{EffectFloors, TestChoice};
 use super::profile::RefColumn;
 use crate::stats;
-use crate::store::{Finding, FindingKind, Verdict};
+use crate::store::{Finding, FindingDetails, FindingKind, Verdict};
 
 /// Reference size up to which KS D (and χ²) are the effect measures, as in Evidently.
 pub const SMALL_REFERENCE: usize = 1000;
@@ -40,7 +40,7 @@ pub struct MetricTest {
     pub ref_n: usize,
     pub cur_n: usize,
     /// Summaries for reports; `skipped` set when not tested.
-    pub details: Value,
+    pub details: FindingDetails,
 }
 
 fn skipped(reason: String, ref_n: usize, cur_n: usize) -> MetricTest {
@@ -52,7 +52,7 @@ fn skipped(reason: String, ref_n: usize, cur_n: usize) -> MetricTest {
         threshold: None,
         ref_n,
         cur_n,
-        details: json!({ "skipped": reason }),
+        details: FindingDetails::skipped(reason),
     }
 }
 
@@ -189,15 +189,16 @@ pub fn test_metric(
                 threshold: Some(threshold),
                 ref_n,
                 cur_n,
-                details: json!({
-                    "p_from": "ks",
-                    "ks_d": ks.statistic,
-                    "psi": psi,
-                    "wasserstein_normed": wn,
-                    "reference": summary(r),
-                    "production": summary(c),
-                    "histogram": chart_histogram(r, c),
-                }),
+                details: FindingDetails {
+                    reference: Some(summary(r)),
+                    production: Some(summary(c)),
+                    ..Default::default()
+                }
+                .with("p_from", "ks")
+                .with("ks_d", ks.statistic)
+                .with("psi", psi)
+                .with("wasserstein_normed", wn)
+                .with("histogram", chart_histogram(r, c)),
             }
         }
         (
@@ -223,7 +224,11 @@ pub fn test_metric(
                 threshold: Some(floors.rate),
                 ref_n,
                 cur_n,
-                details: json!({ "reference_rate": pr, "production_rate": pc }),
+                details: FindingDetails {
+                    reference_rate: Some(pr),
+                    production_rate: Some(pc),
+                    ..Default::default()
+                },
             }
         }
         (RefColumn::Categorical { counts }, CurColumn::Categorical(c)) => {
@@ -275,7 +280,14 @@ pub fn test_metric(
                 threshold: Some(floors.js),
                 ref_n,
                 cur_n,
-                details: json!({ "p_from": "chi2", "js_distance": js, "chi2": chi.statistic, "reference": share(&rv), "production": share(&cv) }),
+                details: FindingDetails {
+                    reference: Some(json!(share(&rv))),
+                    production: Some(json!(share(&cv))),
+                    ..Default::default()
+                }
+                .with("p_from", "chi2")
+                .with("js_distance", js)
+                .with("chi2", chi.statistic),
             }
         }
         _ => skipped(
@@ -301,7 +313,7 @@ pub fn test_metric(
 /// adjusted p the report shows is the one that decided.
 pub fn decide_verdicts(findings: &mut [Finding], alpha: f64) {
     let tested = |f: &Finding| f.verdict != Verdict::Skipped && f.p_value.is_some();
-    let own_family = |f: &Finding| f.details.get("family").is_some_and(|v| v.is_string());
+    let own_family = |f: &Finding| f.details.family.is_some();
     let idx: Vec<usize> = findings
         .iter()
         .enumerate()
@@ -385,7 +397,11 @@ mod tests {
             verdict: Verdict::Ok,
             ref_n: 0,
             cur_n: 0,
-            details: serde_json::json!({"gap": true, "family": "gap_regions"}),
+            details: FindingDetails {
+                gap: true,
+                family: Some("gap_regions".into()),
+                ..Default::default()
+            },
         };
         f.verdict = Verdict::Ok;
         f
@@ -437,7 +453,7 @@ mod tests {
             30,
         );
         assert_eq!(t.test, "none");
-        assert!(t.details["skipped"].as_str().unwrap().contains("too few"));
+        assert!(t.details.skipped.as_deref().unwrap().contains("too few"));
     }
 
     #[test]
@@ -473,7 +489,7 @@ mod tests {
             verdict: Verdict::Ok,
             ref_n: 100,
             cur_n: 100,
-            details: json!({}),
+            details: FindingDetails::default(),
         }
     }
 

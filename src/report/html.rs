@@ -5,7 +5,7 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use super::{num, verdict_mark};
-use crate::store::{Finding, GapCluster, MapPoint, Run, SemanticSummary, Verdict};
+use crate::store::{Example, Finding, GapCluster, MapPoint, Run, SemanticSummary, Verdict};
 
 /// Escapes text for HTML element and attribute content.
 pub fn esc(s: &str) -> String {
@@ -133,21 +133,22 @@ fn shares_svg(reference: &Value, production: &Value) -> Option<String> {
 
 fn chart(f: &Finding) -> Option<String> {
     let d = &f.details;
-    if d["histogram"].is_object() {
-        return histogram_svg(&d["histogram"]);
+    if d.extra("histogram").is_object() {
+        return histogram_svg(d.extra("histogram"));
     }
-    if let (Some(a), Some(b)) = (d["reference_rate"].as_f64(), d["production_rate"].as_f64()) {
+    if let (Some(a), Some(b)) = (d.reference_rate, d.production_rate) {
         return shares_svg(
             &serde_json::json!({"golden": a}),
             &serde_json::json!({"golden": b}),
         )
         .map(|s| s.replace(">golden<", ">rate<"));
     }
-    if d["reference"].is_object() && d["production"].is_object() && d["reference"]["p50"].is_null()
-    {
-        return shares_svg(&d["reference"], &d["production"]);
+    if let (Some(r), Some(p)) = (&d.reference, &d.production) {
+        if d.shares().is_some() {
+            return shares_svg(r, p);
+        }
     }
-    d["svg"].as_str().map(str::to_string)
+    d.extra("svg").as_str().map(str::to_string)
 }
 
 /// 2-D PCA map of golden (blue) and production (orange) embeddings; points of gap
@@ -327,19 +328,23 @@ pub fn render_html(run: &Run, findings: &[Finding]) -> String {
         if let Some(svg) = chart(f) {
             o.push_str(&svg);
         }
-        if let Some(ex) = f.details["examples"].as_array().filter(|e| !e.is_empty()) {
+        let ex = f.details.examples();
+        if !ex.is_empty() {
             o.push_str("<h4>Example traces</h4>");
             for e in ex {
-                let text = esc(e["text"]
-                    .as_str()
-                    .unwrap_or(e["input"].as_str().unwrap_or("")));
-                let _ = match e["trace_id"].as_i64() {
-                    Some(id) => write!(
+                let text = match e {
+                    Example::Trace(t) => t.text.as_deref().or(t.input.as_deref()).unwrap_or(""),
+                    e => e.text(),
+                };
+                let text = esc(text);
+                let _ = match (e.trace_id(), e) {
+                    (Some(id), Example::Trace(t)) => write!(
                         o,
                         "<div class='ex'>trace {id} ({}): {text}</div>",
-                        esc(e["external_id"].as_str().unwrap_or(""))
+                        esc(t.external_id.as_deref().unwrap_or(""))
                     ),
-                    None => write!(o, "<div class='ex'>{text}</div>"),
+                    (Some(id), _) => write!(o, "<div class='ex'>trace {id}</div>"),
+                    (None, _) => write!(o, "<div class='ex'>{text}</div>"),
                 };
             }
         }

@@ -91,16 +91,17 @@ pub fn render_text(run: &Run, findings: &[Finding]) -> String {
         .filter(|f| f.verdict == Verdict::Drifted)
         .collect();
     for f in drifted {
-        if let Some(ex) = f.details["examples"].as_array().filter(|e| !e.is_empty()) {
+        let ex = f.details.examples();
+        if !ex.is_empty() {
             let _ = writeln!(out, "\nexamples for {}:", f.metric);
             for e in ex {
-                let text = crate::text::truncate(e["text"].as_str().unwrap_or(""), 120);
-                let _ = match e["trace_id"].as_i64() {
-                    Some(id) => writeln!(
-                        out,
-                        "  trace {id} ({}): {text}",
-                        e["external_id"].as_str().unwrap_or("")
-                    ),
+                let text = crate::text::truncate(e.text(), 120);
+                let external = match e {
+                    crate::store::Example::Trace(t) => t.external_id.as_deref().unwrap_or(""),
+                    _ => "",
+                };
+                let _ = match e.trace_id() {
+                    Some(id) => writeln!(out, "  trace {id} ({external}): {text}"),
                     None => writeln!(out, "  {text}"),
                 };
             }
@@ -138,18 +139,17 @@ pub fn render_markdown(run: &Run, findings: &[Finding]) -> String {
         );
     }
     for f in findings.iter().filter(|f| f.verdict == Verdict::Drifted) {
-        if let Some(ex) = f.details["examples"].as_array().filter(|e| !e.is_empty()) {
+        let ex = f.details.examples();
+        if !ex.is_empty() {
             let _ = writeln!(out, "\n## Examples: `{}`\n", f.metric);
             for e in ex {
+                let id = e
+                    .trace_id()
+                    .map_or_else(|| "null".to_string(), |id| id.to_string());
                 let _ = writeln!(
                     out,
-                    "- trace {}: `{}`",
-                    e["trace_id"],
-                    md_escape(&crate::text::truncate(
-                        e["text"].as_str().unwrap_or(""),
-                        200
-                    ))
-                    .replace('`', "'")
+                    "- trace {id}: `{}`",
+                    md_escape(&crate::text::truncate(e.text(), 200)).replace('`', "'")
                 );
             }
         }
@@ -170,25 +170,20 @@ pub fn restrict_examples(
         return;
     }
     for f in findings.iter_mut() {
-        let Some(items) = f.details.get_mut("examples").and_then(|v| v.as_array_mut()) else {
+        let Some(items) = f.details.examples.as_mut() else {
             continue;
         };
         items.retain_mut(|e| match e {
-            serde_json::Value::String(t) => match policy.apply(t) {
+            crate::store::Example::Text(t) => match policy.apply(t) {
                 Some(r) => {
                     *t = r;
                     true
                 }
                 None => false,
             },
-            serde_json::Value::Object(o) => {
-                for key in ["text", "input", "output"] {
-                    if let Some(t) = o.get(key).and_then(|t| t.as_str()).map(str::to_owned) {
-                        match policy.apply(&t) {
-                            Some(r) => o.insert(key.into(), r.into()),
-                            None => o.remove(key),
-                        };
-                    }
+            crate::store::Example::Trace(o) => {
+                for t in [&mut o.text, &mut o.input, &mut o.output] {
+                    *t = t.as_deref().and_then(|s| policy.apply(s));
                 }
                 true
             }

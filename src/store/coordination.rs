@@ -35,7 +35,7 @@ pub struct LatestFinding {
     /// The effect-size floor the verdict used.
     pub threshold: Option<f64>,
     pub verdict: String,
-    pub details: serde_json::Value,
+    pub details: super::FindingDetails,
 }
 
 /// Pending or firing alerts of one job with the same name, incident and
@@ -255,7 +255,7 @@ impl Store {
                 effect_size: r.try_get("effect_size")?,
                 threshold: r.try_get("threshold")?,
                 verdict: r.try_get("verdict")?,
-                details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
+                details: super::details::parse(&details).unwrap_or_default(),
             })
         })
         .collect::<Result<Vec<_>>>()?);

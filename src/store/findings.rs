@@ -29,7 +29,7 @@ macro_rules! finding_from_row {
             verdict: Verdict::parse(&r.try_get::<String, _>("verdict")?),
             ref_n: r.try_get("ref_n")?,
             cur_n: r.try_get("cur_n")?,
-            details: serde_json::from_str(&details)
+            details: super::details::parse(&details)
                 .map_err(|e| StoreError::Corrupt(format!("finding details: {e}")))?,
         }
     }};

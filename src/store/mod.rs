@@ -13,6 +13,7 @@
 mod alerts;
 mod coordination;
 mod decisions;
+mod details;
 mod embeddings;
 mod findings;
 mod gaps;
@@ -31,6 +32,7 @@ pub use coordination::{AlertCount, LatestFinding, LeaseClaim, MetricsSnapshot, S
 pub use decisions::{
     DecideOutcome, Decision, ProposalFilter, ProposalStatus, Refusal, RefusalKind, ReviewAction,
 };
+pub use details::{Example, ExampleTrace, FindingDetails, Quantiles};
 pub use gaps::{KnownGap, SeenGap};
 pub use golden::GoldenChange;
 pub use runs::RunFilter;

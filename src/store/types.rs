@@ -271,8 +271,9 @@ pub struct Finding {
     pub verdict: Verdict,
     pub ref_n: i64,
     pub cur_n: i64,
-    /// Test-specific extras: summaries, histograms, example trace ids, labels.
-    pub details: serde_json::Value,
+    /// What the finding carries beyond its numbers: summary, gap fields,
+    /// distributions, examples, test-specific extras.
+    pub details: super::FindingDetails,
 }
 
 impl Finding {
@@ -281,13 +282,10 @@ impl Finding {
     /// analysis' own summary (empty when there is none).
     pub fn change_text(&self) -> String {
         let d = &self.details;
-        if let (Some(a), Some(b)) = (d["reference_rate"].as_f64(), d["production_rate"].as_f64()) {
+        if let (Some(a), Some(b)) = (d.reference_rate, d.production_rate) {
             return format!("{:.1}% → {:.1}%", a * 100.0, b * 100.0);
         }
-        if let (Some(a), Some(b)) = (
-            d["reference"]["p50"].as_f64(),
-            d["production"]["p50"].as_f64(),
-        ) {
+        if let Some((Some(a), Some(b))) = d.quantiles().map(|(r, p)| (r.p50, p.p50)) {
             let trim = |v: f64| {
                 let s = short_num(v);
                 match s.contains('.') && !s.contains('e') {
@@ -297,10 +295,10 @@ impl Finding {
             };
             return format!("median {} → {}", trim(a), trim(b));
         }
-        if d["gap"].as_bool() == Some(true) {
-            let label = d["label"].as_str().filter(|l| !l.is_empty());
-            let golden = d["golden_count"].as_u64().unwrap_or(0);
-            let traces = d["production_count"].as_u64().unwrap_or(0);
+        if d.gap {
+            let label = d.label.as_deref().filter(|l| !l.is_empty());
+            let golden = d.golden_count.unwrap_or(0);
+            let traces = d.production_count.unwrap_or(0);
             let golden = match golden {
                 0 => "no golden example".to_owned(),
                 1 => "1 golden example".to_owned(),
@@ -311,12 +309,11 @@ impl Finding {
                 None => format!("{traces} traces, {golden}"),
             };
         }
-        for key in ["summary", "skipped"] {
-            if let Some(s) = d[key].as_str() {
-                return s.to_string();
-            }
-        }
-        String::new()
+        d.summary
+            .as_deref()
+            .or(d.skipped.as_deref())
+            .unwrap_or("")
+            .to_string()
     }
 }
 
@@ -396,7 +393,7 @@ mod tests {
             verdict: Verdict::Drifted,
             ref_n: 1,
             cur_n: 1,
-            details,
+            details: serde_json::from_value(details).unwrap(),
         }
     }
 

@@ -59,10 +59,13 @@ fn finding(metric: &str, drifted: bool) -> Finding {
         ref_n: 500,
         cur_n: 500,
         // the shape the job runner writes
-        details: json!({"reference_rate": 1.0, "production_rate": 0.599, "examples": [
-            {"trace_id": 11, "external_id": "e11", "value": 0, "text": "{\"answer\": broken"},
-            {"trace_id": 12, "external_id": "e12", "value": 0, "text": "Sorry, I cannot help."}
-        ]}),
+        details: serde_json::from_value(
+            json!({"reference_rate": 1.0, "production_rate": 0.599, "examples": [
+                {"trace_id": 11, "external_id": "e11", "value": 0, "text": "{\"answer\": broken"},
+                {"trace_id": 12, "external_id": "e12", "value": 0, "text": "Sorry, I cannot help."}
+            ]}),
+        )
+        .unwrap(),
     }
 }
 
@@ -1126,7 +1129,8 @@ async fn example_texts_reach_receivers_redacted_by_default() {
             dir.path(),
         );
         let mut f = finding("output.chars", true);
-        f.details = json!({"examples": [{"trace_id": 11, "text": raw}]});
+        f.details =
+            serde_json::from_value(json!({"examples": [{"trace_id": 11, "text": raw}]})).unwrap();
         run_and_evaluate(&store, &alerting, &[f], t0()).await;
         let stats = deliver(&store, &alerting, dir.path(), Utc::now()).await;
         assert_eq!(stats.delivered, 1, "{stats:?}");

@@ -98,7 +98,8 @@ async fn truncated_outputs_are_a_length_drift() {
     );
     // The examples behind the length finding are the short outputs.
     let chars = f.iter().find(|f| f.metric == "output.chars").unwrap();
-    let ex = chars.details["examples"].as_array().unwrap();
+    let details = chars.details.to_value();
+    let ex = details["examples"].as_array().unwrap();
     assert_eq!(ex.len(), 3);
     assert!(
         ex.iter().all(|e| e["value"].as_f64().unwrap() < 80.0),
@@ -120,9 +121,9 @@ async fn invalid_json_share_is_a_validity_drift() {
     let f = run(&s, &job(2)).await;
     let jv = f.iter().find(|f| f.metric == "output.json_valid").unwrap();
     assert_eq!(jv.verdict, Verdict::Drifted, "{jv:?}");
-    let rate = jv.details["production_rate"].as_f64().unwrap();
+    let rate = jv.details.production_rate.unwrap();
     assert!((0.80..0.90).contains(&rate), "valid share {rate}");
-    assert!(jv.details["examples"]
+    assert!(jv.details.to_value()["examples"]
         .as_array()
         .unwrap()
         .iter()
@@ -325,7 +326,7 @@ async fn exported_metric_columns_match_the_tested_samples() {
         .iter()
         .find(|f| f.metric == "output.json_valid")
         .unwrap();
-    let rate = finding.details["production_rate"].as_f64().unwrap();
+    let rate = finding.details.production_rate.unwrap();
     assert!((valid / prows.len() as f64 - rate).abs() < 1e-9);
     assert!(prows.iter().all(|r| r[jv] == "0" || r[jv] == "1"));
     let chars = col(&ph, "output.chars");
@@ -338,7 +339,7 @@ async fn exported_metric_columns_match_the_tested_samples() {
         .iter()
         .find(|f| f.metric == "output.chars")
         .unwrap();
-    assert!((mean - f.details["production"]["mean"].as_f64().unwrap()).abs() < 1e-6);
+    assert!((mean - f.details.quantiles().unwrap().1.mean.unwrap()).abs() < 1e-6);
     // Language only on the language-detected prefix (language_sample = 500).
     let lang = col(&ph, "output.language");
     assert!(prows.iter().skip(500).all(|r| r[lang].is_empty()));
@@ -351,7 +352,7 @@ fn finding_lines(findings: &[Finding]) -> String {
     let mut lines: Vec<String> = findings
         .iter()
         .map(|f| {
-            let examples: Vec<i64> = f.details["examples"]
+            let examples: Vec<i64> = f.details.to_value()["examples"]
                 .as_array()
                 .map(|a| a.iter().filter_map(|e| e["trace_id"].as_i64()).collect())
                 .unwrap_or_default();

@@ -651,7 +651,10 @@ async fn metrics_readyz_sources_reload_and_systemd_notify() {
             effect_size: Some(0.1),
             threshold: Some(0.05),
             verdict: "drifted".into(),
-            details: serde_json::json!({"coverage": 0.8}),
+            details: driftwatch::store::FindingDetails {
+                coverage: Some(0.8),
+                ..Default::default()
+            },
         }],
         alerts: vec![("j".into(), "firing".into(), 1)],
         alerts_by_name: vec![driftwatch::store::AlertCount {

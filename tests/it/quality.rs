@@ -136,9 +136,7 @@ async fn proposals(s: &Store, o: &RunOutcome) -> Vec<driftwatch::store::Proposal
 fn drifted_gaps(o: &RunOutcome) -> Vec<&Finding> {
     o.findings
         .iter()
-        .filter(|f| {
-            f.verdict == Verdict::Drifted && f.details["gap"] == serde_json::Value::Bool(true)
-        })
+        .filter(|f| f.verdict == Verdict::Drifted && f.details.gap)
         .collect()
 }
 
@@ -268,7 +266,9 @@ async fn near_topic_gives_a_pure_gap_and_proposals_from_it() {
         out.summary.semantic.as_ref().map(|s| &s.gap_regions)
     );
     let top = gaps[0];
-    let members: Vec<&str> = top.details["member_ids"]
+    let members: Vec<&str> = top
+        .details
+        .extra("member_ids")
         .as_array()
         .unwrap()
         .iter()
@@ -280,7 +280,7 @@ async fn near_topic_gives_a_pure_gap_and_proposals_from_it() {
         "gap {pure} of {} novel",
         members.len()
     );
-    assert_eq!(top.details["semantic_kind"], "topic");
+    assert_eq!(top.details.semantic_kind.as_deref(), Some("topic"));
     let props = proposals(&s, &out).await;
     assert!(!props.is_empty(), "a found gap gets proposals");
     let novel_inputs: HashSet<&str> = prod.iter().filter(|p| p.2).map(|p| p.0.as_str()).collect();

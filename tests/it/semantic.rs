@@ -157,8 +157,8 @@ async fn a_gap_keeps_its_id_and_label_from_run_to_run() {
             .map(|g| {
                 (
                     g.metric.clone(),
-                    g.details["label"].as_str().unwrap().to_owned(),
-                    g.details["cluster"].as_i64().unwrap(),
+                    g.details.label.as_deref().unwrap().to_owned(),
+                    g.details.cluster.map(|c| c as i64).unwrap(),
                 )
             })
             .collect();
@@ -248,7 +248,7 @@ async fn new_topic_at_30_percent_is_found_named_proposed_and_closed() {
         out.summary.semantic.as_ref().map(|s| &s.gap_regions)
     );
     let words = topic_words();
-    let label = gaps[0].details["label"].as_str().unwrap().to_string();
+    let label = gaps[0].details.label.as_deref().unwrap().to_string();
     assert!(
         label.split(", ").any(|t| words.contains(t)),
         "top gap label `{label}` does not name the topic"
@@ -264,7 +264,7 @@ async fn new_topic_at_30_percent_is_found_named_proposed_and_closed() {
     let props = s.list_proposals(&Default::default()).await.unwrap();
     assert!(!props.is_empty());
     // The top-ranked gap's proposals are the new topic, and ≥ 90% of all are.
-    let top = gaps[0].details["gap_id"].as_i64();
+    let top = gaps[0].details.gap_id;
     let top_props: Vec<_> = props.iter().filter(|p| p.cluster_id == top).collect();
     assert!(!top_props.is_empty());
     assert!(
@@ -330,8 +330,8 @@ async fn new_topic_at_30_percent_is_found_named_proposed_and_closed() {
         .iter()
         .find(|f| f.metric == "input.coverage")
         .unwrap();
-    let before = cov.details["coverage"].as_f64().unwrap();
-    let now = cov_after.details["coverage"].as_f64().unwrap();
+    let before = cov.details.coverage.unwrap();
+    let now = cov_after.details.coverage.unwrap();
     assert!(now > before + 0.1, "coverage {before} -> {now}");
     assert!(now >= 0.90, "coverage after closing the gap {now}");
     assert_ne!(cov_after.verdict, Verdict::Drifted, "{cov_after:?}");
@@ -382,7 +382,7 @@ async fn five_percent(seed: u64, e: &SharedEmbedder) {
     );
     let label = gaps
         .first()
-        .and_then(|g| g.details["label"].as_str())
+        .and_then(|g| g.details.label.as_deref())
         .unwrap_or_else(|| {
             panic!(
                 "seed {seed}: no gap cluster: {:#?}",

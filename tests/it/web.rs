@@ -948,7 +948,10 @@ async fn viewers_see_example_texts_redacted() {
         verdict: Verdict::Drifted,
         ref_n: 100,
         cur_n: 100,
-        details: json!({"examples": [{"trace_id": 7, "external_id": "e7", "value": 80, "text": PII}]}),
+        details: serde_json::from_value(
+            json!({"examples": [{"trace_id": 7, "external_id": "e7", "value": 80, "text": PII}]}),
+        )
+        .unwrap(),
     };
     let stored = serde_json::from_value(summary()).unwrap();
     s.finish_run(run, &stored, &[finding]).await.unwrap();

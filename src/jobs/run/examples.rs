@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 
 use super::structural::Sample;
 use crate::metrics::{MetricId, MetricKind, MetricTable, Side};
-use crate::store::{Finding, FindingKind, Store, StoreError, Trace, Verdict};
+use crate::store::{
+    Example, ExampleTrace, Finding, FindingKind, Store, StoreError, Trace, Verdict,
+};
 
 fn clip(s: &str, n: usize) -> String {
     crate::text::truncate(s, n)
@@ -40,16 +42,20 @@ pub(super) async fn attach_examples(
         }
     }
     for (fi, side, p) in picks {
-        let examples: Vec<Value> = p
+        let examples: Vec<Example> = p
             .into_iter()
             .filter_map(|(i, v)| {
                 let t = ids.get(i).and_then(|id| by_id.get(id))?;
-                Some(json!({"trace_id": t.id, "external_id": t.external_id, "value": v, "text": clip(text_of(t, side), 300)}))
+                Some(Example::Trace(ExampleTrace {
+                    trace_id: Some(t.id),
+                    external_id: Some(t.external_id.clone()),
+                    value: Some(v),
+                    text: Some(clip(text_of(t, side), 300)),
+                    ..Default::default()
+                }))
             })
             .collect();
-        if let Value::Object(d) = &mut findings[fi].details {
-            d.insert("examples".into(), Value::Array(examples));
-        }
+        findings[fi].details.examples = Some(examples);
     }
     Ok(())
 }
@@ -93,11 +99,8 @@ fn pick_examples(
                 }
             }
             MetricKind::Numeric => {
-                let lower = f.details["production"]["p50"].as_f64()
-                    < f.details["reference"]["p50"].as_f64()
-                    || (f.details["production"]["p50"] == f.details["reference"]["p50"]
-                        && f.details["production"]["mean"].as_f64()
-                            < f.details["reference"]["mean"].as_f64());
+                let (r, p) = f.details.quantiles().unwrap_or_default();
+                let lower = p.p50 < r.p50 || (p.p50 == r.p50 && p.mean < r.mean);
                 // The three most extreme values in the direction of the
                 // shift, earlier rows first among equals.
                 let before = |a: &(usize, f64), b: &(usize, f64)| {
@@ -122,15 +125,9 @@ fn pick_examples(
                 picks = top.into_iter().map(|(i, v)| (i, json!(v))).collect();
             }
             MetricKind::Categorical => {
-                let grown = f.details["production"].as_object().and_then(|p| {
+                let grown = f.details.shares().and_then(|(r, p)| {
                     p.iter()
-                        .map(|(k, v)| {
-                            (
-                                k.clone(),
-                                v.as_f64().unwrap_or(0.0)
-                                    - f.details["reference"][k].as_f64().unwrap_or(0.0),
-                            )
-                        })
+                        .map(|(k, v)| (k.clone(), v - r.get(k).copied().unwrap_or(0.0)))
                         .max_by(|a, b| a.1.total_cmp(&b.1))
                         .map(|(k, _)| k)
                 });
@@ -176,7 +173,7 @@ mod tests {
             verdict: Verdict::Drifted,
             ref_n: 10,
             cur_n: 10,
-            details,
+            details: serde_json::from_value(details).unwrap(),
         }
     }
 

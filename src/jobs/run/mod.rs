@@ -14,7 +14,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::config::JobSpec;
 use super::error::JobError;
@@ -304,8 +303,8 @@ async fn analyze(
     // diffuse shift, a chance outlier or a gap under its floor queues nothing.
     let drifted_gaps: std::collections::HashSet<i64> = findings
         .iter()
-        .filter(|f| f.verdict == Verdict::Drifted && f.details["gap"] == Value::Bool(true))
-        .filter_map(|f| f.details["gap_id"].as_i64())
+        .filter(|f| f.verdict == Verdict::Drifted && f.details.gap)
+        .filter_map(|f| f.details.gap_id)
         .collect();
     proposals.retain(|p| {
         p.kind == "spot_check" || p.cluster_id.is_some_and(|c| drifted_gaps.contains(&c))

@@ -8,14 +8,15 @@ use std::collections::HashMap;
 use ndarray::{Array2, Axis};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::super::embedding::{embed_cached, EmbedStats, SharedEmbedder};
 use super::super::error::JobError;
 use crate::semantic::{self, SemanticParams};
 use crate::store::{
-    CacheCounts, Finding, FindingKind, GapCluster, GapRegions, GoldenExample, MapPoint,
-    NewProposal, SeenGap, SemanticShift, SemanticSummary, Store, SurfaceRegion, Trace, Verdict,
+    CacheCounts, Example, ExampleTrace, Finding, FindingDetails, FindingKind, GapCluster,
+    GapRegions, GoldenExample, MapPoint, NewProposal, SeenGap, SemanticShift, SemanticSummary,
+    Store, SurfaceRegion, Trace, Verdict,
 };
 
 /// `[jobs.semantic]`: semantic drift, coverage and proposals.
@@ -137,7 +138,7 @@ fn finding(job: &str, kind: FindingKind, metric: &str, side: &str, test: &str) -
         verdict: Verdict::Ok,
         ref_n: 0,
         cur_n: 0,
-        details: json!({}),
+        details: FindingDetails::default(),
     }
 }
 
@@ -189,7 +190,11 @@ fn shift_findings(
     a.effect_size = Some(mmd.mmd2);
     a.ref_n = gn;
     a.cur_n = pn;
-    a.details = json!({"bandwidth": mmd.bandwidth, "permutations": mmd.permutations, "n_ref_used": mmd.n_ref_used, "n_cur_used": mmd.n_cur_used, "summary": format!("MMD² {:.4}", mmd.mmd2)});
+    a.details = FindingDetails::summary(format!("MMD² {:.4}", mmd.mmd2))
+        .with("bandwidth", mmd.bandwidth)
+        .with("permutations", mmd.permutations)
+        .with("n_ref_used", mmd.n_ref_used)
+        .with("n_cur_used", mmd.n_cur_used);
     let mut b = finding(
         job,
         FindingKind::Semantic,
@@ -203,7 +208,10 @@ fn shift_findings(
     b.threshold = Some(cfg.auc_floor);
     b.ref_n = gn;
     b.cur_n = pn;
-    b.details = json!({"folds": clf.folds, "n_per_class": clf.n_per_class, "units": clf.units, "summary": format!("AUC {:.3}", clf.auc)});
+    b.details = FindingDetails::summary(format!("AUC {:.3}", clf.auc))
+        .with("folds", clf.folds)
+        .with("n_per_class", clf.n_per_class)
+        .with("units", clf.units);
     let mut c = finding(
         job,
         FindingKind::Semantic,
@@ -215,7 +223,10 @@ fn shift_findings(
     c.effect_size = Some(cen);
     c.ref_n = gn;
     c.cur_n = pn;
-    c.details = json!({"summary": format!("1 − cos {:.4}", cen), "note": "trend only, no test"});
+    c.details = FindingDetails {
+        note: Some("trend only, no test".into()),
+        ..FindingDetails::summary(format!("1 − cos {:.4}", cen))
+    };
     vec![a, b, c]
 }
 
@@ -248,30 +259,22 @@ pub fn classify_semantic(findings: &mut [Finding]) -> SemanticShift {
         .collect();
     let topics = findings
         .iter()
-        .filter(|f| drifted(f) && f.details["gap"] == Value::Bool(true))
+        .filter(|f| drifted(f) && f.details.gap)
         .count();
     let mut diffuse = Vec::new();
     for f in findings.iter_mut() {
         let semantic = matches!(f.kind, FindingKind::Semantic | FindingKind::Coverage);
-        if !semantic || f.details["gap"] == Value::Bool(true) || f.test == "centroid_cosine" {
+        if !semantic || f.details.gap || f.test == "centroid_cosine" {
             continue;
         }
-        if let Some(obj) = f.details.as_object_mut() {
-            obj.insert("semantic_kind".into(), json!("diffuse"));
-            if f.verdict == Verdict::Drifted {
-                diffuse.push(f.metric.clone());
-                if f.side == "input" && topics == 0 && !surface.is_empty() {
-                    obj.insert("note".into(), json!(SURFACE_FORM_NOTE));
-                    let s = obj
-                        .get("summary")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("")
-                        .to_string();
-                    obj.insert(
-                        "summary".into(),
-                        json!(format!("{s} — {SURFACE_FORM_NOTE}")),
-                    );
-                }
+        let d = &mut f.details;
+        d.semantic_kind = Some("diffuse".into());
+        if f.verdict == Verdict::Drifted {
+            diffuse.push(f.metric.clone());
+            if f.side == "input" && topics == 0 && !surface.is_empty() {
+                d.note = Some(SURFACE_FORM_NOTE.into());
+                let s = d.summary.as_deref().unwrap_or("");
+                d.summary = Some(format!("{s} — {SURFACE_FORM_NOTE}"));
             }
         }
     }
@@ -405,10 +408,10 @@ pub fn deflate(f: &mut Finding, phi: f64) {
     } else {
         p
     };
-    if let Some(obj) = f.details.as_object_mut() {
-        obj.insert("p_value_independent".into(), json!(p));
-        obj.insert("design_effect".into(), json!(phi));
-    }
+    f.details
+        .extra
+        .insert("p_value_independent".into(), json!(p));
+    f.details.extra.insert("design_effect".into(), json!(phi));
     f.p_value = Some(deflated.max(p));
 }
 
@@ -576,11 +579,19 @@ pub async fn run_semantic(
     c.threshold = Some(cfg.coverage_floor);
     c.ref_n = golden.len() as i64;
     c.cur_n = traces.len() as i64;
-    c.details = json!({
-        "coverage": cov.coverage, "threshold": cov.threshold, "q": cov.q, "uncovered_share": cov.uncovered_share,
-        "p_value_binomial": cov.p_value_binomial,
-        "summary": format!("coverage {:.1}% (expected ≈ {:.0}%), similarity threshold {:.3}", cov.coverage * 100.0, (1.0 - cov.q) * 100.0, cov.threshold),
-    });
+    c.details = FindingDetails {
+        coverage: Some(cov.coverage),
+        ..FindingDetails::summary(format!(
+            "coverage {:.1}% (expected ≈ {:.0}%), similarity threshold {:.3}",
+            cov.coverage * 100.0,
+            (1.0 - cov.q) * 100.0,
+            cov.threshold
+        ))
+    }
+    .with("threshold", cov.threshold)
+    .with("q", cov.q)
+    .with("uncovered_share", cov.uncovered_share)
+    .with("p_value_binomial", cov.p_value_binomial);
     // After `details` is set: deflate records the raw p and φ there.
     deflate(&mut c, global_design_effect(&report));
     findings.push(c);
@@ -653,29 +664,57 @@ pub async fn run_semantic(
         f.threshold = Some(cfg.gap_floor);
         f.ref_n = cs.golden_count as i64;
         f.cur_n = cs.production_count as i64;
-        f.details = json!({
-            "cluster": ci, "rank": rank + 1, "label": label, "gap": true, "noisy_share": noisy,
-            "family": GAP_FAMILY, "semantic_kind": "topic",
-            "found_by": "gap_regions",
-            "golden_count": cs.golden_count, "production_count": cs.production_count, "uncovered_count": cs.uncovered_count,
-            "traffic_share": share,
-            "gap_lower": cs.gap.lower, "gap_upper": cs.gap.upper,
-            "examples": examples.iter().map(|t| json!({"text": t})).collect::<Vec<_>>(),
-            // The gap's production traces (external ids), so a reader can list
-            // them and a later run can recognise the same region.
-            "member_ids": cs.production_members.iter().take(MAX_MEMBER_IDS).filter_map(|&i| traces.get(i).map(|t| t.external_id.as_str())).collect::<Vec<_>>(),
-            "summary": format!("gap “{label}”: {} production / {} golden, {} uncovered", cs.production_count, cs.golden_count, cs.uncovered_count),
-        });
+        f.details = FindingDetails {
+            gap: true,
+            cluster: Some(ci as u64),
+            label: Some(label.clone()),
+            family: Some(GAP_FAMILY.into()),
+            semantic_kind: Some("topic".into()),
+            golden_count: Some(cs.golden_count as u64),
+            production_count: Some(cs.production_count as u64),
+            uncovered_count: Some(cs.uncovered_count as u64),
+            examples: Some(
+                examples
+                    .iter()
+                    .map(|t| {
+                        Example::Trace(ExampleTrace {
+                            text: Some(t.to_string()),
+                            ..Default::default()
+                        })
+                    })
+                    .collect(),
+            ),
+            ..FindingDetails::summary(format!(
+                "gap “{label}”: {} production / {} golden, {} uncovered",
+                cs.production_count, cs.golden_count, cs.uncovered_count
+            ))
+        }
+        .with("rank", rank + 1)
+        .with("noisy_share", noisy)
+        .with("found_by", "gap_regions")
+        .with("traffic_share", share)
+        .with("gap_lower", cs.gap.lower)
+        .with("gap_upper", cs.gap.upper)
+        // The gap's production traces (external ids), so a reader can list
+        // them and a later run can recognise the same region.
+        .with(
+            "member_ids",
+            cs.production_members
+                .iter()
+                .take(MAX_MEMBER_IDS)
+                .filter_map(|&i| traces.get(i).map(|t| t.external_id.clone()))
+                .collect::<Vec<_>>(),
+        );
         findings.push(f);
         rank += 1;
     }
     // Stable identity: a gap found before keeps its id and label.
     let gap_idx: Vec<usize> = (0..findings.len())
-        .filter(|&i| findings[i].details["gap"] == Value::Bool(true))
+        .filter(|&i| findings[i].details.gap)
         .collect();
     let gap_ci: Vec<usize> = gap_idx
         .iter()
-        .filter_map(|&i| findings[i].details["cluster"].as_u64().map(|c| c as usize))
+        .filter_map(|&i| findings[i].details.cluster.map(|c| c as usize))
         .collect();
     let known = store.known_gaps(job).await?;
     let members: Vec<Vec<String>> = gap_ci
@@ -740,20 +779,22 @@ pub async fn run_semantic(
         let label = gap_labels.get(&ci).cloned().unwrap_or_default();
         let f = &mut findings[fi];
         f.metric = format!("input.gap.{id}");
-        f.details["gap_id"] = json!(id);
-        f.details["label"] = json!(label);
-        f.details["first_seen_run"] = json!(known
-            .iter()
-            .find(|k| Some(k.id) == *was)
-            .map_or(run_id, |k| k.first_run_id));
-        let (p, g, u) = (
-            f.details["production_count"].clone(),
-            f.details["golden_count"].clone(),
-            f.details["uncovered_count"].clone(),
+        let d = &mut f.details;
+        d.gap_id = Some(id);
+        d.first_seen_run = Some(
+            known
+                .iter()
+                .find(|k| Some(k.id) == *was)
+                .map_or(run_id, |k| k.first_run_id),
         );
-        f.details["summary"] = json!(format!(
-            "gap {id} “{label}”: {p} production / {g} golden, {u} uncovered"
+        let count = |c: Option<u64>| c.unwrap_or(0);
+        d.summary = Some(format!(
+            "gap {id} “{label}”: {} production / {} golden, {} uncovered",
+            count(d.production_count),
+            count(d.golden_count),
+            count(d.uncovered_count)
         ));
+        d.label = Some(label);
     }
     for (ci, cs) in cl.clusters.iter().enumerate() {
         clusters.push(GapCluster {
@@ -905,7 +946,7 @@ mod tests {
             } else {
                 Verdict::Ok
             };
-            x.details = json!({"summary": "s"});
+            x.details = FindingDetails::summary("s");
             x
         };
         let mut fs = vec![
@@ -913,12 +954,12 @@ mod tests {
             f("input.oov_rate", FindingKind::Structural, true),
         ];
         let shift = classify_semantic(&mut fs);
-        assert_eq!(fs[0].details["semantic_kind"], "diffuse");
-        assert_eq!(fs[0].details["note"], SURFACE_FORM_NOTE);
+        assert_eq!(fs[0].details.semantic_kind.as_deref(), Some("diffuse"));
+        assert_eq!(fs[0].details.note.as_deref(), Some(SURFACE_FORM_NOTE));
         assert_eq!(shift.note.as_deref(), Some(SURFACE_FORM_NOTE));
         // Without a surface-form finding, a diffuse shift carries no note.
         let mut fs = vec![f("input.mmd", FindingKind::Semantic, true)];
         classify_semantic(&mut fs);
-        assert!(fs[0].details.get("note").is_none());
+        assert!(fs[0].details.note.is_none());
     }
 }
