@@ -22,7 +22,7 @@ LAYERS = [
     "config text telemetry ratelimit demo",  # leaves: config kit, text, counters, limiter, demo data
     "stats",  # pure numerics
     "metrics embed notify",  # pure cores: text metrics, embedders, alert logic
-    "semantic",  # embedding-space analysis (uses stats)
+    "semantic answers",  # embedding-space analysis (uses stats); answers against the golden set
     "store",  # the only SQL
     "ingest",  # record parsing and storing
     "golden sources",  # golden-set import, pull sources

@@ -6,6 +6,7 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod alert;
+pub mod answers;
 pub mod cli;
 pub mod config;
 pub mod daemon;

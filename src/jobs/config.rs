@@ -89,6 +89,10 @@ pub struct JobConfig {
     /// Semantic drift, coverage and proposals (`[jobs.semantic]`).
     #[serde(default)]
     pub semantic: super::SemanticJobConfig,
+    /// Agreement of production answers with the golden set's expected
+    /// outputs (`[jobs.answers]`; off until `fields` names one).
+    #[serde(default)]
+    pub answers: super::AnswersConfig,
 }
 
 fn default_schedule() -> String {
@@ -191,6 +195,8 @@ pub struct JobSpec {
     pub semantic: super::SemanticJobConfig,
     /// `[jobs.semantic]` checked into the analysis parameters, once, at load.
     pub semantic_params: SemanticParams,
+    /// `[jobs.answers]`, checked.
+    pub answers: super::AnswersConfig,
 }
 
 /// When a job's scheduled runs fire and what window each reads.
@@ -320,6 +326,7 @@ impl JobConfig {
             effect_floors: EffectFloors::default(),
             tests: BTreeMap::new(),
             semantic: super::SemanticJobConfig::default(),
+            answers: super::AnswersConfig::default(),
         }
     }
 
@@ -514,6 +521,7 @@ impl JobConfig {
                 ),
             ));
         }
+        errs.extend(self.answers.check(&key("answers")));
         if !errs.is_empty() {
             return Err(errs);
         }
@@ -558,6 +566,7 @@ impl JobConfig {
             tests: self.tests.clone(),
             semantic: self.semantic.clone(),
             semantic_params: semantic_params.expect("checked"),
+            answers: self.answers.clone(),
         })
     }
 }

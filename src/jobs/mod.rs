@@ -24,6 +24,7 @@ pub use error::JobError;
 pub use hypothesis::{decide_verdicts, test_metric, MetricTest};
 pub use orphans::{abort_orphaned_runs, cli_holder, holder_alive, hostname, orphaned};
 pub use profile::{RefColumn, ReferenceProfile};
+pub use run::answers::{AnswersConfig, DEFAULT_MATCH_COS};
 pub use run::semantic::SemanticJobConfig;
 pub use run::{run_job, run_job_exporting_metrics, write_metrics_csv, RunOptions, RunOutcome};
 pub use sampling::{bottom_k_sample, sample_key, BottomK};

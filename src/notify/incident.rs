@@ -34,6 +34,7 @@ pub const CRITICAL_METRICS: [&str; 5] = [
 /// | `topic.ID` | one gap (a region of production the golden set does not cover) |
 /// | `input_semantic` | input MMD, domain classifier, coverage |
 /// | `output_semantic` | output MMD and other output embedding tests |
+/// | `answers` | agreement of production answers with the golden set's expected outputs |
 /// | `errors`, `feedback`, `latency`, `usage` | operational rates and costs |
 pub fn incident_of(f: &Finding) -> String {
     let m = f.metric.as_str();
@@ -48,6 +49,7 @@ pub fn incident_of(f: &Finding) -> String {
             "op.error_rate" => "errors",
             "op.negative_feedback_rate" => "feedback",
             "op.latency_ms" => "latency",
+            m if m.starts_with("answer.") => "answers",
             _ => "usage",
         }
         .into(),
@@ -261,6 +263,7 @@ mod tests {
             ),
             (with("op.latency_ms", Operational, Side::Output), "latency"),
             (with("op.cost", Operational, Side::Output), "usage"),
+            (with("answer.intent", Operational, Side::Output), "answers"),
             (
                 with("op.completion_tokens", Operational, Side::Output),
                 "outputs",

@@ -79,6 +79,8 @@ pub struct StageTimings {
     pub tests: u64,
     pub operational: u64,
     pub semantic: u64,
+    /// Only when the job tracks answers (`[jobs.answers]`).
+    pub answers: Option<u64>,
 }
 
 /// The semantic stage's part of the summary.

@@ -11,6 +11,8 @@ mod ingest;
 mod http;
 // Structural analysis runs on generated data with known truth.
 mod analysis;
+
+mod answers;
 // `bench tests`: the test stage alone on exported metric columns.
 mod bench;
 // Semantic drift, coverage and proposals with the real embedding model.

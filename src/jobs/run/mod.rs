@@ -2,8 +2,10 @@
 //! atomically with the run's final status. This file orchestrates the stages:
 //! `structural` (sample, reference profile, streaming measurement, tests),
 //! `operational` (against the previous window), `semantic` (embeddings, gaps,
-//! proposals), `examples` (traces behind a finding) and `export` (metric CSVs).
+//! proposals), `answers` (production answers against the golden set's expected
+//! outputs), `examples` (traces behind a finding) and `export` (metric CSVs).
 
+pub(super) mod answers;
 mod examples;
 mod export;
 mod operational;
@@ -19,7 +21,8 @@ use super::config::JobSpec;
 use super::error::JobError;
 use super::hypothesis::decide_verdicts;
 use crate::store::{
-    Finding, NewProposal, RunStatus, RunSummary, SemanticSummary, StageTimings, Store, Verdict,
+    Finding, GoldenExample, NewProposal, RunStatus, RunSummary, SemanticSummary, StageTimings,
+    Store, Verdict,
 };
 use examples::attach_examples;
 use export::export_samples;
@@ -137,6 +140,24 @@ async fn run_job_inner(
 /// Logs the process's resident and peak resident memory (`VmRSS`, `VmHWM` in
 /// `/proc/self/status`, Linux only) at debug level after a stage of a run, to
 /// see where a run's memory goes (`DRIFTWATCH_LOG=driftwatch=debug`).
+/// The golden set's examples at `version`, read once for the stages that need
+/// them all (semantic, answers).
+async fn golden_examples<'a>(
+    store: &Store,
+    spec: &JobSpec,
+    version: i64,
+    cache: &'a mut Option<Vec<GoldenExample>>,
+) -> Result<&'a [GoldenExample], JobError> {
+    if cache.is_none() {
+        *cache = Some(
+            store
+                .golden_examples(&spec.golden_set, Some(version))
+                .await?,
+        );
+    }
+    Ok(cache.as_deref().unwrap_or(&[]))
+}
+
 fn log_memory(stage: &str) {
     if !tracing::enabled!(tracing::Level::DEBUG) {
         return;
@@ -218,13 +239,14 @@ async fn analyze(
     // sample's operational values are not kept (40 bytes a trace).
     let t = Instant::now();
     let previous_ids = previous_window(store, spec, from, to, k).await?;
-    let operational = previous_ids.is_some();
+    let operational = spec.operational && previous_ids.is_some();
     let operational_ms = ms(t);
 
     // The structural stage streams: texts are reduced to metric rows chunk by
     // chunk. Only the semantic stage keeps the sampled traces' texts.
     let t = Instant::now();
-    let prod = stream_sample(store, &ids, Some(ex), operational, spec.semantic.enabled).await?;
+    let keep_texts = spec.semantic.enabled || spec.answers.enabled();
+    let prod = stream_sample(store, &ids, Some(ex), operational, keep_texts).await?;
     drop(ids);
     let measure_ms = ms(t);
     log_memory("production metrics");
@@ -260,12 +282,19 @@ async fn analyze(
     let tests_ms = ms(t);
     log_memory("tests");
     let t = Instant::now();
+    // The answers stage compares with the previous window's answers too.
+    let mut previous_traces = None;
     if let Some(prev_ids) = previous_ids {
-        let previous = stream_sample(store, &prev_ids, None, true, false).await?;
-        findings.extend(operational_findings(spec, &previous.op, &prod.op));
+        let previous =
+            stream_sample(store, &prev_ids, None, operational, spec.answers.enabled()).await?;
+        if operational {
+            findings.extend(operational_findings(spec, &previous.op, &prod.op));
+        }
+        previous_traces = Some(previous.traces);
     }
     let operational_ms = operational_ms + ms(t);
     log_memory("operational");
+    let mut golden_all: Option<Vec<GoldenExample>> = None;
     let mut semantic_summary: Option<SemanticSummary> = None;
     let mut proposals = Vec::new();
     let t = Instant::now();
@@ -274,10 +303,9 @@ async fn analyze(
             .embedder
             .as_ref()
             .ok_or_else(|| JobError::NoEmbedder(spec.name.clone()))?;
-        // The semantic stage embeds every golden text: only it loads them all.
-        let golden = store
-            .golden_examples(&spec.golden_set, Some(version.version))
-            .await?;
+        // The semantic stage embeds every golden text: only it (and the
+        // answers stage) load them all.
+        let golden = golden_examples(store, spec, version.version, &mut golden_all).await?;
         let out = semantic::run_semantic(
             store,
             embedder,
@@ -287,7 +315,7 @@ async fn analyze(
             spec.seed,
             &spec.semantic_params,
             &spec.semantic,
-            &golden,
+            golden,
             &prod.traces,
         )
         .await?;
@@ -297,6 +325,27 @@ async fn analyze(
     }
     let semantic_ms = ms(t);
     log_memory("semantic");
+    let mut answers_ms = None;
+    if spec.answers.enabled() {
+        let t = Instant::now();
+        let golden = golden_examples(store, spec, version.version, &mut golden_all).await?;
+        findings.extend(
+            answers::run_answers(
+                store,
+                opts.embedder.as_ref(),
+                &spec.name,
+                &spec.answers,
+                spec.effect_floors.rate,
+                golden,
+                &prod.traces,
+                previous_traces.as_deref(),
+            )
+            .await?,
+        );
+        answers_ms = Some(ms(t));
+        log_memory("answers");
+    }
+    drop(golden_all);
     decide_verdicts(&mut findings, spec.alpha);
     let kind = semantic::classify_semantic(&mut findings);
     // Proposals come from drifted topic gaps only (spot checks aside): a
@@ -341,6 +390,7 @@ async fn analyze(
             tests: tests_ms,
             operational: operational_ms,
             semantic: semantic_ms,
+            answers: answers_ms,
         },
         semantic: semantic_summary,
         other: Default::default(),

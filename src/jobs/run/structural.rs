@@ -311,7 +311,7 @@ pub(super) async fn previous_window(
     to: DateTime<Utc>,
     k: usize,
 ) -> Result<Option<Vec<i64>>, StoreError> {
-    if !spec.operational {
+    if !spec.operational && !spec.answers.enabled() {
         return Ok(None);
     }
     let (n, ids) = sample_ids(store, spec, from - (to - from), from, k).await?;

@@ -1,0 +1,276 @@
+//! Answers against the golden set: which production traces ask a question the
+//! golden set answers, and whether the production answer agrees with the
+//! expected output on the fields that say what a correct answer is.
+//!
+//! Pure: texts, unit-length embeddings and JSON in; matches and agreement
+//! counts out. The runner (`jobs::run::answers`) reads the traces, embeds, tests
+//! and stores.
+//!
+//! **Matching.** A production input matches a golden example when the two are
+//! the same text after [`normalize`] (case, whitespace and punctuation ignored),
+//! or else when the golden input is its nearest by cosine and the cosine is at
+//! least `min_cos`. The default threshold is measured on real text (BANKING77,
+//! see BENCHMARKS.md "Answers: matching"): different-intent nearest neighbours
+//! rarely reach it.
+//!
+//! **Agreement.** For each configured field (a dotted path into the output
+//! JSON, e.g. `intent` or `result.label`), a matched pair whose expected
+//! output has the field agrees when the production output has an equal value:
+//! strings and booleans exactly, numbers within `tolerance` (absolute). A
+//! production output that does not parse, or lacks the field, disagrees: the
+//! answer no longer says it.
+
+use std::collections::HashMap;
+
+use ndarray::ArrayView2;
+use serde_json::Value;
+
+/// A production trace's golden counterpart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Match {
+    /// Index into the golden examples.
+    pub golden: usize,
+    /// Cosine of the two inputs (1 for an exact match).
+    pub cos: f32,
+    /// Same text after [`normalize`].
+    pub exact: bool,
+}
+
+/// Lower case, letters and digits only, words separated by one space: two
+/// inputs that differ in case, spacing or punctuation are the same question.
+pub fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.extend(word.chars().flat_map(char::to_lowercase));
+    }
+    out
+}
+
+/// Matches every production input to a golden example, or to none.
+///
+/// `golden_emb` / `production_emb` are unit rows in the order of the texts;
+/// without them only exact matches are made. When several golden examples have
+/// the same normalized input, the first is taken.
+pub fn match_golden(
+    golden_inputs: &[&str],
+    production_inputs: &[&str],
+    embeddings: Option<(ArrayView2<f32>, ArrayView2<f32>)>,
+    min_cos: f32,
+) -> Vec<Option<Match>> {
+    let mut exact: HashMap<String, usize> = HashMap::with_capacity(golden_inputs.len());
+    for (i, g) in golden_inputs.iter().enumerate() {
+        exact.entry(normalize(g)).or_insert(i);
+    }
+    let sims = embeddings
+        .filter(|(g, p)| g.nrows() == golden_inputs.len() && p.nrows() == production_inputs.len())
+        .filter(|(g, _)| g.nrows() > 0)
+        .map(|(g, p)| p.dot(&g.t()));
+    production_inputs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            if let Some(&g) = exact.get(&normalize(p)) {
+                return Some(Match {
+                    golden: g,
+                    cos: 1.0,
+                    exact: true,
+                });
+            }
+            let row = sims.as_ref()?.row(i);
+            let (g, &cos) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
+            (cos >= min_cos).then_some(Match {
+                golden: g,
+                cos,
+                exact: false,
+            })
+        })
+        .collect()
+}
+
+/// The value at a dotted `path` of a JSON text (`None` when the text does not
+/// parse or has no such field).
+pub fn json_field(text: &str, path: &str) -> Option<Value> {
+    let v: Value = serde_json::from_str(text.trim()).ok()?;
+    let mut cur = &v;
+    for key in path.split('.') {
+        cur = match cur {
+            Value::Object(o) => o.get(key)?,
+            Value::Array(a) => a.get(key.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(cur.clone())
+}
+
+/// Whether an actual field value agrees with the expected one: numbers within
+/// `tolerance`, strings ignoring surrounding whitespace, anything else equal.
+pub fn values_agree(expected: &Value, actual: &Value, tolerance: f64) -> bool {
+    match (expected, actual) {
+        (Value::Number(e), Value::Number(a)) => match (e.as_f64(), a.as_f64()) {
+            (Some(e), Some(a)) => (e - a).abs() <= tolerance,
+            _ => false,
+        },
+        (Value::String(e), Value::String(a)) => e.trim() == a.trim(),
+        (e, a) => e == a,
+    }
+}
+
+/// Agreement on one field over matched pairs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FieldAgreement {
+    /// Matched pairs whose expected output has the field.
+    pub compared: u64,
+    /// Of those, pairs whose production output has an agreeing value.
+    pub agreed: u64,
+    /// The disagreeing pairs: (production index, golden index, expected
+    /// value, actual value or `None` when the production output lacks it).
+    pub disagreements: Vec<(usize, usize, Value, Option<Value>)>,
+}
+
+impl FieldAgreement {
+    /// `agreed / compared` (`None` with nothing compared).
+    pub fn rate(&self) -> Option<f64> {
+        (self.compared > 0).then(|| self.agreed as f64 / self.compared as f64)
+    }
+}
+
+/// Agreement on `field` of every matched production output with its golden
+/// expected output. `matches[i]` belongs to `actual[i]`; `expected` is indexed
+/// by [`Match::golden`].
+pub fn field_agreement(
+    matches: &[Option<Match>],
+    expected: &[&str],
+    actual: &[&str],
+    field: &str,
+    tolerance: f64,
+) -> FieldAgreement {
+    let mut out = FieldAgreement::default();
+    for (i, m) in matches.iter().enumerate() {
+        let Some(m) = m else { continue };
+        let Some(want) = expected.get(m.golden).and_then(|e| json_field(e, field)) else {
+            continue;
+        };
+        out.compared += 1;
+        let got = actual.get(i).and_then(|a| json_field(a, field));
+        if got
+            .as_ref()
+            .is_some_and(|g| values_agree(&want, g, tolerance))
+        {
+            out.agreed += 1;
+        } else {
+            out.disagreements.push((i, m.golden, want, got));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+    use serde_json::json;
+
+    #[test]
+    fn normalize_ignores_case_spacing_and_punctuation() {
+        assert_eq!(normalize("  Where's my CARD?! "), "where s my card");
+        assert_eq!(normalize("where s my card"), "where s my card");
+        assert_eq!(normalize("Überweisung, bitte."), "überweisung bitte");
+        assert_eq!(normalize("?!"), "");
+    }
+
+    #[test]
+    fn exact_first_then_the_nearest_golden_above_the_threshold() {
+        let golden = ["Where is my card?", "How do I reset my PIN"];
+        let prod = ["where is my card", "reset pin please", "weather today"];
+        // Unit rows: prod[1] is close to golden[1], prod[2] to nothing.
+        let g = array![[1.0f32, 0.0], [0.0, 1.0]];
+        let s = 0.95f32.sqrt();
+        let p = array![[0.0f32, 1.0], [0.05f32.sqrt(), s], [0.6, -0.8]];
+        let m = match_golden(&golden, &prod, Some((g.view(), p.view())), 0.9);
+        assert_eq!(
+            m[0],
+            Some(Match {
+                golden: 0,
+                cos: 1.0,
+                exact: true
+            })
+        );
+        let m1 = m[1].unwrap();
+        assert_eq!((m1.golden, m1.exact), (1, false));
+        assert!((m1.cos - s).abs() < 1e-6);
+        assert_eq!(m[2], None);
+        // Without embeddings only the exact match is made.
+        let m = match_golden(&golden, &prod, None, 0.9);
+        assert_eq!(m.iter().filter(|x| x.is_some()).count(), 1);
+    }
+
+    #[test]
+    fn fields_agree_exactly_or_within_the_tolerance() {
+        assert_eq!(
+            json_field(r#"{"result": {"label": "card"}}"#, "result.label"),
+            Some(json!("card"))
+        );
+        assert_eq!(json_field(r#"{"xs": [1, 2]}"#, "xs.1"), Some(json!(2)));
+        assert_eq!(json_field("not json", "label"), None);
+        assert!(values_agree(&json!(0.5), &json!(0.52), 0.05));
+        assert!(!values_agree(&json!(0.5), &json!(0.6), 0.05));
+        assert!(values_agree(&json!("card "), &json!("card"), 0.0));
+        assert!(!values_agree(&json!("card"), &json!("Card"), 0.0));
+        assert!(!values_agree(&json!(1), &json!("1"), 0.0));
+    }
+
+    #[test]
+    fn a_missing_or_unparsable_answer_disagrees_and_unmatched_traces_do_not_count() {
+        let matches = [
+            Some(Match {
+                golden: 0,
+                cos: 1.0,
+                exact: true,
+            }),
+            Some(Match {
+                golden: 0,
+                cos: 0.95,
+                exact: false,
+            }),
+            Some(Match {
+                golden: 1,
+                cos: 1.0,
+                exact: true,
+            }),
+            None,
+            Some(Match {
+                golden: 2,
+                cos: 1.0,
+                exact: true,
+            }),
+        ];
+        let expected = [
+            r#"{"intent": "card_lost"}"#,
+            r#"{"intent": "pin_reset"}"#,
+            r#"{"other": 1}"#,
+        ];
+        let actual = [
+            r#"{"intent": "card_lost"}"#,
+            "Sorry, I cannot help.",
+            r#"{"intent": "card_lost"}"#,
+            r#"{"intent": "anything"}"#,
+            r#"{"intent": "x"}"#,
+        ];
+        let a = field_agreement(&matches, &expected, &actual, "intent", 0.0);
+        // golden 2 has no intent: that pair is not compared; trace 3 is unmatched.
+        assert_eq!((a.compared, a.agreed), (3, 1));
+        assert_eq!(a.rate(), Some(1.0 / 3.0));
+        assert_eq!(a.disagreements.len(), 2);
+        assert_eq!(a.disagreements[0], (1, 0, json!("card_lost"), None));
+        assert_eq!(
+            a.disagreements[1],
+            (2, 1, json!("pin_reset"), Some(json!("card_lost")))
+        );
+    }
+}

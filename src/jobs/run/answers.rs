@@ -1,0 +1,355 @@
+//! The answers stage: does production still give the expected answer to the
+//! questions the golden set knows? For each configured output field, the share
+//! of production traces matched to a golden question whose answer agrees with
+//! the expected output, in this window against the previous window, by the
+//! pooled two-proportion z-test (one finding per field, `answer.FIELD`, under
+//! the run's decision rule). The pure parts are in [`crate::answers`].
+
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::super::embedding::{embed_cached, EmbedStats, SharedEmbedder};
+use super::super::error::JobError;
+use crate::answers::{self, FieldAgreement, Match};
+use crate::config::ConfigError;
+use crate::stats;
+use crate::store::{
+    Example, ExampleTrace, Finding, FindingDetails, FindingKind, GoldenExample, Store, Trace,
+    Verdict,
+};
+
+/// Cosine between two inputs at or above which a production trace asks a
+/// golden question, measured on BANKING77 (BENCHMARKS.md, "Answers:
+/// matching"; all-MiniLM-L6-v2, golden 1,000, production 2,000): at 0.9 about
+/// a fifth of production matches, and 2.8 % of the matches are to a query of
+/// another intent (0.85: 4.8 %; even 0.95 keeps 2.2 %, BANKING77's own
+/// near-duplicates across intents).
+pub const DEFAULT_MATCH_COS: f64 = 0.9;
+
+/// `[jobs.answers]`: agreement of production answers with the golden set's
+/// expected outputs.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnswersConfig {
+    /// JSON fields (dotted paths, e.g. `intent`, `result.label`) of the
+    /// outputs whose agreement with the expected output is tracked; empty
+    /// turns the stage off.
+    pub fields: Vec<String>,
+    /// Absolute tolerance for numeric fields (default 0: equal).
+    pub tolerance: f64,
+    /// Input cosine at or above which a production trace matches its nearest
+    /// golden question (exact matches after normalizing case, spacing and
+    /// punctuation always count). Needs the embedding model; without it only
+    /// exact matches are made.
+    pub match_cos: f64,
+    /// Matched traces needed in each window before a field is tested.
+    pub min_matches: usize,
+}
+
+impl Default for AnswersConfig {
+    fn default() -> Self {
+        AnswersConfig {
+            fields: Vec::new(),
+            tolerance: 0.0,
+            match_cos: DEFAULT_MATCH_COS,
+            min_matches: 20,
+        }
+    }
+}
+
+impl AnswersConfig {
+    /// Whether any field is tracked.
+    pub fn enabled(&self) -> bool {
+        !self.fields.is_empty()
+    }
+
+    /// Range checks, with key paths under `at` (e.g. `jobs[0].answers`).
+    pub fn check(&self, at: &str) -> Vec<ConfigError> {
+        let mut errs = Vec::new();
+        for (i, f) in self.fields.iter().enumerate() {
+            if f.trim().is_empty() || f.split('.').any(str::is_empty) {
+                errs.push(ConfigError::new(
+                    format!("{at}.fields[{i}]"),
+                    format!("must be a dotted field path such as \"intent\" or \"result.label\", got {f:?}"),
+                ));
+            }
+        }
+        if !(self.tolerance >= 0.0 && self.tolerance.is_finite()) {
+            errs.push(ConfigError::new(
+                format!("{at}.tolerance"),
+                format!("must be 0 or more, got {}", self.tolerance),
+            ));
+        }
+        if !(self.match_cos > 0.0 && self.match_cos <= 1.0) {
+            errs.push(ConfigError::new(
+                format!("{at}.match_cos"),
+                format!("must be a cosine in (0, 1], got {}", self.match_cos),
+            ));
+        }
+        if self.min_matches < 2 {
+            errs.push(ConfigError::new(
+                format!("{at}.min_matches"),
+                format!("must be at least 2, got {}", self.min_matches),
+            ));
+        }
+        errs
+    }
+}
+
+/// One window's traces matched to golden questions.
+struct Matched<'a> {
+    traces: &'a [Trace],
+    matches: Vec<Option<Match>>,
+}
+
+impl Matched<'_> {
+    fn count(&self) -> (usize, usize) {
+        let exact = self.matches.iter().flatten().filter(|m| m.exact).count();
+        let all = self.matches.iter().flatten().count();
+        (all, exact)
+    }
+
+    fn agreement(&self, golden: &[GoldenExample], field: &str, tolerance: f64) -> FieldAgreement {
+        let expected: Vec<&str> = golden.iter().map(|g| g.expected_output.as_str()).collect();
+        let actual: Vec<&str> = self.traces.iter().map(|t| t.output.as_str()).collect();
+        answers::field_agreement(&self.matches, &expected, &actual, field, tolerance)
+    }
+}
+
+async fn embed(
+    store: &Store,
+    embedder: &SharedEmbedder,
+    texts: &[&str],
+    stats: &mut EmbedStats,
+) -> Result<Array2<f32>, JobError> {
+    let (m, s) = embed_cached(store, embedder, texts, None).await?;
+    *stats += s;
+    Ok(m)
+}
+
+async fn match_window<'a>(
+    store: &Store,
+    embedder: Option<&SharedEmbedder>,
+    golden: &[GoldenExample],
+    golden_emb: Option<&Array2<f32>>,
+    traces: &'a [Trace],
+    cfg: &AnswersConfig,
+    stats: &mut EmbedStats,
+) -> Result<Matched<'a>, JobError> {
+    let g_in: Vec<&str> = golden.iter().map(|g| g.input.as_str()).collect();
+    let p_in: Vec<&str> = traces.iter().map(|t| t.input.as_str()).collect();
+    let p_emb = match (embedder, golden_emb) {
+        (Some(e), Some(_)) => Some(embed(store, e, &p_in, stats).await?),
+        _ => None,
+    };
+    let matches = answers::match_golden(
+        &g_in,
+        &p_in,
+        golden_emb
+            .zip(p_emb.as_ref())
+            .map(|(g, p)| (g.view(), p.view())),
+        cfg.match_cos as f32,
+    );
+    Ok(Matched { traces, matches })
+}
+
+/// The answers stage: one finding per configured field.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_answers(
+    store: &Store,
+    embedder: Option<&SharedEmbedder>,
+    job: &str,
+    cfg: &AnswersConfig,
+    rate_floor: f64,
+    golden: &[GoldenExample],
+    current: &[Trace],
+    previous: Option<&[Trace]>,
+) -> Result<Vec<Finding>, JobError> {
+    let mut stats = EmbedStats::default();
+    let golden_emb = match embedder {
+        Some(e) => {
+            let g_in: Vec<&str> = golden.iter().map(|g| g.input.as_str()).collect();
+            Some(embed(store, e, &g_in, &mut stats).await?)
+        }
+        None => None,
+    };
+    let now = match_window(
+        store,
+        embedder,
+        golden,
+        golden_emb.as_ref(),
+        current,
+        cfg,
+        &mut stats,
+    )
+    .await?;
+    let before = match previous {
+        Some(p) => Some(
+            match_window(
+                store,
+                embedder,
+                golden,
+                golden_emb.as_ref(),
+                p,
+                cfg,
+                &mut stats,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let (matched, exact) = now.count();
+    let mut findings = Vec::new();
+    for field in &cfg.fields {
+        let a = now.agreement(golden, field, cfg.tolerance);
+        let b = before
+            .as_ref()
+            .map(|w| w.agreement(golden, field, cfg.tolerance));
+        let mut f = field_finding(
+            job,
+            field,
+            cfg,
+            golden,
+            &now,
+            &a,
+            b.as_ref(),
+            (matched, exact),
+        );
+        f.threshold = Some(rate_floor);
+        findings.push(f);
+    }
+    Ok(findings)
+}
+
+fn pct(r: Option<f64>) -> String {
+    r.map_or_else(|| "–".into(), |r| format!("{:.1}%", r * 100.0))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn field_finding(
+    job: &str,
+    field: &str,
+    cfg: &AnswersConfig,
+    golden: &[GoldenExample],
+    now: &Matched<'_>,
+    a: &FieldAgreement,
+    before: Option<&FieldAgreement>,
+    (matched, exact): (usize, usize),
+) -> Finding {
+    let mut f = Finding {
+        id: 0,
+        run_id: 0,
+        job: job.into(),
+        kind: FindingKind::Operational,
+        metric: format!("answer.{field}"),
+        side: "output".into(),
+        test: "z".into(),
+        statistic: None,
+        p_value: None,
+        p_adjusted: None,
+        effect_size: None,
+        threshold: None,
+        verdict: Verdict::Ok,
+        ref_n: before.map_or(0, |b| b.compared as i64),
+        cur_n: a.compared as i64,
+        details: FindingDetails::default(),
+    };
+    let level = format!(
+        "`{field}` agrees with the expected answer in {} of {} traces matched to golden questions ({matched} matched, {exact} exactly)",
+        pct(a.rate()),
+        a.compared
+    );
+    let skip = |why: String| FindingDetails::skipped(format!("{why}; {level}"));
+    let examples: Vec<Example> = a
+        .disagreements
+        .iter()
+        .take(3)
+        .map(|(i, g, want, got)| {
+            let t = &now.traces[*i];
+            let got = got
+                .as_ref()
+                .map_or_else(|| "nothing".to_string(), |v| v.to_string());
+            Example::Trace(ExampleTrace {
+                trace_id: Some(t.id),
+                external_id: Some(t.external_id.clone()),
+                value: Some(json!(got)),
+                text: Some(format!(
+                    "{} → expected {field} {want}, got {got}",
+                    crate::text::truncate(&t.input, 160)
+                )),
+                input: Some(crate::text::truncate(&t.input, 300)),
+                // The expected output beside the production one.
+                output: Some(format!(
+                    "expected: {} | got: {}",
+                    crate::text::truncate(&golden[*g].expected_output, 200),
+                    crate::text::truncate(&t.output, 200)
+                )),
+            })
+        })
+        .collect();
+    let Some(b) = before else {
+        f.verdict = Verdict::Skipped;
+        f.details = skip("no previous window to compare with".into());
+        return f;
+    };
+    if (a.compared as usize) < cfg.min_matches || (b.compared as usize) < cfg.min_matches {
+        f.verdict = Verdict::Skipped;
+        f.details = skip(format!(
+            "too few matched traces to test ({} now, {} before; {} needed)",
+            a.compared, b.compared, cfg.min_matches
+        ));
+        return f;
+    }
+    match stats::two_proportion_ztest(b.agreed, b.compared, a.agreed, a.compared) {
+        Ok(z) => {
+            let (pb, pa) = (b.rate().unwrap_or(0.0), a.rate().unwrap_or(0.0));
+            f.statistic = Some(z.statistic);
+            f.p_value = Some(z.p_value);
+            f.effect_size = Some((pa - pb).abs());
+            f.details = FindingDetails {
+                reference_rate: Some(pb),
+                production_rate: Some(pa),
+                examples: Some(examples),
+                ..FindingDetails::summary(level)
+            }
+            .with("matched", matched)
+            .with("matched_exact", exact)
+            .with("match_cos", cfg.match_cos);
+        }
+        Err(e) => {
+            f.verdict = Verdict::Skipped;
+            f.details = skip(format!("z-test failed: {e}"));
+        }
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_settings_are_named_by_key() {
+        let cfg = AnswersConfig {
+            fields: vec!["intent".into(), "result..label".into(), " ".into()],
+            tolerance: -1.0,
+            match_cos: 1.5,
+            min_matches: 1,
+        };
+        let errs = cfg.check("jobs[0].answers");
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "jobs[0].answers.fields[1]",
+                "jobs[0].answers.fields[2]",
+                "jobs[0].answers.tolerance",
+                "jobs[0].answers.match_cos",
+                "jobs[0].answers.min_matches"
+            ]
+        );
+        assert!(AnswersConfig::default().check("a").is_empty());
+        assert!(!AnswersConfig::default().enabled());
+    }
+}
