@@ -64,6 +64,7 @@ fn register_snapshot(reg: &mut Registry, s: &MetricsSnapshot) {
     );
     let effect = Family::<FindingLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     let floor = Family::<FindingLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let rate = Family::<FindingLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     let drifted = Family::<VerdictLabels, Gauge>::default();
     let coverage = Family::<JobLabel, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     for f in &s.latest_findings {
@@ -77,6 +78,9 @@ fn register_snapshot(reg: &mut Registry, s: &MetricsSnapshot) {
         }
         if let Some(t) = f.threshold.filter(|t| t.is_finite()) {
             floor.get_or_create(&l).set(t);
+        }
+        if let Some(r) = f.details.production_rate.filter(|r| r.is_finite()) {
+            rate.get_or_create(&l).set(r);
         }
         drifted
             .get_or_create(&VerdictLabels {
@@ -106,6 +110,12 @@ fn register_snapshot(reg: &mut Registry, s: &MetricsSnapshot) {
         "The effect-size floor each metric's verdict used in the job's latest succeeded run \
          (a finding drifts only above it)",
         floor,
+    );
+    reg.register(
+        "production_rate",
+        "The production side of a rate metric in the job's latest succeeded run: answer \
+         agreement (answer.FIELD), negative feedback, errors, valid JSON, empty outputs",
+        rate,
     );
     reg.register(
         "verdict",

@@ -653,6 +653,7 @@ async fn metrics_readyz_sources_reload_and_systemd_notify() {
             verdict: "drifted".into(),
             details: driftwatch::store::FindingDetails {
                 coverage: Some(0.8),
+                production_rate: Some(0.9),
                 ..Default::default()
             },
         }],
@@ -720,15 +721,18 @@ async fn metrics_readyz_sources_reload_and_systemd_notify() {
     }
 
     // Every panel returns data under a real Prometheus scraping this daemon.
-    // This fixture's job has no semantic stage and fires no alert, so the
-    // coverage and alerts-by-name panels have no series here (their metrics
-    // are checked above from a snapshot; `incidents::the_demo_scenario_…` runs
-    // the store's panels on a semantic job with firing alerts).
+    // This fixture's job has no semantic stage, fires no alert, tracks no
+    // answers and its traces carry no feedback, so the coverage, alerts-by-name
+    // and agreement/feedback panels have no series here (their metrics are
+    // checked above from a snapshot; `incidents::the_demo_scenario_…` runs the
+    // store's panels on a semantic job with firing alerts and feedback).
     let empty = crate::prometheus::panels_without_data(d.addr, &exprs, "tick").await;
     let unexpected: Vec<&(String, serde_json::Value)> = empty
         .iter()
         .filter(|(e, _)| {
-            !e.contains("driftwatch_coverage_ratio") && !e.contains("driftwatch_alerts_by_name")
+            !e.contains("driftwatch_coverage_ratio")
+                && !e.contains("driftwatch_alerts_by_name")
+                && !e.contains("driftwatch_production_rate")
         })
         .collect();
     assert!(

@@ -205,6 +205,7 @@ async fn store_panels_return_data_under_prometheus(url: &str) {
         "driftwatch_alerts",
         "driftwatch_proposals_pending",
         "driftwatch_last_success_timestamp_seconds",
+        "driftwatch_production_rate",
     ];
     let exprs: Vec<String> = all
         .into_iter()

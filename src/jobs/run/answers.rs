@@ -288,6 +288,11 @@ fn field_finding(
             })
         })
         .collect();
+    // A skipped finding still says the level (and `/metrics` exports it).
+    let skip = |why: String| FindingDetails {
+        production_rate: a.rate(),
+        ..skip(why)
+    };
     let Some(b) = before else {
         f.verdict = Verdict::Skipped;
         f.details = skip("no previous window to compare with".into());
