@@ -151,7 +151,7 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
     let toml_text = format!(
         "# written by `driftwatch demo`\n[store]\nurl = \"sqlite://driftwatch.db\"\n\n[embedding]\nmodel_dir = \"{}\"\nonnxruntime_lib = \"{}\"\n\n\
          [[jobs]]\nname = \"support\"\nschedule = \"0 */15 * * * *\"\nwindow = \"24h\"\nsample_size = 2000\ngolden_set = \"support\"\n\
-         output_json_schema = \"output.schema.json\"\n\n[alerts.receivers.ops-mail]\nkind = \"file\"\ndir = \"mail\"\n\n\
+         output_json_schema = \"output.schema.json\"\n\n[jobs.answers]\nfields = [\"intent\"]\n\n[alerts.receivers.ops-mail]\nkind = \"file\"\ndir = \"mail\"\n\n\
          [server]\nbind = \"127.0.0.1:{port}\"\nexternal_url = \"http://127.0.0.1:{port}\"\ntoken_file = \"ingest-token\"\n\n\
          [review]\nreviewers = [{{ name = \"demo\", token_file = \"review-token\" }}]\n",
         models.join("all-MiniLM-L6-v2").display(),
