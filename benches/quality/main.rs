@@ -146,19 +146,9 @@ async fn run_case(
     job.seed = seed;
     let spec = job.check("quality", Path::new(".")).unwrap();
     let started = Instant::now();
-    let out = run_job(
-        &store,
-        &spec,
-        &RunOptions {
-            now: end,
-            window: None,
-            sample_size: None,
-            embedder: Some(e.clone()),
-            holder: None,
-        },
-    )
-    .await
-    .unwrap();
+    let out = run_job(&store, &spec, &RunOptions::at(end, Some(e.clone())))
+        .await
+        .unwrap();
     let mut s = Score {
         seconds: started.elapsed().as_secs_f64(),
         ..Score::default()

@@ -277,6 +277,28 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A finding not yet tested: no numbers, verdict `Ok`, empty details.
+    pub fn new(job: &str, kind: FindingKind, metric: &str, side: &str, test: &str) -> Finding {
+        Finding {
+            id: 0,
+            run_id: 0,
+            job: job.into(),
+            kind,
+            metric: metric.into(),
+            side: side.into(),
+            test: test.into(),
+            statistic: None,
+            p_value: None,
+            p_adjusted: None,
+            effect_size: None,
+            threshold: None,
+            verdict: Verdict::Ok,
+            ref_n: 0,
+            cur_n: 0,
+            details: super::FindingDetails::default(),
+        }
+    }
+
     /// One line that says what changed, e.g. `98.0% → 81.0%` or
     /// `median 112 → 31`; for a gap, how many traces it holds; else the
     /// analysis' own summary (empty when there is none).

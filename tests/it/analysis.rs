@@ -45,20 +45,10 @@ fn job(seed: u64) -> JobConfig {
 
 async fn run(store: &Store, j: &JobConfig) -> Vec<Finding> {
     let spec = j.check("t", std::path::Path::new(".")).unwrap();
-    run_job(
-        store,
-        &spec,
-        &RunOptions {
-            now: end(),
-            window: None,
-            sample_size: None,
-            embedder: None,
-            holder: None,
-        },
-    )
-    .await
-    .unwrap()
-    .findings
+    run_job(store, &spec, &RunOptions::at(end(), None))
+        .await
+        .unwrap()
+        .findings
 }
 
 fn drifted(f: &[Finding]) -> Vec<String> {
@@ -188,32 +178,12 @@ async fn run_on_postgres_and_profile_is_cached() {
     });
     load(&s, 4, 40, &o).await;
     let spec = job(4).check("t", std::path::Path::new(".")).unwrap();
-    let a = run_job(
-        &s,
-        &spec,
-        &RunOptions {
-            now: end(),
-            window: None,
-            sample_size: None,
-            embedder: None,
-            holder: None,
-        },
-    )
-    .await
-    .unwrap();
-    let b = run_job(
-        &s,
-        &spec,
-        &RunOptions {
-            now: end(),
-            window: None,
-            sample_size: None,
-            embedder: None,
-            holder: None,
-        },
-    )
-    .await
-    .unwrap();
+    let a = run_job(&s, &spec, &RunOptions::at(end(), None))
+        .await
+        .unwrap();
+    let b = run_job(&s, &spec, &RunOptions::at(end(), None))
+        .await
+        .unwrap();
     assert_eq!(a.summary.reference_profile, "computed");
     assert_eq!(b.summary.reference_profile, "cached");
     assert_eq!(
@@ -263,13 +233,7 @@ async fn exported_metric_columns_match_the_tested_samples() {
     load(&s, 5, 40, &o).await;
     let dir = tempfile::tempdir().unwrap();
     let spec = job(5).check("t", std::path::Path::new(".")).unwrap();
-    let opts = RunOptions {
-        now: end(),
-        window: None,
-        sample_size: None,
-        embedder: None,
-        holder: None,
-    };
+    let opts = RunOptions::at(end(), None);
     let out = driftwatch::jobs::run_job_exporting_metrics(&s, &spec, &opts, dir.path())
         .await
         .unwrap();

@@ -99,19 +99,9 @@ async fn answer_finding(
     j.semantic.enabled = false;
     j.answers.fields = vec!["intent".into()];
     let spec = j.check("t", std::path::Path::new(".")).unwrap();
-    let out = run_job(
-        store,
-        &spec,
-        &RunOptions {
-            now: end(),
-            window: None,
-            sample_size: None,
-            embedder,
-            holder: None,
-        },
-    )
-    .await
-    .unwrap();
+    let out = run_job(store, &spec, &RunOptions::at(end(), embedder))
+        .await
+        .unwrap();
     out.findings
         .into_iter()
         .find(|f| f.metric == "answer.intent")

@@ -49,10 +49,7 @@ async fn bench_tests_on_exported_columns_decides_like_the_run() {
     j.operational = false;
     let spec = j.check("t", std::path::Path::new(".")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let opts = RunOptions {
-        now: end,
-        ..RunOptions::default()
-    };
+    let opts = RunOptions::at(end, None);
     let run = run_job_exporting_metrics(&s, &spec, &opts, dir.path())
         .await
         .unwrap();

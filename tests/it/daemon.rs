@@ -480,22 +480,6 @@ fn promql_metric_names(expr: &str) -> BTreeSet<String> {
         .collect()
 }
 
-pub(crate) fn collect_exprs(v: &serde_json::Value, out: &mut Vec<String>) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, x) in m {
-                if (k == "expr" || k == "query") && x.is_string() {
-                    out.push(x.as_str().unwrap().to_string());
-                } else {
-                    collect_exprs(x, out);
-                }
-            }
-        }
-        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_exprs(x, out)),
-        _ => {}
-    }
-}
-
 /// A unix datagram socket standing in for systemd's NOTIFY_SOCKET; a thread
 /// reads it continuously, as systemd does.
 fn notify_socket(dir: &Path) -> (PathBuf, Arc<std::sync::Mutex<Vec<String>>>) {
@@ -628,16 +612,7 @@ async fn metrics_readyz_sources_reload_and_systemd_notify() {
     }
 
     // The Grafana dashboard is valid JSON and uses only metrics that exist.
-    let dash: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/config/grafana/driftwatch.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let mut exprs = Vec::new();
-    collect_exprs(&dash, &mut exprs);
+    let exprs = crate::prometheus::dashboard_exprs();
     assert!(exprs.len() >= 10, "{exprs:?}");
     // Families with series in this scrape, plus those that appear only with
     // other data (coverage needs a semantic job): rendered from a snapshot that has it.

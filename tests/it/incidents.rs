@@ -51,19 +51,9 @@ async fn the_demo_scenario_is_a_few_incidents_led_by_the_broken_format() {
         Path::new(env!("CARGO_MANIFEST_DIR")),
     )
     .expect("model files: run scripts/fetch-model.sh");
-    let outcome = run_job(
-        &store,
-        &spec,
-        &RunOptions {
-            now: end,
-            window: None,
-            sample_size: None,
-            embedder: Some(embedder.clone()),
-            holder: None,
-        },
-    )
-    .await
-    .unwrap();
+    let outcome = run_job(&store, &spec, &RunOptions::at(end, Some(embedder.clone())))
+        .await
+        .unwrap();
     let drifted: Vec<&str> = outcome
         .findings
         .iter()
@@ -150,19 +140,9 @@ async fn the_demo_scenario_is_a_few_incidents_led_by_the_broken_format() {
 
     // A second run, so the dashboard's time series have two points.
     let later = end + chrono::Duration::minutes(15);
-    run_job(
-        &store,
-        &spec,
-        &RunOptions {
-            now: later,
-            window: None,
-            sample_size: None,
-            embedder: Some(embedder),
-            holder: None,
-        },
-    )
-    .await
-    .unwrap();
+    run_job(&store, &spec, &RunOptions::at(later, Some(embedder)))
+        .await
+        .unwrap();
     dashboard_queries_return_rows(&db.url).await;
     store_panels_return_data_under_prometheus(&db.url).await;
 }
@@ -187,16 +167,7 @@ async fn store_panels_return_data_under_prometheus(url: &str) {
         "serve did not become ready: {}",
         d.log()
     );
-    let dash: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/config/grafana/driftwatch.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let mut all = Vec::new();
-    crate::daemon::collect_exprs(&dash, &mut all);
+    let all = crate::prometheus::dashboard_exprs();
     let gauges = [
         "driftwatch_effect_size",
         "driftwatch_effect_floor",

@@ -9,6 +9,36 @@ use std::time::Duration;
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 
+/// Every PromQL expression (`expr`, and `query` of template variables) of
+/// config/grafana/driftwatch.json.
+pub fn dashboard_exprs() -> Vec<String> {
+    fn collect(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    match x.as_str() {
+                        Some(e) if k == "expr" || k == "query" => out.push(e.to_string()),
+                        _ => collect(x, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| collect(x, out)),
+            _ => {}
+        }
+    }
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/grafana/driftwatch.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    collect(&dash, &mut out);
+    out
+}
+
 struct Prom(Child);
 
 impl Drop for Prom {

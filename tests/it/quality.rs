@@ -105,13 +105,7 @@ async fn run(
     let out = run_job(
         store,
         &spec,
-        &RunOptions {
-            now: end(),
-            window: None,
-            sample_size: None,
-            embedder: semantic.then(embedder),
-            holder: None,
-        },
+        &RunOptions::at(end(), semantic.then(embedder)),
     )
     .await
     .unwrap();

@@ -72,19 +72,9 @@ fn job(seed: u64) -> JobConfig {
 
 async fn run(store: &Store, j: &JobConfig, e: &SharedEmbedder) -> RunOutcome {
     let spec = j.check("sem", std::path::Path::new(".")).unwrap();
-    run_job(
-        store,
-        &spec,
-        &RunOptions {
-            now: end(),
-            window: None,
-            sample_size: None,
-            embedder: Some(e.clone()),
-            holder: None,
-        },
-    )
-    .await
-    .unwrap()
+    run_job(store, &spec, &RunOptions::at(end(), Some(e.clone())))
+        .await
+        .unwrap()
 }
 
 /// Words typical of the new topic: more frequent in kitchen queries than elsewhere.
@@ -140,13 +130,7 @@ async fn a_gap_keeps_its_id_and_label_from_run_to_run() {
         let out = run_job(
             &s,
             &spec,
-            &RunOptions {
-                now: end() + chrono::Duration::minutes(minutes),
-                window: None,
-                sample_size: None,
-                embedder: Some(e.clone()),
-                holder: None,
-            },
+            &RunOptions::at(end() + chrono::Duration::minutes(minutes), Some(e.clone())),
         )
         .await
         .unwrap();

@@ -237,24 +237,15 @@ fn field_finding(
     before: Option<&FieldAgreement>,
     (matched, exact): (usize, usize),
 ) -> Finding {
-    let mut f = Finding {
-        id: 0,
-        run_id: 0,
-        job: job.into(),
-        kind: FindingKind::Operational,
-        metric: format!("answer.{field}"),
-        side: "output".into(),
-        test: "z".into(),
-        statistic: None,
-        p_value: None,
-        p_adjusted: None,
-        effect_size: None,
-        threshold: None,
-        verdict: Verdict::Ok,
-        ref_n: before.map_or(0, |b| b.compared as i64),
-        cur_n: a.compared as i64,
-        details: FindingDetails::default(),
-    };
+    let mut f = Finding::new(
+        job,
+        FindingKind::Operational,
+        &format!("answer.{field}"),
+        "output",
+        "z",
+    );
+    f.ref_n = before.map_or(0, |b| b.compared as i64);
+    f.cur_n = a.compared as i64;
     let level = format!(
         "`{field}` agrees with the expected answer in {} of {} traces matched to golden questions ({matched} matched, {exact} exactly)",
         pct(a.rate()),

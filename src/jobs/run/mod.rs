@@ -45,15 +45,23 @@ pub struct RunOptions {
     pub holder: Option<String>,
 }
 
-impl Default for RunOptions {
-    fn default() -> Self {
+impl RunOptions {
+    /// A run whose window ends at `now`, with the job's own window and sample
+    /// size and `embedder` for the semantic stage.
+    pub fn at(now: DateTime<Utc>, embedder: Option<super::SharedEmbedder>) -> RunOptions {
         RunOptions {
-            now: Utc::now(),
+            now,
             window: None,
             sample_size: None,
-            embedder: None,
+            embedder,
             holder: None,
         }
+    }
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions::at(Utc::now(), None)
     }
 }
 

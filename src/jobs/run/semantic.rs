@@ -122,24 +122,7 @@ fn nonempty(s: &str) -> &str {
 }
 
 fn finding(job: &str, kind: FindingKind, metric: &str, side: &str, test: &str) -> Finding {
-    Finding {
-        id: 0,
-        run_id: 0,
-        job: job.into(),
-        kind,
-        metric: metric.into(),
-        side: side.into(),
-        test: test.into(),
-        statistic: None,
-        p_value: None,
-        p_adjusted: None,
-        effect_size: None,
-        threshold: None,
-        verdict: Verdict::Ok,
-        ref_n: 0,
-        cur_n: 0,
-        details: FindingDetails::default(),
-    }
+    Finding::new(job, kind, metric, side, test)
 }
 
 fn drift_findings(
