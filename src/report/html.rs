@@ -244,12 +244,12 @@ fn semantic_section(sem: &SemanticSummary) -> String {
     gaps.sort_by_key(|c| c.gap_rank);
     let gap_ids: Vec<i64> = gaps.iter().map(|c| c.cluster).collect();
     if !gaps.is_empty() {
-        o.push_str("<h3>Gap clusters, ranked</h3><table><tr><th>#</th><th>label</th><th>production</th><th>golden</th><th>uncovered</th><th>gap ratio (lower bound)</th><th>p (Holm)</th><th>examples</th></tr>");
+        o.push_str("<h3>Gap clusters, ranked</h3><table><tr><th>#</th><th>label</th><th>production</th><th>golden</th><th>uncovered</th><th>gap ratio (lower bound)</th><th>p (Holm)</th><th>negative feedback</th><th>examples</th></tr>");
         for c in &gaps {
             let ex: Vec<String> = c.examples.iter().map(|e| esc(e)).collect();
             let _ = write!(
                 o,
-                "<tr><td>{}</td><td><b>{}</b></td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td><b>{}</b></td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 opt(c.gap_rank),
                 esc(c.label.as_deref().unwrap_or("")),
                 c.production_count,
@@ -258,6 +258,9 @@ fn semantic_section(sem: &SemanticSummary) -> String {
                 num(c.gap_ratio),
                 num(c.gap_lower),
                 c.region_p_holm.map_or_else(|| "–".to_string(), |p| num(Some(p))),
+                c.negative_feedback
+                    .zip(c.feedback_n)
+                    .map_or_else(|| "–".to_string(), |(s, n)| format!("{:.0}% of {n}", s * 100.0)),
                 ex.join("<br>")
             );
         }

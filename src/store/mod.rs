@@ -37,8 +37,8 @@ pub use gaps::{KnownGap, SeenGap};
 pub use golden::GoldenChange;
 pub use runs::RunFilter;
 pub use summary::{
-    CacheCounts, GapCluster, GapRegions, MapPoint, OutputFormatSummary, RunSummary, SemanticShift,
-    SemanticSummary, StageTimings, SurfaceRegion,
+    negative_feedback, CacheCounts, GapCluster, GapRegions, MapPoint, OutputFormatSummary,
+    RunSummary, SemanticShift, SemanticSummary, StageTimings, SurfaceRegion,
 };
 pub use traces::WindowTrace;
 pub use types::*;

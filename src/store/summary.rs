@@ -145,8 +145,28 @@ pub struct GapCluster {
     /// the cluster is a gap; `cluster` is only this run's KMeans number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gap_id: Option<i64>,
+    /// Of the cluster's production traces that carry user feedback, the share
+    /// that is negative (feedback ≤ 0), and how many carry feedback: a gap
+    /// users dislike ranks first for the data team.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_feedback: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback_n: Option<u64>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
+}
+
+/// Of `traces` that carry feedback, the share that is negative (≤ 0), and how
+/// many carry feedback (`None` when none does).
+pub fn negative_feedback<'a>(
+    traces: impl IntoIterator<Item = &'a super::Trace>,
+) -> Option<(f64, u64)> {
+    let (mut neg, mut n) = (0u64, 0u64);
+    for f in traces.into_iter().filter_map(|t| t.feedback) {
+        n += 1;
+        neg += u64::from(f <= 0.0);
+    }
+    (n > 0).then(|| (neg as f64 / n as f64, n))
 }
 
 /// The gap-region test (`semantic::regions`) of one run.
@@ -209,6 +229,23 @@ pub struct SemanticShift {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn negative_feedback_counts_only_traces_that_carry_feedback() {
+        let t = |feedback: Option<f64>| super::super::Trace {
+            feedback,
+            ..Default::default()
+        };
+        let traces = [
+            t(Some(0.0)),
+            t(Some(1.0)),
+            t(None),
+            t(Some(-1.0)),
+            t(Some(1.0)),
+        ];
+        assert_eq!(negative_feedback(&traces), Some((0.5, 4)));
+        assert_eq!(negative_feedback(&[t(None)]), None);
+    }
 
     #[test]
     fn an_older_summary_parses_and_keeps_keys_this_version_does_not_know() {

@@ -39,7 +39,7 @@ pub fn without_nul(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// A stored trace.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Trace {
     pub id: i64,
     pub source: String,

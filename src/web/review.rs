@@ -66,9 +66,18 @@ struct Gap {
     gap_lower: Option<f64>,
     examples: Vec<String>,
     pending: usize,
+    /// Share of the gap's traces with feedback that is negative, and how many
+    /// carry feedback.
+    negative_feedback: Option<(f64, u64)>,
 }
 
 impl Gap {
+    /// Traces of the gap with negative user feedback.
+    fn negative_count(&self) -> u64 {
+        self.negative_feedback
+            .map_or(0, |(share, n)| (share * n as f64).round() as u64)
+    }
+
     /// Share of the cluster's production traces that have a close golden example.
     fn coverage(&self) -> Option<f64> {
         (self.production > 0).then(|| 1.0 - self.uncovered as f64 / self.production as f64)
@@ -151,17 +160,36 @@ async fn latest_gaps(
                 gap_lower: c.gap_lower,
                 examples: c.examples.iter().take(3).cloned().collect(),
                 pending: per_cluster.get(&cluster).copied().unwrap_or(0),
+                negative_feedback: c.negative_feedback.zip(c.feedback_n),
             });
         }
     }
+    rank_gaps(&mut gaps);
+    Ok((gaps, jobs))
+}
+
+/// The data team's order: gaps whose traces collect the most negative user
+/// feedback first (a topic the golden set lacks *and* users dislike), then by
+/// gap score.
+fn rank_gaps(gaps: &mut [Gap]) {
     gaps.sort_by(|a, b| {
-        b.gap_lower
-            .unwrap_or(f64::NEG_INFINITY)
-            .total_cmp(&a.gap_lower.unwrap_or(f64::NEG_INFINITY))
+        b.negative_count()
+            .cmp(&a.negative_count())
+            .then(
+                b.gap_lower
+                    .unwrap_or(f64::NEG_INFINITY)
+                    .total_cmp(&a.gap_lower.unwrap_or(f64::NEG_INFINITY)),
+            )
             .then(a.rank.cmp(&b.rank))
             .then(a.job.cmp(&b.job))
     });
-    Ok((gaps, jobs))
+}
+
+fn feedback_cell(f: Option<(f64, u64)>) -> String {
+    f.map_or_else(
+        || "-".into(),
+        |(share, n)| format!("{:.0}% of {n}", share * 100.0),
+    )
 }
 
 fn pct(x: Option<f64>) -> String {
@@ -174,7 +202,9 @@ fn num(x: Option<f64>) -> String {
 }
 
 fn gaps_table(gaps: &[Gap], jobs: &[JobCoverage]) -> String {
-    let mut o = String::from("<h2>Gap clusters of the latest runs, ranked by gap score</h2>");
+    let mut o = String::from(
+        "<h2>Gap clusters of the latest runs, most negative user feedback first, then by gap score</h2>",
+    );
     if !jobs.is_empty() {
         o.push_str("<p class='muted'>");
         for j in jobs {
@@ -193,12 +223,12 @@ fn gaps_table(gaps: &[Gap], jobs: &[JobCoverage]) -> String {
         o.push_str("<p>No gap clusters: the latest runs found no topic the golden set misses.</p>");
         return o;
     }
-    o.push_str("<table id='gaps'><tr><th>#</th><th>job</th><th>cluster</th><th>production</th><th>golden</th><th>uncovered</th><th>coverage</th><th>gap score</th><th>pending</th><th>examples</th></tr>");
+    o.push_str("<table id='gaps'><tr><th>#</th><th>job</th><th>cluster</th><th>production</th><th>golden</th><th>uncovered</th><th>coverage</th><th>gap score</th><th>negative feedback</th><th>pending</th><th>examples</th></tr>");
     for (i, g) in gaps.iter().enumerate() {
         let ex: Vec<String> = g.examples.iter().map(|e| esc(e)).collect();
         let _ = write!(
             o,
-            "<tr class='gap'><td>{}</td><td>{}</td><td><a class='cluster' href='{}'><b>{}</b></a><br><span class='muted'>run {} cluster {}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td><div class='muted'>{}</div></td></tr>",
+            "<tr class='gap'><td>{}</td><td>{}</td><td><a class='cluster' href='{}'><b>{}</b></a><br><span class='muted'>run {} cluster {}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td><div class='muted'>{}</div></td></tr>",
             i + 1,
             esc(&g.job),
             esc(&g.href()),
@@ -211,6 +241,7 @@ fn gaps_table(gaps: &[Gap], jobs: &[JobCoverage]) -> String {
             pct(g.coverage()),
             num(g.gap_lower),
             num(g.gap_ratio),
+            feedback_cell(g.negative_feedback),
             g.pending,
             ex.join("<br>")
         );
@@ -820,4 +851,43 @@ pub async fn reject_cluster(
         Err(m) => Err(ReviewError::Invalid(m)),
     };
     outcome(&st, &headers, &s, r, next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gap(cluster: i64, gap_lower: f64, negative_feedback: Option<(f64, u64)>) -> Gap {
+        Gap {
+            job: "j".into(),
+            run_id: 1,
+            cluster,
+            rank: cluster,
+            label: String::new(),
+            production: 10,
+            golden: 0,
+            uncovered: 10,
+            gap_ratio: None,
+            gap_lower: Some(gap_lower),
+            examples: Vec::new(),
+            pending: 0,
+            negative_feedback,
+        }
+    }
+
+    #[test]
+    fn gaps_users_dislike_rank_first_then_by_gap_score() {
+        let mut gaps = vec![
+            gap(1, 0.9, None),
+            gap(2, 0.5, Some((0.5, 12))),
+            gap(3, 0.7, Some((0.1, 10))),
+            gap(4, 0.8, Some((0.0, 30))),
+        ];
+        rank_gaps(&mut gaps);
+        let order: Vec<i64> = gaps.iter().map(|g| g.cluster).collect();
+        // 6 negative, 1 negative, then none: by gap score (0.9 before 0.8).
+        assert_eq!(order, [2, 3, 1, 4]);
+        assert_eq!(feedback_cell(Some((0.5, 12))), "50% of 12");
+        assert_eq!(feedback_cell(None), "-");
+    }
 }

@@ -60,7 +60,8 @@ async fn load(store: &Store, broken: Option<&str>, reword: bool) -> Vec<String> 
                 proposal_id: None,
             });
             for (w, hours) in [("prev", 36), ("now", 12)] {
-                let output = if w == "now" && broken == Some(intent.as_str()) {
+                let wrong = w == "now" && broken == Some(intent.as_str());
+                let output = if wrong {
                     json!({"intent": "unknown", "reply": "Sorry?"}).to_string()
                 } else {
                     answer.clone()
@@ -74,6 +75,8 @@ async fn load(store: &Store, broken: Option<&str>, reword: bool) -> Vec<String> 
                         format!("{}?", q.to_uppercase())
                     },
                     "output": output,
+                    // Users dislike the wrong answers.
+                    "feedback": if wrong { 0 } else { 1 },
                 }));
             }
         }
@@ -152,6 +155,19 @@ async fn a_changed_answer_field_is_found_with_examples_and_an_unchanged_one_is_q
     }
     // The exact matches were made after normalizing case and punctuation.
     assert_eq!(f.details.extra("matched_exact"), &json!(60));
+    // Feedback joined in: the disliked traces are the ones that disagree.
+    assert_eq!(f.details.extra("negative_feedback_agreement"), &json!(0.0));
+    assert_eq!(f.details.extra("negative_feedback_compared"), &json!(20));
+    assert!(
+        f.details
+            .summary
+            .as_deref()
+            .unwrap()
+            .ends_with("among traces with negative feedback: 0.0% of 20"),
+        "{:?}",
+        f.details.summary
+    );
+    assert!(quiet.details.extra("negative_feedback_agreement").is_null());
 }
 
 /// Reworded questions are matched through the embedding model (the job needs

@@ -111,9 +111,26 @@ impl Matched<'_> {
     }
 
     fn agreement(&self, golden: &[GoldenExample], field: &str, tolerance: f64) -> FieldAgreement {
+        self.agreement_of(golden, field, tolerance, |_| true)
+    }
+
+    /// [`Matched::agreement`] over the traces `keep` selects.
+    fn agreement_of(
+        &self,
+        golden: &[GoldenExample],
+        field: &str,
+        tolerance: f64,
+        keep: impl Fn(&Trace) -> bool,
+    ) -> FieldAgreement {
         let expected: Vec<&str> = golden.iter().map(|g| g.expected_output.as_str()).collect();
         let actual: Vec<&str> = self.traces.iter().map(|t| t.output.as_str()).collect();
-        answers::field_agreement(&self.matches, &expected, &actual, field, tolerance)
+        let matches: Vec<Option<Match>> = self
+            .matches
+            .iter()
+            .zip(self.traces)
+            .map(|(m, t)| m.filter(|_| keep(t)))
+            .collect();
+        answers::field_agreement(&matches, &expected, &actual, field, tolerance)
     }
 }
 
@@ -217,6 +234,29 @@ pub async fn run_answers(
             (matched, exact),
         );
         f.threshold = Some(rate_floor);
+        // Feedback joined in: agreement among the traces users disliked.
+        let disliked = now.agreement_of(golden, field, cfg.tolerance, |t| {
+            t.feedback.is_some_and(|x| x <= 0.0)
+        });
+        if let Some(r) = disliked.rate() {
+            let line = format!(
+                "; among traces with negative feedback: {:.1}% of {}",
+                r * 100.0,
+                disliked.compared
+            );
+            for s in [&mut f.details.summary, &mut f.details.skipped] {
+                if let Some(s) = s.as_mut() {
+                    s.push_str(&line);
+                }
+            }
+            f.details
+                .extra
+                .insert("negative_feedback_agreement".into(), json!(r));
+            f.details.extra.insert(
+                "negative_feedback_compared".into(),
+                json!(disliked.compared),
+            );
+        }
         findings.push(f);
     }
     Ok(findings)

@@ -780,6 +780,9 @@ pub async fn run_semantic(
         d.label = Some(label);
     }
     for (ci, cs) in cl.clusters.iter().enumerate() {
+        let feedback = crate::store::negative_feedback(
+            cs.production_members.iter().filter_map(|&i| traces.get(i)),
+        );
         clusters.push(GapCluster {
             cluster: ci as i64,
             label: gap_labels.get(&ci).or(report.labels.get(ci)).cloned(),
@@ -803,6 +806,8 @@ pub async fn run_semantic(
                 .filter_map(|&i| traces.get(i).map(|t| t.input.clone()))
                 .collect(),
             gap_id: gap_id_of.get(&ci).copied(),
+            negative_feedback: feedback.map(|f| f.0),
+            feedback_n: feedback.map(|f| f.1),
             other: Default::default(),
         });
     }
