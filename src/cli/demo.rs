@@ -71,6 +71,12 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    // The model as every command finds it (DRIFTWATCH_MODEL_DIR, ./models,
+    // the state, data and system folders), so the demo runs from any folder,
+    // and says where it looked before it writes anything.
+    let cwd = std::env::current_dir()?;
+    let place = crate::embed::EmbedConfig::default().locate_model(&cwd)?;
+
     let dir = &args.dir;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let db = dir.join("driftwatch.db");
@@ -144,8 +150,6 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
     let review_token = secret_file(&dir.join("review-token"))?;
     secret_file(&dir.join("ingest-token"))?;
     let port = free_loopback_port(args.port);
-    let cwd = std::env::current_dir()?;
-    let models = cwd.join("models");
     std::fs::write(dir.join("output.schema.json"), SCHEMA)?;
     let cfg_path = dir.join("driftwatch.toml");
     let toml_text = format!(
@@ -154,8 +158,8 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
          output_json_schema = \"output.schema.json\"\n\n[jobs.answers]\nfields = [\"intent\"]\n\n[alerts.receivers.ops-mail]\nkind = \"file\"\ndir = \"mail\"\n\n\
          [server]\nbind = \"127.0.0.1:{port}\"\nexternal_url = \"http://127.0.0.1:{port}\"\ntoken_file = \"ingest-token\"\n\n\
          [review]\nreviewers = [{{ name = \"demo\", token_file = \"review-token\" }}]\n",
-        models.join("all-MiniLM-L6-v2").display(),
-        models.join("onnxruntime/libonnxruntime.so").display()
+        place.model_dir.display(),
+        place.onnxruntime_lib.display()
     );
     std::fs::write(&cfg_path, toml_text)?;
     // The file names the database relative to itself: `dir/driftwatch.db`.

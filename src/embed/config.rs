@@ -13,6 +13,19 @@ pub const DEFAULT_MODEL_DIR: &str = "models/all-MiniLM-L6-v2";
 pub const DEFAULT_ONNXRUNTIME_LIB: &str = "models/onnxruntime/libonnxruntime.so";
 /// Environment variable that, when set and non-empty, overrides `onnxruntime_lib`.
 pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
+/// Environment variable naming a models folder laid out as `models/` (what
+/// `scripts/fetch-model.sh --dest DIR` writes): the first place looked.
+pub const MODEL_DIR_ENV: &str = "DRIFTWATCH_MODEL_DIR";
+
+/// One place the local model may be: the model directory and the ONNX Runtime
+/// library that goes with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelPlace {
+    /// Where it comes from (`DRIFTWATCH_MODEL_DIR`, `[embedding] model_dir`, …).
+    pub source: &'static str,
+    pub model_dir: PathBuf,
+    pub onnxruntime_lib: PathBuf,
+}
 
 /// Which embedder [`build_embedder`](super::build_embedder) constructs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -119,6 +132,91 @@ impl EmbedConfig {
         }
     }
 
+    /// The places the local model is looked for, in order:
+    ///
+    /// 1. `$DRIFTWATCH_MODEL_DIR` (a folder laid out as `models/`);
+    /// 2. the config's `model_dir` / `onnxruntime_lib` (absolute, or relative to
+    ///    the config file's folder: the default `models/…` there);
+    /// 3. `$STATE_DIRECTORY/models` (systemd's `StateDirectory=`);
+    /// 4. `$XDG_DATA_HOME/driftwatch/models` (default `~/.local/share/…`);
+    /// 5. `/var/lib/driftwatch/models`;
+    /// 6. `/usr/share/driftwatch/models` (where a package puts it).
+    ///
+    /// Each `models` folder holds `<model name>/` (the default model's folder
+    /// name, `all-MiniLM-L6-v2`) and `onnxruntime/libonnxruntime.so`.
+    /// `ORT_DYLIB_PATH`, when set, replaces every place's library.
+    pub fn model_places(
+        &self,
+        base_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<ModelPlace> {
+        let var = |k: &str| env(k).filter(|v| !v.is_empty());
+        let name = self
+            .model_dir
+            .file_name()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("all-MiniLM-L6-v2"));
+        let root = |source: &'static str, dir: PathBuf| ModelPlace {
+            source,
+            model_dir: dir.join(&name),
+            onnxruntime_lib: dir.join("onnxruntime/libonnxruntime.so"),
+        };
+        let mut places = Vec::new();
+        if let Some(d) = var(MODEL_DIR_ENV) {
+            places.push(root(MODEL_DIR_ENV, PathBuf::from(d)));
+        }
+        places.push(ModelPlace {
+            source: "[embedding] model_dir",
+            model_dir: base_dir.join(&self.model_dir),
+            onnxruntime_lib: base_dir.join(&self.onnxruntime_lib),
+        });
+        if let Some(d) = var("STATE_DIRECTORY") {
+            // systemd may list several, separated by ':'.
+            let first = d.split(':').next().unwrap_or_default().to_string();
+            places.push(root(
+                "$STATE_DIRECTORY",
+                PathBuf::from(first).join("models"),
+            ));
+        }
+        let xdg = var("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+        if let Some(d) = xdg {
+            places.push(root("$XDG_DATA_HOME", d.join("driftwatch/models")));
+        }
+        places.push(root(
+            "/var/lib",
+            PathBuf::from("/var/lib/driftwatch/models"),
+        ));
+        places.push(root(
+            "/usr/share",
+            PathBuf::from("/usr/share/driftwatch/models"),
+        ));
+        if let Some(lib) = var(ORT_DYLIB_ENV) {
+            for p in &mut places {
+                p.onnxruntime_lib = base_dir.join(&lib);
+            }
+        }
+        places
+    }
+
+    /// The first of [`EmbedConfig::model_places`] whose model folder holds a
+    /// `model.onnx`, or an error listing every place looked.
+    pub fn locate_model(&self, base_dir: &Path) -> Result<ModelPlace, EmbedError> {
+        let places = self.model_places(base_dir, &|k| std::env::var(k).ok());
+        places
+            .iter()
+            .find(|p| p.model_dir.join("model.onnx").is_file())
+            .cloned()
+            .ok_or_else(|| EmbedError::ModelNotFound {
+                looked: places
+                    .iter()
+                    .map(|p| format!("{} ({})", p.model_dir.display(), p.source))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
     /// `[embedding]` checked, in the config's one check shape.
     pub fn check(&self, at: &str) -> Result<(), Vec<ConfigError>> {
         self.validate()
@@ -150,6 +248,72 @@ impl EmbedConfig {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    #[test]
+    fn the_model_is_looked_for_in_a_documented_order() {
+        let env: HashMap<&str, &str> = [
+            ("DRIFTWATCH_MODEL_DIR", "/opt/dw/models"),
+            ("STATE_DIRECTORY", "/var/lib/private/driftwatch:/other"),
+            ("HOME", "/home/u"),
+        ]
+        .into_iter()
+        .collect();
+        let places = EmbedConfig::default().model_places(Path::new("/etc/driftwatch"), &|k| {
+            env.get(k).map(|v| v.to_string())
+        });
+        let dirs: Vec<(&str, String)> = places
+            .iter()
+            .map(|p| (p.source, p.model_dir.display().to_string()))
+            .collect();
+        assert_eq!(
+            dirs,
+            [
+                (
+                    "DRIFTWATCH_MODEL_DIR",
+                    "/opt/dw/models/all-MiniLM-L6-v2".to_string()
+                ),
+                (
+                    "[embedding] model_dir",
+                    "/etc/driftwatch/models/all-MiniLM-L6-v2".into()
+                ),
+                (
+                    "$STATE_DIRECTORY",
+                    "/var/lib/private/driftwatch/models/all-MiniLM-L6-v2".into()
+                ),
+                (
+                    "$XDG_DATA_HOME",
+                    "/home/u/.local/share/driftwatch/models/all-MiniLM-L6-v2".into()
+                ),
+                (
+                    "/var/lib",
+                    "/var/lib/driftwatch/models/all-MiniLM-L6-v2".into()
+                ),
+                (
+                    "/usr/share",
+                    "/usr/share/driftwatch/models/all-MiniLM-L6-v2".into()
+                ),
+            ]
+        );
+        assert_eq!(
+            places[0].onnxruntime_lib,
+            Path::new("/opt/dw/models/onnxruntime/libonnxruntime.so")
+        );
+        // ORT_DYLIB_PATH replaces every place's library; empty variables count as unset.
+        let env2: HashMap<&str, &str> = [
+            ("ORT_DYLIB_PATH", "/usr/lib/libonnxruntime.so"),
+            ("DRIFTWATCH_MODEL_DIR", ""),
+        ]
+        .into_iter()
+        .collect();
+        let places = EmbedConfig::default()
+            .model_places(Path::new("/srv"), &|k| env2.get(k).map(|v| v.to_string()));
+        assert_eq!(places[0].source, "[embedding] model_dir");
+        assert!(places
+            .iter()
+            .all(|p| p.onnxruntime_lib == Path::new("/usr/lib/libonnxruntime.so")));
+    }
+
     use super::*;
 
     #[test]

@@ -14,6 +14,14 @@ pub enum EmbedError {
         /// The missing path.
         path: PathBuf,
     },
+    /// The local model is in none of the places looked.
+    #[error(
+        "embedding model not found; looked in {looked}; run scripts/fetch-model.sh (--dest DIR for another folder) or set DRIFTWATCH_MODEL_DIR"
+    )]
+    ModelNotFound {
+        /// Every place looked, in order, with where it came from.
+        looked: String,
+    },
     /// The ONNX Runtime shared library is not there.
     #[error(
         "ONNX Runtime library not found: {} is missing; run scripts/fetch-model.sh or set ORT_DYLIB_PATH",

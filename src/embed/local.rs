@@ -130,14 +130,13 @@ impl fmt::Debug for LocalEmbedder {
 }
 
 impl LocalEmbedder {
-    /// Build from config: `model_dir` and `onnxruntime_lib` (or `ORT_DYLIB_PATH`)
-    /// resolved against `base_dir`.
+    /// Build from config: the model and ONNX Runtime found by
+    /// [`EmbedConfig::locate_model`] (`DRIFTWATCH_MODEL_DIR`, the config's
+    /// paths resolved against `base_dir`, then the state, data and system
+    /// folders).
     pub fn new(cfg: &EmbedConfig, base_dir: &Path) -> Result<Self, EmbedError> {
-        Self::with_paths(
-            &cfg.resolved_model_dir(base_dir),
-            &cfg.resolved_onnxruntime_lib(base_dir),
-            cfg,
-        )
+        let place = cfg.locate_model(base_dir)?;
+        Self::with_paths(&place.model_dir, &place.onnxruntime_lib, cfg)
     }
 
     /// Build from explicit paths (`cfg.model_dir`, `cfg.onnxruntime_lib` and

@@ -193,3 +193,62 @@ async fn golden_import_without_model_warns_and_succeeds() {
     assert!(warnings[0].contains("fetch-model.sh"), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("version 1"));
 }
+
+/// Outside the repository the model is found through the search order
+/// (`DRIFTWATCH_MODEL_DIR`, the XDG data folder, …), and without it the
+/// warning lists every place looked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_model_is_found_from_any_folder_through_the_search_order() {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("golden.jsonl");
+    std::fs::write(
+        &file,
+        "{\"input\": \"where is my card\", \"expected_output\": \"on its way\"}\n",
+    )
+    .unwrap();
+    let import = |db: &str, env: &[(&str, &Path)]| {
+        let mut cmd = Command::new(bin());
+        cmd.current_dir(dir.path())
+            .args(["--database", db, "golden", "import", file.to_str().unwrap()])
+            .env_remove("DRIFTWATCH_MODEL_DIR")
+            .env_remove("ORT_DYLIB_PATH")
+            .env_remove("STATE_DIRECTORY")
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path().join("xdg"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let warned = |stderr: &str| stderr.lines().any(|l| l.contains("warning"));
+
+    // Nowhere: the import succeeds and the warning lists the places looked.
+    let db = TestDb::sqlite().await;
+    let stderr = import(&db.url, &[]);
+    assert!(warned(&stderr), "{stderr}");
+    for place in [
+        "([embedding] model_dir)",
+        "($XDG_DATA_HOME)",
+        "/var/lib/driftwatch/models",
+        "/usr/share/driftwatch/models",
+        "DRIFTWATCH_MODEL_DIR",
+    ] {
+        assert!(stderr.contains(place), "{place} missing from: {stderr}");
+    }
+
+    // DRIFTWATCH_MODEL_DIR names a models folder: found, golden embedded.
+    let db = TestDb::sqlite().await;
+    let stderr = import(&db.url, &[("DRIFTWATCH_MODEL_DIR", &models)]);
+    assert!(!warned(&stderr), "{stderr}");
+
+    // The XDG data folder: $XDG_DATA_HOME/driftwatch/models.
+    let xdg = dir.path().join("xdg/driftwatch");
+    std::fs::create_dir_all(&xdg).unwrap();
+    std::os::unix::fs::symlink(&models, xdg.join("models")).unwrap();
+    let db = TestDb::sqlite().await;
+    let stderr = import(&db.url, &[]);
+    assert!(!warned(&stderr), "{stderr}");
+}
