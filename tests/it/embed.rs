@@ -241,8 +241,25 @@ async fn the_model_is_found_from_any_folder_through_the_search_order() {
 
     // DRIFTWATCH_MODEL_DIR names a models folder: found, golden embedded.
     let db = TestDb::sqlite().await;
-    let stderr = import(&db.url, &[("DRIFTWATCH_MODEL_DIR", &models)]);
+    // Its log, written to a pipe (as under systemd, JOURNAL_STREAM set), is
+    // plain text: no colour escape codes.
+    let stderr = import(
+        &db.url,
+        &[
+            ("DRIFTWATCH_MODEL_DIR", &models),
+            ("DRIFTWATCH_LOG", Path::new("info")),
+            ("JOURNAL_STREAM", Path::new("8:12345")),
+        ],
+    );
     assert!(!warned(&stderr), "{stderr}");
+    assert!(
+        stderr.contains("INFO") && stderr.contains("Embedded"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "escape codes in a piped log: {stderr:?}"
+    );
 
     // The XDG data folder: $XDG_DATA_HOME/driftwatch/models.
     let xdg = dir.path().join("xdg/driftwatch");
