@@ -93,6 +93,48 @@ pub fn match_golden(
         .collect()
 }
 
+/// Matches every golden input to *another* golden example asking the same
+/// question (the same rule as [`match_golden`], the example itself excluded):
+/// the golden set's paraphrase pairs, whose expected outputs give the
+/// agreement a consistent application would reach.
+pub fn match_within(
+    inputs: &[&str],
+    embeddings: Option<ArrayView2<f32>>,
+    min_cos: f32,
+) -> Vec<Option<Match>> {
+    let mut first: HashMap<String, Vec<usize>> = HashMap::with_capacity(inputs.len());
+    for (i, g) in inputs.iter().enumerate() {
+        first.entry(normalize(g)).or_default().push(i);
+    }
+    let sims = embeddings
+        .filter(|e| e.nrows() == inputs.len() && e.nrows() > 1)
+        .map(|e| e.dot(&e.t()));
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            if let Some(&j) = first[&normalize(g)].iter().find(|&&j| j != i) {
+                return Some(Match {
+                    golden: j,
+                    cos: 1.0,
+                    exact: true,
+                });
+            }
+            let row = sims.as_ref()?.row(i);
+            let (j, &cos) = row
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .max_by(|a, b| a.1.total_cmp(b.1))?;
+            (cos >= min_cos).then_some(Match {
+                golden: j,
+                cos,
+                exact: false,
+            })
+        })
+        .collect()
+}
+
 /// The value at a dotted `path` of a JSON text (`None` when the text does not
 /// parse or has no such field).
 pub fn json_field(text: &str, path: &str) -> Option<Value> {
@@ -208,6 +250,23 @@ mod tests {
         // Without embeddings only the exact match is made.
         let m = match_golden(&golden, &prod, None, 0.9);
         assert_eq!(m.iter().filter(|x| x.is_some()).count(), 1);
+    }
+
+    #[test]
+    fn golden_pairs_never_match_themselves() {
+        let inputs = [
+            "Where is my card?",
+            "where is my card",
+            "reset my pin",
+            "weather",
+        ];
+        let e = array![[1.0f32, 0.0], [1.0, 0.0], [0.0, 1.0], [0.6, -0.8]];
+        let m = match_within(&inputs, Some(e.view()), 0.9);
+        assert_eq!(m[0].map(|x| (x.golden, x.exact)), Some((1, true)));
+        assert_eq!(m[1].map(|x| (x.golden, x.exact)), Some((0, true)));
+        // "reset my pin" has no other example within 0.9; nor has "weather".
+        assert_eq!((m[2], m[3]), (None, None));
+        assert!(match_within(&inputs[2..3], None, 0.9)[0].is_none());
     }
 
     #[test]

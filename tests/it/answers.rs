@@ -202,6 +202,15 @@ async fn reworded_questions_match_through_the_real_model() {
     assert!(matched >= 45, "{:?}", f.details);
     assert_eq!(f.verdict, Verdict::Drifted, "{f:?}");
     assert!(f.details.production_rate.unwrap() < 0.75, "{f:?}");
+    // The golden set's own paraphrase pairs (questions of one intent the model
+    // finds alike) give the agreement a consistent application reaches: all.
+    eprintln!("golden baseline: {}", f.details.summary.as_deref().unwrap());
+    assert!(
+        f.details.extra("golden_baseline_pairs").as_u64().unwrap() >= 2,
+        "{:?}",
+        f.details
+    );
+    assert_eq!(f.details.extra("golden_baseline"), &json!(1.0));
 }
 
 /// The matching threshold on real text: held-out paraphrases of the same

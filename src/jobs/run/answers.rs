@@ -217,6 +217,15 @@ pub async fn run_answers(
         None => None,
     };
     let (matched, exact) = now.count();
+    // The golden set's own paraphrase pairs: the agreement a consistent
+    // application reaches on questions asked twice.
+    let g_in: Vec<&str> = golden.iter().map(|g| g.input.as_str()).collect();
+    let g_out: Vec<&str> = golden.iter().map(|g| g.expected_output.as_str()).collect();
+    let pairs = answers::match_within(
+        &g_in,
+        golden_emb.as_ref().map(|e| e.view()),
+        cfg.match_cos as f32,
+    );
     let mut findings = Vec::new();
     for field in &cfg.fields {
         let a = now.agreement(golden, field, cfg.tolerance);
@@ -234,6 +243,23 @@ pub async fn run_answers(
             (matched, exact),
         );
         f.threshold = Some(rate_floor);
+        let baseline = answers::field_agreement(&pairs, &g_out, &g_out, field, cfg.tolerance);
+        if let Some(r) = baseline.rate() {
+            let line = format!(
+                "; the golden set's own paraphrase pairs agree in {:.1}% of {}",
+                r * 100.0,
+                baseline.compared
+            );
+            for s in [&mut f.details.summary, &mut f.details.skipped] {
+                if let Some(s) = s.as_mut() {
+                    s.push_str(&line);
+                }
+            }
+            f.details.extra.insert("golden_baseline".into(), json!(r));
+            f.details
+                .extra
+                .insert("golden_baseline_pairs".into(), json!(baseline.compared));
+        }
         // Feedback joined in: agreement among the traces users disliked.
         let disliked = now.agreement_of(golden, field, cfg.tolerance, |t| {
             t.feedback.is_some_and(|x| x <= 0.0)
