@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Fuzzes the record reader and config loading with cargo-fuzz (libFuzzer).
+# Fuzzes the record reader, config loading and the OTLP body decoder with
+# cargo-fuzz (libFuzzer).
 #
-#   scripts/fuzz.sh                       # both targets, 10 million runs each
+#   scripts/fuzz.sh                       # every target, 10 million runs each
 #   scripts/fuzz.sh ingest_records 200000 # one target, N runs
 #
 # Not part of CI (it builds the whole crate with coverage instrumentation and
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 targets=("${1:-ingest_records}")
-[ $# -eq 0 ] && targets=(ingest_records config_load)
+[ $# -eq 0 ] && targets=(ingest_records config_load otlp_decode)
 runs="${2:-10000000}"
 export RUSTC_BOOTSTRAP=1
 for t in "${targets[@]}"; do

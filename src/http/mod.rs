@@ -173,6 +173,12 @@ pub struct AppState {
     pub store: Store,
     pub token: Option<Arc<str>>,
     pub map: Arc<FieldMap>,
+    /// OTLP spans become records in the default field names, with the
+    /// configured size caps.
+    pub otlp_map: Arc<FieldMap>,
+    pub otlp: Arc<crate::ingest::otlp::OtlpConfig>,
+    /// Largest accepted body (also the limit on a gzip body decompressed).
+    pub max_body_bytes: usize,
     /// Client addresses that sent too many wrong tokens.
     pub failures: Arc<FailureLimiter>,
 }
@@ -183,6 +189,12 @@ impl AppState {
             store,
             token: token.map(Arc::from),
             map: Arc::new(FieldMap::new(ingest)),
+            otlp_map: Arc::new(FieldMap::new(&IngestConfig {
+                max_text_bytes: ingest.max_text_bytes,
+                ..IngestConfig::default()
+            })),
+            otlp: Arc::new(ingest.otlp.clone()),
+            max_body_bytes: usize::MAX,
             failures: Arc::new(FailureLimiter::new(MAX_FAILURES, FAILURE_WINDOW)),
         }
     }
@@ -191,12 +203,18 @@ impl AppState {
 /// The router: `/healthz` and `/v1/traces`. The token is checked before the
 /// body is read ([`require_token`]), so an unauthenticated client gets 401 and
 /// costs no memory whatever it sends.
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+pub fn router(mut state: AppState, max_body_bytes: usize) -> Router {
+    state.max_body_bytes = max_body_bytes;
     Router::new()
         .route("/healthz", get(healthz))
         .route(
             "/v1/traces",
             post(post_traces)
+                .route_layer(middleware::from_fn_with_state(state.clone(), require_token)),
+        )
+        .route(
+            "/v1/otlp/traces",
+            post(post_otlp_traces)
                 .route_layer(middleware::from_fn_with_state(state.clone(), require_token)),
         )
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -255,7 +273,11 @@ fn cross_site_refusal(headers: &HeaderMap) -> Option<Response> {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    if !matches!(media.as_str(), "application/json" | "application/x-ndjson") {
+    // A protobuf body (OTLP) is no simple request either: it needs a preflight.
+    if !matches!(
+        media.as_str(),
+        "application/json" | "application/x-ndjson" | "application/x-protobuf"
+    ) {
         return Some(
             (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -400,6 +422,90 @@ async fn post_traces(State(st): State<AppState>, body: Bytes) -> Response {
         StatusCode::MULTI_STATUS
     };
     (status, Json(report)).into_response()
+}
+
+/// `POST /v1/otlp/traces`: an OpenTelemetry exporter's
+/// `ExportTraceServiceRequest` (`application/x-protobuf` or `application/json`,
+/// `Content-Encoding: gzip` or not). Spans that carry LLM I/O are stored as
+/// traces (see [`crate::ingest::otlp`]); the answer is an
+/// `ExportTraceServiceResponse` in the request's encoding, whose
+/// `partial_success` counts the spans refused and says why. Spans without LLM
+/// I/O are skipped and counted in the log, not refused.
+async fn post_otlp_traces(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    use crate::ingest::otlp;
+    let header = |h: header::HeaderName| {
+        headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    let Some(enc) = otlp::Encoding::from_content_type(&header(header::CONTENT_TYPE)) else {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Json(
+                json!({"error": "Content-Type must be application/x-protobuf or application/json"}),
+            ),
+        )
+            .into_response();
+    };
+    let gzip = header(header::CONTENT_ENCODING) == "gzip";
+    let reply = |status: StatusCode, rejected: i64, message: &str| {
+        (
+            status,
+            [(header::CONTENT_TYPE, enc.content_type())],
+            otlp::response(enc, rejected, message),
+        )
+            .into_response()
+    };
+    let req = match otlp::decode(&body, enc, gzip, st.max_body_bytes) {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response(),
+    };
+    let spans = otlp::span_records(&req, &st.otlp);
+    let mut traces = Vec::new();
+    let mut refused = Vec::new();
+    for r in &spans.records {
+        match st.otlp_map.to_trace(r, "otlp") {
+            Ok(t) => traces.push(t),
+            Err(reason) => refused.push(format!(
+                "span {}: {reason}",
+                r["id"].as_str().unwrap_or("?")
+            )),
+        }
+    }
+    match st.store.insert_traces(&traces).await {
+        Ok(s) => {
+            crate::telemetry::METRICS.ingest("otlp", s.stored, refused.len() as u64);
+            tracing::debug!(
+                message = "OTLP spans ingested.",
+                stored = s.stored,
+                duplicates = s.duplicates,
+                refused = refused.len(),
+                skipped_non_llm = spans.skipped
+            );
+        }
+        Err(e) if e.is_transient() => {
+            tracing::error!(message = "Storing OTLP spans failed; the exporter may retry.", error = %e);
+            // OTLP/HTTP: 503 is retryable for exporters.
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "30")],
+                Json(json!({ "error": "the store is unavailable; retry later" })),
+            )
+                .into_response();
+        }
+        Err(e) => {
+            tracing::error!(message = "Storing OTLP spans failed.", error = %e);
+            return reply(
+                StatusCode::OK,
+                spans.records.len() as i64,
+                &format!("the spans could not be stored: {e}"),
+            );
+        }
+    }
+    let message = refused.first().cloned().unwrap_or_default();
+    reply(StatusCode::OK, refused.len() as i64, &message)
 }
 
 /// Binds and serves until `shutdown` resolves.

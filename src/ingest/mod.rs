@@ -7,6 +7,7 @@
 //! It issues no SQL itself: it calls [`Store::insert_traces`].
 
 mod mapping;
+pub mod otlp;
 mod reader;
 
 pub use mapping::{content_id, lookup_path, max_record_bytes, parse_ts, FieldMap};
@@ -52,6 +53,9 @@ pub struct IngestConfig {
     pub max_text_bytes: usize,
     /// Records per insert transaction.
     pub batch_size: usize,
+    /// OTLP trace ingest (`POST /v1/otlp/traces`): attribute names beyond the
+    /// built-in GenAI, OpenLLMetry and OpenInference conventions.
+    pub otlp: otlp::OtlpConfig,
 }
 
 impl Default for IngestConfig {
@@ -72,6 +76,7 @@ impl Default for IngestConfig {
             metadata_field: "metadata".into(),
             max_text_bytes: 1 << 20,
             batch_size: 2000,
+            otlp: otlp::OtlpConfig::default(),
         }
     }
 }

@@ -300,3 +300,143 @@ async fn open_ingest_refuses_cross_site_posts() {
     assert_eq!(r.status(), 200);
     assert_eq!(db.store().await.count_traces().await.unwrap(), 1);
 }
+
+/// OTLP/HTTP ingest fed by the OpenTelemetry Python SDK's own protobuf
+/// exporter (tests/otlp/export.py; `scripts/test.sh` installs the SDK): GenAI
+/// semantic conventions, OpenLLMetry and OpenInference spans become traces,
+/// checked field by field; a non-LLM span is skipped; the exporter's retry of
+/// the same batch stores nothing new. Then an OTLP/JSON body, written as the
+/// specification shows it (hex ids, camelCase, 64-bit integers as strings),
+/// gzip-compressed.
+async fn a_real_opentelemetry_exporter_feeds_otlp_ingest(db: TestDb) {
+    let (base, _stop) = start(&db, Some("s3cret-otlp-token"), 1 << 20).await;
+    let endpoint = format!("{base}/v1/otlp/traces");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/otlp/export.py");
+    let out = tokio::task::spawn_blocking({
+        let endpoint = endpoint.clone();
+        move || {
+            std::process::Command::new("python3")
+                .args([script, &endpoint, "s3cret-otlp-token"])
+                .output()
+                .expect("python3")
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{} (scripts/test.sh installs the OpenTelemetry SDK)",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("SUCCESS").count(), 2, "{stdout}");
+    let store = db.store().await;
+    // Three LLM spans, once each although exported twice; the HTTP span skipped.
+    assert_eq!(store.count_traces().await.unwrap(), 3);
+    let mut traces = store.recent_traces(10).await.unwrap();
+    traces.sort_by(|a, b| a.input.cmp(&b.input));
+    let by = |input: &str| traces.iter().find(|t| t.input == input).unwrap();
+    let semconv = by("where is my card");
+    assert_eq!(semconv.output, "it is on its way");
+    assert_eq!(semconv.model.as_deref(), Some("gpt-4o-mini-2024-07-18"));
+    assert_eq!(
+        (semconv.prompt_tokens, semconv.completion_tokens),
+        (Some(12), Some(5))
+    );
+    assert_eq!(semconv.source, "otlp");
+    assert_eq!(semconv.is_error, Some(false));
+    assert!(semconv.latency_ms.is_some_and(|l| l >= 0.0));
+    // TRACEID-SPANID, hex: an exporter's retry is a duplicate.
+    let (tid, sid) = semconv.external_id.split_once('-').unwrap();
+    assert_eq!((tid.len(), sid.len()), (32, 16), "{}", semconv.external_id);
+    assert_eq!(
+        semconv.metadata.as_ref().unwrap()["service.name"],
+        json!("support-bot")
+    );
+    let openllmetry = by("reset my pin");
+    assert_eq!(openllmetry.output, "open settings, then security");
+    assert_eq!(openllmetry.model.as_deref(), Some("gpt-4o"));
+    assert_eq!(
+        (openllmetry.prompt_tokens, openllmetry.completion_tokens),
+        (Some(7), Some(6))
+    );
+    assert_eq!(openllmetry.is_error, Some(true));
+    let openinference = by("close my account");
+    assert_eq!(openinference.output, "I can help with that");
+    assert_eq!(openinference.model.as_deref(), Some("claude-3-haiku"));
+    assert_eq!(
+        (openinference.prompt_tokens, openinference.completion_tokens),
+        (Some(9), Some(5))
+    );
+
+    // OTLP/JSON as the specification writes it, gzip-compressed.
+    let body = json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "json-bot"}}]},
+        "scopeSpans": [{"spans": [{
+            "traceId": "5b8efff798038103d269b633813fc60c",
+            "spanId": "eee19b7ec3c1b174",
+            "name": "chat",
+            "kind": 3,
+            "startTimeUnixNano": "1764000000000000000",
+            "endTimeUnixNano": "1764000000400000000",
+            "attributes": [
+                {"key": "input.value", "value": {"stringValue": "json question"}},
+                {"key": "output.value", "value": {"stringValue": "json answer"}},
+                {"key": "llm.token_count.prompt", "value": {"intValue": "3"}}
+            ]
+        }]}]
+    }]});
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, body.to_string().as_bytes()).unwrap();
+    let c = reqwest::Client::new();
+    let r = c
+        .post(&endpoint)
+        .bearer_auth("s3cret-otlp-token")
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let store = db.store().await;
+    assert_eq!(store.count_traces().await.unwrap(), 4);
+    let t = store
+        .recent_traces(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.input == "json question")
+        .unwrap();
+    assert_eq!(
+        t.external_id,
+        "5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174"
+    );
+    assert_eq!(
+        (t.output.as_str(), t.prompt_tokens),
+        ("json answer", Some(3))
+    );
+    assert!((t.latency_ms.unwrap() - 400.0).abs() < 1e-6);
+
+    // Without the token: 401 before the body is read; a body that is no OTLP: 400.
+    let r = c
+        .post(&endpoint)
+        .header("content-type", "application/x-protobuf")
+        .body(vec![1u8, 2, 3])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .post(&endpoint)
+        .bearer_auth("s3cret-otlp-token")
+        .header("content-type", "application/x-protobuf")
+        .body(vec![0xffu8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+both_backends!(otlp_ingest_sqlite, otlp_ingest_postgres => a_real_opentelemetry_exporter_feeds_otlp_ingest);
