@@ -10,6 +10,7 @@
 
 mod auth;
 mod config;
+mod gaps;
 mod pages;
 mod review;
 mod runs;
