@@ -244,48 +244,40 @@ pub async fn run_answers(
         );
         f.threshold = Some(rate_floor);
         let baseline = answers::field_agreement(&pairs, &g_out, &g_out, field, cfg.tolerance);
-        if let Some(r) = baseline.rate() {
-            let line = format!(
-                "; the golden set's own paraphrase pairs agree in {:.1}% of {}",
-                r * 100.0,
-                baseline.compared
-            );
-            for s in [&mut f.details.summary, &mut f.details.skipped] {
-                if let Some(s) = s.as_mut() {
-                    s.push_str(&line);
-                }
-            }
-            f.details.extra.insert("golden_baseline".into(), json!(r));
-            f.details
-                .extra
-                .insert("golden_baseline_pairs".into(), json!(baseline.compared));
-        }
+        add_context(
+            &mut f,
+            "the golden set's own paraphrase pairs agree in",
+            ("golden_baseline", "golden_baseline_pairs"),
+            &baseline,
+        );
         // Feedback joined in: agreement among the traces users disliked.
         let disliked = now.agreement_of(golden, field, cfg.tolerance, |t| {
             t.feedback.is_some_and(|x| x <= 0.0)
         });
-        if let Some(r) = disliked.rate() {
-            let line = format!(
-                "; among traces with negative feedback: {:.1}% of {}",
-                r * 100.0,
-                disliked.compared
-            );
-            for s in [&mut f.details.summary, &mut f.details.skipped] {
-                if let Some(s) = s.as_mut() {
-                    s.push_str(&line);
-                }
-            }
-            f.details
-                .extra
-                .insert("negative_feedback_agreement".into(), json!(r));
-            f.details.extra.insert(
-                "negative_feedback_compared".into(),
-                json!(disliked.compared),
-            );
-        }
+        add_context(
+            &mut f,
+            "among traces with negative feedback:",
+            ("negative_feedback_agreement", "negative_feedback_compared"),
+            &disliked,
+        );
         findings.push(f);
     }
     Ok(findings)
+}
+
+/// Appends an agreement that puts the finding in context (`; WHAT 97.0% of
+/// 120`) to its summary line, and records it as the extras `keys` (rate,
+/// pairs compared). Nothing when nothing was compared.
+fn add_context(f: &mut Finding, what: &str, keys: (&str, &str), a: &FieldAgreement) {
+    let Some(r) = a.rate() else { return };
+    let line = format!("; {what} {:.1}% of {}", r * 100.0, a.compared);
+    for s in [&mut f.details.summary, &mut f.details.skipped] {
+        if let Some(s) = s.as_mut() {
+            s.push_str(&line);
+        }
+    }
+    f.details.extra.insert(keys.0.into(), json!(r));
+    f.details.extra.insert(keys.1.into(), json!(a.compared));
 }
 
 fn pct(r: Option<f64>) -> String {
