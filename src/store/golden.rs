@@ -194,9 +194,20 @@ impl Store {
         let now = now_ms();
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let version = GoldenTx::apply_golden_change_in(&mut *tx, set, change, now).await?;
-            tx.commit().await?;
-            Ok(version)
+            match GoldenTx::apply_golden_change_in(&mut *tx, set, change, now).await {
+                Ok(version) => {
+                    tx.commit().await?;
+                    Ok(version)
+                }
+                Err(e) => {
+                    // Roll back now: a dropped transaction is only rolled back
+                    // when its connection is next used, and until then it holds
+                    // SQLite's write lock against every other pooled connection
+                    // (seen once under load as "database is locked").
+                    let _ = tx.rollback().await;
+                    Err(e)
+                }
+            }
         })
     }
 
