@@ -123,15 +123,6 @@ impl EmbedConfig {
         base_dir.join(&self.model_dir)
     }
 
-    /// The ONNX Runtime library to load: `ORT_DYLIB_PATH` if set and non-empty,
-    /// else `onnxruntime_lib` resolved against `base_dir`.
-    pub fn resolved_onnxruntime_lib(&self, base_dir: &Path) -> PathBuf {
-        match std::env::var_os(ORT_DYLIB_ENV) {
-            Some(p) if !p.is_empty() => base_dir.join(PathBuf::from(p)),
-            _ => base_dir.join(&self.onnxruntime_lib),
-        }
-    }
-
     /// The places the local model is looked for, in order:
     ///
     /// 1. `$DRIFTWATCH_MODEL_DIR` (a folder laid out as `models/`);
@@ -167,7 +158,7 @@ impl EmbedConfig {
         }
         places.push(ModelPlace {
             source: "[embedding] model_dir",
-            model_dir: base_dir.join(&self.model_dir),
+            model_dir: self.resolved_model_dir(base_dir),
             onnxruntime_lib: base_dir.join(&self.onnxruntime_lib),
         });
         if let Some(d) = var("STATE_DIRECTORY") {

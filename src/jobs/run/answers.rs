@@ -9,7 +9,7 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::super::embedding::{embed_cached, EmbedStats, SharedEmbedder};
+use super::super::embedding::{embed_cached, SharedEmbedder};
 use super::super::error::JobError;
 use crate::answers::{self, FieldAgreement, Match};
 use crate::config::ConfigError;
@@ -134,34 +134,20 @@ impl Matched<'_> {
     }
 }
 
-async fn embed(
-    store: &Store,
-    embedder: &SharedEmbedder,
-    texts: &[&str],
-    stats: &mut EmbedStats,
-) -> Result<Array2<f32>, JobError> {
-    let (m, s) = embed_cached(store, embedder, texts, None).await?;
-    *stats += s;
-    Ok(m)
-}
-
 async fn match_window<'a>(
     store: &Store,
     embedder: Option<&SharedEmbedder>,
-    golden: &[GoldenExample],
-    golden_emb: Option<&Array2<f32>>,
+    (g_in, golden_emb): (&[&str], Option<&Array2<f32>>),
     traces: &'a [Trace],
     cfg: &AnswersConfig,
-    stats: &mut EmbedStats,
 ) -> Result<Matched<'a>, JobError> {
-    let g_in: Vec<&str> = golden.iter().map(|g| g.input.as_str()).collect();
     let p_in: Vec<&str> = traces.iter().map(|t| t.input.as_str()).collect();
     let p_emb = match (embedder, golden_emb) {
-        (Some(e), Some(_)) => Some(embed(store, e, &p_in, stats).await?),
+        (Some(e), Some(_)) => Some(embed_cached(store, e, &p_in, None).await?.0),
         _ => None,
     };
     let matches = answers::match_golden(
-        &g_in,
+        g_in,
         &p_in,
         golden_emb
             .zip(p_emb.as_ref())
@@ -183,43 +169,20 @@ pub async fn run_answers(
     current: &[Trace],
     previous: Option<&[Trace]>,
 ) -> Result<Vec<Finding>, JobError> {
-    let mut stats = EmbedStats::default();
+    let g_in: Vec<&str> = golden.iter().map(|g| g.input.as_str()).collect();
     let golden_emb = match embedder {
-        Some(e) => {
-            let g_in: Vec<&str> = golden.iter().map(|g| g.input.as_str()).collect();
-            Some(embed(store, e, &g_in, &mut stats).await?)
-        }
+        Some(e) => Some(embed_cached(store, e, &g_in, None).await?.0),
         None => None,
     };
-    let now = match_window(
-        store,
-        embedder,
-        golden,
-        golden_emb.as_ref(),
-        current,
-        cfg,
-        &mut stats,
-    )
-    .await?;
+    let g = (&g_in[..], golden_emb.as_ref());
+    let now = match_window(store, embedder, g, current, cfg).await?;
     let before = match previous {
-        Some(p) => Some(
-            match_window(
-                store,
-                embedder,
-                golden,
-                golden_emb.as_ref(),
-                p,
-                cfg,
-                &mut stats,
-            )
-            .await?,
-        ),
+        Some(p) => Some(match_window(store, embedder, g, p, cfg).await?),
         None => None,
     };
     let (matched, exact) = now.count();
     // The golden set's own paraphrase pairs: the agreement a consistent
     // application reaches on questions asked twice.
-    let g_in: Vec<&str> = golden.iter().map(|g| g.input.as_str()).collect();
     let g_out: Vec<&str> = golden.iter().map(|g| g.expected_output.as_str()).collect();
     let pairs = answers::match_within(
         &g_in,
