@@ -39,7 +39,9 @@ impl From<&store::Finding> for notify::Finding {
             p_adjusted: num(f.p_adjusted),
             effect_size: num(f.effect_size),
             threshold: num(f.threshold),
-            drifted: f.verdict == Verdict::Drifted,
+            // A gap inside an excluded topic keeps its verdict but alerts
+            // nobody: the data team decided it is not a new topic.
+            drifted: f.verdict == Verdict::Drifted && f.details.excluded.is_none(),
             coverage: f.details.coverage,
             run_id: f.run_id,
             examples,

@@ -25,6 +25,7 @@ macro_rules! say_err {
 pub mod alerts;
 mod demo;
 mod embed;
+pub mod exclusions;
 mod golden;
 mod ingest;
 mod jobs;
@@ -98,6 +99,9 @@ pub enum Command {
     /// Review proposed golden examples: list, show, accept, reject, export, import decisions.
     #[command(subcommand)]
     Proposals(proposals::ProposalsCmd),
+    /// Topic exclusions the data team made (`proposals reject --topic`): list, lift.
+    #[command(subcommand)]
+    Exclusions(exclusions::ExclusionsCmd),
     /// Alerts: list, show, silence, outbox, test a receiver, deliver the outbox once.
     #[command(subcommand)]
     Alerts(alerts::AlertsCmd),
@@ -200,6 +204,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(args) => ingest_cmd(&store, &cfg, args).await,
         Command::Golden(cmd) => golden_cmd(&store, &cfg, cmd).await,
         Command::Proposals(cmd) => proposals::run_cmd(&store, cmd).await,
+        Command::Exclusions(cmd) => exclusions::run_cmd(&store, cmd).await,
         Command::Alerts(cmd) => alerts::run_cmd(&store, &cfg.alerts, &cfg.base_dir, cmd).await,
         Command::Serve { bind } => serve_cmd(store, settings, bind, &url).await,
         Command::Run(args) => run_cmd(&store, &settings, args).await,

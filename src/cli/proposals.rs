@@ -32,6 +32,22 @@ impl StatusArg {
     }
 }
 
+/// `--topic` of `proposals reject`: why the topic is kept out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TopicArg {
+    OutOfScope,
+    CoveredElsewhere,
+}
+
+impl From<TopicArg> for ExclusionScope {
+    fn from(t: TopicArg) -> ExclusionScope {
+        match t {
+            TopicArg::OutOfScope => ExclusionScope::OutOfScope,
+            TopicArg::CoveredElsewhere => ExclusionScope::CoveredElsewhere,
+        }
+    }
+}
+
 /// `driftwatch proposals …`: review proposed golden examples.
 #[derive(Debug, clap::Subcommand)]
 pub enum ProposalsCmd {
@@ -49,6 +65,10 @@ pub enum ProposalsCmd {
         /// Golden set.
         #[arg(long, value_name = "SET")]
         set: Option<String>,
+        /// Only proposals whose input, output or expected output contains this
+        /// text (any case).
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: i64,
         #[arg(long)]
@@ -103,11 +123,24 @@ pub enum ProposalsCmd {
         /// The run the cluster id belongs to.
         #[arg(long, value_name = "RUN", requires = "cluster")]
         run: Option<i64>,
+        /// Reject the whole topic: the gap (--cluster, or the proposals' own
+        /// gap) becomes an exclusion, its pending proposals are rejected, and
+        /// later runs propose nothing inside it (`driftwatch exclusions`).
+        #[arg(long, value_enum, value_name = "SCOPE")]
+        topic: Option<TopicArg>,
         /// Reviewer name recorded with the decision (default $USER, else `cli`).
         #[arg(long, value_name = "NAME")]
         by: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// Undo a decision: the proposal is pending again. Undoing an accept
+    /// archives its golden example in a new golden version.
+    Reopen {
+        id: i64,
+        /// Reviewer name recorded (default $USER, else `cli`).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
     },
     /// Export proposals as JSONL for an external labelling tool.
     Export {
@@ -153,6 +186,7 @@ pub async fn run_cmd_with(
             cluster,
             run,
             set,
+            search,
             limit,
             json,
         } => {
@@ -163,6 +197,7 @@ pub async fn run_cmd_with(
                 golden_set: set,
                 run_id: run,
                 limit: Some(limit),
+                search,
             };
             let ps = store.list_proposals(&filter).await?;
             print_list(out, &ps, json)?;
@@ -202,6 +237,46 @@ pub async fn run_cmd_with(
             cluster,
             job,
             run,
+            topic: Some(scope),
+            by,
+            json,
+        } => {
+            let selection = selection(ids, cluster, job, run);
+            let by = by.unwrap_or_else(default_reviewer);
+            match exclude_topic(store, &selection, scope.into(), &reason, &by).await {
+                Ok(o) => {
+                    if json {
+                        writeln!(
+                            out,
+                            "{}",
+                            serde_json::to_string(&o).map_err(std::io::Error::other)?
+                        )?;
+                    } else {
+                        let x = &o.exclusion;
+                        writeln!(
+                            out,
+                            "excluded topic “{}” of job {} ({}) as exclusion {}: {}; {} pending proposals rejected",
+                            truncate(&x.label, 60),
+                            x.job,
+                            x.scope.words(),
+                            x.id,
+                            x.reason,
+                            o.rejected.decided.len()
+                        )?;
+                        writeln!(err, "later runs propose nothing within it; lift it with `driftwatch exclusions lift {}`", x.id)?;
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Err(e),
+            }
+        }
+        ProposalsCmd::Reject {
+            ids,
+            reason,
+            cluster,
+            job,
+            run,
+            topic: None,
             by,
             json,
         } => {
@@ -209,6 +284,27 @@ pub async fn run_cmd_with(
             let by = by.unwrap_or_else(default_reviewer);
             match reject(store, &selection, &reason, &by).await {
                 Ok(o) => decided_exit(out, err, &o, json),
+                Err(e) => Err(e),
+            }
+        }
+        ProposalsCmd::Reopen { id, by } => {
+            let by = by.unwrap_or_else(default_reviewer);
+            match reopen(store, id, &by).await {
+                Ok((p, version)) => {
+                    writeln!(out, "proposal {} is pending again (reopened by {by})", p.id)?;
+                    if let Some(v) = version {
+                        writeln!(
+                            out,
+                            "golden set {} is now at version {} ({} examples): its example from this proposal is archived",
+                            v.set_name, v.version, v.active_count
+                        )?;
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(ReviewError::Store(crate::store::StoreError::Conflict(m))) => {
+                    writeln!(err, "driftwatch: {m}")?;
+                    Ok(ExitCode::from(exit::FAILURE))
+                }
                 Err(e) => Err(e),
             }
         }

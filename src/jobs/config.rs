@@ -521,6 +521,16 @@ impl JobConfig {
                 ),
             ));
         }
+        if !(self.semantic.exclusion_similarity > 0.0 && self.semantic.exclusion_similarity <= 1.0)
+        {
+            errs.push(ConfigError::new(
+                format!("{at}.semantic.exclusion_similarity"),
+                format!(
+                    "must be a cosine in (0, 1], got {}",
+                    self.semantic.exclusion_similarity
+                ),
+            ));
+        }
         errs.extend(self.answers.check(&key("answers")));
         if !errs.is_empty() {
             return Err(errs);

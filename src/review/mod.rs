@@ -16,9 +16,14 @@ use std::io::{BufRead, Write};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+mod exclusions;
+
+pub use exclusions::{exclude_topic, lift_exclusion, ExcludeOutcome, MAX_EXEMPLARS};
+
 use crate::ingest::LineError;
 pub use crate::store::{
-    DecideOutcome, Decision, ProposalFilter, ProposalStatus, Refusal, RefusalKind, ReviewAction,
+    DecideOutcome, Decision, ExclusionScope, ProposalFilter, ProposalStatus, Refusal, RefusalKind,
+    ReviewAction, TopicExclusion,
 };
 use crate::store::{GoldenExample, GoldenVersion, Proposal, Store, StoreError};
 
@@ -211,6 +216,18 @@ pub async fn reject(
         })
         .collect();
     Ok(store.decide_many(&decisions).await?)
+}
+
+/// Undoes the decision on proposal `id`: it is pending again. Undoing an
+/// accept archives the example it became in a new golden version, so the set
+/// no longer holds it; undoing a reject lets later runs propose it again.
+pub async fn reopen(
+    store: &Store,
+    id: i64,
+    decided_by: &str,
+) -> Result<(Proposal, Option<GoldenVersion>), ReviewError> {
+    let by = check_reviewer(decided_by)?;
+    Ok(store.reopen_proposal(id, &by).await?)
 }
 
 /// The proposal ids a selection means, each once, in order.

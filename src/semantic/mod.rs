@@ -26,6 +26,7 @@ mod classifier;
 mod cluster;
 mod coverage;
 mod error;
+mod exclusions;
 mod identity;
 mod kmeans;
 mod labels;
@@ -51,6 +52,7 @@ pub use cluster::{
 };
 pub use coverage::{beta_binomial_sf_ge, binomial_sf_ge, coverage, percentile, CoverageResult};
 pub use error::{Result, SemanticError};
+pub use exclusions::Exclusions;
 pub use identity::{gap_centroid, match_gaps, GapSignature, SAME_GAP_COS, SAME_GAP_OVERLAP};
 pub use labels::{cluster_labels, join_label};
 pub use mmd::{median_heuristic_bandwidth, mmd2_unbiased, mmd_test, MmdResult};

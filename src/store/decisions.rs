@@ -48,6 +48,8 @@ pub struct ProposalFilter {
     pub run_id: Option<i64>,
     /// At most this many (all when `None`).
     pub limit: Option<i64>,
+    /// Text the input, production output or expected output contains (any case).
+    pub search: Option<String>,
 }
 
 /// What a reviewer decided about one proposal.

@@ -38,6 +38,11 @@ pub struct FindingDetails {
     /// A gap's label (its most telling words).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// A gap inside a topic the data team excluded: who, why. Its verdict
+    /// stands (the decision rule is unchanged), but it alerts nobody and
+    /// queues no proposals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excluded: Option<ExcludedBy>,
     /// A gap's cluster number in this run's analysis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<u64>,
@@ -77,6 +82,29 @@ pub struct FindingDetails {
     /// bandwidths, fold counts, raw p before the design effect …).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// The topic exclusion a gap falls in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExcludedBy {
+    /// The exclusion's id (`driftwatch exclusions lift ID`).
+    pub exclusion: i64,
+    pub by: String,
+    pub reason: String,
+    /// `out_of_scope` or `covered_elsewhere`.
+    pub scope: String,
+}
+
+impl ExcludedBy {
+    /// "excluded by «who»: «reason» (out of scope)".
+    pub fn text(&self) -> String {
+        format!(
+            "excluded by {}: {} ({})",
+            self.by,
+            self.reason,
+            self.scope.replace('_', " ")
+        )
+    }
 }
 
 /// Quantiles of a numeric metric's values on one side.

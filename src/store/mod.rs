@@ -15,6 +15,7 @@ mod coordination;
 mod decisions;
 mod details;
 mod embeddings;
+mod exclusions;
 mod findings;
 mod gaps;
 mod golden;
@@ -32,9 +33,11 @@ pub use coordination::{AlertCount, LatestFinding, LeaseClaim, MetricsSnapshot, S
 pub use decisions::{
     DecideOutcome, Decision, ProposalFilter, ProposalStatus, Refusal, RefusalKind, ReviewAction,
 };
-pub use details::{Example, ExampleTrace, FindingDetails, Quantiles};
+pub use details::{Example, ExampleTrace, ExcludedBy, FindingDetails, Quantiles};
+pub use exclusions::{ExclusionScope, NewExclusion, TopicExclusion};
 pub use gaps::{KnownGap, SeenGap};
 pub use golden::GoldenChange;
+pub use proposals::ProgressRow;
 pub use runs::RunFilter;
 pub use summary::{
     negative_feedback, CacheCounts, GapCluster, GapRegions, MapPoint, OutputFormatSummary,

@@ -22,12 +22,14 @@ use super::{now_ms, on_pool, Result, Store, StoreError};
 const PROPOSAL_COLUMNS: &str =
     "id, run_id, job, golden_set, kind, cluster_id, cluster_label, trace_id, external_id, \
      input, output, input_hash, nearest_golden_id, nearest_golden_similarity, status, \
-     expected_output, reason, decided_by, decided_at_ms, golden_example_id, created_at_ms";
+     expected_output, reason, decided_by, decided_at_ms, golden_example_id, created_at_ms, \
+     reopened_by, reopened_at_ms";
 
 macro_rules! proposal_from_row {
     ($row:expr) => {{
         let r = $row;
         let decided: Option<i64> = r.try_get("decided_at_ms")?;
+        let reopened: Option<i64> = r.try_get("reopened_at_ms")?;
         Proposal {
             id: r.try_get("id")?,
             run_id: r.try_get("run_id")?,
@@ -50,6 +52,8 @@ macro_rules! proposal_from_row {
             decided_at: decided.map(ms_to_dt),
             golden_example_id: r.try_get("golden_example_id")?,
             created_at: ms_to_dt(r.try_get("created_at_ms")?),
+            reopened_by: r.try_get("reopened_by")?,
+            reopened_at: reopened.map(ms_to_dt),
         }
     }};
 }
@@ -76,7 +80,133 @@ fn accept_description(ids: &[i64], by: &[&str]) -> String {
     }
 }
 
+/// `%text%` for a case-insensitive `LIKE` (the column is lowered too), with
+/// `%`, `_` and the escape character itself taken literally.
+fn like_pattern(text: &str) -> String {
+    let mut o = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            o.push('\\');
+        }
+        o.push(c);
+    }
+    o.push('%');
+    o
+}
+
+/// Decided and pending proposals of one gap (or of no gap) by one reviewer
+/// (`None` while pending): the review page's progress figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgressRow {
+    pub job: String,
+    pub cluster_id: Option<i64>,
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub count: i64,
+}
+
 impl Store {
+    /// Proposal counts by job, gap, status and reviewer.
+    pub async fn review_progress(&self, job: Option<&str>) -> Result<Vec<ProgressRow>> {
+        on_pool!(self, p => {
+            let rows = sqlx::query(
+                "SELECT job, cluster_id, status, decided_by, COUNT(*) AS n FROM proposals \
+                 WHERE ($1 IS NULL OR job = $1) GROUP BY job, cluster_id, status, decided_by \
+                 ORDER BY job, cluster_id, status, decided_by",
+            )
+            .bind(job)
+            .fetch_all(p)
+            .await?;
+            rows.into_iter()
+                .map(|r| {
+                    Ok(ProgressRow {
+                        job: r.try_get("job")?,
+                        cluster_id: r.try_get("cluster_id")?,
+                        status: r.try_get("status")?,
+                        decided_by: r.try_get("decided_by")?,
+                        count: r.try_get("n")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Undoes the decision on proposal `id`: it is pending again, its decision
+    /// fields cleared and `reopened_by` set. Reopening an accepted proposal
+    /// archives the example it became in a new golden version (unless that
+    /// example is archived already), in the same transaction. `Conflict` when
+    /// it is pending, or someone changed it meanwhile.
+    pub async fn reopen_proposal(
+        &self,
+        id: i64,
+        by: &str,
+    ) -> Result<(Proposal, Option<GoldenVersion>)> {
+        let now = now_ms();
+        let select = format!("SELECT {PROPOSAL_COLUMNS} FROM proposals WHERE id = $1");
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let result: Result<Option<GoldenVersion>> = async {
+                let r = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("proposal {id}")))?;
+                let before = proposal_from_row!(r);
+                if before.status == ProposalStatus::Pending.as_str() {
+                    return Err(StoreError::Conflict(format!("proposal {id} is pending: there is no decision to undo")));
+                }
+                let mut version = None;
+                if let Some(g) = before.golden_example_id {
+                    let active: Option<i64> = sqlx::query_scalar(
+                        "SELECT id FROM golden_examples WHERE id = $1 AND archived = $2",
+                    )
+                    .bind(g)
+                    .bind(false)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if active.is_some() {
+                        let change = GoldenChange {
+                            description: format!("reopen proposal {id} by {by}: example {g} archived"),
+                            add: Vec::new(),
+                            archive: vec![g],
+                        };
+                        version = Some(GoldenTx::apply_golden_change_in(&mut *tx, &before.golden_set, &change, now).await?);
+                    }
+                }
+                let n = sqlx::query(
+                    "UPDATE proposals SET status = $1, expected_output = NULL, reason = NULL, decided_by = NULL, \
+                     decided_at_ms = NULL, golden_example_id = NULL, reopened_by = $2, reopened_at_ms = $3 \
+                     WHERE id = $4 AND status = $5",
+                )
+                .bind(ProposalStatus::Pending.as_str())
+                .bind(by)
+                .bind(now)
+                .bind(id)
+                .bind(&before.status)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Err(StoreError::Conflict(format!("proposal {id} changed while it was reopened")));
+                }
+                Ok(version)
+            }
+            .await;
+            match result {
+                Ok(version) => {
+                    tx.commit().await?;
+                    Ok((self.get_proposal(id).await?, version))
+                }
+                Err(e) => {
+                    // Roll back now, not when the connection is next used (see
+                    // `apply_golden_change`).
+                    let _ = tx.rollback().await;
+                    Err(e)
+                }
+            }
+        })
+    }
+
     /// Queues proposals of a run; returns how many were stored.
     pub async fn insert_proposals(&self, run_id: i64, proposals: &[NewProposal]) -> Result<u64> {
         if proposals.is_empty() {
@@ -129,8 +259,16 @@ impl Store {
             "SELECT {PROPOSAL_COLUMNS} FROM proposals WHERE ($1 IS NULL OR status = $1) \
              AND ($2 IS NULL OR job = $2) AND ($3 IS NULL OR cluster_id = $3) \
              AND ($4 IS NULL OR golden_set = $4) AND ($5 IS NULL OR run_id = $5) \
+             AND ($7 IS NULL OR LOWER(input) LIKE $7 ESCAPE '\\' OR LOWER(output) LIKE $7 ESCAPE '\\' \
+                  OR LOWER(COALESCE(expected_output, '')) LIKE $7 ESCAPE '\\') \
              ORDER BY id LIMIT $6"
         );
+        let pattern = filter
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(like_pattern);
         on_pool!(self, p => {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(filter.status.map(ProposalStatus::as_str))
@@ -139,6 +277,7 @@ impl Store {
                 .bind(filter.golden_set.as_deref())
                 .bind(filter.run_id)
                 .bind(filter.limit.unwrap_or(i64::MAX))
+                .bind(pattern.as_deref())
                 .fetch_all(p)
                 .await?;
             rows.into_iter().map(|r| Ok(proposal_from_row!(r))).collect()

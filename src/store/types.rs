@@ -326,9 +326,13 @@ impl Finding {
                 1 => "1 golden example".to_owned(),
                 g => format!("{g} golden examples"),
             };
-            return match label {
+            let what = match label {
                 Some(l) => format!("«{l}»: {traces} traces, {golden}"),
                 None => format!("{traces} traces, {golden}"),
+            };
+            return match &d.excluded {
+                Some(x) => format!("{what}; {}", x.text()),
+                None => what,
             };
         }
         d.summary
@@ -392,6 +396,11 @@ pub struct Proposal {
     pub decided_at: Option<DateTime<Utc>>,
     pub golden_example_id: Option<i64>,
     pub created_at: DateTime<Utc>,
+    /// Who last undid a decision on it, and when.
+    #[serde(default)]
+    pub reopened_by: Option<String>,
+    #[serde(default)]
+    pub reopened_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

@@ -30,6 +30,9 @@ pub(super) struct Gap {
     /// Share of the gap's traces with feedback that is negative, and how many
     /// carry feedback.
     pub(super) negative_feedback: Option<(f64, u64)>,
+    /// "excluded by «who»: «reason» (scope)" when the gap is inside a topic
+    /// the data team excluded.
+    pub(super) excluded: Option<String>,
 }
 
 impl Gap {
@@ -122,6 +125,11 @@ pub(super) async fn latest_gaps(
                 examples: c.examples.iter().take(3).cloned().collect(),
                 pending: per_cluster.get(&cluster).copied().unwrap_or(0),
                 negative_feedback: c.negative_feedback.zip(c.feedback_n),
+                excluded: c
+                    .other
+                    .get("excluded")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string),
             });
         }
     }
@@ -189,13 +197,17 @@ pub(super) fn gaps_table(gaps: &[Gap], jobs: &[JobCoverage]) -> String {
         let ex: Vec<String> = g.examples.iter().map(|e| esc(e)).collect();
         let _ = write!(
             o,
-            "<tr class='gap'><td>{}</td><td>{}</td><td><a class='cluster' href='{}'><b>{}</b></a><br><span class='muted'>run {} cluster {}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td><div class='muted'>{}</div></td></tr>",
+            "<tr class='gap'><td>{}</td><td>{}</td><td><a class='cluster' href='{}'><b>{}</b></a><br><span class='muted'>run {} cluster {}</span>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td><div class='muted'>{}</div></td></tr>",
             i + 1,
             esc(&g.job),
             esc(&g.href()),
             esc(if g.label.is_empty() { "(no label)" } else { &g.label }),
             g.run_id,
             g.cluster,
+            g.excluded
+                .as_deref()
+                .map(|x| format!("<br><span class='b excluded'>{}</span>", esc(x)))
+                .unwrap_or_default(),
             g.production,
             g.golden,
             g.uncovered,
@@ -230,6 +242,7 @@ mod tests {
             examples: Vec::new(),
             pending: 0,
             negative_feedback,
+            excluded: None,
         }
     }
 

@@ -10,6 +10,7 @@
 
 mod auth;
 mod config;
+mod exclusions;
 mod gaps;
 mod pages;
 mod review;
@@ -117,6 +118,11 @@ pub fn router(state: WebState) -> Router {
         .route("/review/proposals/{id}/reject", post(review::reject_one))
         .route("/review/clusters/accept", post(review::accept_cluster))
         .route("/review/clusters/reject", post(review::reject_cluster))
+        .route(
+            "/review/exclusions",
+            get(exclusions::index).post(exclusions::exclude),
+        )
+        .route("/review/exclusions/{id}/lift", post(exclusions::lift))
         .route("/runs", get(runs::index))
         .route("/runs/{id}", get(runs::show))
         .layer(DefaultBodyLimit::max(1 << 20))

@@ -47,7 +47,7 @@ table{border-collapse:collapse;width:100%;font-size:14px;background:#fff}\
 th,td{border-bottom:1px solid #e3e3e3;padding:6px 8px;text-align:left;vertical-align:top}\
 .b{display:inline-block;padding:1px 8px;border-radius:9px;font-size:12px;font-weight:600}\
 .drifted,.rejected,.failed{background:#fde2e1;color:#a50e0e}.ok,.accepted,.succeeded{background:#e6f4ea;color:#137333}\
-.skipped,.aborted{background:#eee;color:#666}.pending,.running{background:#fff4ce;color:#7a5d00}\
+.skipped,.aborted{background:#eee;color:#666}.pending,.running{background:#fff4ce;color:#7a5d00}.excluded{background:#e8eaf6;color:#303f9f}form.exclude{margin-top:6px}\
 .flash{padding:8px 12px;border-radius:6px;background:#e6f4ea;border:1px solid #b7dfc3;margin:12px 0}\
 .flash.err{background:#fde2e1;border-color:#f3b7b3}\
 .card{background:#fff;border:1px solid #ddd;border-radius:8px;padding:12px 16px;margin:14px 0}\

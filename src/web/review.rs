@@ -11,6 +11,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::auth::{local_path, Session};
+use super::exclusions::exclude_form;
 use super::gaps::{gaps_table, latest_gaps, num, pct, RECENT_RUNS};
 use super::pages::{esc, frame, html, message, qv, see_other};
 use super::{require_action, require_view, shown, WebState};
@@ -134,11 +135,16 @@ fn proposal_card(p: &Proposal, nearest: Option<&NearestGolden>, s: &Session, nex
                  <form method='post' class='reject' action='/review/proposals/{id}/reject'>\
                  <input type='hidden' name='csrf' value='{csrf}'><input type='hidden' name='next' value='{next}'>\
                  <input type='text' name='reason' placeholder='reason' aria-label='reason' required>\
-                 <button type='submit' class='rej'>Reject <kbd>r</kbd></button></form></div>",
+                 <button type='submit' class='rej'>Reject <kbd>r</kbd></button></form>{topic}</div>",
                 id = p.id,
                 csrf = esc(&s.csrf),
                 next = esc(next),
                 out = esc(&p.output),
+                topic = if p.cluster_id.is_some() {
+                    exclude_form(s, &p.job, None, Some(p.id), next)
+                } else {
+                    String::new()
+                },
             );
         }
     } else {
@@ -306,7 +312,9 @@ pub async fn index(
     job_names.sort();
     job_names.dedup();
 
-    let mut body = String::from("<h1>Review proposals</h1>");
+    let mut body = String::from(
+        "<h1>Review proposals</h1><p class='muted'><a href='/review/exclusions'>Excluded topics</a></p>",
+    );
     body.push_str(&filters_form(&q, status_name, &job_names));
     match (cluster, job.as_deref()) {
         (Some(c), Some(j)) => {
@@ -335,6 +343,9 @@ pub async fn index(
                     let _ = write!(body, "<pre class='tx'>{}</pre>", esc(e));
                 }
             }
+            if let Some(x) = gap.and_then(|g| g.excluded.as_deref()) {
+                let _ = write!(body, "<p class='b excluded'>{}</p>", esc(x));
+            }
             body.push_str(&bulk_forms(
                 &s,
                 j,
@@ -343,6 +354,7 @@ pub async fn index(
                 pending,
                 here,
             ));
+            body.push_str(&exclude_form(&s, j, Some(c), None, here));
             body.push_str("</div>");
         }
         _ => body.push_str(&gaps_table(&gaps, &jobs)),

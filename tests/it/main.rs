@@ -39,3 +39,6 @@ mod sources;
 mod web;
 // Detection quality on a vendored real-text subset: near topic, typos, JSON break, grouped no-drift.
 mod quality;
+
+// Topic exclusions: a rejected topic is not proposed again (real model).
+mod exclusions;

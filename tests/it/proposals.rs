@@ -832,3 +832,159 @@ async fn accepted_examples_keep_the_golden_output_format(db: TestDb) {
     assert_eq!(versions().await, 3);
 }
 both_backends!(accepted_examples_keep_the_golden_output_format_sqlite, accepted_examples_keep_the_golden_output_format_postgres => accepted_examples_keep_the_golden_output_format);
+
+/// Undo, search and progress, as a reviewer uses them: undoing an accept takes
+/// the example out of the golden set in a new version; undoing a reject makes
+/// the proposal pending again; search finds text in input, output or expected
+/// output in any case (with `%` and `_` taken literally); progress counts
+/// decisions per gap and reviewer. Topic exclusions round-trip and lift once.
+async fn undo_search_progress_and_exclusions(db: TestDb) {
+    let s = db.store().await;
+    let fx = fixture(&s).await;
+    let one = |id| Selection::Ids(vec![id]);
+    review::accept(
+        &s,
+        &one(fx.a.id),
+        ExpectedOutput::Edited("Refunds take 5 business days (100% of them).".into()),
+        "alice",
+    )
+    .await
+    .unwrap();
+    review::reject(&s, &one(fx.d.id), "duplicate", "bob")
+        .await
+        .unwrap();
+
+    // Search: case-insensitive, over the three texts; wildcards are literal.
+    let search = |q: &str| {
+        let s = s.clone();
+        let q = q.to_string();
+        async move {
+            ids(&s
+                .list_proposals(&ProposalFilter {
+                    search: Some(q),
+                    ..ProposalFilter::default()
+                })
+                .await
+                .unwrap())
+        }
+    };
+    assert_eq!(search("REFUND").await, vec![fx.a.id, fx.b.id]);
+    assert_eq!(
+        search("business days").await,
+        vec![fx.a.id],
+        "expected output"
+    );
+    assert_eq!(
+        search("contact billing").await,
+        vec![fx.e.id],
+        "production output"
+    );
+    assert_eq!(search("100%").await, vec![fx.a.id]);
+    assert!(search("1_0%").await.is_empty(), "_ is not a wildcard");
+
+    // Progress per gap and reviewer.
+    let rows = s.review_progress(Some(JOB)).await.unwrap();
+    let count = |cluster: Option<i64>, status: &str, by: Option<&str>| {
+        rows.iter()
+            .find(|r| {
+                r.cluster_id == cluster && r.status == status && r.decided_by.as_deref() == by
+            })
+            .map_or(0, |r| r.count)
+    };
+    assert_eq!(count(Some(1), "accepted", Some("alice")), 1);
+    assert_eq!(count(Some(1), "pending", None), 2);
+    assert_eq!(count(Some(2), "rejected", Some("bob")), 1);
+    assert_eq!(count(None, "pending", None), 1);
+
+    // Undo the accept: pending again, and a new version without the example.
+    let before = s.latest_golden_version(SET).await.unwrap().unwrap();
+    let (p, v) = review::reopen(&s, fx.a.id, "carol").await.unwrap();
+    assert_eq!(p.status, "pending");
+    assert_eq!(p.reopened_by.as_deref(), Some("carol"));
+    assert_eq!((p.expected_output, p.golden_example_id), (None, None));
+    let v = v.expect("a new golden version");
+    assert_eq!(
+        (v.version, v.active_count),
+        (before.version + 1, before.active_count - 1)
+    );
+    assert!(s
+        .golden_examples(SET, None)
+        .await
+        .unwrap()
+        .iter()
+        .all(|g| g.proposal_id != Some(fx.a.id)));
+    // Undo the reject; undoing a pending proposal is a conflict.
+    let (p, v) = review::reopen(&s, fx.d.id, "carol").await.unwrap();
+    assert_eq!((p.status.as_str(), p.reason, v), ("pending", None, None));
+    match review::reopen(&s, fx.d.id, "carol").await {
+        Err(ReviewError::Store(StoreError::Conflict(m))) => assert!(m.contains("pending"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // Accepting again works and makes another version.
+    let o = review::accept(
+        &s,
+        &one(fx.a.id),
+        ExpectedOutput::Edited("Refunds take 5 business days.".into()),
+        "alice",
+    )
+    .await
+    .unwrap();
+    assert_eq!(o.versions[0].version, before.version + 2);
+
+    // A topic exclusion of gap 2: its pending proposals are rejected with the
+    // reason; it is listed until lifted, and lifts once.
+    let x = review::exclude_topic(
+        &s,
+        &Selection::Cluster {
+            job: JOB.into(),
+            cluster_id: 2,
+            run_id: None,
+        },
+        driftwatch::store::ExclusionScope::OutOfScope,
+        "billing is another team's",
+        "bob",
+    )
+    .await
+    .unwrap();
+    assert_eq!(x.exclusion.gap_id, Some(2));
+    assert_eq!(x.exclusion.label, "invoice vat");
+    assert_eq!(
+        x.exclusion.exemplars.len(),
+        2,
+        "{:?}",
+        x.exclusion.exemplars
+    );
+    assert_eq!(ids(&x.rejected.decided), vec![fx.d.id, fx.e.id]);
+    assert_eq!(
+        s.get_proposal(fx.e.id).await.unwrap().reason.as_deref(),
+        Some("topic out of scope: billing is another team's")
+    );
+    assert_eq!(s.exclusions(Some(JOB), false).await.unwrap().len(), 1);
+    let lifted = review::lift_exclusion(&s, x.exclusion.id, "alice")
+        .await
+        .unwrap();
+    assert_eq!(lifted.lifted_by.as_deref(), Some("alice"));
+    assert!(s.exclusions(Some(JOB), false).await.unwrap().is_empty());
+    assert_eq!(s.exclusions(None, true).await.unwrap().len(), 1);
+    assert!(matches!(
+        review::lift_exclusion(&s, x.exclusion.id, "bob").await,
+        Err(ReviewError::Store(StoreError::Conflict(_)))
+    ));
+    // Proposals from several jobs cannot be one topic; an unknown gap is refused.
+    assert!(matches!(
+        review::exclude_topic(
+            &s,
+            &Selection::Cluster {
+                job: JOB.into(),
+                cluster_id: 99,
+                run_id: None
+            },
+            driftwatch::store::ExclusionScope::OutOfScope,
+            "r",
+            "bob"
+        )
+        .await,
+        Err(ReviewError::Invalid(_))
+    ));
+}
+both_backends!(undo_search_progress_and_exclusions_sqlite, undo_search_progress_and_exclusions_postgres => undo_search_progress_and_exclusions);

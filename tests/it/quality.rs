@@ -16,12 +16,12 @@ use rand::SeedableRng;
 
 use crate::common::TestDb;
 
-struct Q {
-    text: String,
-    intent: String,
+pub(crate) struct Q {
+    pub(crate) text: String,
+    pub(crate) intent: String,
 }
 
-fn fixture() -> Vec<Q> {
+pub(crate) fn fixture() -> Vec<Q> {
     let p =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/banking77/subset.csv");
     csv::Reader::from_path(p)
@@ -38,7 +38,7 @@ fn fixture() -> Vec<Q> {
 }
 
 /// The application's JSON answer (a few wordings per intent).
-fn answer(q: &Q) -> String {
+pub(crate) fn answer(q: &Q) -> String {
     let h = q.text.len();
     let body = [
         "You can do this in the app.",
@@ -48,11 +48,11 @@ fn answer(q: &Q) -> String {
     serde_json::json!({"intent": q.intent, "answer": format!("About {}: {body}", q.intent.replace('_', " "))}).to_string()
 }
 
-fn end() -> chrono::DateTime<Utc> {
+pub(crate) fn end() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap()
 }
 
-fn embedder() -> SharedEmbedder {
+pub(crate) fn embedder() -> SharedEmbedder {
     SharedEmbedder::build(
         &EmbedConfig::default(),
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")),

@@ -360,7 +360,7 @@ async fn analyze(
     // diffuse shift, a chance outlier or a gap under its floor queues nothing.
     let drifted_gaps: std::collections::HashSet<i64> = findings
         .iter()
-        .filter(|f| f.verdict == Verdict::Drifted && f.details.gap)
+        .filter(|f| f.verdict == Verdict::Drifted && f.details.gap && f.details.excluded.is_none())
         .filter_map(|f| f.details.gap_id)
         .collect();
     proposals.retain(|p| {

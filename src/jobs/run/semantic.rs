@@ -14,9 +14,9 @@ use super::super::embedding::{embed_cached, EmbedStats, SharedEmbedder};
 use super::super::error::JobError;
 use crate::semantic::{self, SemanticParams};
 use crate::store::{
-    CacheCounts, Example, ExampleTrace, Finding, FindingDetails, FindingKind, GapCluster,
-    GapRegions, GoldenExample, MapPoint, NewProposal, SeenGap, SemanticShift, SemanticSummary,
-    Store, SurfaceRegion, Trace, Verdict,
+    CacheCounts, Example, ExampleTrace, ExcludedBy, Finding, FindingDetails, FindingKind,
+    GapCluster, GapRegions, GoldenExample, MapPoint, NewProposal, SeenGap, SemanticShift,
+    SemanticSummary, Store, SurfaceRegion, Trace, Verdict,
 };
 
 /// `[jobs.semantic]`: semantic drift, coverage and proposals.
@@ -52,7 +52,18 @@ pub struct SemanticJobConfig {
     /// Smallest share of the sampled production traffic a gap must hold to be
     /// reported as drifted (its effect-size floor).
     pub gap_floor: f64,
+    /// Cosine to an exemplar of an excluded topic at or above which a
+    /// production input is inside it, and never proposed.
+    pub exclusion_similarity: f64,
 }
+
+/// Default `exclusion_similarity`. Measured with all-MiniLM-L6-v2 on
+/// BANKING77 (BENCHMARKS.md, "Answers: matching"): at cosine 0.8, 59 % of
+/// production queries find one of 1,000 golden queries, and 7.6 % of those
+/// matches are of another intent. An exclusion's exemplars are the topic's own
+/// queries, so its paraphrases fall inside while a sibling topic's queries
+/// mostly stay proposable; `tests/it/exclusions.rs` measures both on real text.
+pub const DEFAULT_EXCLUSION_SIMILARITY: f64 = 0.8;
 
 impl Default for SemanticJobConfig {
     fn default() -> Self {
@@ -70,6 +81,7 @@ impl Default for SemanticJobConfig {
             spot_check_rate: 0.0,
             scan_k: 5,
             gap_floor: 0.005,
+            exclusion_similarity: DEFAULT_EXCLUSION_SIMILARITY,
         }
     }
 }
@@ -438,6 +450,22 @@ pub async fn run_semantic(
     let ex_refs: Vec<&str> = exclude_texts.iter().map(|s| nonempty(s)).collect();
     let (exm, s5) = embed_cached(store, embedder, &ex_refs, None).await?;
     stats += s5;
+    // Topics the data team excluded: their exemplars, each row tagged with
+    // its exclusion.
+    let topic_exclusions = store.exclusions(Some(job), false).await?;
+    let owner: Vec<usize> = topic_exclusions
+        .iter()
+        .enumerate()
+        .flat_map(|(i, x)| std::iter::repeat_n(i, x.exemplars.len()))
+        .collect();
+    let topic_texts: Vec<&str> = topic_exclusions
+        .iter()
+        .flat_map(|x| x.exemplars.iter().map(|t| nonempty(t)))
+        .collect();
+    let (topic_m, s6) = embed_cached(store, embedder, &topic_texts, None).await?;
+    stats += s6;
+    let topics = semantic::Exclusions::new(topic_m.view(), &owner, topic_exclusions.len());
+    let inside = topics.rows_inside(pm.view(), topic_m.view(), cfg.exclusion_similarity as f32);
 
     let job_s = job.to_string();
     let cfg2 = cfg.clone();
@@ -750,6 +778,7 @@ pub async fn run_semantic(
         .collect();
     let ids = store.record_gaps(job, run_id, &seen).await?;
     let mut gap_id_of: std::collections::HashMap<usize, i64> = std::collections::HashMap::new();
+    let mut excluded_gaps = std::collections::HashSet::new();
     for ((&fi, &ci), (&id, was)) in gap_idx.iter().zip(&gap_ci).zip(ids.iter().zip(&matched)) {
         gap_id_of.insert(ci, id);
         if was.is_some() {
@@ -778,6 +807,24 @@ pub async fn run_semantic(
             count(d.uncovered_count)
         ));
         d.label = Some(label);
+        let within = topic_exclusions
+            .iter()
+            .position(|x| x.gap_id == Some(id))
+            .or_else(|| {
+                let c = centroids.get(&ci).map_or(&[][..], Vec::as_slice);
+                topics.gap_inside(c, &cl.clusters[ci].production_members, &inside)
+            });
+        if let Some(x) = within.map(|i| &topic_exclusions[i]) {
+            let by = ExcludedBy {
+                exclusion: x.id,
+                by: x.created_by.clone(),
+                reason: x.reason.clone(),
+                scope: x.scope.as_str().into(),
+            };
+            d.note = Some(by.text());
+            d.excluded = Some(by);
+            excluded_gaps.insert(ci);
+        }
     }
     for (ci, cs) in cl.clusters.iter().enumerate() {
         let feedback = crate::store::negative_feedback(
@@ -810,10 +857,27 @@ pub async fn run_semantic(
             feedback_n: feedback.map(|f| f.1),
             other: Default::default(),
         });
+        if excluded_gaps.contains(&ci) {
+            if let Some(x) = findings
+                .iter()
+                .find(|f| f.details.gap && f.details.cluster == Some(ci as u64))
+                .and_then(|f| f.details.excluded.as_ref())
+            {
+                if let Some(c) = clusters.last_mut() {
+                    c.other.insert("excluded".into(), json!(x.text()));
+                }
+            }
+        }
     }
     let labels = report.labels.clone();
+    // Nothing inside an excluded topic is proposed: neither the picks of an
+    // excluded gap nor any pick near an exclusion's exemplars.
     let mut proposals: Vec<NewProposal> = picks
         .iter()
+        .filter(|(pk, _)| {
+            inside.get(pk.index).is_none_or(Option::is_none)
+                && pk.cluster.is_none_or(|c| !excluded_gaps.contains(&c))
+        })
         .filter_map(|(pk, (gi, sim))| {
             let t = traces.get(pk.index)?;
             Some(NewProposal {
@@ -844,8 +908,10 @@ pub async fn run_semantic(
         .collect();
     if cfg.spot_check_rate > 0.0 {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
-        for t in traces {
-            if rng.random_bool(cfg.spot_check_rate.min(1.0)) {
+        for (i, t) in traces.iter().enumerate() {
+            if rng.random_bool(cfg.spot_check_rate.min(1.0))
+                && inside.get(i).is_none_or(Option::is_none)
+            {
                 proposals.push(NewProposal {
                     job: job.into(),
                     golden_set: golden_set.into(),

@@ -1,0 +1,26 @@
+-- Topic exclusions: the data team decided a topic (a gap, or single proposals) is
+-- out of scope or covered elsewhere. Later runs propose nothing inside it and do
+-- not alert on its gap as new. exemplars holds the topic's production inputs
+-- (JSON array); a run embeds them (cached) and calls a production input inside
+-- the topic when its cosine to an exemplar reaches the job's
+-- exclusion_similarity. Lifting keeps the row (lifted_* set) for the record.
+CREATE TABLE topic_exclusions (
+    id            INTEGER PRIMARY KEY,
+    job           TEXT    NOT NULL,
+    golden_set    TEXT    NOT NULL,
+    gap_id        INTEGER,
+    label         TEXT    NOT NULL,
+    scope         TEXT    NOT NULL,
+    reason        TEXT    NOT NULL,
+    exemplars     TEXT    NOT NULL,
+    created_by    TEXT    NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    lifted_by     TEXT,
+    lifted_at_ms  INTEGER
+);
+CREATE INDEX topic_exclusions_job ON topic_exclusions (job);
+
+-- A decision can be undone: the proposal is pending again (an accepted one's
+-- golden example archived in a new version), and who reopened it is kept.
+ALTER TABLE proposals ADD COLUMN reopened_by TEXT;
+ALTER TABLE proposals ADD COLUMN reopened_at_ms INTEGER;
