@@ -24,3 +24,12 @@ CREATE INDEX topic_exclusions_job ON topic_exclusions (job);
 -- golden example archived in a new version), and who reopened it is kept.
 ALTER TABLE proposals ADD COLUMN reopened_by TEXT;
 ALTER TABLE proposals ADD COLUMN reopened_at_ms INTEGER;
+
+-- Proposals a reviewer skipped ("not now"): listed after the others for that
+-- reviewer. Kept in the store so every replica behind a balancer agrees.
+CREATE TABLE proposal_skips (
+    proposal_id   INTEGER NOT NULL,
+    reviewer      TEXT    NOT NULL,
+    skipped_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (proposal_id, reviewer)
+);

@@ -156,7 +156,8 @@ pub enum ProposalsCmd {
         out: Option<PathBuf>,
     },
     /// Apply decisions from a JSONL file (`-` for stdin): lines
-    /// {"id": N, "decision": "accept"|"reject", "expected_output"?, "reason"?, "by"?}.
+    /// {"id": N, "decision": "accept"|"reject", "expected_output"?, "use_output"?, "reason"?, "by"?};
+    /// an accept needs `expected_output`, or `"use_output": true` to keep the production output.
     ImportDecisions {
         path: PathBuf,
         /// Reviewer for lines without "by" (default $USER, else `cli`).

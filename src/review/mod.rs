@@ -446,8 +446,9 @@ impl ImportReport {
 }
 
 /// Parses decision lines `{"id": N, "decision": "accept"|"reject",
-/// "expected_output"?: "...", "reason"?: "...", "by"?: "..."}`. An accept
-/// without `expected_output` keeps the production output; a reject needs a
+/// "expected_output"?: "...", "use_output"?: true, "reason"?: "...", "by"?: "..."}`.
+/// An accept needs `expected_output`, or `"use_output": true` to keep the
+/// production output (never the default); a reject needs a
 /// `reason`; `by` defaults to `default_by`. Other keys are ignored. A second
 /// decision on the same id is a bad line. Returns each valid decision with its
 /// 1-based line, and a report holding `read` and the bad lines.
@@ -508,14 +509,23 @@ fn parse_decision(
     };
     let action = match text("decision")? {
         None => return Err("missing field `decision`".into()),
-        Some("accept") => match text("expected_output")? {
-            Some(e) if e.trim().is_empty() => return Err(
-                "`expected_output` must not be empty (leave it out to keep the production output)"
+        Some("accept") => match (text("expected_output")?, o.get("use_output")) {
+            (Some(e), _) if e.trim().is_empty() => {
+                return Err("`expected_output` must not be empty".into())
+            }
+            (Some(_), Some(Value::Bool(true))) => {
+                return Err("give `expected_output` or `\"use_output\": true`, not both".into())
+            }
+            (Some(e), _) => ReviewAction::Accept {
+                expected_output: Some(e.to_string()),
+            },
+            (None, Some(Value::Bool(true))) => ReviewAction::Accept {
+                expected_output: None,
+            },
+            (None, _) => return Err(
+                "an accept needs `expected_output`, or `\"use_output\": true` to keep the production output as it is (in a gap it is often wrong)"
                     .into(),
             ),
-            e => ReviewAction::Accept {
-                expected_output: e.map(str::to_string),
-            },
         },
         Some("reject") => match text("reason")? {
             Some(r) if !r.trim().is_empty() => ReviewAction::Reject {
@@ -585,13 +595,14 @@ mod tests {
             "not json\n",
             "{\"id\": 3, \"decision\": \"maybe\"}\n",
             "{\"id\": 4, \"decision\": \"reject\"}\n",
-            "{\"id\": \"5\", \"decision\": \"accept\"}\n",
+            "{\"id\": \"5\", \"decision\": \"accept\", \"use_output\": true}\n",
             "{\"id\": 1, \"decision\": \"reject\", \"reason\": \"x\"}\n",
             "[1]\n",
             "{\"decision\": \"accept\"}\n",
+            "{\"id\": 6, \"decision\": \"accept\"}\n",
         );
         let (ds, rep) = parse_decisions(text.as_bytes(), "al");
-        assert_eq!(rep.read, 9);
+        assert_eq!(rep.read, 10);
         let lines: Vec<u64> = ds.iter().map(|(l, _)| *l).collect();
         assert_eq!(lines, vec![1, 3, 7]);
         assert_eq!(ds[0].1.decided_by, "al");
@@ -620,6 +631,7 @@ mod tests {
                 (8, "proposal 1 is already decided on line 1"),
                 (9, "record is not a JSON object"),
                 (10, "missing field `id`"),
+                (11, "an accept needs `expected_output`, or `\"use_output\": true` to keep the production output as it is (in a gap it is often wrong)"),
             ]
         );
     }

@@ -131,6 +131,40 @@ impl Store {
         })
     }
 
+    /// Records that `reviewer` skipped proposal `id` (again: a no-op).
+    pub async fn skip_proposal(&self, id: i64, reviewer: &str) -> Result<()> {
+        on_pool!(self, p => {
+            sqlx::query(
+                "INSERT INTO proposal_skips (proposal_id, reviewer, skipped_at_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (proposal_id, reviewer) DO NOTHING",
+            )
+            .bind(id)
+            .bind(reviewer)
+            .bind(now_ms())
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The proposals `reviewer` skipped that are still pending.
+    pub async fn skipped_proposals(
+        &self,
+        reviewer: &str,
+    ) -> Result<std::collections::HashSet<i64>> {
+        on_pool!(self, p => {
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT s.proposal_id FROM proposal_skips s JOIN proposals p ON p.id = s.proposal_id \
+                 WHERE s.reviewer = $1 AND p.status = $2",
+            )
+            .bind(reviewer)
+            .bind(ProposalStatus::Pending.as_str())
+            .fetch_all(p)
+            .await?;
+            Ok(ids.into_iter().collect())
+        })
+    }
+
     /// Undoes the decision on proposal `id`: it is pending again, its decision
     /// fields cleared and `reopened_by` set. Reopening an accepted proposal
     /// archives the example it became in a new golden version (unless that

@@ -9,6 +9,7 @@
 //! `[review]` (see [`ReviewConfig`]); without any account every page answers 404.
 
 mod auth;
+mod cards;
 mod config;
 mod exclusions;
 mod gaps;
@@ -116,6 +117,8 @@ pub fn router(state: WebState) -> Router {
         .route("/review/proposals/{id}", get(review::show))
         .route("/review/proposals/{id}/accept", post(review::accept_one))
         .route("/review/proposals/{id}/reject", post(review::reject_one))
+        .route("/review/proposals/{id}/skip", post(review::skip_one))
+        .route("/review/proposals/{id}/reopen", post(review::reopen_one))
         .route("/review/clusters/accept", post(review::accept_cluster))
         .route("/review/clusters/reject", post(review::reject_cluster))
         .route(

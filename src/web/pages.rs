@@ -48,6 +48,7 @@ th,td{border-bottom:1px solid #e3e3e3;padding:6px 8px;text-align:left;vertical-a
 .b{display:inline-block;padding:1px 8px;border-radius:9px;font-size:12px;font-weight:600}\
 .drifted,.rejected,.failed{background:#fde2e1;color:#a50e0e}.ok,.accepted,.succeeded{background:#e6f4ea;color:#137333}\
 .skipped,.aborted{background:#eee;color:#666}.pending,.running{background:#fff4ce;color:#7a5d00}.excluded{background:#e8eaf6;color:#303f9f}form.exclude{margin-top:6px}\
+del{background:#fde2e1;color:#a50e0e}ins{background:#e6f4ea;color:#137333;text-decoration:none}.proposal.skipped{opacity:.7}.why{margin:4px 0}\
 .flash{padding:8px 12px;border-radius:6px;background:#e6f4ea;border:1px solid #b7dfc3;margin:12px 0}\
 .flash.err{background:#fde2e1;border-color:#f3b7b3}\
 .card{background:#fff;border:1px solid #ddd;border-radius:8px;padding:12px 16px;margin:14px 0}\
@@ -188,12 +189,28 @@ pub const APP_JS: &str = r#"(function () {
     cards[cur].scrollIntoView({block: 'nearest'});
   }
   if (cards.length) select(0);
+  // JSON expected outputs are checked as they are typed.
+  Array.prototype.forEach.call(document.querySelectorAll('textarea[data-json]'), function (x) {
+    var note = x.parentNode.querySelector('.jsonstate');
+    function check() {
+      if (!note) return;
+      try { JSON.parse(x.value); note.textContent = 'valid JSON'; note.className = 'jsonstate b ok'; }
+      catch (err) { note.textContent = 'not valid JSON: ' + err.message; note.className = 'jsonstate b drifted'; }
+    }
+    x.addEventListener('input', check);
+    check();
+  });
   document.addEventListener('keydown', function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     var t = e.target;
     var typing = t && (t.tagName === 'TEXTAREA' || t.tagName === 'INPUT' || t.tagName === 'SELECT');
     if (typing) {
       if (e.key === 'Escape') t.blur();
+      return;
+    }
+    if (e.key === '/') {
+      var q = document.getElementById('search');
+      if (q) { q.focus(); e.preventDefault(); }
       return;
     }
     if (cur < 0) return;
@@ -212,6 +229,9 @@ pub const APP_JS: &str = r#"(function () {
         if (r.value.trim()) { r.form.submit(); } else { r.focus(); }
         e.preventDefault();
       }
+    } else if (e.key === 's') {
+      var k = card.querySelector('form.skip');
+      if (k) { k.submit(); e.preventDefault(); }
     } else if (e.key === 'o') {
       var l = card.querySelector('a.open');
       if (l) { window.location = l.href; e.preventDefault(); }

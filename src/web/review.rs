@@ -11,16 +11,19 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::auth::{local_path, Session};
+use super::cards::{proposal_card, same_output, CardContext};
 use super::exclusions::exclude_form;
 use super::gaps::{gaps_table, latest_gaps, num, pct, RECENT_RUNS};
-use super::pages::{esc, frame, html, message, qv, see_other};
+use super::pages::{esc, frame, html, message, see_other};
 use super::{require_action, require_view, shown, WebState};
 use crate::notify::ExamplesPolicy;
 use crate::review::{
     self, DecideOutcome, ExpectedOutput, NearestGolden, ProposalFilter, ProposalStatus,
     RefusalKind, ReviewError, Selection,
 };
-use crate::store::{GoldenExample, Proposal, RunFilter, Store, StoreError};
+use crate::store::{
+    GapCluster, GoldenExample, ProgressRow, Proposal, RunFilter, Store, StoreError, Trace,
+};
 
 /// Most proposals one page lists.
 const PAGE: i64 = 100;
@@ -33,6 +36,8 @@ pub struct ReviewQuery {
     status: Option<String>,
     cluster: Option<String>,
     run: Option<String>,
+    /// Full-text search over input, production output and expected output.
+    q: Option<String>,
 }
 
 fn nonempty(s: &Option<String>) -> Option<&str> {
@@ -81,99 +86,6 @@ async fn nearest_examples(
     Ok(out)
 }
 
-/// One proposal: input, production output, nearest golden example, and the
-/// accept / reject forms when it is pending and the session may decide.
-fn proposal_card(p: &Proposal, nearest: Option<&NearestGolden>, s: &Session, next: &str) -> String {
-    let mut o = String::new();
-    let cluster = match (p.cluster_id, p.cluster_label.as_deref()) {
-        (Some(c), Some(l)) if !l.is_empty() => format!(
-            " · <a href='/review?job={}&amp;run={}&amp;cluster={c}'>cluster {c}: {}</a>",
-            esc(&qv(&p.job)),
-            p.run_id,
-            esc(l)
-        ),
-        (Some(c), _) => format!(" · cluster {c}"),
-        _ => String::new(),
-    };
-    let _ = write!(
-        o,
-        "<div class='card proposal' id='p{id}' data-id='{id}'><div><a class='open' href='/review/proposals/{id}'><b>#{id}</b></a> <span class='b {st}'>{st}</span> {kind} · job {job} · run <a href='/runs/{run}'>{run}</a>{cluster}</div>",
-        id = p.id,
-        st = esc(&p.status),
-        kind = esc(&p.kind),
-        job = esc(&p.job),
-        run = p.run_id,
-    );
-    let golden = match nearest {
-        Some(g) => format!(
-            "<h4>Nearest golden example #{} · similarity {}{}</h4><pre class='tx'>{}</pre><h4>its expected output</h4><pre class='tx'>{}</pre>",
-            g.id,
-            g.similarity
-                .map(|s| format!("{s:.3}"))
-                .unwrap_or_else(|| "?".into()),
-            if g.archived { " (archived since)" } else { "" },
-            esc(&g.input),
-            esc(&g.expected_output)
-        ),
-        None => "<h4>Nearest golden example</h4><p class='muted'>none recorded</p>".into(),
-    };
-    let _ = write!(
-        o,
-        "<div class='cols'><div><h4>Input</h4><pre class='tx input'>{}</pre></div><div><h4>Production output</h4><pre class='tx output'>{}</pre></div><div>{golden}</div></div>",
-        esc(&p.input),
-        esc(&p.output)
-    );
-    if p.status == ProposalStatus::Pending.as_str() {
-        if s.can_decide() {
-            let _ = write!(
-                o,
-                "<div class='acts'>\
-                 <form method='post' class='accept' action='/review/proposals/{id}/accept'>\
-                 <input type='hidden' name='csrf' value='{csrf}'><input type='hidden' name='next' value='{next}'>\
-                 <textarea name='expected_output' aria-label='expected output' title='Expected output: edit it, or keep the production output'>{out}</textarea>\
-                 <button type='submit' class='acc'>Accept <kbd>a</kbd></button></form>\
-                 <form method='post' class='reject' action='/review/proposals/{id}/reject'>\
-                 <input type='hidden' name='csrf' value='{csrf}'><input type='hidden' name='next' value='{next}'>\
-                 <input type='text' name='reason' placeholder='reason' aria-label='reason' required>\
-                 <button type='submit' class='rej'>Reject <kbd>r</kbd></button></form>{topic}</div>",
-                id = p.id,
-                csrf = esc(&s.csrf),
-                next = esc(next),
-                out = esc(&p.output),
-                topic = if p.cluster_id.is_some() {
-                    exclude_form(s, &p.job, None, Some(p.id), next)
-                } else {
-                    String::new()
-                },
-            );
-        }
-    } else {
-        let _ = write!(
-            o,
-            "<p class='muted decided'>{} by <b>{}</b>{}{}</p>",
-            esc(&p.status),
-            esc(p.decided_by.as_deref().unwrap_or("someone")),
-            p.decided_at
-                .map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M UTC")))
-                .unwrap_or_default(),
-            match (&p.reason, &p.golden_example_id) {
-                (Some(r), _) => format!(" — reason: {}", esc(r)),
-                (None, Some(g)) => format!(" — golden example #{g}"),
-                _ => String::new(),
-            }
-        );
-        if let Some(e) = &p.expected_output {
-            let _ = write!(
-                o,
-                "<h4>Expected output</h4><pre class='tx'>{}</pre>",
-                esc(e)
-            );
-        }
-    }
-    o.push_str("</div>");
-    o
-}
-
 fn filters_form(q: &ReviewQuery, status: &str, jobs: &[String]) -> String {
     let mut o = String::from("<form method='get' action='/review' class='filters card' id='filters'><label>job <select name='job'><option value=''>all</option>");
     let job = nonempty(&q.job);
@@ -199,9 +111,10 @@ fn filters_form(q: &ReviewQuery, status: &str, jobs: &[String]) -> String {
     }
     let _ = write!(
         o,
-        "</select></label><label>cluster <input type='text' name='cluster' size='4' value='{}'></label><label>run <input type='text' name='run' size='4' value='{}'></label><button type='submit'>Filter</button> <a href='/review'>clear</a></form>",
+        "</select></label><label>cluster <input type='text' name='cluster' size='4' value='{}'></label><label>run <input type='text' name='run' size='4' value='{}'></label><label>search <input type='search' name='q' id='search' size='24' value='{}' placeholder='text in input or output'></label><button type='submit'>Filter</button> <a href='/review'>clear</a></form>",
         esc(nonempty(&q.cluster).unwrap_or("")),
-        esc(nonempty(&q.run).unwrap_or(""))
+        esc(nonempty(&q.run).unwrap_or("")),
+        esc(nonempty(&q.q).unwrap_or(""))
     );
     o
 }
@@ -222,6 +135,7 @@ fn bulk_forms(
         "<div class='acts bulk'>\
          <form method='post' action='/review/clusters/accept'><input type='hidden' name='csrf' value='{csrf}'><input type='hidden' name='next' value='{next}'>\
          <input type='hidden' name='job' value='{job}'><input type='hidden' name='cluster' value='{cluster}'><input type='hidden' name='run' value='{run}'>\
+         <label class='muted'><input type='checkbox' name='confirm_output' value='1' required> their production outputs are correct as they are</label> \
          <button type='submit' class='acc'>Accept all {pending} pending with their production outputs</button></form>\
          <form method='post' action='/review/clusters/reject'><input type='hidden' name='csrf' value='{csrf}'><input type='hidden' name='next' value='{next}'>\
          <input type='hidden' name='job' value='{job}'><input type='hidden' name='cluster' value='{cluster}'><input type='hidden' name='run' value='{run}'>\
@@ -230,6 +144,139 @@ fn bulk_forms(
         next = esc(next),
         job = esc(job),
     )
+}
+
+/// What the cards of one page show beyond the proposals: their traces, the
+/// gaps of the runs that proposed them, their pick ranks, and what the
+/// reviewer skipped.
+struct Contexts {
+    traces: HashMap<i64, Trace>,
+    gaps: HashMap<(i64, i64), GapCluster>,
+    picks: HashMap<i64, (usize, usize)>,
+    skipped: std::collections::HashSet<i64>,
+}
+
+impl Contexts {
+    async fn load(store: &Store, ps: &[Proposal], reviewer: &str) -> Result<Contexts, StoreError> {
+        let ids: Vec<i64> = ps.iter().map(|p| p.trace_id).collect();
+        let traces = store
+            .traces_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, t))
+            .collect();
+        let mut gaps = HashMap::new();
+        let mut picks = HashMap::new();
+        let mut runs: Vec<(i64, String)> = ps.iter().map(|p| (p.run_id, p.job.clone())).collect();
+        runs.sort();
+        runs.dedup();
+        for (run, job) in runs {
+            match store.get_run(run).await {
+                Ok(r) => {
+                    for c in r
+                        .summary
+                        .and_then(|s| s.semantic)
+                        .map(|s| s.clusters)
+                        .unwrap_or_default()
+                    {
+                        if let Some(g) = c.gap_id {
+                            gaps.insert((run, g), c);
+                        }
+                    }
+                }
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+            // Picks are stored densest first within their gap.
+            let all = store
+                .list_proposals(&ProposalFilter {
+                    run_id: Some(run),
+                    job: Some(job),
+                    ..ProposalFilter::default()
+                })
+                .await?;
+            let mut by_gap: HashMap<i64, Vec<i64>> = HashMap::new();
+            for p in &all {
+                if let (Some(c), "gap") = (p.cluster_id, p.kind.as_str()) {
+                    by_gap.entry(c).or_default().push(p.id);
+                }
+            }
+            for members in by_gap.values() {
+                for (i, id) in members.iter().enumerate() {
+                    picks.insert(*id, (i + 1, members.len()));
+                }
+            }
+        }
+        Ok(Contexts {
+            traces,
+            gaps,
+            picks,
+            skipped: store.skipped_proposals(reviewer).await?,
+        })
+    }
+
+    fn of<'a>(&'a self, p: &Proposal, nearest: Option<NearestGolden>) -> CardContext<'a> {
+        CardContext {
+            nearest,
+            trace: self.traces.get(&p.trace_id),
+            gap: p.cluster_id.and_then(|c| self.gaps.get(&(p.run_id, c))),
+            pick: self.picks.get(&p.id).copied(),
+            skipped: self.skipped.contains(&p.id),
+        }
+    }
+}
+
+/// "N of M decided (a accepted, r rejected)" for one job's gap (or every
+/// proposal when `scope` is `None`).
+fn progress_line(rows: &[ProgressRow], scope: Option<(&str, Option<i64>)>) -> String {
+    let mine = |r: &&ProgressRow| scope.is_none_or(|(j, c)| r.job == j && r.cluster_id == c);
+    let sum = |st: &str| {
+        rows.iter()
+            .filter(mine)
+            .filter(|r| r.status == st)
+            .map(|r| r.count)
+            .sum::<i64>()
+    };
+    let (acc, rej, pend) = (sum("accepted"), sum("rejected"), sum("pending"));
+    let total = acc + rej + pend;
+    format!(
+        "<p class='progress'><progress value='{}' max='{}'></progress> {} of {total} decided ({acc} accepted, {rej} rejected), {pend} pending</p>",
+        acc + rej,
+        total.max(1),
+        acc + rej
+    )
+}
+
+/// Overall progress and each reviewer's decisions.
+fn progress_card(rows: &[ProgressRow]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut o =
+        String::from("<div class='card' id='progress'><h2 style='margin-top:0'>Progress</h2>");
+    o.push_str(&progress_line(rows, None));
+    let mut by: std::collections::BTreeMap<&str, (i64, i64)> = Default::default();
+    for r in rows {
+        if let Some(who) = r.decided_by.as_deref() {
+            let e = by.entry(who).or_default();
+            match r.status.as_str() {
+                "accepted" => e.0 += r.count,
+                "rejected" => e.1 += r.count,
+                _ => {}
+            }
+        }
+    }
+    if !by.is_empty() {
+        o.push_str("<p class='muted'>By reviewer: ");
+        let parts: Vec<String> = by
+            .iter()
+            .map(|(who, (a, r))| format!("<b>{}</b> {a} accepted, {r} rejected", esc(who)))
+            .collect();
+        o.push_str(&parts.join("; "));
+        o.push_str("</p>");
+    }
+    o.push_str("</div>");
+    o
 }
 
 fn internal(e: impl std::fmt::Display, s: Option<&Session>) -> Response {
@@ -273,6 +320,7 @@ pub async fn index(
         cluster_id: cluster,
         run_id: run,
         limit: Some(PAGE + 1),
+        search: nonempty(&q.q).map(str::to_string),
         ..ProposalFilter::default()
     };
     let mut ps = match st.store.list_proposals(&filter).await {
@@ -283,6 +331,16 @@ pub async fn index(
     ps.truncate(PAGE as usize);
     let mut nearest = match nearest_examples(&st.store, &ps).await {
         Ok(n) => n,
+        Err(e) => return internal(e, Some(&s)),
+    };
+    let cx = match Contexts::load(&st.store, &ps, &s.name).await {
+        Ok(c) => c,
+        Err(e) => return internal(e, Some(&s)),
+    };
+    // Skipped proposals come after the others, for the one who skipped them.
+    ps.sort_by_key(|p| cx.skipped.contains(&p.id));
+    let progress = match st.store.review_progress(job.as_deref()).await {
+        Ok(p) => p,
         Err(e) => return internal(e, Some(&s)),
     };
     let policy = st.examples_for(&s);
@@ -355,9 +413,13 @@ pub async fn index(
                 here,
             ));
             body.push_str(&exclude_form(&s, j, Some(c), None, here));
+            body.push_str(&progress_line(&progress, Some((j, Some(c)))));
             body.push_str("</div>");
         }
-        _ => body.push_str(&gaps_table(&gaps, &jobs)),
+        _ => {
+            body.push_str(&progress_card(&progress));
+            body.push_str(&gaps_table(&gaps, &jobs));
+        }
     }
     let _ = write!(
         body,
@@ -369,7 +431,7 @@ pub async fn index(
         }
     );
     if s.can_decide() {
-        body.push_str("<p class='muted'>Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous, <kbd>a</kbd> accept (with the text in the box: edit it with <kbd>e</kbd>), <kbd>r</kbd> reject (type a reason, Enter), <kbd>o</kbd> open, <kbd>Esc</kbd> leave a field.</p>");
+        body.push_str("<p class='muted'>Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous, <kbd>e</kbd> edit the expected output, <kbd>a</kbd> accept it (the production output unchanged only with its box ticked), <kbd>r</kbd> reject (type a reason, Enter), <kbd>s</kbd> skip, <kbd>o</kbd> open, <kbd>/</kbd> search, <kbd>Esc</kbd> leave a field.</p>");
     } else {
         body.push_str("<p class='muted'>Read-only: signed in with a viewer token.</p>");
     }
@@ -387,7 +449,7 @@ pub async fn index(
                 similarity: p.nearest_golden_similarity,
                 archived: g.archived,
             });
-        body.push_str(&proposal_card(p, g.as_ref(), &s, here));
+        body.push_str(&proposal_card(p, &cx.of(p, g), &s, here));
     }
     html(
         StatusCode::OK,
@@ -432,11 +494,15 @@ pub async fn show(
             shown(policy, &mut g.expected_output);
         }
     }
+    let cx = match Contexts::load(&st.store, std::slice::from_ref(&d.proposal), &s.name).await {
+        Ok(c) => c,
+        Err(e) => return internal(e, Some(&s)),
+    };
     let next = format!("/review/proposals/{id}");
     let mut body = format!("<h1>Proposal #{id}</h1>");
     body.push_str(&proposal_card(
         &d.proposal,
-        d.nearest_golden.as_ref(),
+        &cx.of(&d.proposal, d.nearest_golden.clone()),
         &s,
         &next,
     ));
@@ -468,6 +534,15 @@ pub async fn show(
 pub struct AcceptForm {
     csrf: String,
     expected_output: Option<String>,
+    /// Ticked: the production output is the right answer as it is.
+    confirm_output: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct ActionForm {
+    csrf: String,
     next: Option<String>,
 }
 
@@ -487,6 +562,7 @@ pub struct ClusterForm {
     cluster: String,
     run: String,
     reason: String,
+    confirm_output: Option<String>,
     next: Option<String>,
 }
 
@@ -578,15 +654,91 @@ pub async fn accept_one(
         Err(r) => return r,
     };
     let next = local_path(f.next.as_deref(), "/review");
+    let confirmed = f.confirm_output.is_some();
     let expected = match f.expected_output.as_deref().map(unix_newlines) {
         None => ExpectedOutput::UseOutput,
         Some(t) => match st.store.get_proposal(id).await {
-            Ok(p) if p.output == t => ExpectedOutput::UseOutput,
+            // The box holds the production output (pretty-printed when it is
+            // JSON): unchanged means "use the production output".
+            Ok(p) if same_output(&p.output, &t) => ExpectedOutput::UseOutput,
             _ => ExpectedOutput::Edited(t),
         },
     };
+    if expected == ExpectedOutput::UseOutput && !confirmed {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "Not accepted: the expected output is the production output unchanged",
+            "In a gap the production answer is often wrong. Edit it into the correct answer, or tick “the production output is correct as it is” to accept it unchanged.",
+            Some(&s),
+            Some(next),
+        );
+    }
     let r = review::accept(&st.store, &Selection::Ids(vec![id]), expected, &s.name).await;
     outcome(&st, &headers, &s, r, next)
+}
+
+/// `POST /review/proposals/ID/skip`: not now; it is listed after the others
+/// for this reviewer.
+pub async fn skip_one(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    let s = match require_action(&st, &headers, &f.csrf) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let next = local_path(f.next.as_deref(), "/review");
+    match st.store.skip_proposal(id, &s.name).await {
+        Ok(()) => {
+            st.auth.set_flash(
+                &headers,
+                format!("skipped #{id}: it is listed last for {}.", s.name),
+            );
+            see_other(next, None)
+        }
+        Err(e) => internal(e, Some(&s)),
+    }
+}
+
+/// `POST /review/proposals/ID/reopen`: undo the decision (`proposals reopen`).
+pub async fn reopen_one(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    let s = match require_action(&st, &headers, &f.csrf) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let next = local_path(f.next.as_deref(), "/review");
+    match review::reopen(&st.store, id, &s.name).await {
+        Ok((p, v)) => {
+            let mut flash = format!("reopened #{} by {}: it is pending again.", p.id, s.name);
+            if let Some(v) = v {
+                let _ = write!(
+                    flash,
+                    " Golden set {} is now at version {} ({} examples) without it.",
+                    v.set_name, v.version, v.active_count
+                );
+            }
+            st.auth.set_flash(&headers, flash);
+            see_other(next, None)
+        }
+        Err(ReviewError::Store(StoreError::NotFound(_))) => message(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            &format!("proposal {id} does not exist"),
+            Some(&s),
+            Some(next),
+        ),
+        Err(ReviewError::Store(StoreError::Conflict(m))) => {
+            message(StatusCode::CONFLICT, "Conflict", &m, Some(&s), Some(next))
+        }
+        Err(e) => internal(e, Some(&s)),
+    }
 }
 
 /// `POST /review/proposals/ID/reject` with a reason.
@@ -641,6 +793,9 @@ pub async fn accept_cluster(
     };
     let next = local_path(f.next.as_deref(), "/review");
     let r = match cluster_selection(&f) {
+        Ok(_) if f.confirm_output.is_none() => Err(ReviewError::Invalid(
+            "tick “their production outputs are correct as they are” to accept them unchanged; in a gap the production answer is often wrong".into(),
+        )),
         Ok(sel) => review::accept(&st.store, &sel, ExpectedOutput::UseOutput, &s.name).await,
         Err(m) => Err(ReviewError::Invalid(m)),
     };

@@ -497,7 +497,7 @@ async fn export_and_import_decisions(db: TestDb) {
         json!({"id": fx.a.id, "decision": "accept", "expected_output": "Within 5 days.", "by": "lab"}).to_string(),
         json!({"id": fx.b.id, "decision": "reject", "reason": "duplicate of a"}).to_string(),
         "{\"id\": 3, \"decision\": ".to_string(),
-        json!({"id": fx.c.id, "decision": "accept"}).to_string(),
+        json!({"id": fx.c.id, "decision": "accept", "use_output": true}).to_string(),
         json!({"id": 999_999, "decision": "reject", "reason": "x"}).to_string(),
         json!({"id": fx.d.id, "decision": "later"}).to_string(),
     ]
@@ -543,7 +543,7 @@ async fn export_and_import_decisions(db: TestDb) {
         format!(
             "{}\n{}\n",
             json!({"id": fx.a.id, "decision": "reject", "reason": "no"}),
-            json!({"id": fx.d.id, "decision": "accept", "by": "erin"})
+            json!({"id": fx.d.id, "decision": "accept", "use_output": true, "by": "erin"})
         ),
     )
     .unwrap();

@@ -289,6 +289,8 @@ async fn refuses_unauthenticated_and_forged_requests(db: TestDb) {
     let (base, _stop) = start(db.store().await, accounts()).await;
     let accept = format!("/review/proposals/{}/accept", fx.a.id);
     let reject = format!("/review/proposals/{}/reject", fx.a.id);
+    let skip = format!("/review/proposals/{}/skip", fx.a.id);
+    let reopen = format!("/review/proposals/{}/reopen", fx.a.id);
 
     // Not signed in: pages redirect to sign-in, actions are refused.
     let anon = Visitor::new(&base);
@@ -311,9 +313,22 @@ async fn refuses_unauthenticated_and_forged_requests(db: TestDb) {
             "/review/clusters/reject",
             vec![("job", JOB), ("cluster", "1"), ("reason", "r")],
         ),
+        (skip.as_str(), vec![]),
+        (reopen.as_str(), vec![]),
+        (
+            "/review/exclusions",
+            vec![
+                ("job", JOB),
+                ("cluster", "1"),
+                ("scope", "out_of_scope"),
+                ("reason", "r"),
+            ],
+        ),
+        ("/review/exclusions/1/lift", vec![]),
     ] {
         assert_eq!(anon.post(path, &form).await.status, 401, "{path}");
     }
+    assert_eq!(anon.get("/review/exclusions").await.status, 303);
     // A wrong token is refused and sets no cookie.
     let r = anon
         .post("/login", &[("token", "alice-token-0123456789abcdeX")])
@@ -354,6 +369,18 @@ async fn refuses_unauthenticated_and_forged_requests(db: TestDb) {
                 ("csrf", ""),
                 ("job", JOB),
                 ("cluster", "1"),
+                ("reason", "r"),
+            ],
+        ),
+        (skip.as_str(), vec![("csrf", wrong.as_str())]),
+        (reopen.as_str(), vec![("csrf", wrong.as_str())]),
+        (
+            "/review/exclusions",
+            vec![
+                ("csrf", wrong.as_str()),
+                ("job", JOB),
+                ("cluster", "1"),
+                ("scope", "out_of_scope"),
                 ("reason", "r"),
             ],
         ),
@@ -402,6 +429,22 @@ async fn refuses_unauthenticated_and_forged_requests(db: TestDb) {
         .await;
     assert_eq!(p.status, 403);
     assert!(p.body.contains("viewer"));
+    for (path, form) in [
+        (
+            "/review/exclusions",
+            vec![
+                ("csrf", vcsrf.as_str()),
+                ("job", JOB),
+                ("cluster", "1"),
+                ("scope", "out_of_scope"),
+                ("reason", "r"),
+            ],
+        ),
+        (skip.as_str(), vec![("csrf", vcsrf.as_str())]),
+    ] {
+        assert_eq!(vic.post(path, &form).await.status, 403, "{path}");
+    }
+    assert!(s.exclusions(None, true).await.unwrap().is_empty());
 
     assert!(all_pending(&s).await, "nothing was decided");
     assert_eq!(
@@ -531,12 +574,43 @@ async fn second_reviewer_gets_a_conflict(db: TestDb) {
         );
     }
     let crlf = fx.c.output.replace('\n', "\r\n");
+    // Unchanged text is the production output, accepted only when the
+    // reviewer ticks that it is correct: without the tick nothing is written.
     let r = bob
         .post(
             &format!("/review/proposals/{}/accept", fx.c.id),
             &[
                 ("csrf", b_csrf.as_str()),
                 ("expected_output", crlf.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("production output unchanged"), "{}", r.body);
+    assert_eq!(s.get_proposal(fx.c.id).await.unwrap().status, "pending");
+    let r = bob
+        .post(
+            "/review/clusters/accept",
+            &[
+                ("csrf", b_csrf.as_str()),
+                ("job", JOB),
+                ("cluster", "1"),
+                ("run", run_id.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.status, 400,
+        "bulk accept of production outputs needs the tick too"
+    );
+    assert_eq!(s.get_proposal(fx.c.id).await.unwrap().status, "pending");
+    let r = bob
+        .post(
+            &format!("/review/proposals/{}/accept", fx.c.id),
+            &[
+                ("csrf", b_csrf.as_str()),
+                ("expected_output", crlf.as_str()),
+                ("confirm_output", "1"),
             ],
         )
         .await;
@@ -841,6 +915,120 @@ async fn web_review_loop_in_headless_chromium() {
     );
     screenshot(&c, "review-page.png").await;
 
+    // Search: `/` focuses the search field, Enter filters the list (any case).
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("/")
+        .await
+        .unwrap();
+    let q = c.active_element().await.unwrap();
+    assert_eq!(q.attr("id").await.unwrap().as_deref(), Some("search"));
+    q.send_keys("KETTLE\u{E007}").await.unwrap();
+    for _ in 0..100 {
+        if c.current_url()
+            .await
+            .unwrap()
+            .query()
+            .unwrap_or("")
+            .contains("q=KETTLE")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let found = c.find_all(Locator::Css(".proposal")).await.unwrap();
+    assert_eq!(found.len(), 1, "one proposal mentions a kettle");
+    assert_eq!(
+        found[0].attr("data-id").await.unwrap(),
+        Some(fx.c.id.to_string())
+    );
+
+    // Skip: `s` on the first pending card lists it after the others.
+    c.goto(&format!("{base}/review")).await.unwrap();
+    let first = c.find(Locator::Css(".proposal.cur")).await.unwrap();
+    assert_eq!(
+        first.attr("data-id").await.unwrap(),
+        Some(fx.c.id.to_string())
+    );
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("s")
+        .await
+        .unwrap();
+    let flash = wait_flash(&c, "skipped").await;
+    assert!(flash.contains(&format!("skipped #{}", fx.c.id)), "{flash}");
+    let cards = c.find_all(Locator::Css(".proposal")).await.unwrap();
+    let last = cards.last().unwrap();
+    assert_eq!(
+        last.attr("data-id").await.unwrap(),
+        Some(fx.c.id.to_string())
+    );
+    assert!(last.text().await.unwrap().contains("skipped"));
+
+    // The accepted proposal shows what the reviewer changed, side by side,
+    // and the decision can be undone.
+    c.goto(&format!("{base}/review?status=accepted"))
+        .await
+        .unwrap();
+    let removed = c
+        .find(Locator::Css(&format!("#p{} .diff del", fx.a.id)))
+        .await
+        .expect("removed words marked");
+    assert!(!removed.text().await.unwrap().is_empty());
+    c.find(Locator::Css(&format!("#p{} .diff ins", fx.a.id)))
+        .await
+        .expect("added words marked");
+    screenshot(&c, "review-diff.png").await;
+    c.find(Locator::Css(&format!("#p{} form.reopen button", fx.a.id)))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = wait_flash(&c, "reopened").await;
+    assert!(
+        flash.contains(&format!("reopened #{} by alice", fx.a.id)),
+        "{flash}"
+    );
+    assert!(flash.contains("version 3"), "{flash}");
+
+    // Exclude the invoice topic from its gap's page, see it listed, lift it.
+    c.goto(&format!("{base}/review?job={JOB}&cluster=2"))
+        .await
+        .unwrap();
+    c.find(Locator::Css("#cluster form.exclude input[name=reason]"))
+        .await
+        .unwrap()
+        .send_keys("billing has its own assistant")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#cluster form.exclude button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = wait_flash(&c, "excluded").await;
+    assert!(flash.contains("2 pending proposals rejected"), "{flash}");
+    c.goto(&format!("{base}/review/exclusions")).await.unwrap();
+    let table = c.find(Locator::Id("exclusions")).await.unwrap();
+    assert!(table
+        .text()
+        .await
+        .unwrap()
+        .contains("billing has its own assistant"));
+    screenshot(&c, "review-exclusions.png").await;
+    c.find(Locator::Css("#exclusions form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = wait_flash(&c, "lifted").await;
+    assert!(flash.contains("lifted by alice"), "{flash}");
+
     // The run's HTML report in the browser.
     c.goto(&format!("{base}/runs/{}", fx.run)).await.unwrap();
     c.wait().for_element(Locator::Css("h1")).await.unwrap();
@@ -850,7 +1038,17 @@ async fn web_review_loop_in_headless_chromium() {
     // The store: a new golden version with the accepted example as edited, and
     // the rejection with its reason and reviewer.
     let v = s.latest_golden_version(SET).await.unwrap().unwrap();
-    assert_eq!((v.version, v.active_count), (2, 3));
+    assert_eq!(
+        (v.version, v.active_count),
+        (3, 2),
+        "v2 added the accepted example, v3 (the undo) archived it"
+    );
+    assert!(s
+        .golden_examples(SET, None)
+        .await
+        .unwrap()
+        .iter()
+        .all(|g| g.proposal_id != Some(fx.a.id)));
     let g = s.golden_examples(SET, Some(2)).await.unwrap();
     let added = g
         .iter()
@@ -880,7 +1078,27 @@ async fn web_review_loop_in_headless_chromium() {
         })
         .await
         .unwrap();
-    assert_eq!(pending.len(), 4);
+    // a (reopened), c (skipped) and f; d and e went with their topic.
+    let mut ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![fx.a.id, fx.c.id, fx.f.id]);
+    assert_eq!(s.exclusions(None, false).await.unwrap().len(), 0, "lifted");
+    assert_eq!(s.exclusions(None, true).await.unwrap().len(), 1);
+}
+
+/// The flash message once it mentions `what`.
+async fn wait_flash(c: &fantoccini::Client, what: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(f) = c.find(fantoccini::Locator::Id("flash")).await {
+            last = f.text().await.unwrap_or_default();
+            if last.contains(what) {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no flash mentioning {what:?}; last: {last:?}");
 }
 
 /// `/login` counts unknown tokens per client address: after ten in a minute even
