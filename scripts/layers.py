@@ -23,6 +23,7 @@ LAYERS = [
     "stats",  # pure numerics
     "metrics embed notify",  # pure cores: text metrics, embedders, alert logic
     "semantic answers",  # embedding-space analysis (uses stats); answers against the golden set
+    "llm",  # OpenAI-compatible chat client and the review ensemble's pure parts (uses answers)
     "store",  # the only SQL
     "ingest",  # record parsing and storing
     "golden sources",  # golden-set import, pull sources

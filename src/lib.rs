@@ -16,6 +16,7 @@ pub mod golden;
 pub mod http;
 pub mod ingest;
 pub mod jobs;
+pub mod llm;
 pub mod metrics;
 pub mod notify;
 pub mod ratelimit;

@@ -407,6 +407,16 @@ impl Settings {
         }
     }
 
+    /// `[review.ensemble]` ready to call (its API keys read), `None` when absent.
+    pub fn ensemble(&self) -> Result<Option<Arc<crate::jobs::Prelabeler>>, Vec<ConfigError>> {
+        self.cfg
+            .review
+            .ensemble
+            .as_ref()
+            .map(|e| crate::jobs::Prelabeler::build(e, &self.cfg.base_dir))
+            .transpose()
+    }
+
     /// Every secret and file `serve` reads at start, read now so `check-config`
     /// reports a problem before `serve` meets it: the ingest token, the review
     /// page's tokens, the sources' secrets and every alert receiver. Nothing is
@@ -421,6 +431,9 @@ impl Settings {
             }
         }
         if let Err(e) = self.cfg.review.resolve(&self.cfg.base_dir) {
+            errs.extend(e);
+        }
+        if let Err(e) = self.ensemble() {
             errs.extend(e);
         }
         let mut probe = Settings {

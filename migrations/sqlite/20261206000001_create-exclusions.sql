@@ -33,3 +33,24 @@ CREATE TABLE proposal_skips (
     skipped_at_ms INTEGER NOT NULL,
     PRIMARY KEY (proposal_id, reviewer)
 );
+
+-- LLM-ensemble pre-labels: every model's answer to a proposal (or why it gave
+-- none), with its token usage; the daily cap counts these rows.
+CREATE TABLE proposal_labels (
+    id                INTEGER PRIMARY KEY,
+    proposal_id       INTEGER NOT NULL,
+    model             TEXT    NOT NULL,
+    output            TEXT,
+    error             TEXT,
+    prompt_tokens     INTEGER,
+    completion_tokens INTEGER,
+    latency_ms        INTEGER,
+    created_at_ms     INTEGER NOT NULL
+);
+CREATE INDEX proposal_labels_proposal ON proposal_labels (proposal_id);
+CREATE INDEX proposal_labels_created ON proposal_labels (created_at_ms);
+-- The ensemble's conclusion on a proposal: 'agrees' (with the agreed output and
+-- the share of models that gave it) or 'disagrees'.
+ALTER TABLE proposals ADD COLUMN ensemble_status TEXT;
+ALTER TABLE proposals ADD COLUMN ensemble_output TEXT;
+ALTER TABLE proposals ADD COLUMN ensemble_share REAL;

@@ -203,6 +203,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Ingest(args) => ingest_cmd(&store, &cfg, args).await,
         Command::Golden(cmd) => golden_cmd(&store, &cfg, cmd).await,
+        Command::Proposals(proposals::ProposalsCmd::Prelabel { job, limit, json }) => {
+            proposals::prelabel_cmd(&store, &settings, job, limit, json).await
+        }
         Command::Proposals(cmd) => proposals::run_cmd(&store, cmd).await,
         Command::Exclusions(cmd) => exclusions::run_cmd(&store, cmd).await,
         Command::Alerts(cmd) => alerts::run_cmd(&store, &cfg.alerts, &cfg.base_dir, cmd).await,

@@ -82,8 +82,8 @@ pub enum ProposalsCmd {
         json: bool,
     },
     /// Accept proposals into their golden set (one new version for all of them).
-    #[command(group(clap::ArgGroup::new("target").args(["ids", "cluster"]).required(true)))]
-    #[command(group(clap::ArgGroup::new("expected").args(["expected_output", "use_output"]).required(true)))]
+    #[command(group(clap::ArgGroup::new("target").args(["ids", "cluster", "job"]).required(true).multiple(true)))]
+    #[command(group(clap::ArgGroup::new("expected").args(["expected_output", "use_output", "ensemble"]).required(true)))]
     Accept {
         /// Proposal ids.
         ids: Vec<i64>,
@@ -93,10 +93,16 @@ pub enum ProposalsCmd {
         /// Keep the production output as the expected output.
         #[arg(long)]
         use_output: bool,
+        /// Take the output the LLM ensemble agreed on (proposals where it did
+        /// not agree are refused and listed). With --cluster or alone with --job.
+        #[arg(long)]
+        ensemble: bool,
         /// Accept every pending proposal of this cluster of --job.
-        #[arg(long, value_name = "ID", requires = "job")]
+        #[arg(long, value_name = "ID", requires = "job", conflicts_with = "ids")]
         cluster: Option<i64>,
-        #[arg(long, requires = "cluster")]
+        /// The job of --cluster; alone (with --ensemble), every pending
+        /// proposal of the job.
+        #[arg(long)]
         job: Option<String>,
         /// The run the cluster id belongs to (needed when several runs left
         /// pending proposals under the same cluster id).
@@ -105,6 +111,16 @@ pub enum ProposalsCmd {
         /// Reviewer name recorded with the decision (default $USER, else `cli`).
         #[arg(long, value_name = "NAME")]
         by: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the LLM ensemble ([review.ensemble]) for the expected output of
+    /// pending proposals it has not labelled yet (runs do this for their own).
+    Prelabel {
+        #[arg(long)]
+        job: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
         #[arg(long)]
         json: bool,
     },
@@ -215,22 +231,37 @@ pub async fn run_cmd_with(
             ids,
             expected_output,
             use_output: _,
+            ensemble,
             cluster,
             job,
             run,
             by,
             json,
         } => {
-            let selection = selection(ids, cluster, job, run);
-            let expected = match expected_output {
-                Some(t) => ExpectedOutput::Edited(t),
-                None => ExpectedOutput::UseOutput,
+            let selection = match (&job, cluster, ids.is_empty()) {
+                (Some(j), None, true) if ensemble => Selection::Job(j.clone()),
+                (Some(_), None, true) => {
+                    return usage(err, "--job alone selects proposals only with --ensemble; give --cluster or ids")
+                }
+                _ => selection(ids, cluster, job, run),
             };
             let by = by.unwrap_or_else(default_reviewer);
-            match accept(store, &selection, expected, &by).await {
+            let r = if ensemble {
+                accept_ensemble(store, &selection, &by).await
+            } else {
+                let expected = match expected_output {
+                    Some(t) => ExpectedOutput::Edited(t),
+                    None => ExpectedOutput::UseOutput,
+                };
+                accept(store, &selection, expected, &by).await
+            };
+            match r {
                 Ok(o) => decided_exit(out, err, &o, json),
                 Err(e) => Err(e),
             }
+        }
+        ProposalsCmd::Prelabel { .. } => {
+            return usage(err, "proposals prelabel runs from the command line (it needs the config's [review.ensemble])")
         }
         ProposalsCmd::Reject {
             ids,
@@ -360,6 +391,72 @@ pub async fn run_cmd_with(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+fn usage(err: &mut dyn Write, msg: &str) -> anyhow::Result<ExitCode> {
+    writeln!(err, "driftwatch: {msg}")?;
+    Ok(ExitCode::from(exit::CONFIG))
+}
+
+/// `proposals prelabel`: the ensemble labels pending proposals it has not seen.
+pub async fn prelabel_cmd(
+    store: &Store,
+    settings: &crate::settings::Settings,
+    job: Option<String>,
+    limit: i64,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let cfg = &settings.cfg;
+    let pl = match settings.ensemble() {
+        Ok(Some(pl)) => pl,
+        Ok(None) => {
+            return usage(
+                &mut std::io::stderr(),
+                "no [review.ensemble] in the config: list the models to ask there",
+            )
+        }
+        Err(errs) => {
+            return Ok(super::config_failure(crate::config::ConfigErrors::new(
+                cfg.source_file.clone(),
+                errs,
+            )))
+        }
+    };
+    let embedder = crate::jobs::SharedEmbedder::build(&cfg.embedding, &cfg.base_dir).ok();
+    let ps: Vec<Proposal> = store
+        .list_proposals(&ProposalFilter {
+            status: Some(ProposalStatus::Pending),
+            job,
+            ..ProposalFilter::default()
+        })
+        .await?
+        .into_iter()
+        .filter(|p| p.ensemble_status.is_none())
+        .take(limit.max(0) as usize)
+        .collect();
+    let r = crate::jobs::prelabel(store, embedder.as_ref(), &pl, &ps).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&r)?)?;
+    } else {
+        writeln!(
+            out,
+            "labelled {} proposals: {} agreed, {} disagreed; {} calls ({} without a usable answer), {} prompt + {} completion tokens{}",
+            r.labelled,
+            r.agreed,
+            r.disagreed,
+            r.calls,
+            r.failed_calls,
+            r.prompt_tokens,
+            r.completion_tokens,
+            if r.capped > 0 {
+                format!("; {} left for tomorrow (daily cap)", r.capped)
+            } else {
+                String::new()
+            }
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn selection(
@@ -543,7 +640,9 @@ fn print_refusal(err: &mut dyn Write, r: &Refusal, line: Option<u64>) -> std::io
     match r.kind {
         RefusalKind::Conflict => writeln!(err, "{at}conflict: {}", r.message),
         RefusalKind::NotFound => writeln!(err, "{at}{}", r.message),
-        RefusalKind::Invalid => writeln!(err, "{at}not accepted: {}", r.message),
+        RefusalKind::Invalid | RefusalKind::NoConsensus => {
+            writeln!(err, "{at}not accepted: {}", r.message)
+        }
     }
 }
 
@@ -670,6 +769,9 @@ mod tests {
         ])
         .is_err());
         assert!(parse(&["accept", "--use-output"]).is_err());
+        assert!(parse(&["accept", "--job", "j", "--ensemble"]).is_ok());
+        assert!(parse(&["accept", "--cluster", "2", "--job", "j", "--ensemble"]).is_ok());
+        assert!(parse(&["accept", "1", "--ensemble", "--use-output"]).is_err());
         assert!(parse(&["reject", "--cluster", "2", "--job", "j", "--reason", "r"]).is_ok());
         assert!(parse(&["reject", "4"]).is_err(), "--reason is required");
     }

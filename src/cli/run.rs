@@ -83,8 +83,18 @@ pub(crate) async fn run_cmd(store: &Store, settings: &Settings, args: RunArgs) -
             tracing::warn!(message = "Looking for runs of processes that are gone failed.", error = %e)
         }
     }
+    let ensemble = match settings.ensemble() {
+        Ok(e) => e,
+        Err(errs) => {
+            return Ok(config_failure(ConfigErrors::new(
+                cfg.source_file.clone(),
+                errs,
+            )))
+        }
+    };
     let mut opts = crate::jobs::RunOptions {
         holder: Some(crate::jobs::cli_holder()),
+        ensemble,
         ..Default::default()
     };
     if spec.semantic.enabled {

@@ -97,6 +97,12 @@ impl Generation {
                 store: store.clone(),
                 alerts: plan.alerts.clone(),
                 embedder,
+                // Checked with the rest of the plan's secrets (`check_secrets`);
+                // a key that vanished since turns pre-labelling off, logged.
+                ensemble: plan.ensemble().unwrap_or_else(|e| {
+                    tracing::error!(message = "Ensemble pre-labelling is off: its config failed.", error = ?e);
+                    None
+                }),
                 holder: holder.clone(),
                 lease_ttl: plan.daemon.lease_ttl,
                 grace: plan.daemon.shutdown_grace,

@@ -40,6 +40,8 @@ pub struct SchedulerCtx {
     /// `[alerts]`, built at load, for evaluating each run's findings.
     pub alerts: Arc<Alerting>,
     pub embedder: Option<SharedEmbedder>,
+    /// `[review.ensemble]`, pre-labelling each run's proposals.
+    pub ensemble: Option<Arc<super::Prelabeler>>,
     /// This process's name in leases and runs.
     pub holder: Arc<str>,
     pub lease_ttl: Duration,
@@ -300,6 +302,7 @@ async fn run_once(ctx: SchedulerCtx, spec: Arc<JobSpec>, fire: DateTime<Utc>) {
         sample_size: None,
         embedder: ctx.embedder.clone(),
         holder: Some(ctx.holder.to_string()),
+        ensemble: ctx.ensemble.clone(),
     };
     let started = Instant::now();
     let outcome = match run_job(&ctx.store, &spec, &opts).await {

@@ -43,6 +43,11 @@ pub async fn exclude_topic(
         Selection::Cluster {
             job, cluster_id, ..
         } => (job.clone(), Some(*cluster_id), Vec::new()),
+        Selection::Job(_) => {
+            return Err(ReviewError::Invalid(
+                "name the topic: a gap (cluster) or proposals".into(),
+            ))
+        }
         Selection::Ids(_) => {
             let mut ps = Vec::new();
             for id in resolve(store, selection).await? {

@@ -40,6 +40,8 @@ pub enum Selection {
         cluster_id: i64,
         run_id: Option<i64>,
     },
+    /// Every pending proposal of a job.
+    Job(String),
 }
 
 /// The expected output an accepted proposal gets.
@@ -128,12 +130,73 @@ pub async fn accept(
     Ok(outcome)
 }
 
+/// Accepts the selected pending proposals on which the LLM ensemble agreed,
+/// each with the output the agreeing models gave (checked against the golden
+/// set's output contract like any expected output). The others are refused
+/// and listed: the ensemble did not agree, or was not asked.
+pub async fn accept_ensemble(
+    store: &Store,
+    selection: &Selection,
+    decided_by: &str,
+) -> Result<DecideOutcome, ReviewError> {
+    let by = check_reviewer(decided_by)?;
+    let mut decisions = Vec::new();
+    let mut refused = Vec::new();
+    for id in resolve(store, selection).await? {
+        let p = match store.get_proposal(id).await {
+            Ok(p) => p,
+            Err(StoreError::NotFound(_)) => {
+                refused.push(Refusal::not_found(id));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match (p.ensemble_status.as_deref(), p.ensemble_output) {
+            (Some("agrees"), Some(output)) => decisions.push(Decision {
+                id,
+                action: ReviewAction::Accept {
+                    expected_output: Some(output),
+                },
+                decided_by: by.clone(),
+            }),
+            (status, _) => refused.push(Refusal {
+                id,
+                kind: RefusalKind::NoConsensus,
+                message: format!(
+                    "proposal {id}: {}",
+                    match status {
+                        None => "the ensemble was not asked",
+                        Some(_) => "the ensemble did not agree on an output",
+                    }
+                ),
+            }),
+        }
+    }
+    let (decisions, invalid) = check_contracts(store, decisions).await?;
+    let mut outcome = store.decide_many(&decisions).await?;
+    outcome.refused.extend(invalid);
+    outcome.refused.extend(refused);
+    Ok(outcome)
+}
+
 /// Share of a golden set's outputs that must be JSON documents for JSON to be
 /// its output contract (the same rule as the structural `output.json_valid`).
 pub const JSON_CONTRACT_SHARE: f64 = 0.95;
 
 /// Golden outputs needed before a contract is inferred at all.
 pub const MIN_CONTRACT_EXAMPLES: usize = 10;
+
+/// The share of `golden`'s expected outputs that are JSON documents when JSON
+/// is its output contract (at least ten examples, at least 95 % JSON), else `None`.
+pub fn json_contract(golden: &[GoldenExample]) -> Option<f64> {
+    let n = golden.len();
+    let json = golden
+        .iter()
+        .filter(|g| crate::text::is_json_document(&g.expected_output))
+        .count();
+    (n >= MIN_CONTRACT_EXAMPLES && json as f64 >= JSON_CONTRACT_SHARE * n as f64)
+        .then(|| json as f64 / n as f64)
+}
 
 /// Splits accept decisions into those whose expected output (the edited one,
 /// or the production output kept as it is) obeys the golden set's output
@@ -161,16 +224,8 @@ async fn check_contracts(
             Err(e) => return Err(e.into()),
         };
         if !json_sets.contains_key(&p.golden_set) {
-            let outputs = store.golden_examples(&p.golden_set, None).await?;
-            let n = outputs.len();
-            let json = outputs
-                .iter()
-                .filter(|g| crate::text::is_json_document(&g.expected_output))
-                .count();
-            let share = (n >= MIN_CONTRACT_EXAMPLES
-                && json as f64 >= JSON_CONTRACT_SHARE * n as f64)
-                .then(|| json as f64 / n as f64);
-            json_sets.insert(p.golden_set.clone(), share);
+            let golden = store.golden_examples(&p.golden_set, None).await?;
+            json_sets.insert(p.golden_set.clone(), json_contract(&golden));
         }
         let text = expected_output.as_deref().unwrap_or(&p.output);
         match (json_sets[&p.golden_set], crate::text::json_document_error(text)) {
@@ -240,6 +295,21 @@ async fn resolve(store: &Store, selection: &Selection) -> Result<Vec<i64>, Revie
                 return Err(ReviewError::Invalid("no proposal ids given".into()));
             }
             Ok(ids)
+        }
+        Selection::Job(job) => {
+            let pending = store
+                .list_proposals(&ProposalFilter {
+                    status: Some(ProposalStatus::Pending),
+                    job: Some(job.clone()),
+                    ..ProposalFilter::default()
+                })
+                .await?;
+            if pending.is_empty() {
+                return Err(ReviewError::Invalid(format!(
+                    "no pending proposals in job {job}"
+                )));
+            }
+            Ok(pending.into_iter().map(|p| p.id).collect())
         }
         Selection::Cluster {
             job,

@@ -83,6 +83,8 @@ pub enum RefusalKind {
     /// The expected output breaks the golden set's output contract (e.g. it
     /// is not JSON where the golden outputs are): nothing was written.
     Invalid,
+    /// An accept of the LLM ensemble's output where it did not agree on one.
+    NoConsensus,
 }
 
 /// A decision that was not applied, with a message naming who decided first.
@@ -124,7 +126,9 @@ impl Refusal {
     pub fn into_store_error(self) -> StoreError {
         match self.kind {
             RefusalKind::NotFound => StoreError::NotFound(format!("proposal {}", self.id)),
-            RefusalKind::Conflict | RefusalKind::Invalid => StoreError::Conflict(self.message),
+            RefusalKind::Conflict | RefusalKind::Invalid | RefusalKind::NoConsensus => {
+                StoreError::Conflict(self.message)
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ const PROPOSAL_COLUMNS: &str =
     "id, run_id, job, golden_set, kind, cluster_id, cluster_label, trace_id, external_id, \
      input, output, input_hash, nearest_golden_id, nearest_golden_similarity, status, \
      expected_output, reason, decided_by, decided_at_ms, golden_example_id, created_at_ms, \
-     reopened_by, reopened_at_ms";
+     reopened_by, reopened_at_ms, ensemble_status, ensemble_output, ensemble_share";
 
 macro_rules! proposal_from_row {
     ($row:expr) => {{
@@ -54,6 +54,9 @@ macro_rules! proposal_from_row {
             created_at: ms_to_dt(r.try_get("created_at_ms")?),
             reopened_by: r.try_get("reopened_by")?,
             reopened_at: reopened.map(ms_to_dt),
+            ensemble_status: r.try_get("ensemble_status")?,
+            ensemble_output: r.try_get("ensemble_output")?,
+            ensemble_share: r.try_get("ensemble_share")?,
         }
     }};
 }

@@ -401,6 +401,15 @@ pub struct Proposal {
     pub reopened_by: Option<String>,
     #[serde(default)]
     pub reopened_at: Option<DateTime<Utc>>,
+    /// The LLM ensemble's conclusion: `agrees` or `disagrees` (`None`: not asked).
+    #[serde(default)]
+    pub ensemble_status: Option<String>,
+    /// The answer the agreeing models gave.
+    #[serde(default)]
+    pub ensemble_output: Option<String>,
+    /// Share of the models that gave it.
+    #[serde(default)]
+    pub ensemble_share: Option<f64>,
 }
 
 #[cfg(test)]

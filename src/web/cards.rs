@@ -15,7 +15,7 @@ use super::auth::Session;
 use super::exclusions::exclude_form;
 use super::pages::{esc, qv};
 use crate::review::{NearestGolden, ProposalStatus};
-use crate::store::{GapCluster, Proposal, Trace};
+use crate::store::{GapCluster, Label, Proposal, Trace};
 
 /// What a card shows beside the proposal itself.
 #[derive(Debug, Default)]
@@ -29,6 +29,54 @@ pub struct CardContext<'a> {
     pub pick: Option<(usize, usize)>,
     /// The signed-in reviewer skipped it.
     pub skipped: bool,
+    /// The LLM ensemble's answers, one per model.
+    pub labels: &'a [Label],
+}
+
+/// The ensemble's answers side by side, and its verdict.
+fn ensemble_html(p: &Proposal, labels: &[Label]) -> String {
+    let mut o = String::new();
+    let badge = match (p.ensemble_status.as_deref(), p.ensemble_share) {
+        (Some("agrees"), Some(s)) => format!(
+            "<span class='b ok ensemble'>ensemble agrees ({:.0}% of models)</span>",
+            s * 100.0
+        ),
+        (Some(_), s) => format!(
+            "<span class='b drifted ensemble'>ensemble disagrees (at most {:.0}% of models agree)</span>",
+            s.unwrap_or(0.0) * 100.0
+        ),
+        (None, _) => return o,
+    };
+    let _ = write!(o, "<div class='labels'><h4>LLM ensemble {badge}</h4>");
+    if !labels.is_empty() {
+        o.push_str("<div class='cols'>");
+        for l in labels {
+            let body = match (&l.output, &l.error) {
+                (Some(out), None) => format!("<pre class='tx'>{}</pre>", esc(&pretty_json(out))),
+                (out, Some(e)) => format!(
+                    "<p class='b drifted'>{}</p>{}",
+                    esc(e),
+                    out.as_deref()
+                        .map(|t| format!("<pre class='tx'>{}</pre>", esc(t)))
+                        .unwrap_or_default()
+                ),
+                (None, None) => "<p class='muted'>no answer</p>".into(),
+            };
+            let usage = match (l.prompt_tokens, l.completion_tokens, l.latency_ms) {
+                (Some(pt), Some(ct), Some(ms)) => format!(" · {pt}+{ct} tokens · {ms} ms"),
+                (_, _, Some(ms)) => format!(" · {ms} ms"),
+                _ => String::new(),
+            };
+            let _ = write!(
+                o,
+                "<div class='label'><h4>{}<span class='muted'>{usage}</span></h4>{body}</div>",
+                esc(&l.model)
+            );
+        }
+        o.push_str("</div>");
+    }
+    o.push_str("</div>");
+    o
 }
 
 /// `text` pretty-printed when it is a JSON object or array, else as it is.
@@ -199,9 +247,16 @@ pub fn proposal_card(p: &Proposal, cx: &CardContext<'_>, s: &Session, next: &str
         esc(&p.input),
         esc(&pretty_json(&p.output))
     );
+    o.push_str(&ensemble_html(p, cx.labels));
     if p.status == ProposalStatus::Pending.as_str() {
         if s.can_decide() {
-            let prefill = pretty_json(&p.output);
+            // The ensemble's agreed answer when there is one, else the
+            // production output to edit.
+            let agreed = p
+                .ensemble_output
+                .as_deref()
+                .filter(|_| p.ensemble_status.as_deref() == Some("agrees"));
+            let prefill = pretty_json(agreed.unwrap_or(&p.output));
             let rows = prefill.lines().count().clamp(3, 24);
             let _ = write!(
                 o,

@@ -27,6 +27,8 @@ pub struct ReviewConfig {
     /// default; as `[alerts] examples`) or `"full"`. Reviewers, who decide
     /// on the texts, always see them in full.
     pub viewer_examples: crate::notify::ExamplesPolicy,
+    /// `[review.ensemble]`: LLMs that pre-label new proposals (off when absent).
+    pub ensemble: Option<crate::llm::EnsembleConfig>,
 }
 
 impl Default for ReviewConfig {
@@ -37,6 +39,7 @@ impl Default for ReviewConfig {
             session_ttl: "12h".into(),
             secure_cookie: false,
             viewer_examples: crate::notify::ExamplesPolicy::Redacted,
+            ensemble: None,
         }
     }
 }
@@ -112,6 +115,9 @@ impl ReviewConfig {
     /// Config-time checks (no secrets read): names, token sources, ttl.
     pub fn check(&self, at: &str) -> Result<(), Vec<ConfigError>> {
         let mut errs = Vec::new();
+        if let Some(e) = &self.ensemble {
+            errs.extend(e.check(&format!("{at}.ensemble")).err().unwrap_or_default());
+        }
         let mut names = HashSet::new();
         for (key, a, _) in self.accounts_cfg() {
             let name = a.name.trim();

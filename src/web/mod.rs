@@ -118,6 +118,7 @@ pub fn router(state: WebState) -> Router {
         .route("/review/proposals/{id}/accept", post(review::accept_one))
         .route("/review/proposals/{id}/reject", post(review::reject_one))
         .route("/review/proposals/{id}/skip", post(review::skip_one))
+        .route("/review/ensemble/accept", post(review::accept_ensemble))
         .route("/review/proposals/{id}/reopen", post(review::reopen_one))
         .route("/review/clusters/accept", post(review::accept_cluster))
         .route("/review/clusters/reject", post(review::reject_cluster))

@@ -22,7 +22,7 @@ use crate::review::{
     RefusalKind, ReviewError, Selection,
 };
 use crate::store::{
-    GapCluster, GoldenExample, ProgressRow, Proposal, RunFilter, Store, StoreError, Trace,
+    GapCluster, GoldenExample, Label, ProgressRow, Proposal, RunFilter, Store, StoreError, Trace,
 };
 
 /// Most proposals one page lists.
@@ -154,6 +154,7 @@ struct Contexts {
     gaps: HashMap<(i64, i64), GapCluster>,
     picks: HashMap<i64, (usize, usize)>,
     skipped: std::collections::HashSet<i64>,
+    labels: HashMap<i64, Vec<Label>>,
 }
 
 impl Contexts {
@@ -207,11 +208,17 @@ impl Contexts {
                 }
             }
         }
+        let mut labels: HashMap<i64, Vec<Label>> = HashMap::new();
+        let pids: Vec<i64> = ps.iter().map(|p| p.id).collect();
+        for l in store.labels_for(&pids).await? {
+            labels.entry(l.proposal_id).or_default().push(l);
+        }
         Ok(Contexts {
             traces,
             gaps,
             picks,
             skipped: store.skipped_proposals(reviewer).await?,
+            labels,
         })
     }
 
@@ -222,6 +229,7 @@ impl Contexts {
             gap: p.cluster_id.and_then(|c| self.gaps.get(&(p.run_id, c))),
             pick: self.picks.get(&p.id).copied(),
             skipped: self.skipped.contains(&p.id),
+            labels: self.labels.get(&p.id).map_or(&[], Vec::as_slice),
         }
     }
 }
@@ -337,8 +345,24 @@ pub async fn index(
         Ok(c) => c,
         Err(e) => return internal(e, Some(&s)),
     };
-    // Skipped proposals come after the others, for the one who skipped them.
-    ps.sort_by_key(|p| cx.skipped.contains(&p.id));
+    // Where the LLM ensemble disagreed first (a person must decide), then the
+    // unlabelled, then the agreed; skipped ones after the others, for the one
+    // who skipped them.
+    ps.sort_by_key(|p| {
+        let ensemble = match p.ensemble_status.as_deref() {
+            Some("disagrees") => 0,
+            Some(_) => 2,
+            None => 1,
+        };
+        (cx.skipped.contains(&p.id), ensemble)
+    });
+    let agreed = ps
+        .iter()
+        .filter(|p| {
+            p.status == ProposalStatus::Pending.as_str()
+                && p.ensemble_status.as_deref() == Some("agrees")
+        })
+        .count();
     let progress = match st.store.review_progress(job.as_deref()).await {
         Ok(p) => p,
         Err(e) => return internal(e, Some(&s)),
@@ -412,11 +436,15 @@ pub async fn index(
                 pending,
                 here,
             ));
+            body.push_str(&ensemble_form(&s, j, Some(c), agreed, here));
             body.push_str(&exclude_form(&s, j, Some(c), None, here));
             body.push_str(&progress_line(&progress, Some((j, Some(c)))));
             body.push_str("</div>");
         }
-        _ => {
+        (_, job_name) => {
+            if let Some(j) = job_name {
+                body.push_str(&ensemble_form(&s, j, None, agreed, here));
+            }
             body.push_str(&progress_card(&progress));
             body.push_str(&gaps_table(&gaps, &jobs));
         }
@@ -654,13 +682,20 @@ pub async fn accept_one(
         Err(r) => return r,
     };
     let next = local_path(f.next.as_deref(), "/review");
-    let confirmed = f.confirm_output.is_some();
+    let mut confirmed = f.confirm_output.is_some();
     let expected = match f.expected_output.as_deref().map(unix_newlines) {
         None => ExpectedOutput::UseOutput,
         Some(t) => match st.store.get_proposal(id).await {
             // The box holds the production output (pretty-printed when it is
-            // JSON): unchanged means "use the production output".
-            Ok(p) if same_output(&p.output, &t) => ExpectedOutput::UseOutput,
+            // JSON): unchanged means "use the production output". The
+            // ensemble's agreed answer, when it is that output, vouches for it.
+            Ok(p) if same_output(&p.output, &t) => {
+                confirmed |= p.ensemble_status.as_deref() == Some("agrees")
+                    && p.ensemble_output
+                        .as_deref()
+                        .is_some_and(|e| same_output(e, &t));
+                ExpectedOutput::UseOutput
+            }
             _ => ExpectedOutput::Edited(t),
         },
     };
@@ -674,6 +709,78 @@ pub async fn accept_one(
         );
     }
     let r = review::accept(&st.store, &Selection::Ids(vec![id]), expected, &s.name).await;
+    outcome(&st, &headers, &s, r, next)
+}
+
+/// The bulk form for proposals the LLM ensemble agreed on (of one gap, or of
+/// the whole job); empty when there are none or the session may not decide.
+fn ensemble_form(
+    s: &Session,
+    job: &str,
+    cluster: Option<i64>,
+    agreed: usize,
+    next: &str,
+) -> String {
+    if !s.can_decide() || agreed == 0 {
+        return String::new();
+    }
+    format!(
+        "<form method='post' class='ensemble-accept' action='/review/ensemble/accept'>\
+         <input type='hidden' name='csrf' value='{csrf}'><input type='hidden' name='next' value='{next}'>\
+         <input type='hidden' name='job' value='{job}'><input type='hidden' name='cluster' value='{cluster}'>\
+         <button type='submit' class='acc'>Accept the {agreed} ensemble-agreed proposals{scope} with their agreed outputs</button></form>",
+        csrf = esc(&s.csrf),
+        next = esc(next),
+        job = esc(job),
+        cluster = cluster.map(|c| c.to_string()).unwrap_or_default(),
+        scope = if cluster.is_some() { " of this gap" } else { " listed" },
+    )
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+pub struct EnsembleForm {
+    csrf: String,
+    job: String,
+    cluster: String,
+    next: Option<String>,
+}
+
+/// `POST /review/ensemble/accept`: every pending proposal of the gap (or job)
+/// the ensemble agreed on, with its agreed output (`proposals accept --ensemble`).
+pub async fn accept_ensemble(
+    State(st): State<WebState>,
+    headers: HeaderMap,
+    Form(f): Form<EnsembleForm>,
+) -> Response {
+    let s = match require_action(&st, &headers, &f.csrf) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let next = local_path(f.next.as_deref(), "/review");
+    let job = f.job.trim().to_string();
+    let sel = match f.cluster.trim() {
+        _ if job.is_empty() => Err("job is required".to_string()),
+        "" => Ok(Selection::Job(job)),
+        c => c
+            .parse::<i64>()
+            .map(|cluster_id| Selection::Cluster {
+                job,
+                cluster_id,
+                run_id: None,
+            })
+            .map_err(|_| format!("cluster must be a number, got `{c}`")),
+    };
+    let r = match sel {
+        Ok(sel) => review::accept_ensemble(&st.store, &sel, &s.name).await,
+        Err(m) => Err(ReviewError::Invalid(m)),
+    };
+    // The ones the ensemble did not agree on stay pending; say so, but do
+    // not list each.
+    let r = r.map(|mut o| {
+        o.refused.retain(|x| x.kind != RefusalKind::NoConsensus);
+        o
+    });
     outcome(&st, &headers, &s, r, next)
 }
 

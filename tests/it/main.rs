@@ -42,3 +42,6 @@ mod quality;
 
 // Topic exclusions: a rejected topic is not proposed again (real model).
 mod exclusions;
+
+// LLM-ensemble pre-labels against chat-completions servers on loopback.
+mod ensemble;

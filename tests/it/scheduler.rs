@@ -69,6 +69,7 @@ async fn scheduler_runs_on_schedule_without_overlap_and_stops_promptly() {
                 .unwrap(),
         ),
         embedder: None,
+        ensemble: None,
         holder: Arc::from("test-holder"),
         lease_ttl: Duration::from_secs(10),
         grace: Duration::from_secs(30),

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use driftwatch::review::{ProposalFilter, ProposalStatus};
-use driftwatch::store::{GoldenChange, NewGoldenExample, Proposal, Provenance, Store};
+use driftwatch::store::{
+    EnsembleVerdict, GoldenChange, NewGoldenExample, NewLabel, Proposal, Provenance, Store,
+};
 use driftwatch::web::{router, Account, Role, WebState};
 use serde_json::json;
 
@@ -1029,6 +1031,69 @@ async fn web_review_loop_in_headless_chromium() {
     let flash = wait_flash(&c, "lifted").await;
     assert!(flash.contains("lifted by alice"), "{flash}");
 
+    // The LLM ensemble's pre-labels, recorded as a pre-labelling pass does
+    // (tests/it/ensemble.rs asks real chat servers): the models agree on an
+    // answer for a, and disagree on f, which is therefore listed first.
+    let agreed = "{\"intent\": \"refund\", \"answer\": \"Your refund is on its way.\"}";
+    let label = |model: &str, output: &str| NewLabel {
+        model: model.into(),
+        output: Some(output.into()),
+        error: None,
+        prompt_tokens: Some(120),
+        completion_tokens: Some(20),
+        latency_ms: Some(300),
+    };
+    s.record_labels(
+        fx.a.id,
+        &[
+            label("m1", agreed),
+            label("m2", agreed),
+            label("m3", "{\"intent\": \"other\"}"),
+        ],
+        &EnsembleVerdict {
+            agrees: true,
+            output: Some(agreed.into()),
+            share: 2.0 / 3.0,
+        },
+    )
+    .await
+    .unwrap();
+    s.record_labels(
+        fx.f.id,
+        &[
+            label("m1", "{\"intent\": \"joke\"}"),
+            label("m2", "{\"intent\": \"other\"}"),
+        ],
+        &EnsembleVerdict {
+            agrees: false,
+            output: Some("{\"intent\": \"joke\"}".into()),
+            share: 0.5,
+        },
+    )
+    .await
+    .unwrap();
+    c.goto(&format!("{base}/review?job={JOB}")).await.unwrap();
+    let first = c.find(Locator::Css(".proposal")).await.unwrap();
+    assert_eq!(
+        first.attr("data-id").await.unwrap(),
+        Some(fx.f.id.to_string()),
+        "where the models disagree comes first"
+    );
+    assert!(first.text().await.unwrap().contains("ensemble disagrees"));
+    screenshot(&c, "review-ensemble.png").await;
+    c.find(Locator::Css("form.ensemble-accept button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = wait_flash(&c, "accepted").await;
+    assert!(
+        flash.contains(&format!("accepted #{} by alice", fx.a.id)),
+        "{flash}"
+    );
+    assert!(!flash.contains(&format!("#{}", fx.f.id)), "{flash}");
+
     // The run's HTML report in the browser.
     c.goto(&format!("{base}/runs/{}", fx.run)).await.unwrap();
     c.wait().for_element(Locator::Css("h1")).await.unwrap();
@@ -1040,15 +1105,16 @@ async fn web_review_loop_in_headless_chromium() {
     let v = s.latest_golden_version(SET).await.unwrap().unwrap();
     assert_eq!(
         (v.version, v.active_count),
-        (3, 2),
-        "v2 added the accepted example, v3 (the undo) archived it"
+        (4, 3),
+        "v2 added the accepted example, v3 (the undo) archived it, v4 took the ensemble's answer"
     );
-    assert!(s
-        .golden_examples(SET, None)
-        .await
-        .unwrap()
+    let now = s.golden_examples(SET, None).await.unwrap();
+    let a_now: Vec<_> = now
         .iter()
-        .all(|g| g.proposal_id != Some(fx.a.id)));
+        .filter(|g| g.proposal_id == Some(fx.a.id))
+        .collect();
+    assert_eq!(a_now.len(), 1);
+    assert_eq!(a_now[0].expected_output, agreed);
     let g = s.golden_examples(SET, Some(2)).await.unwrap();
     let added = g
         .iter()
@@ -1078,10 +1144,11 @@ async fn web_review_loop_in_headless_chromium() {
         })
         .await
         .unwrap();
-    // a (reopened), c (skipped) and f; d and e went with their topic.
+    // c (skipped) and f (the ensemble disagreed); d and e went with their
+    // topic, a was accepted again with the ensemble's answer.
     let mut ids: Vec<i64> = pending.iter().map(|p| p.id).collect();
     ids.sort_unstable();
-    assert_eq!(ids, vec![fx.a.id, fx.c.id, fx.f.id]);
+    assert_eq!(ids, vec![fx.c.id, fx.f.id]);
     assert_eq!(s.exclusions(None, false).await.unwrap().len(), 0, "lifted");
     assert_eq!(s.exclusions(None, true).await.unwrap().len(), 1);
 }

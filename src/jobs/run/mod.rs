@@ -43,6 +43,8 @@ pub struct RunOptions {
     pub embedder: Option<super::SharedEmbedder>,
     /// The daemon process running it (recorded on the run; `None` for the CLI).
     pub holder: Option<String>,
+    /// `[review.ensemble]`: pre-label the run's proposals (`None`: off).
+    pub ensemble: Option<std::sync::Arc<super::Prelabeler>>,
 }
 
 impl RunOptions {
@@ -55,6 +57,7 @@ impl RunOptions {
             sample_size: None,
             embedder,
             holder: None,
+            ensemble: None,
         }
     }
 }
@@ -122,6 +125,21 @@ async fn run_job_inner(
             }
             if let Err(e) = store.insert_proposals(run_id, &proposals).await {
                 tracing::error!(message = "Storing proposals failed.", run_id, error = %e);
+            } else if let (Some(pl), false) = (&opts.ensemble, proposals.is_empty()) {
+                // The run stands whatever the models do: a failed pre-label is logged.
+                let queued = store
+                    .list_proposals(&crate::store::ProposalFilter {
+                        run_id: Some(run_id),
+                        ..Default::default()
+                    })
+                    .await;
+                let r = match queued {
+                    Ok(ps) => super::prelabel(store, opts.embedder.as_ref(), pl, &ps).await,
+                    Err(e) => Err(e.into()),
+                };
+                if let Err(e) = r {
+                    tracing::warn!(message = "Ensemble pre-labelling failed.", run_id, error = %e);
+                }
             }
             let drifted = findings
                 .iter()
