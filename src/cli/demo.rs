@@ -104,10 +104,21 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
     let prod_path = dir.join("production.jsonl");
     let golden_path = dir.join("golden.jsonl");
     let opts = GenOptions::demo(args.seed, args.traces);
-    write_lines(
-        &prod_path,
-        production_records(&opts).into_iter().map(|(r, _)| r),
-    )?;
+    let records: Vec<serde_json::Value> = production_records(&opts)
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
+    // What the stand-in LLM endpoints know: each question's right intent.
+    let truth: std::collections::HashMap<String, String> = records
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r["input"].as_str()?.trim().to_string(),
+                r["metadata"]["intent"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    write_lines(&prod_path, records)?;
     write_lines(&golden_path, golden_records(args.seed, GOLDEN_DOMAINS, 90))?;
     println!(
         "1. generated {} production traces -> {}",
@@ -151,13 +162,14 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
     secret_file(&dir.join("ingest-token"))?;
     let port = free_loopback_port(args.port);
     std::fs::write(dir.join("output.schema.json"), SCHEMA)?;
+    let llm = crate::demo::responder::spawn(truth).await?;
     let cfg_path = dir.join("driftwatch.toml");
     let toml_text = format!(
         "# written by `driftwatch demo`\n[store]\nurl = \"sqlite://driftwatch.db\"\n\n[embedding]\nmodel_dir = \"{}\"\nonnxruntime_lib = \"{}\"\n\n\
          [[jobs]]\nname = \"support\"\nschedule = \"0 */15 * * * *\"\nwindow = \"24h\"\nsample_size = 2000\ngolden_set = \"support\"\n\
          output_json_schema = \"output.schema.json\"\n\n[jobs.answers]\nfields = [\"intent\"]\n\n[alerts.receivers.ops-mail]\nkind = \"file\"\ndir = \"mail\"\n\n\
          [server]\nbind = \"127.0.0.1:{port}\"\nexternal_url = \"http://127.0.0.1:{port}\"\ntoken_file = \"ingest-token\"\n\n\
-         [review]\nreviewers = [{{ name = \"demo\", token_file = \"review-token\" }}]\n",
+         [review]\nreviewers = [{{ name = \"demo\", token_file = \"review-token\" }}]\n\n         # LLM-ensemble pre-labels. These three endpoints are a STAND-IN started by\n         # `driftwatch demo` on loopback for as long as it runs: not models, they answer\n         # from the demo generator's ground truth (a and b right, c naive). Put real\n         # OpenAI-compatible endpoints here, with api_key_env or api_key_file.\n         [review.ensemble]\nagreement = \"fields\"\nfields = [\"intent\"]\ntimeout = \"10s\"\nmodels = [\n         \x20 {{ name = \"stand-in-a\", url = \"http://{llm}/a/v1\", model = \"stand-in\" }},\n         \x20 {{ name = \"stand-in-b\", url = \"http://{llm}/b/v1\", model = \"stand-in\" }},\n         \x20 {{ name = \"stand-in-c\", url = \"http://{llm}/c/v1\", model = \"stand-in\" }},\n]\n",
         place.model_dir.display(),
         place.onnxruntime_lib.display()
     );
@@ -168,7 +180,8 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
         Err(e) => return Ok(super::config_failure(e)),
     };
     let cfg = settings.cfg.clone();
-    println!("4. wrote {} (job `support`: last 24h vs golden, JSON Schema for outputs, alerts to a maildir, the review page)", cfg_path.display());
+    println!("4. wrote {} (job `support`: last 24h vs golden, JSON Schema for outputs, alerts to a maildir, the review page,", cfg_path.display());
+    println!("   and an LLM ensemble that pre-labels proposals: a loopback STAND-IN for three endpoints, not real models)");
 
     // 5. The analysis, exactly as `driftwatch run support` does it.
     println!(
@@ -237,13 +250,42 @@ pub async fn run(args: &DemoArgs) -> Result<ExitCode> {
             crate::text::truncate(&p.input, 70)
         );
     }
-    if let Some(first) = props.first() {
+    let agreed: Vec<i64> = props
+        .iter()
+        .filter(|p| p.ensemble_status.as_deref() == Some("agrees"))
+        .map(|p| p.id)
+        .collect();
+    println!(
+        "   the ensemble (stand-in) agreed on the expected output of {} of them; where it did not, the review page shows each answer",
+        agreed.len()
+    );
+    if let Some(&id) = agreed.first() {
+        let o = crate::review::accept_ensemble(
+            &store,
+            &crate::review::Selection::Ids(vec![id]),
+            "demo",
+        )
+        .await?;
+        let v = store
+            .latest_golden_version("support")
+            .await?
+            .context("golden set vanished")?;
+        if let Some(p) = o.decided.first() {
+            println!(
+                "   accepted #{} with the ensemble's answer {} -> golden set `support` is now version {} ({} examples)",
+                p.id,
+                crate::text::truncate(p.expected_output.as_deref().unwrap_or(""), 60),
+                v.version,
+                v.active_count
+            );
+        }
+    } else if let Some(first) = props.first() {
         // The golden outputs are JSON: a broken production answer is refused,
         // so the reviewer writes the expected output instead.
-        let expected = if crate::text::is_json_document(&first.output) {
-            crate::review::ExpectedOutput::UseOutput
-        } else {
-            println!("   #{}'s production output is not valid JSON: the reviewer writes the expected answer", first.id);
+        // In a gap the production answer is usually wrong: the reviewer
+        // writes the expected one.
+        let expected = {
+            println!("   #{}: the reviewer writes the expected answer", first.id);
             crate::review::ExpectedOutput::Edited(
                 serde_json::json!({
                     "answer": format!("(reviewer's answer) {}", first.input),

@@ -3,6 +3,7 @@
 //! A leaf: it imports nothing from the crate.
 
 pub mod generator;
+pub mod responder;
 
 use std::io::Write;
 
