@@ -173,6 +173,10 @@ pub struct FieldAgreement {
     /// The disagreeing pairs: (production index, golden index, expected
     /// value, actual value or `None` when the production output lacks it).
     pub disagreements: Vec<(usize, usize, Value, Option<Value>)>,
+    /// Matched pairs not compared because the production output is not JSON
+    /// at all: a broken format is the structural finding's (`output.json_valid`),
+    /// not a changed answer, so one cause is reported once.
+    pub unparsed: u64,
 }
 
 impl FieldAgreement {
@@ -198,8 +202,13 @@ pub fn field_agreement(
         let Some(want) = expected.get(m.golden).and_then(|e| json_field(e, field)) else {
             continue;
         };
+        let text = actual.get(i).copied().unwrap_or_default();
+        if serde_json::from_str::<Value>(text.trim()).is_err() {
+            out.unparsed += 1;
+            continue;
+        }
         out.compared += 1;
-        let got = actual.get(i).and_then(|a| json_field(a, field));
+        let got = json_field(text, field);
         if got
             .as_ref()
             .is_some_and(|g| values_agree(&want, g, tolerance))
@@ -212,11 +221,125 @@ pub fn field_agreement(
     out
 }
 
+/// The answer text of an output: the string at dotted `field` when given (a
+/// non-string value as its JSON), else the whole output trimmed. `None` when
+/// the field is missing or the text empty.
+pub fn text_of(output: &str, field: Option<&str>) -> Option<String> {
+    let t = match field {
+        Some(f) => match json_field(output, f)? {
+            Value::String(s) => s,
+            v => v.to_string(),
+        },
+        None => output.to_string(),
+    };
+    let t = t.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+/// Token-level F1 of two answers (SQuAD's answer metric, Rajpurkar et al.
+/// 2016): precision and recall of the shared tokens, counted with
+/// multiplicity, after [`normalize`]. Two empty answers score 1.
+pub fn token_f1(expected: &str, actual: &str) -> f64 {
+    let (e, a) = (normalize(expected), normalize(actual));
+    let et: Vec<&str> = e.split_whitespace().collect();
+    let at: Vec<&str> = a.split_whitespace().collect();
+    if et.is_empty() || at.is_empty() {
+        return if et.is_empty() && at.is_empty() {
+            1.0
+        } else {
+            0.0
+        };
+    }
+    let mut counts: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for t in &et {
+        *counts.entry(t).or_default() += 1;
+    }
+    let mut shared = 0i64;
+    for t in &at {
+        if let Some(c) = counts.get_mut(t) {
+            if *c > 0 {
+                *c -= 1;
+                shared += 1;
+            }
+        }
+    }
+    if shared == 0 {
+        return 0.0;
+    }
+    let p = shared as f64 / at.len() as f64;
+    let r = shared as f64 / et.len() as f64;
+    2.0 * p * r / (p + r)
+}
+
+/// A judge's reply: `{"correct": true|false, "reason": "…"}` (also inside a
+/// Markdown fence), else a reply starting with yes / correct or no /
+/// incorrect. `None` when it says neither.
+pub fn parse_judgement(reply: &str) -> Option<(bool, String)> {
+    let t = reply.trim();
+    let body = t
+        .strip_prefix("```json")
+        .or_else(|| t.strip_prefix("```"))
+        .map(|b| b.trim().trim_end_matches("```").trim())
+        .unwrap_or(t);
+    if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(body) {
+        let correct = o.get("correct")?.as_bool()?;
+        let reason = o
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        return Some((correct, reason));
+    }
+    let first = normalize(t);
+    let word = first.split_whitespace().next()?;
+    match word {
+        "yes" | "correct" | "true" => Some((true, t.to_string())),
+        "no" | "incorrect" | "false" | "wrong" => Some((false, t.to_string())),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ndarray::array;
     use serde_json::json;
+
+    #[test]
+    fn token_f1_matches_the_squad_definition() {
+        // Reference: SQuAD v1.1's evaluate script, f1_score (without its
+        // article removal): "the cat sat" vs "cat sat down" shares 2 tokens,
+        // precision 2/3, recall 2/3.
+        assert!((token_f1("the cat sat", "cat sat down") - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(token_f1("Yes, within 5 days.", "yes within 5 days"), 1.0);
+        assert_eq!(token_f1("a a b", "a"), 0.5);
+        assert_eq!(token_f1("abc", "xyz"), 0.0);
+        assert_eq!(token_f1("", ""), 1.0);
+        assert_eq!(token_f1("", "x"), 0.0);
+    }
+
+    #[test]
+    fn answer_texts_and_judgements_are_read() {
+        let out = r#"{"intent": "refund", "answer": " Within 5 days. ", "n": 3}"#;
+        assert_eq!(
+            text_of(out, Some("answer")).as_deref(),
+            Some("Within 5 days.")
+        );
+        assert_eq!(text_of(out, Some("n")).as_deref(), Some("3"));
+        assert_eq!(text_of(out, Some("missing")), None);
+        assert_eq!(text_of("  plain  ", None).as_deref(), Some("plain"));
+        assert_eq!(
+            parse_judgement("```json\n{\"correct\": false, \"reason\": \"wrong intent\"}\n```"),
+            Some((false, "wrong intent".into()))
+        );
+        assert_eq!(parse_judgement("Yes. It matches.").map(|j| j.0), Some(true));
+        assert_eq!(
+            parse_judgement("Incorrect: off by one").map(|j| j.0),
+            Some(false)
+        );
+        assert_eq!(parse_judgement("maybe"), None);
+        assert_eq!(parse_judgement("{\"reason\": \"x\"}"), None);
+    }
 
     #[test]
     fn normalize_ignores_case_spacing_and_punctuation() {
@@ -285,29 +408,21 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_or_unparsable_answer_disagrees_and_unmatched_traces_do_not_count() {
+    fn a_missing_field_disagrees_and_unparsable_or_unmatched_traces_do_not_count() {
+        let m = |golden: usize, exact: bool| {
+            Some(Match {
+                golden,
+                cos: 1.0,
+                exact,
+            })
+        };
         let matches = [
-            Some(Match {
-                golden: 0,
-                cos: 1.0,
-                exact: true,
-            }),
-            Some(Match {
-                golden: 0,
-                cos: 0.95,
-                exact: false,
-            }),
-            Some(Match {
-                golden: 1,
-                cos: 1.0,
-                exact: true,
-            }),
+            m(0, true),
+            m(0, false),
+            m(1, true),
             None,
-            Some(Match {
-                golden: 2,
-                cos: 1.0,
-                exact: true,
-            }),
+            m(2, true),
+            m(0, true),
         ];
         let expected = [
             r#"{"intent": "card_lost"}"#,
@@ -320,16 +435,19 @@ mod tests {
             r#"{"intent": "card_lost"}"#,
             r#"{"intent": "anything"}"#,
             r#"{"intent": "x"}"#,
+            r#"{"answer": "no intent field"}"#,
         ];
         let a = field_agreement(&matches, &expected, &actual, "intent", 0.0);
-        // golden 2 has no intent: that pair is not compared; trace 3 is unmatched.
-        assert_eq!((a.compared, a.agreed), (3, 1));
+        // golden 2 has no intent: that pair is not compared; trace 3 is
+        // unmatched; trace 1 is not JSON: the format finding's, not compared.
+        assert_eq!((a.compared, a.agreed, a.unparsed), (3, 1, 1));
         assert_eq!(a.rate(), Some(1.0 / 3.0));
-        assert_eq!(a.disagreements.len(), 2);
-        assert_eq!(a.disagreements[0], (1, 0, json!("card_lost"), None));
         assert_eq!(
-            a.disagreements[1],
-            (2, 1, json!("pin_reset"), Some(json!("card_lost")))
+            a.disagreements,
+            vec![
+                (2, 1, json!("pin_reset"), Some(json!("card_lost"))),
+                (5, 0, json!("card_lost"), None),
+            ]
         );
     }
 }

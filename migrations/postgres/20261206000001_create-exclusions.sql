@@ -54,3 +54,14 @@ CREATE INDEX proposal_labels_created ON proposal_labels (created_at_ms);
 ALTER TABLE proposals ADD COLUMN ensemble_status TEXT;
 ALTER TABLE proposals ADD COLUMN ensemble_output TEXT;
 ALTER TABLE proposals ADD COLUMN ensemble_share DOUBLE PRECISION;
+
+-- The answers stage's LLM judge: one verdict per (model, input, expected,
+-- actual), keyed by their hash, so a pair is judged once however many runs
+-- see it. correct is 0 or 1.
+CREATE TABLE judge_verdicts (
+    key           TEXT    PRIMARY KEY,
+    model         TEXT    NOT NULL,
+    correct       BIGINT NOT NULL,
+    reason        TEXT    NOT NULL,
+    created_at_ms BIGINT NOT NULL
+);

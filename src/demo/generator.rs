@@ -54,6 +54,18 @@ pub struct Incident {
     pub invalid_json_share: f64,
 }
 
+/// A model change: from `start_frac` of the time span on, a `share` of the
+/// questions of `domain` are answered with intent `answered_as` (their
+/// answer text otherwise unchanged), so the answers to questions the golden
+/// set knows go wrong for one topic.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerChange {
+    pub start_frac: f64,
+    pub domain: &'static str,
+    pub answered_as: &'static str,
+    pub share: f64,
+}
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct GenOptions {
@@ -70,6 +82,7 @@ pub struct GenOptions {
     /// Share of inputs with typos and casing noise.
     pub typo_share: f64,
     pub incident: Option<Incident>,
+    pub answer_change: Option<AnswerChange>,
 }
 
 impl GenOptions {
@@ -89,6 +102,12 @@ impl GenOptions {
                 truncated_share: 0.25,
                 invalid_json_share: 0.15,
             }),
+            answer_change: Some(AnswerChange {
+                start_frac: 0.66,
+                domain: "credit_cards",
+                answered_as: "card_declined",
+                share: 0.8,
+            }),
         }
     }
 
@@ -97,6 +116,7 @@ impl GenOptions {
         GenOptions {
             new_topic: None,
             incident: None,
+            answer_change: None,
             ..GenOptions::demo(seed, n)
         }
     }
@@ -239,6 +259,15 @@ pub fn production_records(opts: &GenOptions) -> Vec<(Value, Truth)> {
             truth.noisy_input = true;
         }
         let mut output = answer_for(q, &mut rng);
+        if let Some(c) = opts.answer_change {
+            if frac >= c.start_frac && q.domain == c.domain && rng.random_bool(c.share) {
+                if let Ok(Value::Object(mut o)) = serde_json::from_str::<Value>(&output) {
+                    o.insert("intent".into(), json!(c.answered_as));
+                    output = Value::Object(o).to_string();
+                    truth.wrong_answer = q.intent != c.answered_as;
+                }
+            }
+        }
         if let Some(inc) = opts.incident {
             if frac >= inc.start_frac {
                 let roll: f64 = rng.random();
@@ -264,7 +293,7 @@ pub fn production_records(opts: &GenOptions) -> Vec<(Value, Truth)> {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "cost": ((prompt_tokens as f64) * 0.15 + (completion_tokens as f64) * 0.6) / 1e6,
-            "feedback": if rng.random_bool(0.1) { json!(if truth.truncated || truth.invalid_json { 0 } else { 1 }) } else { Value::Null },
+            "feedback": if rng.random_bool(0.1) { json!(if truth.truncated || truth.invalid_json || truth.wrong_answer { 0 } else { 1 }) } else { Value::Null },
             "metadata": {"domain": q.domain, "intent": q.intent},
         });
         out.push((record, truth));
@@ -276,6 +305,8 @@ pub fn production_records(opts: &GenOptions) -> Vec<(Value, Truth)> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Truth {
     pub new_topic: bool,
+    /// Answered with another intent by the model change.
+    pub wrong_answer: bool,
     pub noisy_input: bool,
     pub truncated: bool,
     pub invalid_json: bool,

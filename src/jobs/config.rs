@@ -576,7 +576,13 @@ impl JobConfig {
             tests: self.tests.clone(),
             semantic: self.semantic.clone(),
             semantic_params: semantic_params.expect("checked"),
-            answers: self.answers.clone(),
+            answers: {
+                let mut a = self.answers.clone();
+                if let Some(j) = a.judge.as_mut() {
+                    j.resolve_paths(base_dir);
+                }
+                a
+            },
         })
     }
 }

@@ -27,6 +27,7 @@ pub use orphans::{abort_orphaned_runs, cli_holder, holder_alive, hostname, orpha
 pub use prelabel::{prelabel, PrelabelReport, Prelabeler};
 pub use profile::{RefColumn, ReferenceProfile};
 pub use run::answers::{AnswersConfig, DEFAULT_MATCH_COS};
+pub use run::judge::{JudgeConfig, DEFAULT_JUDGE_PROMPT};
 pub use run::semantic::SemanticJobConfig;
 pub use run::{run_job, run_job_exporting_metrics, write_metrics_csv, RunOptions, RunOutcome};
 pub use sampling::{bottom_k_sample, sample_key, BottomK};

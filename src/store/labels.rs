@@ -124,3 +124,63 @@ impl Store {
         })
     }
 }
+
+/// A judge's verdict on one (input, expected, actual) triple.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JudgeVerdict {
+    pub key: String,
+    pub model: String,
+    pub correct: bool,
+    pub reason: String,
+}
+
+impl Store {
+    /// The cached verdicts among `keys`.
+    pub async fn judge_verdicts(
+        &self,
+        keys: &[String],
+    ) -> Result<std::collections::HashMap<String, JudgeVerdict>> {
+        let mut out = std::collections::HashMap::new();
+        for chunk in keys.chunks(500) {
+            on_pool!(self, p => {
+                let mut qb = QueryBuilder::new("SELECT key, model, correct, reason FROM judge_verdicts WHERE key IN (");
+                let mut sep = qb.separated(", ");
+                for k in chunk {
+                    sep.push_bind(k);
+                }
+                qb.push(")");
+                for r in qb.build().fetch_all(p).await? {
+                    let v = JudgeVerdict {
+                        key: r.try_get("key")?,
+                        model: r.try_get("model")?,
+                        correct: r.try_get::<i64, _>("correct")? != 0,
+                        reason: r.try_get("reason")?,
+                    };
+                    out.insert(v.key.clone(), v);
+                }
+            });
+        }
+        Ok(out)
+    }
+
+    /// Caches verdicts (a key judged before keeps its first verdict).
+    pub async fn put_judge_verdicts(&self, vs: &[JudgeVerdict]) -> Result<()> {
+        if vs.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        on_pool!(self, p => {
+            let mut qb = QueryBuilder::new("INSERT INTO judge_verdicts (key, model, correct, reason, created_at_ms) ");
+            qb.push_values(vs, |mut b, v| {
+                b.push_bind(&v.key)
+                    .push_bind(&v.model)
+                    .push_bind(i64::from(v.correct))
+                    .push_bind(&v.reason)
+                    .push_bind(now);
+            });
+            qb.push(" ON CONFLICT (key) DO NOTHING");
+            qb.build().execute(p).await?;
+        });
+        Ok(())
+    }
+}

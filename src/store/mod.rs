@@ -38,7 +38,7 @@ pub use details::{Example, ExampleTrace, ExcludedBy, FindingDetails, Quantiles};
 pub use exclusions::{ExclusionScope, NewExclusion, TopicExclusion};
 pub use gaps::{KnownGap, SeenGap};
 pub use golden::GoldenChange;
-pub use labels::{EnsembleVerdict, Label, NewLabel};
+pub use labels::{EnsembleVerdict, JudgeVerdict, Label, NewLabel};
 pub use proposals::ProgressRow;
 pub use runs::RunFilter;
 pub use summary::{

@@ -287,3 +287,129 @@ fn the_matching_threshold_on_real_paraphrases() {
         "{loose_false} vs {false_matches}"
     );
 }
+
+/// A grader on loopback speaking the chat-completions API: correct when the
+/// actual answer names the expected intent. Counts its calls.
+async fn judge_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::extract::State;
+    use axum::routing::post;
+    use axum::Json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    async fn grade(
+        State(calls): State<Arc<AtomicUsize>>,
+        Json(req): Json<serde_json::Value>,
+    ) -> Json<serde_json::Value> {
+        calls.fetch_add(1, Ordering::SeqCst);
+        let prompt = req["messages"][1]["content"].as_str().unwrap_or("");
+        let line = |tag: &str| -> serde_json::Value {
+            prompt
+                .lines()
+                .find_map(|l| l.strip_prefix(tag))
+                .and_then(|j| serde_json::from_str(j).ok())
+                .unwrap_or_default()
+        };
+        let (want, got) = (line("Expected answer: "), line("Actual answer: "));
+        let correct = want["intent"] == got["intent"];
+        let verdict = json!({"correct": correct, "reason": if correct { "same intent" } else { "names another intent" }});
+        Json(json!({
+            "choices": [{"message": {"role": "assistant", "content": verdict.to_string()}}],
+            "usage": {"prompt_tokens": 80, "completion_tokens": 10},
+        }))
+    }
+    let calls = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", post(grade))
+        .with_state(calls.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (format!("http://{addr}/v1"), calls)
+}
+
+/// Free-text answers (embedding cosine of the `reply` texts) and an LLM judge
+/// on loopback both find the answers that changed; the judge's verdicts are
+/// cached, so a second run over the same traces calls it no more; and
+/// unchanged answers are quiet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_judge_and_free_text_agreement_find_changed_answers() {
+    use std::sync::atomic::Ordering;
+    let model = driftwatch::jobs::SharedEmbedder::build(
+        &EmbedConfig::default(),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+    )
+    .expect("model files: run scripts/fetch-model.sh");
+    let (url, calls) = judge_server().await;
+    let run = |store: Store| {
+        let (url, model) = (url.clone(), model.clone());
+        async move {
+            let mut j = JobConfig::adhoc("t", "g");
+            j.window = "24h".parse().unwrap();
+            j.semantic.enabled = false;
+            j.answers.text_min_cos = Some(0.8);
+            j.answers.text_field = Some("reply".into());
+            j.answers.judge = Some(driftwatch::jobs::JudgeConfig {
+                url,
+                model: "grader".into(),
+                ..Default::default()
+            });
+            let spec = j.check("t", std::path::Path::new(".")).unwrap();
+            run_job(&store, &spec, &RunOptions::at(end(), Some(model)))
+                .await
+                .unwrap()
+                .findings
+        }
+    };
+    let pick = |fs: &[driftwatch::store::Finding], m: &str| {
+        fs.iter().find(|f| f.metric == m).cloned().unwrap()
+    };
+
+    let db = TestDb::sqlite().await;
+    let store = db.store().await;
+    let intents = load(&store, None, false).await;
+    let quiet = run(store.clone()).await;
+    for m in ["answer.text", "answer.judge"] {
+        let f = pick(&quiet, m);
+        assert_eq!(f.verdict, Verdict::Ok, "{f:?}");
+        assert_eq!(f.change_text(), "100.0% → 100.0%", "{m}");
+    }
+    // The same question, expected and actual answer in both windows is one
+    // verdict: 60 calls for 120 matched traces.
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        60,
+        "each distinct triple judged once"
+    );
+
+    let db = TestDb::sqlite().await;
+    let store = db.store().await;
+    let broken = intents[2].clone();
+    load(&store, Some(&broken), false).await;
+    calls.store(0, Ordering::SeqCst);
+    let fs = run(store.clone()).await;
+    let text = pick(&fs, "answer.text");
+    assert_eq!(text.verdict, Verdict::Drifted, "{text:?}");
+    assert_eq!(text.change_text(), "100.0% → 66.7%");
+    assert!(text.details.extra("mean_token_f1").as_f64().unwrap() < 1.0);
+    let judged = pick(&fs, "answer.judge");
+    assert_eq!(judged.verdict, Verdict::Drifted, "{judged:?}");
+    assert_eq!(judged.change_text(), "100.0% → 66.7%");
+    let ex = judged.details.examples();
+    assert!(!ex.is_empty());
+    assert!(
+        ex[0].text().contains("incorrect: names another intent"),
+        "{}",
+        ex[0].text()
+    );
+    // This window's 60 triples, then the previous window's 20 that differ
+    // (the broken intent's right answers): 80 calls.
+    assert_eq!(judged.details.extra("judge_calls"), &json!(80));
+    // A second run over the same traces: every verdict is cached.
+    let again = run(store.clone()).await;
+    assert_eq!(
+        pick(&again, "answer.judge").details.extra("judge_calls"),
+        &json!(0)
+    );
+    assert_eq!(pick(&again, "answer.judge").verdict, Verdict::Drifted);
+    assert_eq!(calls.load(Ordering::SeqCst), 80);
+}

@@ -45,6 +45,15 @@ pub struct AnswersConfig {
     pub match_cos: f64,
     /// Matched traces needed in each window before a field is tested.
     pub min_matches: usize,
+    /// Free-text answers: a production answer agrees with the expected one
+    /// when their embeddings are at cosine ≥ this (absent: off). Finding
+    /// `answer.text`; its details also give the mean cosine and token F1.
+    pub text_min_cos: Option<f64>,
+    /// The JSON field holding the answer text (absent: the whole output).
+    pub text_field: Option<String>,
+    /// An LLM judge grading each answer against the expected one (finding
+    /// `answer.judge`; absent: off).
+    pub judge: Option<super::judge::JudgeConfig>,
 }
 
 impl Default for AnswersConfig {
@@ -54,6 +63,9 @@ impl Default for AnswersConfig {
             tolerance: 0.0,
             match_cos: DEFAULT_MATCH_COS,
             min_matches: 20,
+            text_min_cos: None,
+            text_field: None,
+            judge: None,
         }
     }
 }
@@ -61,7 +73,7 @@ impl Default for AnswersConfig {
 impl AnswersConfig {
     /// Whether any field is tracked.
     pub fn enabled(&self) -> bool {
-        !self.fields.is_empty()
+        !self.fields.is_empty() || self.text_min_cos.is_some() || self.judge.is_some()
     }
 
     /// Range checks, with key paths under `at` (e.g. `jobs[0].answers`).
@@ -93,6 +105,17 @@ impl AnswersConfig {
                 format!("must be at least 2, got {}", self.min_matches),
             ));
         }
+        if let Some(c) = self.text_min_cos {
+            if !(c > 0.0 && c <= 1.0) {
+                errs.push(ConfigError::new(
+                    format!("{at}.text_min_cos"),
+                    format!("must be a cosine in (0, 1], got {c}"),
+                ));
+            }
+        }
+        if let Some(j) = &self.judge {
+            errs.extend(j.check(&format!("{at}.judge")));
+        }
         errs
     }
 }
@@ -104,6 +127,15 @@ struct Matched<'a> {
 }
 
 impl Matched<'_> {
+    /// The matched (trace, golden example) pairs, in trace order.
+    fn pairs(&self) -> Vec<super::judge::Pair> {
+        self.matches
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.map(|m| super::judge::Pair { i, g: m.golden }))
+            .collect()
+    }
+
     fn count(&self) -> (usize, usize) {
         let exact = self.matches.iter().flatten().filter(|m| m.exact).count();
         let all = self.matches.iter().flatten().count();
@@ -198,6 +230,7 @@ pub async fn run_answers(
         let mut f = field_finding(
             job,
             field,
+            &format!("`{field}` agrees with the expected answer"),
             cfg,
             golden,
             &now,
@@ -206,6 +239,19 @@ pub async fn run_answers(
             (matched, exact),
         );
         f.threshold = Some(rate_floor);
+        if a.unparsed > 0 {
+            // Left to `output.json_valid`: a broken format is not a changed answer.
+            let note = format!(
+                "; {} matched outputs were not JSON and are not compared",
+                a.unparsed
+            );
+            for s in [&mut f.details.summary, &mut f.details.skipped] {
+                if let Some(s) = s.as_mut() {
+                    s.push_str(&note);
+                }
+            }
+            f.details.extra.insert("not_json".into(), json!(a.unparsed));
+        }
         let baseline = answers::field_agreement(&pairs, &g_out, &g_out, field, cfg.tolerance);
         add_context(
             &mut f,
@@ -225,7 +271,119 @@ pub async fn run_answers(
         );
         findings.push(f);
     }
+    if let Some(min_cos) = cfg.text_min_cos {
+        let a = text_agreement(store, embedder, golden, &now, cfg, min_cos).await?;
+        let b = match &before {
+            Some(w) => Some(text_agreement(store, embedder, golden, w, cfg, min_cos).await?),
+            None => None,
+        };
+        let mut f = field_finding(
+            job,
+            "text",
+            &format!("the answer is within cosine {min_cos:.2} of the expected one"),
+            cfg,
+            golden,
+            &now,
+            &a.0,
+            b.as_ref().map(|b| &b.0),
+            (matched, exact),
+        );
+        f.threshold = Some(rate_floor);
+        if embedder.is_none() {
+            f.verdict = Verdict::Skipped;
+            f.details.skipped = Some("free-text agreement needs the embedding model".into());
+        }
+        f.details.extra.insert("mean_cosine".into(), json!(a.1));
+        f.details.extra.insert("mean_token_f1".into(), json!(a.2));
+        findings.push(f);
+    }
+    if let Some(j) = &cfg.judge {
+        let mut budget = j.max_calls;
+        let (a, calls_now) =
+            super::judge::judge(store, j, golden, now.traces, &now.pairs(), &mut budget).await?;
+        let (b, calls_before) = match &before {
+            Some(w) => {
+                let (b, c) =
+                    super::judge::judge(store, j, golden, w.traces, &w.pairs(), &mut budget)
+                        .await?;
+                (Some(b), c)
+            }
+            None => (None, 0),
+        };
+        let mut f = field_finding(
+            job,
+            "judge",
+            &format!("the judge ({}) finds the answer correct", j.model),
+            cfg,
+            golden,
+            &now,
+            &a,
+            b.as_ref(),
+            (matched, exact),
+        );
+        f.threshold = Some(rate_floor);
+        f.details
+            .extra
+            .insert("judge_calls".into(), json!(calls_now + calls_before));
+        findings.push(f);
+    }
     Ok(findings)
+}
+
+/// Free-text agreement of one window: matched pairs whose answer texts are
+/// at cosine ≥ `min_cos`; with the mean cosine and the mean token F1.
+async fn text_agreement(
+    store: &Store,
+    embedder: Option<&SharedEmbedder>,
+    golden: &[GoldenExample],
+    w: &Matched<'_>,
+    cfg: &AnswersConfig,
+    min_cos: f64,
+) -> Result<(FieldAgreement, Option<f64>, Option<f64>), JobError> {
+    let field = cfg.text_field.as_deref();
+    let mut rows = Vec::new();
+    for p in w.pairs() {
+        let (Some(want), Some(got)) = (
+            answers::text_of(&golden[p.g].expected_output, field),
+            answers::text_of(&w.traces[p.i].output, field),
+        ) else {
+            continue;
+        };
+        rows.push((p, want, got));
+    }
+    let mut out = FieldAgreement::default();
+    let Some(e) = embedder else {
+        return Ok((out, None, None));
+    };
+    if rows.is_empty() {
+        return Ok((out, None, None));
+    }
+    let wants: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    let gots: Vec<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+    let (we, _) = embed_cached(store, e, &wants, None).await?;
+    let (ge, _) = embed_cached(store, e, &gots, None).await?;
+    let (mut cos_sum, mut f1_sum) = (0.0, 0.0);
+    for (k, (p, want, got)) in rows.iter().enumerate() {
+        let cos = f64::from(we.row(k).dot(&ge.row(k)));
+        cos_sum += cos;
+        f1_sum += answers::token_f1(want, got);
+        out.compared += 1;
+        if cos >= min_cos {
+            out.agreed += 1;
+        } else {
+            out.disagreements.push((
+                p.i,
+                p.g,
+                json!(crate::text::truncate(want, 120)),
+                Some(json!(format!(
+                    "{} (cosine {cos:.2})",
+                    crate::text::truncate(got, 120)
+                ))),
+            ));
+        }
+    }
+    let n = rows.len() as f64;
+    Ok((out, Some(cos_sum / n), Some(f1_sum / n)))
 }
 
 /// Appends an agreement that puts the finding in context (`; WHAT 97.0% of
@@ -251,6 +409,7 @@ fn pct(r: Option<f64>) -> String {
 fn field_finding(
     job: &str,
     field: &str,
+    what: &str,
     cfg: &AnswersConfig,
     golden: &[GoldenExample],
     now: &Matched<'_>,
@@ -268,7 +427,7 @@ fn field_finding(
     f.ref_n = before.map_or(0, |b| b.compared as i64);
     f.cur_n = a.compared as i64;
     let level = format!(
-        "`{field}` agrees with the expected answer in {} of {} traces matched to golden questions ({matched} matched, {exact} exactly)",
+        "{what} in {} of {} traces matched to golden questions ({matched} matched, {exact} exactly)",
         pct(a.rate()),
         a.compared
     );
@@ -353,6 +512,9 @@ mod tests {
             tolerance: -1.0,
             match_cos: 1.5,
             min_matches: 1,
+            text_min_cos: Some(0.0),
+            text_field: None,
+            judge: None,
         };
         let errs = cfg.check("jobs[0].answers");
         let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
@@ -363,7 +525,8 @@ mod tests {
                 "jobs[0].answers.fields[2]",
                 "jobs[0].answers.tolerance",
                 "jobs[0].answers.match_cos",
-                "jobs[0].answers.min_matches"
+                "jobs[0].answers.min_matches",
+                "jobs[0].answers.text_min_cos"
             ]
         );
         assert!(AnswersConfig::default().check("a").is_empty());

@@ -8,6 +8,7 @@
 pub(super) mod answers;
 mod examples;
 mod export;
+pub(super) mod judge;
 mod operational;
 pub(super) mod semantic;
 mod structural;
