@@ -133,6 +133,9 @@ pub fn title(f: &Finding) -> String {
     if gap_id(m).is_some() {
         return "New topic the golden set does not cover".into();
     }
+    if m.starts_with("answer.") {
+        return "Answers to known questions changed".into();
+    }
     let side = if f.side == Side::Input {
         "Inputs"
     } else {
@@ -276,6 +279,10 @@ mod tests {
         for (f, want) in cases {
             assert_eq!(incident_of(&f), want, "{}", f.metric);
         }
+        assert_eq!(
+            title(&with("answer.intent", Operational, Side::Output)),
+            "Answers to known questions changed"
+        );
     }
 
     #[test]

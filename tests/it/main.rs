@@ -45,3 +45,6 @@ mod exclusions;
 
 // LLM-ensemble pre-labels against chat-completions servers on loopback.
 mod ensemble;
+
+// The .deb and tarball installed into a scratch root; the installed binary run from elsewhere.
+mod package;
