@@ -1,6 +1,6 @@
 //! Per-text structural metrics of LLM traces: this module owns turning one
 //! trace's input and output text into numbers, flags and labels — lengths
-//! (chars, words, tokens under a tiktoken encoding or a local
+//! (chars, words, tokens under an OpenAI encoding (`bpe-openai`, exact to tiktoken) or a local
 //! `tokenizer.json`), emptiness, JSON validity and JSON Schema conformance,
 //! full-match regex checks, language, character-class shares and
 //! out-of-vocabulary rate against the golden dataset. Everything here is a

@@ -1,0 +1,97 @@
+//! Token counts: exactness and speed of the counter driftwatch uses
+//! (GitHub's `bpe-openai`) against tiktoken-rs, the Rust port of OpenAI's
+//! tiktoken, on real text.
+//!
+//! ```sh
+//! cargo bench --bench tokens -- ../shared/data
+//! ```
+//!
+//! Texts: every BANKING77 and CLINC150 query; a quarter of them again as
+//! JSON answers with non-ASCII text; and paragraphs of 12 queries (1–2 KB).
+//! Prints the mismatches per encoding (any is a failure: exit 1) and the
+//! single-thread throughput of both.
+
+use std::path::Path;
+use std::time::Instant;
+
+fn texts(data: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in ["banking77/train.csv", "banking77/test.csv"] {
+        let mut r = csv::Reader::from_path(data.join(f)).expect("BANKING77 csv");
+        for rec in r.records() {
+            out.push(rec.unwrap()[0].to_string());
+        }
+    }
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data.join("clinc150/data_full.json")).expect("CLINC150 json"),
+    )
+    .unwrap();
+    for split in v.as_object().unwrap().values() {
+        for pair in split.as_array().unwrap() {
+            out.push(pair[0].as_str().unwrap().to_string());
+        }
+    }
+    let n = out.len();
+    for i in 0..n / 4 {
+        out.push(format!(
+            "{{\"intent\": \"x\", \"answer\": \"{} {} — ünïcödé 日本語 🙂 {i}\"}}",
+            out[i],
+            out[(i * 7) % n]
+        ));
+    }
+    let m = out.len();
+    for i in 0..3000 {
+        let p: Vec<&str> = (0..12)
+            .map(|k| out[(i * 31 + k * 97) % m].as_str())
+            .collect();
+        out.push(p.join(" "));
+    }
+    out
+}
+
+fn main() {
+    let data = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_else(|| "../shared/data".into());
+    let texts = texts(Path::new(&data));
+    let bytes: usize = texts.iter().map(String::len).sum();
+    println!("{} texts, {:.1} MB", texts.len(), bytes as f64 / 1e6);
+    let mut failed = false;
+    for (name, ours, reference) in [
+        (
+            "o200k_base",
+            bpe_openai::o200k_base(),
+            tiktoken_rs::o200k_base().unwrap(),
+        ),
+        (
+            "cl100k_base",
+            bpe_openai::cl100k_base(),
+            tiktoken_rs::cl100k_base().unwrap(),
+        ),
+    ] {
+        let mismatches = texts
+            .iter()
+            .filter(|t| ours.count(t) != reference.encode_ordinary(t).len())
+            .count();
+        failed |= mismatches > 0;
+        let time = |f: &dyn Fn(&str) -> usize| {
+            let started = Instant::now();
+            let total: usize = texts.iter().map(|t| f(t)).sum();
+            (started.elapsed().as_secs_f64(), total)
+        };
+        let (a, ta) = time(&|t| reference.encode_ordinary(t).len());
+        let (b, tb) = time(&|t| ours.count(t));
+        println!(
+            "{name}: mismatches {mismatches}; tiktoken-rs {:.0} texts/s ({:.1} MB/s), bpe-openai {:.0} texts/s ({:.1} MB/s), {:.2}x; tokens {ta} / {tb}",
+            texts.len() as f64 / a,
+            bytes as f64 / a / 1e6,
+            texts.len() as f64 / b,
+            bytes as f64 / b / 1e6,
+            a / b
+        );
+    }
+    if failed {
+        std::process::exit(1);
+    }
+}
