@@ -50,10 +50,11 @@ fn texts(data: &Path) -> Vec<String> {
 }
 
 fn main() {
-    let data = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .unwrap_or_else(|| "../shared/data".into());
+    // `cargo test --all-targets` runs benches without arguments: nothing to measure.
+    let Some(data) = std::env::args().skip(1).find(|a| !a.starts_with('-')) else {
+        eprintln!("tokens: no data folder given; usage: cargo bench --bench tokens -- DATA_DIR");
+        return;
+    };
     let texts = texts(Path::new(&data));
     let bytes: usize = texts.iter().map(String::len).sum();
     println!("{} texts, {:.1} MB", texts.len(), bytes as f64 / 1e6);

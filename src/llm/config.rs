@@ -141,20 +141,7 @@ impl EnsembleConfig {
                 format!("must be in (0, 1], got {}", self.min_cos),
             ));
         }
-        if self.concurrency == 0 {
-            errs.push(ConfigError::new(
-                format!("{at}.concurrency"),
-                "must be at least 1",
-            ));
-        }
-        if let Some(p) = &self.prompt {
-            if let Err(e) = minijinja::Environment::new().template_from_str(p) {
-                errs.push(ConfigError::new(
-                    format!("{at}.prompt"),
-                    format!("not a valid template: {e}"),
-                ));
-            }
-        }
+        errs.extend(check_calls(at, self.concurrency, self.prompt.as_deref()));
         crate::config::checked(errs)
     }
 
@@ -193,6 +180,27 @@ impl EnsembleConfig {
     pub fn prompt_template(&self) -> &str {
         self.prompt.as_deref().unwrap_or(DEFAULT_PROMPT)
     }
+}
+
+/// The checks every LLM caller's settings share: calls in flight, and the
+/// prompt (a minijinja template) under `{at}.prompt`.
+pub fn check_calls(at: &str, concurrency: usize, prompt: Option<&str>) -> Vec<ConfigError> {
+    let mut errs = Vec::new();
+    if concurrency == 0 {
+        errs.push(ConfigError::new(
+            format!("{at}.concurrency"),
+            "must be at least 1",
+        ));
+    }
+    if let Some(p) = prompt {
+        if let Err(e) = minijinja::Environment::new().template_from_str(p) {
+            errs.push(ConfigError::new(
+                format!("{at}.prompt"),
+                format!("not a valid template: {e}"),
+            ));
+        }
+    }
+    errs
 }
 
 impl ModelConfig {

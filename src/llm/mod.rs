@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-pub use config::{Agreement, EnsembleConfig, ModelConfig, DEFAULT_PROMPT};
+pub use config::{check_calls, Agreement, EnsembleConfig, ModelConfig, DEFAULT_PROMPT};
 pub use ensemble::{consensus, render_prompt, Consensus, FewShot, Vote};
 
 /// One chat endpoint, its key read.

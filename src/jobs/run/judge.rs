@@ -76,20 +76,11 @@ impl JudgeConfig {
         if let Some(e) = key.validate(&format!("{at}.api_key")) {
             errs.push(e);
         }
-        if self.concurrency == 0 {
-            errs.push(ConfigError::new(
-                format!("{at}.concurrency"),
-                "must be at least 1",
-            ));
-        }
-        if let Some(p) = &self.prompt {
-            if let Err(e) = minijinja::Environment::new().template_from_str(p) {
-                errs.push(ConfigError::new(
-                    format!("{at}.prompt"),
-                    format!("not a valid template: {e}"),
-                ));
-            }
-        }
+        errs.extend(crate::llm::check_calls(
+            at,
+            self.concurrency,
+            self.prompt.as_deref(),
+        ));
         errs
     }
 
