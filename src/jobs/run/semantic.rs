@@ -778,7 +778,9 @@ pub async fn run_semantic(
         .collect();
     let ids = store.record_gaps(job, run_id, &seen).await?;
     let mut gap_id_of: std::collections::HashMap<usize, i64> = std::collections::HashMap::new();
-    let mut excluded_gaps = std::collections::HashSet::new();
+    // Each excluded gap's cluster and its "excluded by …" line.
+    let mut excluded_gaps: std::collections::HashMap<usize, String> =
+        std::collections::HashMap::new();
     for ((&fi, &ci), (&id, was)) in gap_idx.iter().zip(&gap_ci).zip(ids.iter().zip(&matched)) {
         gap_id_of.insert(ci, id);
         if was.is_some() {
@@ -822,8 +824,8 @@ pub async fn run_semantic(
                 scope: x.scope.as_str().into(),
             };
             d.note = Some(by.text());
+            excluded_gaps.insert(ci, by.text());
             d.excluded = Some(by);
-            excluded_gaps.insert(ci);
         }
     }
     for (ci, cs) in cl.clusters.iter().enumerate() {
@@ -855,19 +857,11 @@ pub async fn run_semantic(
             gap_id: gap_id_of.get(&ci).copied(),
             negative_feedback: feedback.map(|f| f.0),
             feedback_n: feedback.map(|f| f.1),
-            other: Default::default(),
+            other: excluded_gaps
+                .get(&ci)
+                .map(|x| [("excluded".to_string(), json!(x))].into_iter().collect())
+                .unwrap_or_default(),
         });
-        if excluded_gaps.contains(&ci) {
-            if let Some(x) = findings
-                .iter()
-                .find(|f| f.details.gap && f.details.cluster == Some(ci as u64))
-                .and_then(|f| f.details.excluded.as_ref())
-            {
-                if let Some(c) = clusters.last_mut() {
-                    c.other.insert("excluded".into(), json!(x.text()));
-                }
-            }
-        }
     }
     let labels = report.labels.clone();
     // Nothing inside an excluded topic is proposed: neither the picks of an
@@ -876,7 +870,7 @@ pub async fn run_semantic(
         .iter()
         .filter(|(pk, _)| {
             inside.get(pk.index).is_none_or(Option::is_none)
-                && pk.cluster.is_none_or(|c| !excluded_gaps.contains(&c))
+                && pk.cluster.is_none_or(|c| !excluded_gaps.contains_key(&c))
         })
         .filter_map(|(pk, (gi, sim))| {
             let t = traces.get(pk.index)?;
