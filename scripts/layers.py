@@ -19,7 +19,7 @@ from collections import defaultdict
 # Lowest first. A module may import modules on lower lines only; names on one line
 # are one layer and may not import each other.
 LAYERS = [
-    "config text telemetry ratelimit demo",  # leaves: config kit, text, counters, limiter, demo data
+    "config text telemetry ratelimit demo html",  # leaves: config kit, text, counters, limiter, demo data, templates
     "stats",  # pure numerics
     "metrics embed notify",  # pure cores: text metrics, embedders, alert logic
     "semantic answers",  # embedding-space analysis (uses stats); answers against the golden set

@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod demo;
 pub mod embed;
 pub mod golden;
+pub mod html;
 pub mod http;
 pub mod ingest;
 pub mod jobs;

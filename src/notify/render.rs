@@ -3,10 +3,13 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use minijinja::context;
 use serde_json::{json, Value};
 
+use crate::html::Templates;
 use crate::text::ellipsize;
 
 use super::dedup::NotificationStatus;
@@ -367,124 +370,55 @@ pub fn text_body(n: &Notification) -> String {
     out
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// The e-mail's HTML template (escapes every value it prints).
+static TEMPLATES: LazyLock<Templates> =
+    LazyLock::new(|| Templates::new(&[("email.html", include_str!("templates/email.html"))]));
 
 /// HTML email body (inline styles only, no external resources).
 pub fn html_body(n: &Notification) -> String {
-    let e = html_escape;
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{}</title></head>\
-         <body style=\"font-family:sans-serif;font-size:14px;color:#222\">\
-         <p>{}</p>",
-        e(&subject(n)),
-        e(&intro(n))
-    );
-    for inc in incidents(n) {
-        let color = if inc.severity == "critical" {
-            "#c0392b"
-        } else {
-            "#d68910"
-        };
-        let _ = write!(
-            out,
-            "<h2 style=\"font-size:17px;margin:14px 0 4px;color:{color}\">{}</h2><ul style=\"margin:0\">",
-            e(&inc.headline)
-        );
-        for a in &inc.alerts {
-            let _ = write!(out, "<li>{}</li>", e(&finding_line(a)));
-        }
-        out.push_str("</ul>");
-    }
-    let links = link_list(n);
-    if !links.is_empty() {
-        out.push_str("<p style=\"margin:12px 0\">");
-        for (i, (name, url)) in links.iter().enumerate() {
-            if i > 0 {
-                out.push_str(" · ");
+    let incidents: Vec<_> = incidents(n)
+        .into_iter()
+        .map(|inc| {
+            context! {
+                critical => inc.severity == "critical",
+                headline => inc.headline,
+                lines => inc.alerts.iter().map(|a| finding_line(a)).collect::<Vec<_>>(),
             }
-            let _ = write!(out, "<a href=\"{}\">{}</a>", e(url), e(name));
-        }
-        out.push_str("</p>");
-    }
-    if !n.links.silence_command.is_empty() {
-        let _ = write!(
-            out,
-            "<p style=\"margin:4px 0\">Silence: <code>{}</code></p>",
-            e(&n.links.silence_command)
-        );
-    }
-    out.push_str("<p style=\"margin:16px 0 4px;color:#555\">Each finding:</p>");
-    for a in &n.alerts {
-        let f = facts(a);
-        let color = if a.status == AlertStatus::Firing {
-            "#c0392b"
-        } else {
-            "#27ae60"
-        };
-        let _ = write!(
-            out,
-            "<div style=\"border-left:4px solid {color};padding:4px 12px;margin:12px 0\">\
-             <h3 style=\"margin:4px 0\"><span style=\"color:{color}\">[{}]</span> {}</h3>\
-             <p style=\"margin:4px 0\">{}</p>\
-             <table style=\"border-collapse:collapse\">\
-             <tr><th align=\"left\" style=\"padding-right:12px\">How much</th><td>{}</td></tr>\
-             <tr><th align=\"left\" style=\"padding-right:12px\">Since</th><td>{}</td></tr>",
-            status_tag(a),
-            e(&f.title),
-            e(&a.summary),
-            e(&f.numbers),
-            e(&f.since)
-        );
-        let labels: Vec<String> = a
-            .labels
-            .iter()
-            .map(|(k, v)| format!("<code>{}={}</code>", e(k), e(v)))
-            .collect();
-        let _ = write!(
-            out,
-            "<tr><th align=\"left\" style=\"padding-right:12px\">Labels</th><td>{}</td></tr></table>",
-            labels.join(" ")
-        );
-        if !f.examples.is_empty() {
-            out.push_str("<p style=\"margin:8px 0 2px\">Example traces:</p><ol>");
-            for ex in &f.examples {
-                let _ = write!(out, "<li><code>{}</code></li>", e(ex));
+        })
+        .collect();
+    let alerts: Vec<_> = n
+        .alerts
+        .iter()
+        .map(|a| {
+            let f = facts(a);
+            context! {
+                firing => a.status == AlertStatus::Firing,
+                tag => status_tag(a),
+                title => f.title,
+                summary => &a.summary,
+                numbers => f.numbers,
+                since => f.since,
+                labels => a.labels.iter().collect::<Vec<_>>(),
+                examples => f.examples,
+                details => report_command(f.run_id),
             }
-            out.push_str("</ol>");
-        }
-        let _ = write!(
-            out,
-            "<p style=\"margin:4px 0\">Details: <code>{}</code></p></div>",
-            e(&report_command(f.run_id))
-        );
-    }
-    let _ = write!(
-        out,
-        "<p>Full report: <code>{}</code></p>\
-         <p style=\"color:#888;font-size:12px\">driftwatch · receiver {} · group {} · key {}</p>\
-         </body></html>",
-        e(&report_command(n.run_id)),
-        e(&n.receiver),
-        e(&n.group_key),
-        e(&n.idempotency_key)
-    );
-    out
+        })
+        .collect();
+    TEMPLATES.render(
+        "email.html",
+        context! {
+            subject => subject(n),
+            intro => intro(n),
+            incidents,
+            links => link_list(n),
+            silence => &n.links.silence_command,
+            alerts,
+            report => report_command(n.run_id),
+            receiver => &n.receiver,
+            group_key => &n.group_key,
+            key => &n.idempotency_key,
+        },
+    )
 }
 
 /// Escapes `&`, `<`, `>` for Slack mrkdwn / plain text.
@@ -774,7 +708,10 @@ mod tests {
         ] {
             assert!(text.contains(want), "{want} in {text}");
         }
-        assert!(html_body(&n).contains("<a href=\"https://dw.example.com/runs/42\">Report</a>"));
+        // minijinja's escaper writes `/` as `&#x2f;`, which a mail reader
+        // decodes back in the attribute.
+        assert!(html_body(&n)
+            .contains("<a href=\"https:&#x2f;&#x2f;dw.example.com&#x2f;runs&#x2f;42\">Report</a>"));
         let slack = slack_payload(&n);
         let actions = slack["blocks"]
             .as_array()

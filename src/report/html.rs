@@ -1,47 +1,53 @@
-//! The HTML report: one file, no external assets, charts as inline SVG.
+//! The HTML report: one file, no external assets, charts as inline SVG. The
+//! markup is `templates/report.html` and `templates/charts.html`, rendered
+//! through [`crate::html::Templates`] (every value escaped); this module only
+//! computes what they print: texts, and the charts' coordinates.
 
-use std::fmt::Write;
+use std::sync::LazyLock;
 
+use minijinja::context;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::{num, verdict_mark};
+use crate::html::Templates;
 use crate::store::{Example, Finding, GapCluster, MapPoint, Run, SemanticSummary, Verdict};
 
-/// Escapes text for HTML element and attribute content.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
+static TEMPLATES: LazyLock<Templates> = LazyLock::new(|| {
+    Templates::new(&[
+        ("style.css", include_str!("templates/style.css")),
+        ("charts.html", include_str!("templates/charts.html")),
+        ("report.html", include_str!("templates/report.html")),
+    ])
+});
+
+/// A coordinate with one decimal, as the SVG gets it.
+fn c1(x: f64) -> String {
+    format!("{x:.1}")
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}\
-table{border-collapse:collapse;width:100%;font-size:14px}th,td{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left}\
-.b{display:inline-block;padding:1px 8px;border-radius:9px;font-size:12px;font-weight:600}\
-.drifted{background:#fde2e1;color:#a50e0e}.ok{background:#e6f4ea;color:#137333}.skipped{background:#eee;color:#666}\
-.card{border:1px solid #ddd;border-radius:8px;padding:12px 16px;margin:16px 0}code{background:#f4f4f4;padding:1px 4px}\
-.ex{font-family:monospace;font-size:12px;white-space:pre-wrap;background:#fafafa;border-left:3px solid #ccc;padding:4px 8px;margin:4px 0}";
-
 /// Side-by-side bars of two normalised histograms (golden blue, production orange).
-fn histogram_svg(h: &Value) -> Option<String> {
-    let r: Vec<f64> = h["reference"]
-        .as_array()?
-        .iter()
-        .filter_map(Value::as_f64)
-        .collect();
-    let p: Vec<f64> = h["production"]
-        .as_array()?
-        .iter()
-        .filter_map(Value::as_f64)
-        .collect();
+#[derive(Debug, Serialize)]
+struct Histogram {
+    w: f64,
+    height: f64,
+    pad: f64,
+    bw: String,
+    /// Per bin: golden x, y, height; production x, y, height.
+    bars: Vec<[String; 6]>,
+    y: f64,
+    x2: f64,
+    ty: f64,
+    mid: f64,
+    lo: String,
+    hi: String,
+}
+
+fn histogram(h: &Value) -> Option<Histogram> {
+    let side = |k: &str| -> Option<Vec<f64>> {
+        Some(h[k].as_array()?.iter().filter_map(Value::as_f64).collect())
+    };
+    let (r, p) = (side("reference")?, side("production")?);
     let (lo, hi) = (h["lo"].as_f64()?, h["hi"].as_f64()?);
     let norm = |v: &[f64]| {
         let t: f64 = v.iter().sum::<f64>().max(1.0);
@@ -51,36 +57,65 @@ fn histogram_svg(h: &Value) -> Option<String> {
     let max = r.iter().chain(&p).cloned().fold(0.0, f64::max).max(1e-9);
     let (w, ht, pad) = (560.0, 160.0, 30.0);
     let bw = (w - 2.0 * pad) / r.len().max(1) as f64;
-    let mut s = format!(
-        "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{}' role='img'>",
-        ht + 40.0
-    );
-    for (i, (a, b)) in r.iter().zip(&p).enumerate() {
-        let x = pad + i as f64 * bw;
-        let ha = a / max * ht;
-        let hb = b / max * ht;
-        let _ = write!(s, "<rect x='{:.1}' y='{:.1}' width='{:.1}' height='{:.1}' fill='#4c78a8' opacity='0.85'/>", x + 1.0, 10.0 + ht - ha, bw / 2.0 - 1.0, ha);
-        let _ = write!(s, "<rect x='{:.1}' y='{:.1}' width='{:.1}' height='{:.1}' fill='#f58518' opacity='0.85'/>", x + bw / 2.0, 10.0 + ht - hb, bw / 2.0 - 1.0, hb);
-    }
-    let _ = write!(
-        s,
-        "<line x1='{pad}' y1='{y}' x2='{x2}' y2='{y}' stroke='#999'/><text x='{pad}' y='{ty}' font-size='11'>{}</text><text x='{x2}' y='{ty}' font-size='11' text-anchor='end'>{}</text>\
-         <text x='{mid}' y='{ty}' font-size='11' text-anchor='middle'><tspan fill='#4c78a8'>■ golden</tspan> <tspan fill='#f58518'>■ production</tspan></text></svg>",
-        num(Some(lo)),
-        num(Some(hi)),
-        y = 10.0 + ht,
-        x2 = w - pad,
-        ty = ht + 28.0,
-        mid = w / 2.0,
-    );
-    Some(s)
+    let bars = r
+        .iter()
+        .zip(&p)
+        .enumerate()
+        .map(|(i, (a, b))| {
+            let x = pad + i as f64 * bw;
+            let (ha, hb) = (a / max * ht, b / max * ht);
+            [
+                c1(x + 1.0),
+                c1(10.0 + ht - ha),
+                c1(ha),
+                c1(x + bw / 2.0),
+                c1(10.0 + ht - hb),
+                c1(hb),
+            ]
+        })
+        .collect();
+    Some(Histogram {
+        w,
+        height: ht + 40.0,
+        pad,
+        bw: c1(bw / 2.0 - 1.0),
+        bars,
+        y: 10.0 + ht,
+        x2: w - pad,
+        ty: ht + 28.0,
+        mid: w / 2.0,
+        lo: num(Some(lo)),
+        hi: num(Some(hi)),
+    })
 }
 
-/// Two bars per category for rates/categorical shares.
-fn shares_svg(reference: &Value, production: &Value) -> Option<String> {
-    let keys: Vec<&String> = reference.as_object()?.keys().collect();
-    let rows: Vec<(&str, f64, f64)> = keys
-        .iter()
+/// Two bars per category for rates and categorical shares.
+#[derive(Debug, Serialize)]
+struct Shares {
+    w: f64,
+    height: f64,
+    bar: f64,
+    rows: Vec<ShareRow>,
+}
+
+#[derive(Debug, Serialize)]
+struct ShareRow {
+    key: String,
+    y: String,
+    ty: String,
+    yb: String,
+    wa: String,
+    wb: String,
+    lx: String,
+    ly: String,
+    text: String,
+}
+
+fn shares(reference: &Value, production: &Value) -> Option<Shares> {
+    let row = 18.0;
+    let rows: Vec<ShareRow> = reference
+        .as_object()?
+        .keys()
         .map(|k| {
             (
                 k.as_str(),
@@ -90,152 +125,112 @@ fn shares_svg(reference: &Value, production: &Value) -> Option<String> {
         })
         .filter(|(_, a, b)| *a > 0.005 || *b > 0.005)
         .take(12)
+        .enumerate()
+        .map(|(i, (k, a, b))| {
+            let y = i as f64 * row * 2.0 + 4.0;
+            ShareRow {
+                key: k.to_string(),
+                y: c1(y),
+                ty: c1(y + 12.0),
+                yb: c1(y + row - 3.0),
+                wa: c1(a * 400.0),
+                wb: c1(b * 400.0),
+                lx: c1(86.0 + a.max(b) * 400.0),
+                ly: c1(y + 14.0),
+                text: format!("{:.1}% → {:.1}%", a * 100.0, b * 100.0),
+            }
+        })
         .collect();
-    let (w, row) = (560.0, 18.0);
-    let mut s = format!(
-        "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{}'>",
-        rows.len() as f64 * row * 2.0 + 10.0
-    );
-    for (i, (k, a, b)) in rows.iter().enumerate() {
-        let y = i as f64 * row * 2.0 + 4.0;
-        let _ = write!(
-            s,
-            "<text x='0' y='{:.1}' font-size='11'>{}</text>",
-            y + 12.0,
-            esc(k)
-        );
-        let _ = write!(
-            s,
-            "<rect x='80' y='{:.1}' width='{:.1}' height='{:.1}' fill='#4c78a8'/>",
-            y,
-            a * 400.0,
-            row - 4.0
-        );
-        let _ = write!(
-            s,
-            "<rect x='80' y='{:.1}' width='{:.1}' height='{:.1}' fill='#f58518'/>",
-            y + row - 3.0,
-            b * 400.0,
-            row - 4.0
-        );
-        let _ = write!(
-            s,
-            "<text x='{:.1}' y='{:.1}' font-size='10'>{:.1}% → {:.1}%</text>",
-            86.0 + a.max(*b) * 400.0,
-            y + 14.0,
-            a * 100.0,
-            b * 100.0
-        );
-    }
-    s.push_str("</svg>");
-    Some(s)
+    Some(Shares {
+        w: 560.0,
+        height: rows.len() as f64 * row * 2.0 + 10.0,
+        bar: row - 4.0,
+        rows,
+    })
 }
 
-fn chart(f: &Finding) -> Option<String> {
+/// The chart of a drifted finding: a histogram, or shares (a rate is one
+/// share named "rate").
+fn chart(f: &Finding) -> (Option<Histogram>, Option<Shares>) {
     let d = &f.details;
     if d.extra("histogram").is_object() {
-        return histogram_svg(d.extra("histogram"));
+        return (histogram(d.extra("histogram")), None);
     }
     if let (Some(a), Some(b)) = (d.reference_rate, d.production_rate) {
-        return shares_svg(
-            &serde_json::json!({"golden": a}),
-            &serde_json::json!({"golden": b}),
-        )
-        .map(|s| s.replace(">golden<", ">rate<"));
+        return (
+            None,
+            shares(
+                &serde_json::json!({"rate": a}),
+                &serde_json::json!({"rate": b}),
+            ),
+        );
     }
-    if let (Some(r), Some(p)) = (&d.reference, &d.production) {
-        if d.shares().is_some() {
-            return shares_svg(r, p);
-        }
+    match (&d.reference, &d.production) {
+        (Some(r), Some(p)) if d.shares().is_some() => (None, shares(r, p)),
+        _ => (None, None),
     }
-    d.extra("svg").as_str().map(str::to_string)
 }
 
 /// 2-D PCA map of golden (blue) and production (orange) embeddings; points of gap
 /// clusters are outlined in red.
-fn map_svg(points: &[MapPoint], gaps: &[i64]) -> Option<String> {
-    let pts: Vec<(f64, f64, bool, Option<i64>)> = points
-        .iter()
-        .map(|p| (p.0, p.1, p.is_golden(), p.3))
-        .collect();
-    if pts.is_empty() {
+#[derive(Debug, Serialize)]
+struct Map {
+    w: f64,
+    h: f64,
+    height: f64,
+    ly: f64,
+    /// x, y, golden, in a gap.
+    points: Vec<(String, String, bool, bool)>,
+}
+
+fn map(points: &[MapPoint], gaps: &[i64]) -> Option<Map> {
+    if points.is_empty() {
         return None;
     }
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for (x, y, _, _) in &pts {
-        x0 = x0.min(*x);
-        x1 = x1.max(*x);
-        y0 = y0.min(*y);
-        y1 = y1.max(*y);
+    for p in points {
+        x0 = x0.min(p.0);
+        x1 = x1.max(p.0);
+        y0 = y0.min(p.1);
+        y1 = y1.max(p.1);
     }
     let (w, h, pad) = (560.0, 400.0, 10.0);
     let sx = |x: f64| pad + (x - x0) / (x1 - x0).max(1e-9) * (w - 2.0 * pad);
     let sy = |y: f64| pad + (y1 - y) / (y1 - y0).max(1e-9) * (h - 2.0 * pad);
-    let mut svg = format!("<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{}' role='img'><rect width='{w}' height='{h}' fill='#fcfcfc' stroke='#ddd'/>", h + 20.0);
+    let mut out = Vec::with_capacity(points.len());
     // Production first, golden on top so the covered regions stay visible.
     for golden in [false, true] {
-        for (x, y, g, c) in pts.iter().filter(|p| p.2 == golden) {
-            let fill = if *g { "#4c78a8" } else { "#f58518" };
-            let gap = c.is_some_and(|c| gaps.contains(&c)) && !g;
-            let stroke = if gap {
-                " stroke='#c00' stroke-width='1.2'"
-            } else {
-                ""
-            };
-            let _ = write!(
-                svg,
-                "<circle cx='{:.1}' cy='{:.1}' r='2.4' fill='{fill}' opacity='0.75'{stroke}/>",
-                sx(*x),
-                sy(*y)
-            );
+        for p in points.iter().filter(|p| p.is_golden() == golden) {
+            let gap = !golden && p.3.is_some_and(|c| gaps.contains(&c));
+            out.push((c1(sx(p.0)), c1(sy(p.1)), golden, gap));
         }
     }
-    let _ = write!(svg, "<text x='10' y='{}' font-size='11'><tspan fill='#4c78a8'>● golden</tspan>  <tspan fill='#f58518'>● production</tspan>  <tspan fill='#c00'>○ gap cluster</tspan>  (PCA of the embeddings)</text></svg>", h + 15.0);
-    Some(svg)
+    Some(Map {
+        w,
+        h,
+        height: h + 20.0,
+        ly: h + 15.0,
+        points: out,
+    })
 }
 
-/// The semantic section: tests, coverage, gap clusters and the map.
-fn semantic_section(sem: &SemanticSummary) -> String {
+#[derive(Debug, Serialize)]
+struct GapRow<'a> {
+    rank: String,
+    label: &'a str,
+    production: u64,
+    golden: u64,
+    uncovered: u64,
+    ratio: String,
+    lower: String,
+    p_holm: String,
+    feedback: String,
+    examples: &'a [String],
+}
+
+/// The semantic section's numbers: tests, coverage, gap clusters and the map.
+fn semantic(sem: &SemanticSummary) -> minijinja::Value {
     let opt = |v: Option<u64>| v.map_or_else(|| "?".to_string(), |v| v.to_string());
-    let mut o = String::from("<h2>Semantic drift and coverage</h2>");
-    let _ = write!(
-        o,
-        "<p>Coverage <b>{:.1}%</b> of sampled production inputs have a golden example with cosine ≥ {:.3} (calibrated so ≈ {:.0}% would under no drift). {} clusters (k by silhouette when not configured), {} gap cluster(s), {} uncovered outliers, {} proposals queued. Embedding cache: {} hits, {} misses ({}).</p>",
-        sem.coverage.unwrap_or(f64::NAN) * 100.0,
-        sem.coverage_threshold.unwrap_or(f64::NAN),
-        (1.0 - sem.q.unwrap_or(0.05)) * 100.0,
-        opt(sem.k),
-        sem.gap_clusters,
-        sem.outliers,
-        sem.proposals,
-        sem.embedding_cache.hits,
-        sem.embedding_cache.misses,
-        esc(if sem.model_id.is_empty() { "?" } else { &sem.model_id }),
-    );
-    if let Some(r) = &sem.gap_regions {
-        let _ = write!(
-            o,
-            "<p>Gap regions: golden and production inputs were partitioned into {} regions at three scales without looking at which side each came from; a region is a <b>topic gap</b> when it holds significantly fewer golden examples than the golden share ({:.0}%) predicts. Paraphrases come in groups, so counts are deflated by the measured design effect ({:.2}) before the binomial test, and the p-values are Holm-adjusted over all regions. A gap lists the production inputs of its regions that are locally uncovered. The run-wide tests (MMD, classifier, coverage) treat inputs as independent, so their p-values are deflated by the largest design effect measured ({:.2}); the classifier never sees a paraphrase in training and in testing at once, and coverage scores every input by its nearest golden example that is not a rewording of it.</p>",
-            r.tested,
-            100.0 * r.golden_share,
-            r.design_effect,
-            r.design_effects.iter().copied().fold(1.0, f64::max),
-        );
-    } else if let Some(scan) = sem.other.get("novelty_scan").and_then(Value::as_object) {
-        let _ = write!(
-            o,
-            "<p>Novelty scan: the largest group of production inputs whose {} nearest neighbours are all production holds {} inputs (permutation p = {}; {} golden and {} production distinct inputs).</p>",
-            scan["k"], scan["largest_group"], num(scan["p_value"].as_f64()), scan["golden_used"], scan["production_used"],
-        );
-    }
-    if let Some(note) = sem.shift.as_ref().and_then(|s| s.note.as_deref()) {
-        let _ = write!(
-            o,
-            "<p><b>Diffuse shift:</b> the input embeddings moved without a localized gap, {}. No proposals were queued.</p>",
-            esc(note)
-        );
-    }
-    o.push_str("<p class=\"rule\">How verdicts are decided: every test's p-value is adjusted for the number of tests in the run (Benjamini–Hochberg; gap regions are one family adjusted by Holm), and a finding is <b>drifted</b> only when its adjusted p is below α <i>and</i> its effect is at least its floor. A <b>topic</b> finding is a gap: a region of production the golden set does not cover, with proposals for review. A <b>diffuse</b> finding (MMD, classifier, coverage) says the inputs moved as a whole, with no localized gap.</p>");
     let mut gaps: Vec<&GapCluster> = sem
         .clusters
         .iter()
@@ -243,116 +238,245 @@ fn semantic_section(sem: &SemanticSummary) -> String {
         .collect();
     gaps.sort_by_key(|c| c.gap_rank);
     let gap_ids: Vec<i64> = gaps.iter().map(|c| c.cluster).collect();
-    if !gaps.is_empty() {
-        o.push_str("<h3>Gap clusters, ranked</h3><table><tr><th>#</th><th>label</th><th>production</th><th>golden</th><th>uncovered</th><th>gap ratio (lower bound)</th><th>p (Holm)</th><th>negative feedback</th><th>examples</th></tr>");
-        for c in &gaps {
-            let ex: Vec<String> = c.examples.iter().map(|e| esc(e)).collect();
-            let _ = write!(
-                o,
-                "<tr><td>{}</td><td><b>{}</b></td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                opt(c.gap_rank),
-                esc(c.label.as_deref().unwrap_or("")),
-                c.production_count,
-                c.golden_count,
-                c.uncovered_count,
-                num(c.gap_ratio),
-                num(c.gap_lower),
-                c.region_p_holm.map_or_else(|| "–".to_string(), |p| num(Some(p))),
-                c.negative_feedback
-                    .zip(c.feedback_n)
-                    .map_or_else(|| "–".to_string(), |(s, n)| format!("{:.0}% of {n}", s * 100.0)),
-                ex.join("<br>")
-            );
+    let rows: Vec<GapRow> = gaps
+        .iter()
+        .map(|c| GapRow {
+            rank: opt(c.gap_rank),
+            label: c.label.as_deref().unwrap_or(""),
+            production: c.production_count,
+            golden: c.golden_count,
+            uncovered: c.uncovered_count,
+            ratio: num(c.gap_ratio),
+            lower: num(c.gap_lower),
+            p_holm: c
+                .region_p_holm
+                .map_or_else(|| "–".to_string(), |p| num(Some(p))),
+            feedback: c.negative_feedback.zip(c.feedback_n).map_or_else(
+                || "–".to_string(),
+                |(s, n)| format!("{:.0}% of {n}", s * 100.0),
+            ),
+            examples: &c.examples,
+        })
+        .collect();
+    let regions = sem.gap_regions.as_ref().map(|r| {
+        context! {
+            tested => r.tested,
+            golden_share => format!("{:.0}", 100.0 * r.golden_share),
+            design_effect => format!("{:.2}", r.design_effect),
+            largest => format!("{:.2}", r.design_effects.iter().copied().fold(1.0, f64::max)),
         }
-        o.push_str("</table>");
+    });
+    // Runs from before the gap regions recorded a novelty scan instead.
+    let scan = sem
+        .other
+        .get("novelty_scan")
+        .and_then(Value::as_object)
+        .map(|scan| {
+            let v = |k: &str| scan.get(k).map(|v| v.to_string()).unwrap_or_default();
+            context! {
+                k => v("k"),
+                largest_group => v("largest_group"),
+                p => num(scan.get("p_value").and_then(Value::as_f64)),
+                golden_used => v("golden_used"),
+                production_used => v("production_used"),
+            }
+        });
+    context! {
+        coverage => format!("{:.1}", sem.coverage.unwrap_or(f64::NAN) * 100.0),
+        threshold => format!("{:.3}", sem.coverage_threshold.unwrap_or(f64::NAN)),
+        expected => format!("{:.0}", (1.0 - sem.q.unwrap_or(0.05)) * 100.0),
+        k => opt(sem.k),
+        gap_clusters => sem.gap_clusters,
+        outliers => sem.outliers,
+        proposals => sem.proposals,
+        hits => sem.embedding_cache.hits,
+        misses => sem.embedding_cache.misses,
+        model => if sem.model_id.is_empty() { "?" } else { sem.model_id.as_str() },
+        regions,
+        scan,
+        shift_note => sem.shift.as_ref().and_then(|s| s.note.as_deref()),
+        gaps => rows,
+        map => map(&sem.map, &gap_ids),
     }
-    if let Some(svg) = map_svg(&sem.map, &gap_ids) {
-        o.push_str("<h3>Map</h3>");
-        o.push_str(&svg);
+}
+
+/// One example trace of a drifted finding.
+#[derive(Debug, Serialize)]
+struct ExampleRow<'a> {
+    trace_id: Option<i64>,
+    /// Set (with the text) when the example is a whole trace.
+    external_id: Option<&'a str>,
+    text: &'a str,
+}
+
+fn example_row(e: &Example) -> ExampleRow<'_> {
+    match e {
+        Example::Trace(t) => ExampleRow {
+            trace_id: t.trace_id,
+            external_id: t.trace_id.map(|_| t.external_id.as_deref().unwrap_or("")),
+            text: t.text.as_deref().or(t.input.as_deref()).unwrap_or(""),
+        },
+        e => ExampleRow {
+            trace_id: e.trace_id(),
+            external_id: None,
+            text: e.text(),
+        },
     }
-    o
 }
 
 pub fn render_html(run: &Run, findings: &[Finding]) -> String {
     let s = run.summary.clone().unwrap_or_default();
     let (start, end) = s.window_text();
-    let mut o = String::new();
     let drifted = findings
         .iter()
         .filter(|f| f.verdict == Verdict::Drifted)
         .count();
-    let _ = write!(o, "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>driftwatch run {} — {}</title><style>{STYLE}</style></head><body>", run.id, esc(&run.job));
-    let _ = write!(
-        o,
-        "<h1>driftwatch — run {} of <code>{}</code></h1><p><span class='b {}'>{} drifted</span> status <b>{}</b>; golden set <code>{}</code> v{} ({} examples) vs {} production traces sampled of {} in <code>{}</code> … <code>{}</code>.</p>",
-        run.id,
-        esc(&run.job),
-        if drifted > 0 { "drifted" } else { "ok" },
-        drifted,
-        run.status.as_str(),
-        esc(if s.golden_set.is_empty() { "?" } else { &s.golden_set }),
-        s.golden_version,
-        s.golden_examples,
-        s.sampled,
-        s.window_traces,
-        esc(&start),
-        esc(&end),
-    );
-    if let Some(e) = &run.error {
-        let _ = write!(o, "<p class='b drifted'>error: {}</p>", esc(e));
+    let rows: Vec<minijinja::Value> = findings
+        .iter()
+        .map(|f| {
+            let is_drifted = f.verdict == Verdict::Drifted;
+            let (histogram, shares) = if is_drifted { chart(f) } else { (None, None) };
+            let examples: Vec<ExampleRow> = if is_drifted {
+                f.details.examples().iter().map(example_row).collect()
+            } else {
+                Vec::new()
+            };
+            context! {
+                id => f.id,
+                verdict => f.verdict.as_str(),
+                mark => verdict_mark(f.verdict),
+                drifted => is_drifted,
+                kind => f.kind.as_str(),
+                metric => &f.metric,
+                test => &f.test,
+                p => num(f.p_value),
+                p_adj => num(f.p_adjusted),
+                effect => num(f.effect_size),
+                floor => num(f.threshold),
+                change => f.change_text(),
+                histogram,
+                shares,
+                examples,
+            }
+        })
+        .collect();
+    TEMPLATES.render(
+        "report.html",
+        context! {
+            run => context! {
+                id => run.id,
+                job => &run.job,
+                status => run.status.as_str(),
+                error => &run.error,
+            },
+            s => context! {
+                golden_set => if s.golden_set.is_empty() { "?" } else { s.golden_set.as_str() },
+                version => s.golden_version,
+                examples => s.golden_examples,
+                sampled => s.sampled,
+                window_traces => s.window_traces,
+                start,
+                end,
+            },
+            drifted,
+            sem => s.semantic.as_ref().map(semantic),
+            findings => rows,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{FindingKind, RunStatus, RunSummary};
+
+    const BAD: &str = "<script>alert('x')</script>";
+
+    fn finding(id: i64, details: serde_json::Value) -> Finding {
+        Finding {
+            id,
+            run_id: 1,
+            job: "j".into(),
+            kind: FindingKind::Structural,
+            metric: format!("input.{BAD}"),
+            side: "input".into(),
+            test: "ks".into(),
+            statistic: Some(0.5),
+            p_value: Some(1e-6),
+            p_adjusted: Some(1e-5),
+            effect_size: Some(0.4),
+            threshold: Some(0.1),
+            verdict: Verdict::Drifted,
+            ref_n: 10,
+            cur_n: 10,
+            details: serde_json::from_value(details).unwrap(),
+        }
     }
-    if let Some(sem) = &s.semantic {
-        o.push_str(&semantic_section(sem));
-    }
-    o.push_str("<h2>Verdicts</h2><table><tr><th>verdict</th><th>kind</th><th>metric</th><th>test</th><th>p</th><th>p adj</th><th>effect</th><th>floor</th><th>change</th></tr>");
-    for f in findings {
-        let v = f.verdict.as_str();
-        let _ = write!(
-            o,
-            "<tr><td><span class='b {v}'>{}</span></td><td>{}</td><td><a href='#f{}'><code>{}</code></a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            verdict_mark(f.verdict),
-            f.kind.as_str(),
-            f.id,
-            esc(&f.metric),
-            esc(&f.test),
-            num(f.p_value),
-            num(f.p_adjusted),
-            num(f.effect_size),
-            num(f.threshold),
-            esc(&f.change_text())
+
+    #[test]
+    fn untrusted_text_is_escaped_in_every_part_of_the_report() {
+        let mut summary = RunSummary {
+            golden_set: BAD.into(),
+            ..RunSummary::default()
+        };
+        let sem = SemanticSummary {
+            clusters: vec![GapCluster {
+                cluster: 1,
+                gap_rank: Some(1),
+                label: Some(BAD.into()),
+                examples: vec![BAD.into()],
+                ..GapCluster::default()
+            }],
+            map: vec![MapPoint(0.0, 0.0, 0, Some(1)), MapPoint(1.0, 1.0, 1, None)],
+            ..SemanticSummary::default()
+        };
+        summary.semantic = Some(sem);
+        let run = Run {
+            id: 1,
+            job: BAD.into(),
+            started_at: chrono::Utc::now(),
+            finished_at: None,
+            status: RunStatus::Succeeded,
+            summary: Some(summary),
+            error: Some(BAD.into()),
+        };
+        let findings = [
+            finding(
+                1,
+                serde_json::json!({"histogram": {"reference": [1, 2], "production": [2, 1], "lo": 0, "hi": 1},
+                    "examples": [{"trace_id": 3, "external_id": BAD, "text": BAD}, BAD]}),
+            ),
+            finding(
+                2,
+                serde_json::json!({"reference": {BAD: 0.5, "en": 0.5}, "production": {BAD: 0.1, "en": 0.9}}),
+            ),
+        ];
+        let html = render_html(&run, &findings);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(!html.contains("could not be rendered"), "{html}");
+        let escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2f;script&gt;";
+        // title, heading, golden set, error, gap label and example, metric,
+        // finding example, share key: each printed escaped.
+        assert!(html.matches(escaped).count() >= 10, "{html}");
+        assert!(html.contains("<svg") && html.contains("<rect") && html.contains("<circle"));
+        assert!(
+            html.contains("stroke='#c00'"),
+            "gap points outlined: {html}"
         );
     }
-    o.push_str("</table><h2>Drifted metrics</h2>");
-    if drifted == 0 {
-        o.push_str("<p>No metric drifted.</p>");
+
+    #[test]
+    fn map_marks_gap_points_and_draws_golden_last() {
+        let pts = vec![
+            MapPoint(0.0, 0.0, 0, Some(3)),
+            MapPoint(1.0, 1.0, 1, None),
+            MapPoint(0.5, 0.5, 0, Some(4)),
+        ];
+        let m = map(&pts, &[3]).unwrap();
+        assert_eq!(m.points.len(), 3);
+        assert!(m.points[0].3 && !m.points[1].3, "{:?}", m.points);
+        assert!(m.points[2].2, "golden drawn last: {:?}", m.points);
+        let out = TEMPLATES.render("charts.html", context! {});
+        assert!(out.trim().is_empty(), "macros only: {out}");
     }
-    for f in findings.iter().filter(|f| f.verdict == Verdict::Drifted) {
-        let _ = write!(o, "<div class='card' id='f{}'><h3><code>{}</code> — {}</h3><p>{}: effect {} (floor {}), p adjusted {}.</p>", f.id, esc(&f.metric), esc(&f.change_text()), esc(&f.test), num(f.effect_size), num(f.threshold), num(f.p_adjusted));
-        if let Some(svg) = chart(f) {
-            o.push_str(&svg);
-        }
-        let ex = f.details.examples();
-        if !ex.is_empty() {
-            o.push_str("<h4>Example traces</h4>");
-            for e in ex {
-                let text = match e {
-                    Example::Trace(t) => t.text.as_deref().or(t.input.as_deref()).unwrap_or(""),
-                    e => e.text(),
-                };
-                let text = esc(text);
-                let _ = match (e.trace_id(), e) {
-                    (Some(id), Example::Trace(t)) => write!(
-                        o,
-                        "<div class='ex'>trace {id} ({}): {text}</div>",
-                        esc(t.external_id.as_deref().unwrap_or(""))
-                    ),
-                    (Some(id), _) => write!(o, "<div class='ex'>trace {id}</div>"),
-                    (None, _) => write!(o, "<div class='ex'>{text}</div>"),
-                };
-            }
-        }
-        o.push_str("</div>");
-    }
-    let _ = write!(o, "<p style='color:#888;font-size:12px'>Generated by driftwatch. Reproduce: <code>driftwatch report {} --format html</code></p></body></html>", run.id);
-    o
 }

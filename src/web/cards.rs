@@ -7,13 +7,10 @@
 //! production output and the expected output side by side, differences
 //! marked (`similar`'s word diff).
 
-use std::fmt::Write;
-
+use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 
 use super::auth::Session;
-use super::exclusions::exclude_form;
-use super::pages::{esc, qv};
 use crate::review::{NearestGolden, ProposalStatus};
 use crate::store::{GapCluster, Label, Proposal, Trace};
 
@@ -33,50 +30,119 @@ pub struct CardContext<'a> {
     pub labels: &'a [Label],
 }
 
+/// One card as `card.html` draws it: plain values, no markup.
+#[derive(Debug, Serialize)]
+pub struct CardView {
+    id: i64,
+    status: String,
+    kind: String,
+    job: String,
+    run_id: i64,
+    skipped: bool,
+    why: Why,
+    trace: Option<TraceView>,
+    nearest: Option<NearestView>,
+    input: String,
+    output: String,
+    ensemble: Option<EnsembleView>,
+    /// Pending and the session may decide: the forms.
+    decide: Option<DecideView>,
+    /// Decided: who, when, why, and what was accepted.
+    decided: Option<DecidedView>,
+    can_decide: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Why {
+    /// The gap it was proposed from: id, label.
+    cluster: Option<i64>,
+    label: String,
+    /// The gap's size: production, golden, coverage.
+    gap: Option<(u64, u64, String)>,
+    pick: Option<(usize, usize)>,
+    /// "a random spot check" or "an outlier …" when not from a gap.
+    source: &'static str,
+    similarity: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct TraceView {
+    external_id: String,
+    at: String,
+    model: Option<String>,
+    latency: Option<String>,
+    feedback: Option<f64>,
+    negative: bool,
+    error: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct NearestView {
+    id: i64,
+    similarity: String,
+    archived: bool,
+    input: String,
+    expected_output: String,
+}
+
+#[derive(Debug, Serialize)]
+struct EnsembleView {
+    agrees: bool,
+    share: String,
+    labels: Vec<LabelView>,
+}
+
+#[derive(Debug, Serialize)]
+struct LabelView {
+    model: String,
+    usage: String,
+    output: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct DecideView {
+    prefill: String,
+    rows: usize,
+    json: bool,
+    /// From a gap: the topic can be excluded.
+    topic: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct DecidedView {
+    by: String,
+    at: Option<String>,
+    reason: Option<String>,
+    golden_example_id: Option<i64>,
+    /// Accepted with the production output as it is.
+    unchanged: bool,
+    diff: Option<Diff>,
+}
+
 /// The ensemble's answers side by side, and its verdict.
-fn ensemble_html(p: &Proposal, labels: &[Label]) -> String {
-    let mut o = String::new();
-    let badge = match (p.ensemble_status.as_deref(), p.ensemble_share) {
-        (Some("agrees"), Some(s)) => format!(
-            "<span class='b ok ensemble'>ensemble agrees ({:.0}% of models)</span>",
-            s * 100.0
-        ),
-        (Some(_), s) => format!(
-            "<span class='b drifted ensemble'>ensemble disagrees (at most {:.0}% of models agree)</span>",
-            s.unwrap_or(0.0) * 100.0
-        ),
-        (None, _) => return o,
-    };
-    let _ = write!(o, "<div class='labels'><h4>LLM ensemble {badge}</h4>");
-    if !labels.is_empty() {
-        o.push_str("<div class='cols'>");
-        for l in labels {
-            let body = match (&l.output, &l.error) {
-                (Some(out), None) => format!("<pre class='tx'>{}</pre>", esc(&pretty_json(out))),
-                (out, Some(e)) => format!(
-                    "<p class='b drifted'>{}</p>{}",
-                    esc(e),
-                    out.as_deref()
-                        .map(|t| format!("<pre class='tx'>{}</pre>", esc(t)))
-                        .unwrap_or_default()
-                ),
-                (None, None) => "<p class='muted'>no answer</p>".into(),
-            };
-            let usage = match (l.prompt_tokens, l.completion_tokens, l.latency_ms) {
-                (Some(pt), Some(ct), Some(ms)) => format!(" · {pt}+{ct} tokens · {ms} ms"),
-                (_, _, Some(ms)) => format!(" · {ms} ms"),
-                _ => String::new(),
-            };
-            let _ = write!(
-                o,
-                "<div class='label'><h4>{}<span class='muted'>{usage}</span></h4>{body}</div>",
-                esc(&l.model)
-            );
-        }
-        o.push_str("</div>");
-    }
-    o.push_str("</div>");
-    o
+fn ensemble_view(p: &Proposal, labels: &[Label]) -> Option<EnsembleView> {
+    let status = p.ensemble_status.as_deref()?;
+    Some(EnsembleView {
+        agrees: status == "agrees",
+        share: format!("{:.0}%", p.ensemble_share.unwrap_or(0.0) * 100.0),
+        labels: labels
+            .iter()
+            .map(|l| LabelView {
+                model: l.model.clone(),
+                usage: match (l.prompt_tokens, l.completion_tokens, l.latency_ms) {
+                    (Some(pt), Some(ct), Some(ms)) => format!(" · {pt}+{ct} tokens · {ms} ms"),
+                    (_, _, Some(ms)) => format!(" · {ms} ms"),
+                    _ => String::new(),
+                },
+                output: match &l.error {
+                    None => l.output.as_deref().map(pretty_json),
+                    Some(_) => l.output.clone(),
+                },
+                error: l.error.clone(),
+            })
+            .collect(),
+    })
 }
 
 /// `text` pretty-printed when it is a JSON object or array, else as it is.
@@ -103,238 +169,150 @@ pub fn same_output(a: &str, b: &str) -> bool {
     }
 }
 
+/// A word diff for `card.html`: the old text's pieces (`changed` = removed)
+/// and the new text's pieces (`changed` = added).
+#[derive(Debug, Default, Serialize)]
+pub struct Diff {
+    old: Vec<Piece>,
+    new: Vec<Piece>,
+}
+
+#[derive(Debug, Serialize)]
+struct Piece {
+    text: String,
+    changed: bool,
+}
+
 /// Side by side: `old` with its removed words marked, `new` with its added
 /// words marked. JSON on either side is compared pretty-printed, so a field
 /// that changed is one marked line, not a changed blob.
-pub fn diff_html(old: &str, new: &str) -> String {
+pub fn diff(old: &str, new: &str) -> Diff {
     let (old, new) = (pretty_json(old), pretty_json(new));
-    let diff = TextDiff::from_words(old.as_str(), new.as_str());
-    let (mut left, mut right) = (String::new(), String::new());
-    for c in diff.iter_all_changes() {
-        let v = esc(c.value());
+    let text = TextDiff::from_words(old.as_str(), new.as_str());
+    let mut d = Diff::default();
+    for c in text.iter_all_changes() {
+        let piece = |changed| Piece {
+            text: c.value().to_string(),
+            changed,
+        };
         match c.tag() {
             ChangeTag::Equal => {
-                left.push_str(&v);
-                right.push_str(&v);
+                d.old.push(piece(false));
+                d.new.push(piece(false));
             }
-            ChangeTag::Delete => {
-                let _ = write!(left, "<del>{v}</del>");
-            }
-            ChangeTag::Insert => {
-                let _ = write!(right, "<ins>{v}</ins>");
-            }
+            ChangeTag::Delete => d.old.push(piece(true)),
+            ChangeTag::Insert => d.new.push(piece(true)),
         }
     }
-    format!(
-        "<div class='cols diff'><div><h4>Production output</h4><pre class='tx'>{left}</pre></div><div><h4>Expected output</h4><pre class='tx'>{right}</pre></div></div>"
-    )
+    d
 }
 
-fn why(p: &Proposal, cx: &CardContext<'_>) -> String {
-    let mut o = String::new();
-    match (p.cluster_id, cx.gap) {
-        (Some(c), gap) => {
-            let label = p
-                .cluster_label
-                .as_deref()
-                .or(gap.and_then(|g| g.label.as_deref()))
-                .filter(|l| !l.is_empty())
-                .unwrap_or("(no label)");
-            let _ = write!(
-                o,
-                "Proposed from gap <a href='/review?job={}&amp;run={}&amp;cluster={c}'>{c} «{}»</a>",
-                esc(&qv(&p.job)),
-                p.run_id,
-                esc(label)
-            );
-            if let Some(g) = gap {
-                let covered = g.production_count.saturating_sub(g.uncovered_count);
-                let _ = write!(
-                    o,
-                    ": {} production traces, {} golden, coverage {}",
-                    g.production_count,
-                    g.golden_count,
-                    match g.production_count {
-                        0 => "-".to_string(),
-                        n => format!("{:.0}%", 100.0 * covered as f64 / n as f64),
-                    }
-                );
-            }
-            if let Some((rank, n)) = cx.pick {
-                let _ = write!(o, "; pick {rank} of {n}, densest first");
-            }
-        }
-        (None, _) => {
-            let _ = write!(
-                o,
-                "Proposed as {}",
-                if p.kind == "spot_check" {
-                    "a random spot check"
-                } else {
-                    "an outlier far from every golden example"
-                }
-            );
-        }
-    }
-    if let Some(sim) = p.nearest_golden_similarity {
-        let _ = write!(o, "; nearest golden similarity {sim:.3}");
-    }
-    o.push('.');
-    o
-}
-
-fn trace_line(t: &Trace) -> String {
-    let mut parts = vec![format!("trace {}", esc(&t.external_id))];
-    parts.push(t.ts.format("%Y-%m-%d %H:%M UTC").to_string());
-    if let Some(m) = &t.model {
-        parts.push(format!("model {}", esc(m)));
-    }
-    if let Some(l) = t.latency_ms {
-        parts.push(format!("{l:.0} ms"));
-    }
-    match t.feedback {
-        Some(f) if f <= 0.0 => {
-            parts.push(format!("<span class='b drifted'>user feedback {f}</span>"))
-        }
-        Some(f) => parts.push(format!("<span class='b ok'>user feedback {f}</span>")),
-        None => parts.push("no user feedback".into()),
-    }
-    if t.is_error == Some(true) {
-        parts.push("<span class='b failed'>error</span>".into());
-    }
-    parts.join(" · ")
-}
-
-/// One proposal: why and whence, the texts, and the forms the session may use.
-pub fn proposal_card(p: &Proposal, cx: &CardContext<'_>, s: &Session, next: &str) -> String {
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        "<div class='card proposal{skip}' id='p{id}' data-id='{id}'><div><a class='open' href='/review/proposals/{id}'><b>#{id}</b></a> <span class='b {st}'>{st}</span>{skipped} {kind} · job {job} · run <a href='/runs/{run}'>{run}</a></div>\
-         <p class='why muted'>{why}</p>",
-        id = p.id,
-        st = esc(&p.status),
-        kind = esc(&p.kind),
-        job = esc(&p.job),
-        run = p.run_id,
-        skip = if cx.skipped { " skipped" } else { "" },
-        skipped = if cx.skipped {
-            " <span class='b skipped'>skipped</span>"
+fn why(p: &Proposal, cx: &CardContext<'_>) -> Why {
+    let label = p
+        .cluster_label
+        .as_deref()
+        .or(cx.gap.and_then(|g| g.label.as_deref()))
+        .filter(|l| !l.is_empty())
+        .unwrap_or("(no label)")
+        .to_string();
+    let gap = cx.gap.filter(|_| p.cluster_id.is_some()).map(|g| {
+        let covered = g.production_count.saturating_sub(g.uncovered_count);
+        let coverage = match g.production_count {
+            0 => "-".to_string(),
+            n => format!("{:.0}%", 100.0 * covered as f64 / n as f64),
+        };
+        (g.production_count, g.golden_count, coverage)
+    });
+    Why {
+        cluster: p.cluster_id,
+        label,
+        gap,
+        pick: cx.pick.filter(|_| p.cluster_id.is_some()),
+        source: if p.kind == "spot_check" {
+            "a random spot check"
         } else {
-            ""
+            "an outlier far from every golden example"
         },
-        why = why(p, cx),
-    );
-    if let Some(t) = cx.trace {
-        let _ = write!(o, "<p class='trace muted'>{}</p>", trace_line(t));
+        similarity: p.nearest_golden_similarity.map(|s| format!("{s:.3}")),
     }
-    let golden = match &cx.nearest {
-        Some(g) => format!(
-            "<h4>Nearest golden example #{} · similarity {}{}</h4><pre class='tx'>{}</pre><h4>its expected output</h4><pre class='tx'>{}</pre>",
-            g.id,
-            g.similarity
+}
+
+fn trace_view(t: &Trace) -> TraceView {
+    TraceView {
+        external_id: t.external_id.clone(),
+        at: t.ts.format("%Y-%m-%d %H:%M UTC").to_string(),
+        model: t.model.clone(),
+        latency: t.latency_ms.map(|l| format!("{l:.0} ms")),
+        feedback: t.feedback,
+        negative: t.feedback.is_some_and(|f| f <= 0.0),
+        error: t.is_error == Some(true),
+    }
+}
+
+/// One proposal as `card.html` draws it, with the forms the session may use.
+pub fn card_view(p: &Proposal, cx: &CardContext<'_>, s: &Session) -> CardView {
+    let pending = p.status == ProposalStatus::Pending.as_str();
+    let decide = (pending && s.can_decide()).then(|| {
+        // The ensemble's agreed answer when there is one, else the
+        // production output to edit.
+        let agreed = p
+            .ensemble_output
+            .as_deref()
+            .filter(|_| p.ensemble_status.as_deref() == Some("agrees"));
+        let prefill = pretty_json(agreed.unwrap_or(&p.output));
+        DecideView {
+            rows: prefill.lines().count().clamp(3, 24),
+            prefill,
+            json: crate::text::is_json_document(&p.output),
+            topic: p.cluster_id.is_some(),
+        }
+    });
+    let decided = (!pending).then(|| {
+        let unchanged = p
+            .expected_output
+            .as_deref()
+            .is_some_and(|e| same_output(e, &p.output));
+        DecidedView {
+            by: p.decided_by.clone().unwrap_or_else(|| "someone".into()),
+            at: p
+                .decided_at
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+            reason: p.reason.clone(),
+            golden_example_id: p.golden_example_id,
+            unchanged,
+            diff: p
+                .expected_output
+                .as_deref()
+                .filter(|_| !unchanged)
+                .map(|e| diff(&p.output, e)),
+        }
+    });
+    CardView {
+        id: p.id,
+        status: p.status.clone(),
+        kind: p.kind.clone(),
+        job: p.job.clone(),
+        run_id: p.run_id,
+        skipped: cx.skipped,
+        why: why(p, cx),
+        trace: cx.trace.map(trace_view),
+        nearest: cx.nearest.as_ref().map(|g| NearestView {
+            id: g.id,
+            similarity: g
+                .similarity
                 .map(|s| format!("{s:.3}"))
                 .unwrap_or_else(|| "?".into()),
-            if g.archived { " (archived since)" } else { "" },
-            esc(&g.input),
-            esc(&pretty_json(&g.expected_output))
-        ),
-        None => "<h4>Nearest golden example</h4><p class='muted'>none recorded</p>".into(),
-    };
-    let _ = write!(
-        o,
-        "<div class='cols'><div><h4>Input</h4><pre class='tx input'>{}</pre></div><div><h4>Production output</h4><pre class='tx output'>{}</pre></div><div>{golden}</div></div>",
-        esc(&p.input),
-        esc(&pretty_json(&p.output))
-    );
-    o.push_str(&ensemble_html(p, cx.labels));
-    if p.status == ProposalStatus::Pending.as_str() {
-        if s.can_decide() {
-            // The ensemble's agreed answer when there is one, else the
-            // production output to edit.
-            let agreed = p
-                .ensemble_output
-                .as_deref()
-                .filter(|_| p.ensemble_status.as_deref() == Some("agrees"));
-            let prefill = pretty_json(agreed.unwrap_or(&p.output));
-            let rows = prefill.lines().count().clamp(3, 24);
-            let _ = write!(
-                o,
-                "<div class='acts'>\
-                 <form method='post' class='accept' action='/review/proposals/{id}/accept'>\
-                 <input type='hidden' name='csrf' value='{csrf}'><input type='hidden' name='next' value='{next}'>\
-                 <textarea name='expected_output' rows='{rows}' spellcheck='false'{json} aria-label='expected output' title='The expected output: edit the production output into the correct answer'>{out}</textarea>{state}\
-                 <label class='muted'><input type='checkbox' name='confirm_output' value='1'> the production output is correct as it is</label>\
-                 <button type='submit' class='acc'>Accept <kbd>a</kbd></button></form>\
-                 <form method='post' class='reject' action='/review/proposals/{id}/reject'>\
-                 <input type='hidden' name='csrf' value='{csrf}'><input type='hidden' name='next' value='{next}'>\
-                 <input type='text' name='reason' placeholder='reason' aria-label='reason' required>\
-                 <button type='submit' class='rej'>Reject <kbd>r</kbd></button></form>\
-                 <form method='post' class='skip' action='/review/proposals/{id}/skip'>\
-                 <input type='hidden' name='csrf' value='{csrf}'><input type='hidden' name='next' value='{next}'>\
-                 <button type='submit'>Skip <kbd>s</kbd></button></form>{topic}</div>",
-                id = p.id,
-                csrf = esc(&s.csrf),
-                next = esc(next),
-                out = esc(&prefill),
-                json = if crate::text::is_json_document(&p.output) {
-                    " data-json='1'"
-                } else {
-                    ""
-                },
-                state = if crate::text::is_json_document(&p.output) {
-                    " <span class='jsonstate'></span>"
-                } else {
-                    ""
-                },
-                topic = if p.cluster_id.is_some() {
-                    exclude_form(s, &p.job, None, Some(p.id), next)
-                } else {
-                    String::new()
-                },
-            );
-        }
-    } else {
-        let _ = write!(
-            o,
-            "<p class='muted decided'>{} by <b>{}</b>{}{}</p>",
-            esc(&p.status),
-            esc(p.decided_by.as_deref().unwrap_or("someone")),
-            p.decided_at
-                .map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M UTC")))
-                .unwrap_or_default(),
-            match (&p.reason, &p.golden_example_id) {
-                (Some(r), _) => format!(" — reason: {}", esc(r)),
-                (None, Some(g)) => format!(" — golden example #{g}"),
-                _ => String::new(),
-            }
-        );
-        if let Some(e) = &p.expected_output {
-            if same_output(e, &p.output) {
-                o.push_str("<p class='muted'>Accepted with the production output as it is.</p>");
-            } else {
-                o.push_str(&diff_html(&p.output, e));
-            }
-        }
-        if s.can_decide() {
-            let _ = write!(
-                o,
-                "<form method='post' class='reopen' action='/review/proposals/{id}/reopen'>\
-                 <input type='hidden' name='csrf' value='{csrf}'><input type='hidden' name='next' value='{next}'>\
-                 <button type='submit'>Undo this decision</button> <span class='muted'>{what}</span></form>",
-                id = p.id,
-                csrf = esc(&s.csrf),
-                next = esc(next),
-                what = if p.golden_example_id.is_some() {
-                    "(its golden example is archived in a new version)"
-                } else {
-                    "(it becomes pending again)"
-                },
-            );
-        }
+            archived: g.archived,
+            input: g.input.clone(),
+            expected_output: pretty_json(&g.expected_output),
+        }),
+        input: p.input.clone(),
+        output: pretty_json(&p.output),
+        ensemble: ensemble_view(p, cx.labels),
+        decide,
+        decided,
+        can_decide: s.can_decide(),
     }
-    o.push_str("</div>");
-    o
 }
 
 #[cfg(test)]
@@ -343,10 +321,11 @@ mod tests {
 
     #[test]
     fn a_changed_json_field_is_one_marked_word_on_each_side() {
-        let html = diff_html(
+        let d = diff(
             r#"{"intent":"card_arrival","answer":"It <b>arrives</b> soon."}"#,
             r#"{"answer":"It <b>arrives</b> soon.","intent":"card_delivery_estimate"}"#,
         );
+        let html = super::super::pages::fragment("diff.html", minijinja::context! { diff => d });
         assert!(
             html.contains("<del>&quot;card_arrival&quot;</del>"),
             "{html}"
@@ -357,7 +336,7 @@ mod tests {
         );
         // Same keys in another order are no change; production text is escaped.
         assert!(!html.contains("<del>&quot;answer"), "{html}");
-        assert!(html.contains("&lt;b&gt;arrives&lt;/b&gt;"), "{html}");
+        assert!(html.contains("&lt;b&gt;arrives&lt;&#x2f;b&gt;"), "{html}");
         assert!(!html.contains("<b>arrives"), "{html}");
     }
 

@@ -3,51 +3,19 @@
 //! a reason; the list shows who decided what, and a reviewer can lift one. The
 //! actions call `review::exclude_topic` / `review::lift_exclusion`, as the CLI.
 
-use std::fmt::Write;
-
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::auth::{local_path, Session};
-use super::pages::{esc, frame, html, message, see_other};
+use minijinja::context;
+
+use super::pages::{html, message, page, see_other};
 use super::{require_action, require_view, WebState};
 use crate::review::{self, ReviewError, Selection};
 use crate::store::{ExclusionScope, StoreError};
 use crate::text::truncate;
-
-/// The form that excludes a topic: the gap `cluster` of `job`, or the gap of
-/// `proposal`. Empty when the session may not decide.
-pub fn exclude_form(
-    s: &Session,
-    job: &str,
-    cluster: Option<i64>,
-    proposal: Option<i64>,
-    next: &str,
-) -> String {
-    if !s.can_decide() {
-        return String::new();
-    }
-    let target = match (cluster, proposal) {
-        (Some(c), _) => format!(
-            "<input type='hidden' name='job' value='{}'><input type='hidden' name='cluster' value='{c}'>",
-            esc(job)
-        ),
-        (None, Some(p)) => format!("<input type='hidden' name='proposal' value='{p}'>"),
-        (None, None) => return String::new(),
-    };
-    format!(
-        "<form method='post' class='exclude' action='/review/exclusions'>\
-         <input type='hidden' name='csrf' value='{csrf}'><input type='hidden' name='next' value='{next}'>{target}\
-         <select name='scope' aria-label='why the topic is excluded'>\
-         <option value='out_of_scope'>out of scope</option><option value='covered_elsewhere'>covered elsewhere</option></select>\
-         <input type='text' name='reason' placeholder='reason for the whole topic' aria-label='topic reason' required>\
-         <button type='submit' class='rej'>Exclude topic</button></form>",
-        csrf = esc(&s.csrf),
-        next = esc(next),
-    )
-}
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(default)]
@@ -141,47 +109,36 @@ pub async fn index(State(st): State<WebState>, headers: HeaderMap, uri: Uri) -> 
         Err(e) => return failed(e, &s),
     };
     xs.sort_by_key(|x| (!x.active(), -x.id));
-    let mut body = String::from(
-        "<h1>Excluded topics</h1><p class='muted'>Later runs propose nothing inside an active exclusion, and its gap is shown as excluded rather than alerted as new. Lift one to let it be proposed again.</p>",
-    );
-    if xs.is_empty() {
-        body.push_str("<p id='empty'>No topic has been excluded.</p>");
-    } else {
-        body.push_str("<table id='exclusions'><tr><th>#</th><th>job</th><th>gap</th><th>topic</th><th>scope</th><th>reason</th><th>by</th><th>exemplars</th><th></th></tr>");
-        for x in &xs {
-            let state = match (&x.lifted_by, x.lifted_at) {
-                (Some(b), Some(t)) => format!(
-                    "lifted by {} at {}",
-                    esc(b),
-                    t.format("%Y-%m-%d %H:%M UTC")
-                ),
-                _ if s.can_decide() => format!(
-                    "<form method='post' action='/review/exclusions/{}/lift'><input type='hidden' name='csrf' value='{}'><button type='submit'>Lift</button></form>",
-                    x.id,
-                    esc(&s.csrf)
-                ),
-                _ => "active".into(),
-            };
-            let _ = write!(
-                body,
-                "<tr class='{}'><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} at {}</td><td>{}</td><td>{state}</td></tr>",
-                if x.active() { "active" } else { "lifted" },
-                x.id,
-                esc(&x.job),
-                x.gap_id.map(|g| g.to_string()).unwrap_or_else(|| "–".into()),
-                esc(&truncate(&x.label, 80)),
-                esc(x.scope.words()),
-                esc(&x.reason),
-                esc(&x.created_by),
-                x.created_at.format("%Y-%m-%d %H:%M UTC"),
-                x.exemplars.len()
-            );
-        }
-        body.push_str("</table>");
-    }
+    let rows: Vec<_> = xs
+        .iter()
+        .map(|x| {
+            context! {
+                id => x.id,
+                active => x.active(),
+                job => &x.job,
+                gap => x.gap_id,
+                label => truncate(&x.label, 80),
+                scope => x.scope.words(),
+                reason => &x.reason,
+                by => &x.created_by,
+                at => x.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                exemplars => x.exemplars.len(),
+                lifted => match (&x.lifted_by, x.lifted_at) {
+                    (Some(b), Some(t)) => Some((b.clone(), t.format("%Y-%m-%d %H:%M UTC").to_string())),
+                    _ => None,
+                },
+            }
+        })
+        .collect();
     html(
         StatusCode::OK,
-        frame("Excluded topics", Some(&s), flash.as_deref(), &body),
+        page(
+            "exclusions.html",
+            "Excluded topics",
+            Some(&s),
+            flash.as_deref(),
+            context! { exclusions => rows },
+        ),
     )
 }
 

@@ -3,9 +3,9 @@
 //! user feedback first, then gap score).
 
 use std::collections::HashMap;
-use std::fmt::Write;
 
-use super::pages::{esc, qv};
+use serde::Serialize;
+
 use crate::review::{ProposalFilter, ProposalStatus};
 use crate::store::{RunFilter, Store, StoreError};
 
@@ -13,7 +13,7 @@ use crate::store::{RunFilter, Store, StoreError};
 pub(super) const RECENT_RUNS: i64 = 200;
 
 /// One gap cluster of a job's latest run, as the run summary recorded it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub(super) struct Gap {
     pub(super) job: String,
     pub(super) run_id: i64,
@@ -46,18 +46,10 @@ impl Gap {
     pub(super) fn coverage(&self) -> Option<f64> {
         (self.production > 0).then(|| 1.0 - self.uncovered as f64 / self.production as f64)
     }
-
-    fn href(&self) -> String {
-        format!(
-            "/review?job={}&run={}&cluster={}",
-            qv(&self.job),
-            self.run_id,
-            self.cluster
-        )
-    }
 }
 
 /// Run-level semantic numbers of a job's latest run.
+#[derive(Debug, Serialize)]
 pub(super) struct JobCoverage {
     pub(super) job: String,
     run_id: i64,
@@ -161,66 +153,24 @@ fn feedback_cell(f: Option<(f64, u64)>) -> String {
     )
 }
 
-pub(super) fn pct(x: Option<f64>) -> String {
-    x.map(|v| format!("{:.0}%", v * 100.0))
-        .unwrap_or_else(|| "-".into())
+/// A gap as `gaps.html` draws it: the gap, its coverage and feedback cell.
+#[derive(Debug, Serialize)]
+pub(super) struct GapRow<'a> {
+    #[serde(flatten)]
+    gap: &'a Gap,
+    coverage: Option<f64>,
+    feedback: String,
 }
 
-pub(super) fn num(x: Option<f64>) -> String {
-    x.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into())
-}
-
-pub(super) fn gaps_table(gaps: &[Gap], jobs: &[JobCoverage]) -> String {
-    let mut o = String::from(
-        "<h2>Gap clusters of the latest runs, most negative user feedback first, then by gap score</h2>",
-    );
-    if !jobs.is_empty() {
-        o.push_str("<p class='muted'>");
-        for j in jobs {
-            let _ = write!(
-                o,
-                "job <b>{}</b>: run <a href='/runs/{}'>{}</a>, coverage {}. ",
-                esc(&j.job),
-                j.run_id,
-                j.run_id,
-                pct(j.coverage)
-            );
-        }
-        o.push_str("</p>");
-    }
-    if gaps.is_empty() {
-        o.push_str("<p>No gap clusters: the latest runs found no topic the golden set misses.</p>");
-        return o;
-    }
-    o.push_str("<table id='gaps'><tr><th>#</th><th>job</th><th>cluster</th><th>production</th><th>golden</th><th>uncovered</th><th>coverage</th><th>gap score</th><th>negative feedback</th><th>pending</th><th>examples</th></tr>");
-    for (i, g) in gaps.iter().enumerate() {
-        let ex: Vec<String> = g.examples.iter().map(|e| esc(e)).collect();
-        let _ = write!(
-            o,
-            "<tr class='gap'><td>{}</td><td>{}</td><td><a class='cluster' href='{}'><b>{}</b></a><br><span class='muted'>run {} cluster {}</span>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td><div class='muted'>{}</div></td></tr>",
-            i + 1,
-            esc(&g.job),
-            esc(&g.href()),
-            esc(if g.label.is_empty() { "(no label)" } else { &g.label }),
-            g.run_id,
-            g.cluster,
-            g.excluded
-                .as_deref()
-                .map(|x| format!("<br><span class='b excluded'>{}</span>", esc(x)))
-                .unwrap_or_default(),
-            g.production,
-            g.golden,
-            g.uncovered,
-            pct(g.coverage()),
-            num(g.gap_lower),
-            num(g.gap_ratio),
-            feedback_cell(g.negative_feedback),
-            g.pending,
-            ex.join("<br>")
-        );
-    }
-    o.push_str("</table>");
-    o
+/// The rows of the gap table, in the order given.
+pub(super) fn gap_rows(gaps: &[Gap]) -> Vec<GapRow<'_>> {
+    gaps.iter()
+        .map(|g| GapRow {
+            gap: g,
+            coverage: g.coverage(),
+            feedback: feedback_cell(g.negative_feedback),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ use crate::notify::ExamplesPolicy;
 use crate::ratelimit::FailureLimiter;
 use crate::store::Store;
 use auth::Auth;
-use pages::{esc, message};
+use pages::message;
 
 /// State shared by the page handlers.
 #[derive(Clone)]
@@ -176,7 +176,7 @@ fn require_view(st: &WebState, headers: &HeaderMap, uri: &Uri) -> Result<Session
                 .map(|p| p.as_str())
                 .unwrap_or("/review");
             Err(pages::see_other(
-                &format!("/login?next={}", pages::qv(here)),
+                &format!("/login?next={}", crate::html::qv(here)),
                 None,
             ))
         }
@@ -222,17 +222,13 @@ struct NextQuery {
     next: Option<String>,
 }
 
-fn login_form(next: &str, error: Option<&str>) -> String {
-    let err = error
-        .map(|e| format!("<div class='flash err' id='message'>{}</div>", esc(e)))
-        .unwrap_or_default();
-    format!(
-        "<h1>Sign in</h1>{err}<form method='post' action='/login' class='card' style='max-width:420px'>\
-         <p><label for='token'>Your reviewer token</label></p>\
-         <p><input type='password' id='token' name='token' autocomplete='current-password' autofocus style='width:100%'></p>\
-         <input type='hidden' name='next' value='{}'><button type='submit' class='acc' id='signin'>Sign in</button></form>\
-         <p class='muted'>Each reviewer has their own token (<code>[review]</code> in the config); decisions record who made them.</p>",
-        esc(next)
+fn login_page_html(next: &str, error: Option<&str>) -> String {
+    pages::page(
+        "login.html",
+        "Sign in",
+        None,
+        None,
+        minijinja::context! { next, error },
     )
 }
 
@@ -245,10 +241,7 @@ async fn login_page(
     if st.auth.session(&headers).is_some() {
         return pages::see_other(next, None);
     }
-    pages::html(
-        StatusCode::OK,
-        pages::frame("Sign in", None, None, &login_form(next, None)),
-    )
+    pages::html(StatusCode::OK, login_page_html(next, None))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -301,12 +294,7 @@ async fn login(
             tracing::warn!(message = "Review page sign-in with an unknown token.", client = %peer.map_or_else(|| "?".to_string(), |ip| ip.to_string()), failures);
             pages::html(
                 StatusCode::UNAUTHORIZED,
-                pages::frame(
-                    "Sign in",
-                    None,
-                    None,
-                    &login_form(next, Some("Unknown token.")),
-                ),
+                login_page_html(next, Some("Unknown token.")),
             )
         }
     }

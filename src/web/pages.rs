@@ -1,92 +1,71 @@
-//! HTML building blocks: escaping, the page frame, responses with security
-//! headers. Every piece of text that comes from the store (production inputs and
-//! outputs are untrusted user content) goes through [`esc`].
+//! The pages' frame and responses: every page is a template in `templates/`
+//! rendered through [`crate::html::Templates`], which escapes every value it
+//! prints (production inputs and outputs are untrusted user content); the
+//! responses carry the security headers.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use std::sync::LazyLock;
+
+use minijinja::{context, Value};
+use serde::Serialize;
+
 use super::auth::Session;
+use crate::html::Templates;
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
+/// The review pages' templates, compiled once.
+static TEMPLATES: LazyLock<Templates> = LazyLock::new(|| Templates::new(SOURCES));
+
+/// Every file of `templates/` but the script, by name.
+const SOURCES: &[(&str, &str)] = &[
+    ("style.css", include_str!("templates/style.css")),
+    ("base.html", include_str!("templates/base.html")),
+    ("message.html", include_str!("templates/message.html")),
+    ("login.html", include_str!("templates/login.html")),
+    ("macros.html", include_str!("templates/macros.html")),
+    ("diff.html", include_str!("templates/diff.html")),
+    ("card.html", include_str!("templates/card.html")),
+    ("gaps.html", include_str!("templates/gaps.html")),
+    ("review.html", include_str!("templates/review.html")),
+    ("proposal.html", include_str!("templates/proposal.html")),
+    ("exclusions.html", include_str!("templates/exclusions.html")),
+    ("runs.html", include_str!("templates/runs.html")),
+    ("run_nav.html", include_str!("templates/run_nav.html")),
+];
+
+/// The signed-in person as the page frame shows them.
+#[derive(Serialize)]
+struct Who<'a> {
+    name: &'a str,
+    csrf: &'a str,
+    can_decide: bool,
 }
 
-/// Percent-encodes a query-string value.
-pub fn qv(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                o.push(b as char)
-            }
-            _ => o.push_str(&format!("%{b:02X}")),
-        }
-    }
-    o
-}
-
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#222;background:#f6f7f9}\
-main{max-width:1200px;margin:0 auto;padding:16px 24px}\
-nav{background:#1f2937;color:#eee;padding:10px 24px;display:flex;gap:18px;align-items:center}\
-nav a{color:#fff;text-decoration:none;font-weight:600}nav .who{margin-left:auto;font-size:14px}\
-nav form{display:inline}nav button{background:none;border:1px solid #888;color:#eee;border-radius:4px;cursor:pointer}\
-h1{font-size:22px}h2{font-size:18px;margin-top:28px}\
-table{border-collapse:collapse;width:100%;font-size:14px;background:#fff}\
-th,td{border-bottom:1px solid #e3e3e3;padding:6px 8px;text-align:left;vertical-align:top}\
-.b{display:inline-block;padding:1px 8px;border-radius:9px;font-size:12px;font-weight:600}\
-.drifted,.rejected,.failed{background:#fde2e1;color:#a50e0e}.ok,.accepted,.succeeded{background:#e6f4ea;color:#137333}\
-.skipped,.aborted{background:#eee;color:#666}.pending,.running{background:#fff4ce;color:#7a5d00}.excluded{background:#e8eaf6;color:#303f9f}form.exclude{margin-top:6px}\
-del{background:#fde2e1;color:#a50e0e}ins{background:#e6f4ea;color:#137333;text-decoration:none}.proposal.skipped{opacity:.7}.why{margin:4px 0}\
-.flash{padding:8px 12px;border-radius:6px;background:#e6f4ea;border:1px solid #b7dfc3;margin:12px 0}\
-.flash.err{background:#fde2e1;border-color:#f3b7b3}\
-.card{background:#fff;border:1px solid #ddd;border-radius:8px;padding:12px 16px;margin:14px 0}\
-.card.cur{border-color:#2563eb;box-shadow:0 0 0 2px #93c5fd}\
-.cols{display:grid;grid-template-columns:1fr 1fr 1fr;gap:12px}\
-.cols h4{margin:4px 0;font-size:12px;text-transform:uppercase;color:#666}\
-.tx{font-family:ui-monospace,monospace;font-size:12px;white-space:pre-wrap;word-break:break-word;background:#fafafa;border-left:3px solid #ccc;padding:6px 8px;margin:0;max-height:14em;overflow:auto}\
-.acts{display:flex;gap:16px;margin-top:10px;flex-wrap:wrap}.acts form{display:flex;gap:6px;align-items:flex-start}\
-textarea{font-family:ui-monospace,monospace;font-size:12px;width:420px;height:4.5em}\
-input[type=text],input[type=password],select{padding:4px}\
-button{padding:4px 10px;border-radius:4px;border:1px solid #888;background:#fff;cursor:pointer}\
-button.acc{background:#137333;color:#fff;border-color:#137333}button.rej{background:#a50e0e;color:#fff;border-color:#a50e0e}\
-.muted{color:#777;font-size:13px}.filters{display:flex;gap:10px;align-items:center;flex-wrap:wrap}\
-kbd{border:1px solid #bbb;border-bottom-width:2px;border-radius:3px;padding:0 4px;font-size:12px;background:#fff}\
-button kbd{background:transparent;color:inherit;border-color:currentColor;margin-left:4px}";
-
-/// A whole page: navigation (with the signed-in person and sign-out), an
-/// optional flash message and the body.
-pub fn frame(title: &str, session: Option<&Session>, flash: Option<&str>, body: &str) -> String {
-    let who = match session {
-        Some(s) => format!(
-            "<span class='who'>signed in as <b>{}</b> ({}) <form method='post' action='/logout'><input type='hidden' name='csrf' value='{}'><button type='submit'>Sign out</button></form></span>",
-            esc(&s.name),
-            if s.can_decide() { "reviewer" } else { "viewer, read-only" },
-            esc(&s.csrf)
-        ),
-        None => String::new(),
-    };
-    let flash = match flash {
-        Some(f) => format!("<div class='flash' id='flash'>{}</div>", esc(f)),
-        None => String::new(),
-    };
-    format!(
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>\
-         <title>{} — driftwatch</title><style>{STYLE}</style><script src='/review/app.js' defer></script></head>\
-         <body><nav><span>driftwatch</span><a href='/review'>Review</a><a href='/runs'>Runs</a>{who}</nav><main>{flash}{body}</main></body></html>",
-        esc(title)
+/// Renders the page template `name` (which extends `base.html`): navigation
+/// with the signed-in person and sign-out, an optional flash message, and the
+/// page's own `ctx`.
+pub fn page(
+    name: &str,
+    title: &str,
+    session: Option<&Session>,
+    flash: Option<&str>,
+    ctx: impl Serialize,
+) -> String {
+    let who = session.map(|s| Who {
+        name: &s.name,
+        csrf: &s.csrf,
+        can_decide: s.can_decide(),
+    });
+    TEMPLATES.render(
+        name,
+        context! { title, session => who, flash, ..Value::from_serialize(&ctx) },
     )
+}
+
+/// Renders a template that is a fragment, not a page (`run_nav.html`).
+pub fn fragment(name: &str, ctx: impl Serialize) -> String {
+    TEMPLATES.render(name, ctx)
 }
 
 /// An HTML response with the page's security headers: nothing cached, no
@@ -137,25 +116,14 @@ pub fn message(
     session: Option<&Session>,
     back: Option<&str>,
 ) -> Response {
-    let back = back
-        .map(|b| format!("<p><a href='{}'>Back</a></p>", esc(b)))
-        .unwrap_or_default();
-    let cls = if status.is_success() {
-        "flash"
-    } else {
-        "flash err"
-    };
     html(
         status,
-        frame(
+        page(
+            "message.html",
             title,
             session,
             None,
-            &format!(
-                "<h1>{}</h1><div class='{cls}' id='message'>{}</div>{back}",
-                esc(title),
-                esc(text)
-            ),
+            context! { text, back, ok => status.is_success() },
         ),
     )
 }
@@ -176,80 +144,46 @@ pub fn see_other(to: &str, cookie: Option<String>) -> Response {
 
 /// The review page's script: keyboard shortcuts over the proposal cards.
 /// Everything works without it; it only focuses and submits the forms.
-pub const APP_JS: &str = r#"(function () {
-  'use strict';
-  var cards = Array.prototype.slice.call(document.querySelectorAll('.proposal'));
-  var cur = -1;
-  function select(i) {
-    if (!cards.length) return;
-    i = Math.max(0, Math.min(cards.length - 1, i));
-    if (cur >= 0) cards[cur].classList.remove('cur');
-    cur = i;
-    cards[cur].classList.add('cur');
-    cards[cur].scrollIntoView({block: 'nearest'});
-  }
-  if (cards.length) select(0);
-  // JSON expected outputs are checked as they are typed.
-  Array.prototype.forEach.call(document.querySelectorAll('textarea[data-json]'), function (x) {
-    var note = x.parentNode.querySelector('.jsonstate');
-    function check() {
-      if (!note) return;
-      try { JSON.parse(x.value); note.textContent = 'valid JSON'; note.className = 'jsonstate b ok'; }
-      catch (err) { note.textContent = 'not valid JSON: ' + err.message; note.className = 'jsonstate b drifted'; }
-    }
-    x.addEventListener('input', check);
-    check();
-  });
-  document.addEventListener('keydown', function (e) {
-    if (e.ctrlKey || e.metaKey || e.altKey) return;
-    var t = e.target;
-    var typing = t && (t.tagName === 'TEXTAREA' || t.tagName === 'INPUT' || t.tagName === 'SELECT');
-    if (typing) {
-      if (e.key === 'Escape') t.blur();
-      return;
-    }
-    if (e.key === '/') {
-      var q = document.getElementById('search');
-      if (q) { q.focus(); e.preventDefault(); }
-      return;
-    }
-    if (cur < 0) return;
-    var card = cards[cur];
-    if (e.key === 'j') { select(cur + 1); e.preventDefault(); }
-    else if (e.key === 'k') { select(cur - 1); e.preventDefault(); }
-    else if (e.key === 'a') {
-      var f = card.querySelector('form.accept');
-      if (f) { f.submit(); e.preventDefault(); }
-    } else if (e.key === 'e') {
-      var x = card.querySelector('form.accept textarea');
-      if (x) { x.focus(); e.preventDefault(); }
-    } else if (e.key === 'r') {
-      var r = card.querySelector('form.reject input[name=reason]');
-      if (r) {
-        if (r.value.trim()) { r.form.submit(); } else { r.focus(); }
-        e.preventDefault();
-      }
-    } else if (e.key === 's') {
-      var k = card.querySelector('form.skip');
-      if (k) { k.submit(); e.preventDefault(); }
-    } else if (e.key === 'o') {
-      var l = card.querySelector('a.open');
-      if (l) { window.location = l.href; e.preventDefault(); }
-    }
-  });
-})();
-"#;
+pub const APP_JS: &str = include_str!("templates/app.js");
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn escaping_covers_markup_and_quotes() {
-        assert_eq!(
-            esc("<script>alert('x')</script> & \"y\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;y&quot;"
+    fn every_template_file_is_compiled_in() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/web/templates");
+        for f in std::fs::read_dir(dir).unwrap() {
+            let name = f.unwrap().file_name().into_string().unwrap();
+            if name != "app.js" {
+                assert!(
+                    SOURCES.iter().any(|(n, _)| *n == name),
+                    "{name} is not in SOURCES"
+                );
+            }
+        }
+        LazyLock::force(&TEMPLATES);
+    }
+
+    #[test]
+    fn every_template_compiles_and_a_message_escapes_its_text() {
+        let out = page(
+            "message.html",
+            "<t>",
+            None,
+            Some("<f>"),
+            context! { text => "<script>x</script>", back => "/review?a=1&b=2", ok => false },
         );
-        assert_eq!(qv("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+        assert!(
+            out.contains("<title>&lt;t&gt; — driftwatch</title>"),
+            "{out}"
+        );
+        assert!(out.contains("&lt;script&gt;x&lt;&#x2f;script&gt;"), "{out}");
+        assert!(
+            out.contains("<div class='flash' id='flash'>&lt;f&gt;</div>"),
+            "{out}"
+        );
+        assert!(out.contains("class='flash err'"), "{out}");
+        assert!(!out.contains("<script>x"), "{out}");
     }
 }

@@ -5,16 +5,18 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
+use minijinja::context;
+use serde::Serialize;
+
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 
 use super::auth::{local_path, Session};
-use super::cards::{proposal_card, same_output, CardContext};
-use super::exclusions::exclude_form;
-use super::gaps::{gaps_table, latest_gaps, num, pct, RECENT_RUNS};
-use super::pages::{esc, frame, html, message, see_other};
+use super::cards::{card_view, same_output, CardContext, CardView};
+use super::gaps::{gap_rows, latest_gaps, RECENT_RUNS};
+use super::pages::{html, message, page, see_other};
 use super::{require_action, require_view, shown, WebState};
 use crate::notify::ExamplesPolicy;
 use crate::review::{
@@ -84,66 +86,6 @@ async fn nearest_examples(
         }
     }
     Ok(out)
-}
-
-fn filters_form(q: &ReviewQuery, status: &str, jobs: &[String]) -> String {
-    let mut o = String::from("<form method='get' action='/review' class='filters card' id='filters'><label>job <select name='job'><option value=''>all</option>");
-    let job = nonempty(&q.job);
-    for j in jobs {
-        let _ = write!(
-            o,
-            "<option value='{0}'{1}>{0}</option>",
-            esc(j),
-            if Some(j.as_str()) == job {
-                " selected"
-            } else {
-                ""
-            }
-        );
-    }
-    o.push_str("</select></label><label>status <select name='status'>");
-    for s in ["pending", "accepted", "rejected", "all"] {
-        let _ = write!(
-            o,
-            "<option{}>{s}</option>",
-            if s == status { " selected" } else { "" }
-        );
-    }
-    let _ = write!(
-        o,
-        "</select></label><label>cluster <input type='text' name='cluster' size='4' value='{}'></label><label>run <input type='text' name='run' size='4' value='{}'></label><label>search <input type='search' name='q' id='search' size='24' value='{}' placeholder='text in input or output'></label><button type='submit'>Filter</button> <a href='/review'>clear</a></form>",
-        esc(nonempty(&q.cluster).unwrap_or("")),
-        esc(nonempty(&q.run).unwrap_or("")),
-        esc(nonempty(&q.q).unwrap_or(""))
-    );
-    o
-}
-
-fn bulk_forms(
-    s: &Session,
-    job: &str,
-    cluster: i64,
-    run: Option<i64>,
-    pending: usize,
-    next: &str,
-) -> String {
-    if !s.can_decide() || pending == 0 {
-        return String::new();
-    }
-    let run = run.map(|r| r.to_string()).unwrap_or_default();
-    format!(
-        "<div class='acts bulk'>\
-         <form method='post' action='/review/clusters/accept'><input type='hidden' name='csrf' value='{csrf}'><input type='hidden' name='next' value='{next}'>\
-         <input type='hidden' name='job' value='{job}'><input type='hidden' name='cluster' value='{cluster}'><input type='hidden' name='run' value='{run}'>\
-         <label class='muted'><input type='checkbox' name='confirm_output' value='1' required> their production outputs are correct as they are</label> \
-         <button type='submit' class='acc'>Accept all {pending} pending with their production outputs</button></form>\
-         <form method='post' action='/review/clusters/reject'><input type='hidden' name='csrf' value='{csrf}'><input type='hidden' name='next' value='{next}'>\
-         <input type='hidden' name='job' value='{job}'><input type='hidden' name='cluster' value='{cluster}'><input type='hidden' name='run' value='{run}'>\
-         <input type='text' name='reason' placeholder='reason for all' required><button type='submit' class='rej'>Reject all {pending} pending</button></form></div>",
-        csrf = esc(&s.csrf),
-        next = esc(next),
-        job = esc(job),
-    )
 }
 
 /// What the cards of one page show beyond the proposals: their traces, the
@@ -234,9 +176,18 @@ impl Contexts {
     }
 }
 
-/// "N of M decided (a accepted, r rejected)" for one job's gap (or every
-/// proposal when `scope` is `None`).
-fn progress_line(rows: &[ProgressRow], scope: Option<(&str, Option<i64>)>) -> String {
+/// Decided and pending counts for `macros.html`'s progress line.
+#[derive(Debug, Default, Serialize)]
+struct Progress {
+    accepted: i64,
+    rejected: i64,
+    pending: i64,
+    decided: i64,
+    total: i64,
+}
+
+/// The counts of one job's gap (or of every proposal when `scope` is `None`).
+fn progress(rows: &[ProgressRow], scope: Option<(&str, Option<i64>)>) -> Progress {
     let mine = |r: &&ProgressRow| scope.is_none_or(|(j, c)| r.job == j && r.cluster_id == c);
     let sum = |st: &str| {
         rows.iter()
@@ -245,24 +196,30 @@ fn progress_line(rows: &[ProgressRow], scope: Option<(&str, Option<i64>)>) -> St
             .map(|r| r.count)
             .sum::<i64>()
     };
-    let (acc, rej, pend) = (sum("accepted"), sum("rejected"), sum("pending"));
-    let total = acc + rej + pend;
-    format!(
-        "<p class='progress'><progress value='{}' max='{}'></progress> {} of {total} decided ({acc} accepted, {rej} rejected), {pend} pending</p>",
-        acc + rej,
-        total.max(1),
-        acc + rej
-    )
+    let (accepted, rejected, pending) = (sum("accepted"), sum("rejected"), sum("pending"));
+    Progress {
+        accepted,
+        rejected,
+        pending,
+        decided: accepted + rejected,
+        total: accepted + rejected + pending,
+    }
 }
 
-/// Overall progress and each reviewer's decisions.
-fn progress_card(rows: &[ProgressRow]) -> String {
+/// One reviewer's decisions.
+#[derive(Debug, Serialize)]
+struct ByReviewer<'a> {
+    who: &'a str,
+    accepted: i64,
+    rejected: i64,
+}
+
+/// Overall progress and each reviewer's decisions (`None` when nothing was
+/// ever proposed).
+fn progress_card(rows: &[ProgressRow]) -> Option<serde_json::Value> {
     if rows.is_empty() {
-        return String::new();
+        return None;
     }
-    let mut o =
-        String::from("<div class='card' id='progress'><h2 style='margin-top:0'>Progress</h2>");
-    o.push_str(&progress_line(rows, None));
     let mut by: std::collections::BTreeMap<&str, (i64, i64)> = Default::default();
     for r in rows {
         if let Some(who) = r.decided_by.as_deref() {
@@ -274,17 +231,15 @@ fn progress_card(rows: &[ProgressRow]) -> String {
             }
         }
     }
-    if !by.is_empty() {
-        o.push_str("<p class='muted'>By reviewer: ");
-        let parts: Vec<String> = by
-            .iter()
-            .map(|(who, (a, r))| format!("<b>{}</b> {a} accepted, {r} rejected", esc(who)))
-            .collect();
-        o.push_str(&parts.join("; "));
-        o.push_str("</p>");
-    }
-    o.push_str("</div>");
-    o
+    let by: Vec<ByReviewer> = by
+        .into_iter()
+        .map(|(who, (accepted, rejected))| ByReviewer {
+            who,
+            accepted,
+            rejected,
+        })
+        .collect();
+    Some(serde_json::json!({ "all": progress(rows, None), "by": by }))
 }
 
 fn internal(e: impl std::fmt::Display, s: Option<&Session>) -> Response {
@@ -363,7 +318,7 @@ pub async fn index(
                 && p.ensemble_status.as_deref() == Some("agrees")
         })
         .count();
-    let progress = match st.store.review_progress(job.as_deref()).await {
+    let progress_rows = match st.store.review_progress(job.as_deref()).await {
         Ok(p) => p,
         Err(e) => return internal(e, Some(&s)),
     };
@@ -394,11 +349,7 @@ pub async fn index(
     job_names.sort();
     job_names.dedup();
 
-    let mut body = String::from(
-        "<h1>Review proposals</h1><p class='muted'><a href='/review/exclusions'>Excluded topics</a></p>",
-    );
-    body.push_str(&filters_form(&q, status_name, &job_names));
-    match (cluster, job.as_deref()) {
+    let cluster_card = match (cluster, job.as_deref()) {
         (Some(c), Some(j)) => {
             let gap = gaps
                 .iter()
@@ -407,81 +358,63 @@ pub async fn index(
                 .iter()
                 .filter(|p| p.status == ProposalStatus::Pending.as_str())
                 .count();
-            let _ = write!(
-                body,
-                "<div class='card' id='cluster'><h2 style='margin-top:0'>Cluster {c}: {}</h2>",
-                esc(gap
-                    .map(|g| g.label.as_str())
-                    .filter(|l| !l.is_empty())
-                    .unwrap_or("(no label)"))
-            );
-            if let Some(g) = gap {
-                let _ = write!(
-                    body,
-                    "<p>job <b>{}</b>, run <a href='/runs/{}'>{}</a>: {} production traces, {} golden, {} uncovered (coverage {}), gap score {} (ratio {}).</p>",
-                    esc(&g.job), g.run_id, g.run_id, g.production, g.golden, g.uncovered, pct(g.coverage()), num(g.gap_lower), num(g.gap_ratio)
-                );
-                for e in &g.examples {
-                    let _ = write!(body, "<pre class='tx'>{}</pre>", esc(e));
-                }
-            }
-            if let Some(x) = gap.and_then(|g| g.excluded.as_deref()) {
-                let _ = write!(body, "<p class='b excluded'>{}</p>", esc(x));
-            }
-            body.push_str(&bulk_forms(
-                &s,
-                j,
-                c,
-                run.or(gap.map(|g| g.run_id)),
+            Some(context! {
+                id => c,
+                label => gap.map(|g| g.label.as_str()).filter(|l| !l.is_empty()).unwrap_or("(no label)"),
+                gap => gap.map(|g| gap_rows(std::slice::from_ref(g)).pop()),
                 pending,
-                here,
-            ));
-            body.push_str(&ensemble_form(&s, j, Some(c), agreed, here));
-            body.push_str(&exclude_form(&s, j, Some(c), None, here));
-            body.push_str(&progress_line(&progress, Some((j, Some(c)))));
-            body.push_str("</div>");
+                run => run.or(gap.map(|g| g.run_id)),
+                progress => progress(&progress_rows, Some((j, Some(c)))),
+            })
         }
-        (_, job_name) => {
-            if let Some(j) = job_name {
-                body.push_str(&ensemble_form(&s, j, None, agreed, here));
-            }
-            body.push_str(&progress_card(&progress));
-            body.push_str(&gaps_table(&gaps, &jobs));
-        }
-    }
-    let _ = write!(
-        body,
-        "<h2>Proposals — {status_name}{}</h2>",
-        if more {
-            format!(" (first {PAGE})")
-        } else {
-            format!(" ({})", ps.len())
-        }
-    );
-    if s.can_decide() {
-        body.push_str("<p class='muted'>Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous, <kbd>e</kbd> edit the expected output, <kbd>a</kbd> accept it (the production output unchanged only with its box ticked), <kbd>r</kbd> reject (type a reason, Enter), <kbd>s</kbd> skip, <kbd>o</kbd> open, <kbd>/</kbd> search, <kbd>Esc</kbd> leave a field.</p>");
-    } else {
-        body.push_str("<p class='muted'>Read-only: signed in with a viewer token.</p>");
-    }
-    if ps.is_empty() {
-        body.push_str("<p id='empty'>No proposals match.</p>");
-    }
-    for p in &ps {
-        let g = p
-            .nearest_golden_id
-            .and_then(|g| nearest.get(&g))
-            .map(|g| NearestGolden {
-                id: g.id,
-                input: g.input.clone(),
-                expected_output: g.expected_output.clone(),
-                similarity: p.nearest_golden_similarity,
-                archived: g.archived,
-            });
-        body.push_str(&proposal_card(p, &cx.of(p, g), &s, here));
-    }
+        _ => None,
+    };
+    let cards: Vec<CardView> = ps
+        .iter()
+        .map(|p| {
+            let g = p
+                .nearest_golden_id
+                .and_then(|g| nearest.get(&g))
+                .map(|g| NearestGolden {
+                    id: g.id,
+                    input: g.input.clone(),
+                    expected_output: g.expected_output.clone(),
+                    similarity: p.nearest_golden_similarity,
+                    archived: g.archived,
+                });
+            card_view(p, &cx.of(p, g), &s)
+        })
+        .collect();
+    let page_ctx = context! {
+        q => context! {
+            cluster => nonempty(&q.cluster).unwrap_or(""),
+            run => nonempty(&q.run).unwrap_or(""),
+            q => nonempty(&q.q).unwrap_or(""),
+        },
+        jobs => job_names,
+        job,
+        status => status_name,
+        cluster => cluster_card,
+        can_decide => s.can_decide(),
+        agreed,
+        csrf => &s.csrf,
+        next => here,
+        progress => progress_card(&progress_rows),
+        gaps => gap_rows(&gaps),
+        jobs_coverage => jobs,
+        more,
+        page => PAGE,
+        cards,
+    };
     html(
         StatusCode::OK,
-        frame("Review", Some(&s), flash.as_deref(), &body),
+        page(
+            "review.html",
+            "Review",
+            Some(&s),
+            flash.as_deref(),
+            page_ctx,
+        ),
     )
 }
 
@@ -527,33 +460,32 @@ pub async fn show(
         Err(e) => return internal(e, Some(&s)),
     };
     let next = format!("/review/proposals/{id}");
-    let mut body = format!("<h1>Proposal #{id}</h1>");
-    body.push_str(&proposal_card(
+    let c = card_view(
         &d.proposal,
         &cx.of(&d.proposal, d.nearest_golden.clone()),
         &s,
-        &next,
-    ));
-    if d.proposal.cluster_id.is_some() {
-        let _ = write!(
-            body,
-            "<h2>Other proposals of this cluster ({})</h2><table>",
-            d.siblings.len()
-        );
-        for p in &d.siblings {
-            let _ = write!(
-                body,
-                "<tr><td><a href='/review/proposals/{0}'>#{0}</a></td><td><span class='b {1}'>{1}</span></td><td>{2}</td></tr>",
-                p.id,
-                esc(&p.status),
-                esc(&crate::text::truncate(&p.input, 120))
-            );
-        }
-        body.push_str("</table>");
-    }
+    );
+    let siblings: Option<Vec<_>> = d.proposal.cluster_id.map(|_| {
+        d.siblings
+            .iter()
+            .map(|p| {
+                context! {
+                    id => p.id,
+                    status => &p.status,
+                    input => crate::text::truncate(&p.input, 120),
+                }
+            })
+            .collect()
+    });
     html(
         StatusCode::OK,
-        frame(&format!("Proposal {id}"), Some(&s), flash.as_deref(), &body),
+        page(
+            "proposal.html",
+            &format!("Proposal {id}"),
+            Some(&s),
+            flash.as_deref(),
+            context! { c, siblings, csrf => &s.csrf, next },
+        ),
     )
 }
 
@@ -710,31 +642,6 @@ pub async fn accept_one(
     }
     let r = review::accept(&st.store, &Selection::Ids(vec![id]), expected, &s.name).await;
     outcome(&st, &headers, &s, r, next)
-}
-
-/// The bulk form for proposals the LLM ensemble agreed on (of one gap, or of
-/// the whole job); empty when there are none or the session may not decide.
-fn ensemble_form(
-    s: &Session,
-    job: &str,
-    cluster: Option<i64>,
-    agreed: usize,
-    next: &str,
-) -> String {
-    if !s.can_decide() || agreed == 0 {
-        return String::new();
-    }
-    format!(
-        "<form method='post' class='ensemble-accept' action='/review/ensemble/accept'>\
-         <input type='hidden' name='csrf' value='{csrf}'><input type='hidden' name='next' value='{next}'>\
-         <input type='hidden' name='job' value='{job}'><input type='hidden' name='cluster' value='{cluster}'>\
-         <button type='submit' class='acc'>Accept the {agreed} ensemble-agreed proposals{scope} with their agreed outputs</button></form>",
-        csrf = esc(&s.csrf),
-        next = esc(next),
-        job = esc(job),
-        cluster = cluster.map(|c| c.to_string()).unwrap_or_default(),
-        scope = if cluster.is_some() { " of this gap" } else { " listed" },
-    )
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -2,14 +2,14 @@
 //! rendered by `report::render` exactly as `driftwatch report ID --format html`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
-use serde::Deserialize;
+use minijinja::context;
+use serde::{Deserialize, Serialize};
 
-use super::pages::{esc, frame, html, message, qv};
+use super::pages::{fragment, html, message, page};
 use super::{require_view, WebState};
 use crate::store::{Run, RunFilter, RunStatus, StoreError};
 
@@ -22,22 +22,41 @@ pub struct RunsQuery {
     job: Option<String>,
 }
 
-/// The badge of a run: its verdict when it finished, else its status.
-fn badge(r: &Run) -> String {
-    let s = r.summary.as_ref();
-    match r.status {
-        RunStatus::Succeeded => {
-            let drifted = s.map_or(0, |s| s.drifted);
-            let gaps = s
-                .and_then(|s| s.semantic.as_ref())
-                .map_or(0, |sem| sem.gap_clusters);
-            if drifted > 0 || gaps > 0 {
-                format!("<span class='b drifted'>drifted: {drifted} metrics, {gaps} gaps</span>")
-            } else {
-                "<span class='b ok'>ok</span>".into()
-            }
-        }
-        st => format!("<span class='b {0}'>{0}</span>", st.as_str()),
+/// One row of `runs.html`: the verdict badge (drifted with counts, ok, or the
+/// status of a run that did not finish) and the summary's numbers.
+#[derive(Debug, Serialize)]
+struct RunRow<'a> {
+    id: i64,
+    started: String,
+    /// Drifted metrics and gaps, when the run finished with any.
+    drifted: Option<(u64, u64)>,
+    ok: bool,
+    status: &'a str,
+    golden: &'a str,
+    version: String,
+    sampled: String,
+    coverage: Option<f64>,
+    proposals: Option<u64>,
+}
+
+fn run_row(r: &Run) -> RunRow<'_> {
+    let sm = r.summary.as_ref();
+    let sem = sm.and_then(|s| s.semantic.as_ref());
+    let finished = r.status == RunStatus::Succeeded;
+    let drifted = sm.map_or(0, |s| s.drifted);
+    let gaps = sem.map_or(0, |sem| sem.gap_clusters);
+    let flagged = finished && (drifted > 0 || gaps > 0);
+    RunRow {
+        id: r.id,
+        started: r.started_at.format("%Y-%m-%d %H:%M").to_string(),
+        drifted: flagged.then_some((drifted, gaps)),
+        ok: finished && !flagged,
+        status: r.status.as_str(),
+        golden: sm.map_or("-", |s| s.golden_set.as_str()),
+        version: sm.map_or_else(|| "-".into(), |s| s.golden_version.to_string()),
+        sampled: sm.map_or_else(|| "-".into(), |s| s.sampled.to_string()),
+        coverage: sem.and_then(|s| s.coverage),
+        proposals: sem.map(|s| s.proposals),
     }
 }
 
@@ -77,36 +96,16 @@ pub async fn index(
     for r in &runs {
         by_job.entry(r.job.as_str()).or_default().push(r);
     }
-    let mut body = String::from("<h1>Runs</h1>");
-    if by_job.is_empty() {
-        body.push_str("<p>No runs yet.</p>");
-    }
-    for (job, runs) in by_job {
-        let _ = write!(
-            body,
-            "<h2>job <a href='/runs?job={}'>{}</a></h2><table class='runs'><tr><th>run</th><th>started (UTC)</th><th>verdict</th><th>golden</th><th>sampled</th><th>coverage</th><th>proposals</th></tr>",
-            esc(&qv(job)),
-            esc(job)
-        );
-        for r in runs {
-            let sm = r.summary.as_ref();
-            let sem = sm.and_then(|s| s.semantic.as_ref());
-            let _ = write!(
-                body,
-                "<tr><td><a href='/runs/{0}'>run {0}</a></td><td>{1}</td><td>{2}</td><td>{3} v{4}</td><td>{5}</td><td>{6}</td><td>{7}</td></tr>",
-                r.id,
-                r.started_at.format("%Y-%m-%d %H:%M"),
-                badge(r),
-                esc(sm.map_or("-", |s| s.golden_set.as_str())),
-                sm.map(|s| s.golden_version.to_string()).unwrap_or_else(|| "-".into()),
-                sm.map(|s| s.sampled.to_string()).unwrap_or_else(|| "-".into()),
-                sem.and_then(|s| s.coverage).map(|c| format!("{:.0}%", c * 100.0)).unwrap_or_else(|| "-".into()),
-                sem.map(|s| s.proposals).map(|p| format!("<a href='/review?job={}&amp;run={}&amp;status=all'>{p}</a>", esc(&qv(job)), r.id)).unwrap_or_else(|| "-".into()),
-            );
-        }
-        body.push_str("</table>");
-    }
-    html(StatusCode::OK, frame("Runs", Some(&s), None, &body))
+    let jobs: Vec<_> = by_job
+        .into_iter()
+        .map(|(job, runs)| {
+            context! { job, runs => runs.into_iter().map(run_row).collect::<Vec<_>>() }
+        })
+        .collect();
+    html(
+        StatusCode::OK,
+        page("runs.html", "Runs", Some(&s), None, context! { jobs }),
+    )
 }
 
 /// `GET /runs/ID`: the HTML report, with a link back to the pages.
@@ -148,11 +147,8 @@ pub async fn show(
     };
     crate::report::restrict_examples(st.examples_for(&s), &mut run, &mut findings);
     let report = crate::report::render(crate::report::Format::Html, &run, &findings);
-    let nav = format!(
-        "<p style='font-size:13px'><a href='/runs'>← runs</a> · <a href='/review?job={}'>review proposals of {}</a></p>",
-        esc(&qv(&run.job)),
-        esc(&run.job)
-    );
+    // Both parts are rendered templates: the report and the links back.
+    let nav = fragment("run_nav.html", context! { job => &run.job });
     let page = match report.find("<body>") {
         Some(i) => format!("{}{nav}{}", &report[..i + 6], &report[i + 6..]),
         None => report,

@@ -639,9 +639,13 @@ async fn web_pages_escape_production_text_and_rank_gaps() {
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("<script>alert"), "script tag escaped");
     assert!(!page.body.contains("<img src=x"), "output escaped");
-    assert!(page
-        .body
-        .contains("&lt;script&gt;alert(&#39;xss&#39;)&lt;/script&gt;"));
+    // minijinja's escaper: quotes and slashes as hexadecimal references.
+    assert!(
+        page.body
+            .contains("&lt;script&gt;alert(&#x27;xss&#x27;)&lt;&#x2f;script&gt;"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("&lt;img src=x onerror=alert(1)&gt;"));
     // Gap clusters ranked by gap score: refund (0.88) before invoice (0.41);
     // the covered cluster is not listed.
