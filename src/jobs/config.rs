@@ -65,12 +65,13 @@ pub struct JobConfig {
     /// Token counter: "o200k_base", "cl100k_base" or "file:/path/tokenizer.json".
     #[serde(default)]
     pub tokenizer: TokenizerSpec,
-    /// Detect language of inputs/outputs (whatlang; the slowest metric).
+    /// Detect language of inputs/outputs (whichlang, 16 languages).
     #[serde(default = "default_true")]
     pub language_detection: bool,
-    /// Language is detected on at most this many sampled traces per side.
-    #[serde(default = "default_language_sample")]
-    pub language_sample: usize,
+    /// No longer used (a run logs a warning): language is detected on every
+    /// trace since whichlang made it cheap. Accepted so configs keep loading.
+    #[serde(default)]
+    pub language_sample: Option<usize>,
     /// Compare latency, tokens, cost, error and negative-feedback rates against the previous window.
     #[serde(default = "default_true")]
     pub operational: bool,
@@ -118,9 +119,6 @@ fn default_golden_set() -> String {
 }
 fn default_true() -> bool {
     true
-}
-fn default_language_sample() -> usize {
-    2000
 }
 fn default_alpha() -> f64 {
     0.05
@@ -186,7 +184,7 @@ pub struct JobSpec {
     pub expectations: ExpectationsSource,
     pub tokenizer: TokenizerSpec,
     pub language_detection: bool,
-    pub language_sample: usize,
+    pub language_sample: Option<usize>,
     pub operational: bool,
     pub alpha: f64,
     pub min_samples: usize,
@@ -319,7 +317,7 @@ impl JobConfig {
             input_regex: None,
             tokenizer: TokenizerSpec::default(),
             language_detection: true,
-            language_sample: default_language_sample(),
+            language_sample: None,
             operational: true,
             alpha: default_alpha(),
             min_samples: default_min_samples(),

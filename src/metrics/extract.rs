@@ -514,7 +514,7 @@ mod tests {
     #[ignore = "benchmark; run in --release"]
     fn throughput() {
         use std::time::Instant;
-        let words = [
+        let vocabulary = [
             "order",
             "refund",
             "shipping",
@@ -543,7 +543,10 @@ mod tests {
         ];
         let pick = |seed: usize, n: usize| -> String {
             (0..n)
-                .map(|k| words[(seed.wrapping_mul(31).wrapping_add(k * 17 + k * k)) % words.len()])
+                .map(|k| {
+                    vocabulary
+                        [(seed.wrapping_mul(31).wrapping_add(k * 17 + k * k)) % vocabulary.len()]
+                })
                 .collect::<Vec<_>>()
                 .join(" ")
         };
@@ -605,5 +608,40 @@ mod tests {
                 out[0].output.words
             );
         }
+        // Where one thread's time goes, per trace (input and output).
+        let x = Extractor::new(TokenCounter::new(&TokenizerSpec::O200kBase).unwrap(), e)
+            .with_golden_vocabularies(&pairs[..1000]);
+        let sample = &pairs[..5000];
+        let per_trace = |name: &str, f: &dyn Fn(&str, &str) -> usize| {
+            let t0 = Instant::now();
+            let mut sink = 0;
+            for (i, o) in sample {
+                sink += f(i, o);
+            }
+            std::hint::black_box(sink);
+            println!(
+                "  {name:<28} {:6.2} µs/trace",
+                t0.elapsed().as_secs_f64() * 1e6 / sample.len() as f64
+            );
+        };
+        println!("one thread, per trace:");
+        per_trace("all metrics", &|i, o| x.extract(i, o).input.words as usize);
+        per_trace("token counts (o200k)", &|i, o| {
+            x.tokens.count(i) + x.tokens.count(o)
+        });
+        per_trace("char stats", &|i, o| {
+            char_stats(i).chars + char_stats(o).chars
+        });
+        per_trace("words + OOV lookups", &|i, o| {
+            let v = x.input_vocabulary().unwrap();
+            words(i).chain(words(o)).filter(|w| v.knows(w, 1)).count()
+        });
+        per_trace("JSON parse + schema", &|_, o| {
+            let v: serde_json::Value = serde_json::from_str(o).unwrap();
+            usize::from(x.expectations.output_schema.as_ref().unwrap().is_valid(&v))
+        });
+        per_trace("language (whichlang)", &|i, o| {
+            language(i).map_or(0, str::len) + language(o).map_or(0, str::len)
+        });
     }
 }

@@ -19,8 +19,62 @@ static WORD_RE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Iterates the words of `text` (see [`WORD_RE`]), as they appear (not
 /// lowercased).
-pub(crate) fn words(text: &str) -> impl Iterator<Item = &str> {
-    WORD_RE.find_iter(text).map(|m| m.as_str())
+///
+/// An ASCII text (most traffic) is split by a byte scanner that gives the same
+/// words as the regex (tested against it), about four times faster; any other
+/// text goes through the regex.
+pub(crate) fn words(text: &str) -> Words<'_> {
+    if text.is_ascii() {
+        Words::Ascii { text, at: 0 }
+    } else {
+        Words::Unicode(WORD_RE.find_iter(text))
+    }
+}
+
+/// The iterator of [`words`].
+pub(crate) enum Words<'a> {
+    Ascii { text: &'a str, at: usize },
+    Unicode(regex::Matches<'static, 'a>),
+}
+
+/// `[\p{L}\p{M}\p{N}_]` restricted to ASCII.
+fn ascii_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        match self {
+            Words::Unicode(m) => m.next().map(|m| m.as_str()),
+            Words::Ascii { text, at } => {
+                let b = text.as_bytes();
+                let mut i = *at;
+                while i < b.len() && !ascii_word_byte(b[i]) {
+                    i += 1;
+                }
+                if i == b.len() {
+                    *at = i;
+                    return None;
+                }
+                let start = i;
+                loop {
+                    while i < b.len() && ascii_word_byte(b[i]) {
+                        i += 1;
+                    }
+                    // An internal apostrophe joins two runs (`don't`).
+                    if i + 1 < b.len() && b[i] == b'\'' && ascii_word_byte(b[i + 1]) {
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                *at = i;
+                Some(&text[start..i])
+            }
+        }
+    }
 }
 
 /// Character-class counts from one pass over a text.
@@ -61,14 +115,24 @@ pub(crate) fn char_stats(text: &str) -> CharStats {
 }
 
 /// Texts shorter than this (in non-whitespace-trimmed chars) get no language:
-/// whatlang is unreliable on them anyway, and skipping saves time.
+/// a character n-gram guess on a few words is noise.
 pub(crate) const MIN_LANGUAGE_CHARS: usize = 20;
 /// Only the first this-many bytes are used for language detection: accuracy
-/// has long plateaued by then and whatlang's cost is linear in length.
-pub(crate) const MAX_LANGUAGE_BYTES: usize = 1024;
+/// has long plateaued by then (whichlang is right on 97 % of real messages of
+/// 40–250 characters) and the cost is linear in length.
+pub(crate) const MAX_LANGUAGE_BYTES: usize = 256;
 
-/// ISO 639-3 code of the text's language, or `None` when the text is short
-/// or whatlang's guess is not reliable.
+/// ISO 639-3 code of the text's language (`None` when the text is short).
+///
+/// whichlang (Quickwit's detector: hashed character n-grams and a linear
+/// model over 16 languages) rather than whatlang: measured on 32,000 real
+/// English queries it runs at ≈ 1.7M texts/s against whatlang's ≈ 15k/s on one
+/// core, and labels 99.7 % of them English where whatlang calls 76 % of them
+/// unreliable; on real translated messages in its 16 languages it is right
+/// 97 % of the time (whatlang: 57 %, 41 % unreliable). A text in another
+/// language gets the nearest of the 16 (English for 6.5 % of such texts), so a
+/// shift away from English still shows, under a neighbour's name
+/// (BENCHMARKS.md, "Language detection").
 pub(crate) fn language(text: &str) -> Option<&'static str> {
     let text = text.trim();
     let text = truncate_at_char_boundary(text, MAX_LANGUAGE_BYTES);
@@ -76,8 +140,7 @@ pub(crate) fn language(text: &str) -> Option<&'static str> {
     if text.len() < MIN_LANGUAGE_CHARS || text.chars().count() < MIN_LANGUAGE_CHARS {
         return None;
     }
-    let info = whatlang::detect(text)?;
-    info.is_reliable().then(|| info.lang().code())
+    Some(whichlang::detect_language(text).three_letter_code())
 }
 
 fn truncate_at_char_boundary(text: &str, max: usize) -> &str {
@@ -177,6 +240,46 @@ impl<'de> Visitor<'de> for CollectStrings<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ascii_word_scanner_splits_as_the_regex_does() {
+        let regex = |t: &str| -> Vec<String> {
+            WORD_RE
+                .find_iter(t)
+                .map(|m| m.as_str().to_string())
+                .collect()
+        };
+        let fixed = [
+            "Don't stop: it's 3'o clock, isn't it? 'quoted' x' 'y don''t",
+            "{\"answer\": \"Send it back.\", \"confidence\": 0.7, \"intent\": \"refund\"}",
+            "snake_case_word, e-mail, C++ & C#; 1,000.50 USD -- rock'n'roll''",
+            "",
+            "   ",
+            "'",
+            "a'",
+            "'a",
+        ];
+        for t in fixed {
+            let ours: Vec<&str> = words(t).collect();
+            assert_eq!(ours, regex(t), "{t:?}");
+        }
+        // Random ASCII over an alphabet rich in separators and apostrophes.
+        let alphabet = b"ab_Z09' '.,-\"{}:\t\n";
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..5000 {
+            let n = (state >> 59) as usize + 1;
+            let t: String = (0..n)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    alphabet[(state >> 33) as usize % alphabet.len()] as char
+                })
+                .collect();
+            let ours: Vec<&str> = words(&t).collect();
+            assert_eq!(ours, regex(&t), "{t:?}");
+        }
+    }
 
     fn ws(text: &str) -> Vec<&str> {
         words(text).collect()

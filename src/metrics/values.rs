@@ -27,8 +27,8 @@ pub struct TextMetrics {
     pub schema_valid: Option<bool>,
     /// When a regex is set for this side: whether it matches the whole text.
     pub regex_match: Option<bool>,
-    /// whatlang ISO 639-3 code; `None` when the text is shorter than 20
-    /// chars or the detection is unreliable. For valid JSON outputs it is
+    /// ISO 639-3 code of one of whichlang's 16 languages; `None` when the
+    /// text is shorter than 20 chars. For valid JSON outputs it is
     /// detected on the document's string values, not on the raw JSON.
     #[serde(deserialize_with = "deserialize_language")]
     pub language: Option<LanguageCode>,
@@ -41,7 +41,7 @@ pub struct TextMetrics {
     pub oov_rate: Option<f32>,
 }
 
-/// A whatlang ISO 639-3 language code such as `"eng"`. (An alias, which
+/// An ISO 639-3 language code such as `"eng"`. (An alias, which
 /// also keeps serde's derive from demanding `'de: 'static`.)
 pub type LanguageCode = &'static str;
 
@@ -52,15 +52,18 @@ pub struct TraceMetrics {
     pub output: TextMetrics,
 }
 
-/// Maps a stored language code back to whatlang's `&'static str` (unknown
-/// codes become `None`).
+/// Maps a stored language code back to its `&'static str` (unknown codes
+/// become `None`).
 fn deserialize_language<'de, D: Deserializer<'de>>(d: D) -> Result<Option<LanguageCode>, D::Error> {
     let code = Option::<String>::deserialize(d)?;
     Ok(code.and_then(|c| language_code(&c)))
 }
 
-/// The `&'static` whatlang ISO 639-3 code equal to `code`, if whatlang knows
-/// it (for turning stored codes back into [`TextMetrics::language`]).
+/// The `&'static` ISO 639-3 code equal to `code`, if the detector knows it
+/// (for turning stored codes back into [`TextMetrics::language`]).
 pub fn language_code(code: &str) -> Option<LanguageCode> {
-    whatlang::Lang::from_code(code).map(|lang| lang.code())
+    whichlang::LANGUAGES
+        .iter()
+        .map(|l| l.three_letter_code())
+        .find(|c| *c == code)
 }

@@ -14,8 +14,10 @@ use super::text::words;
 /// has it).
 #[derive(Debug, Clone, Default)]
 pub struct Vocabulary {
-    /// Document frequency of each lowercased word.
-    doc_freq: HashMap<Box<str>, u32>,
+    /// Document frequency of each lowercased word (foldhash: the lookup is
+    /// per word of every measured text; no untrusted party chooses the keys
+    /// of a table built from the golden set).
+    doc_freq: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
     documents: usize,
 }
 
@@ -73,7 +75,23 @@ impl Vocabulary {
     }
 
     fn doc_freq(&self, word: &str) -> u32 {
-        let hit = if word.chars().any(char::is_uppercase) {
+        let hit = if word.is_ascii() {
+            if word.bytes().any(|b| b.is_ascii_uppercase()) {
+                // Short ASCII words are lowercased on the stack.
+                let mut buf = [0u8; 32];
+                match buf.get_mut(..word.len()) {
+                    Some(lower) => {
+                        lower.copy_from_slice(word.as_bytes());
+                        lower.make_ascii_lowercase();
+                        self.doc_freq
+                            .get(std::str::from_utf8(lower).unwrap_or_default())
+                    }
+                    None => self.doc_freq.get(word.to_ascii_lowercase().as_str()),
+                }
+            } else {
+                self.doc_freq.get(word)
+            }
+        } else if word.chars().any(char::is_uppercase) {
             self.doc_freq.get(word.to_lowercase().as_str())
         } else {
             self.doc_freq.get(word)

@@ -44,7 +44,6 @@ async fn bench_tests_on_exported_columns_decides_like_the_run() {
     let mut j = JobConfig::adhoc("t", "g");
     j.window = "3d".parse().unwrap();
     j.output_format = Some(OutputFormat::Json);
-    j.language_sample = 500;
     j.semantic.enabled = false;
     j.operational = false;
     let spec = j.check("t", std::path::Path::new(".")).unwrap();

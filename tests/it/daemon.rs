@@ -404,10 +404,7 @@ async fn sigterm_during_a_run_leaves_no_half_written_run() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&db.url, free_addr(), "a", "")
         .replace("sample_size = 200", "sample_size = 30000")
-        .replace(
-            "language_detection = false",
-            "language_detection = true\nlanguage_sample = 30000",
-        )
+        .replace("language_detection = false", "language_detection = true")
         .replace("shutdown_grace = \"1s\"", "shutdown_grace = \"0s\"");
     let mut d = Daemon::start(dir.path(), "a", &cfg, &[]);
     d.ready().await;

@@ -65,7 +65,7 @@ pub(super) async fn attach_examples(
 type Picks = Vec<(usize, Side, Vec<(usize, Value)>)>;
 
 /// `rows` holds the metrics but language, `lang_rows` the language metrics of
-/// the language-detected prefix of the sample.
+/// every row of the sample (the same rows, in their own table).
 fn pick_examples(
     findings: &[Finding],
     metrics: &[MetricId],
@@ -131,8 +131,7 @@ fn pick_examples(
                         .max_by(|a, b| a.1.total_cmp(&b.1))
                         .map(|(k, _)| k)
                 });
-                // The rows the language test used, i.e. the
-                // language-detected prefix of the sample.
+                // The rows the language test used: every row.
                 if let Some(cat) = grown {
                     for i in 0..lang_rows.len() {
                         if lang_rows.category_at(*m, i) == Some(cat.as_str()) {

@@ -23,15 +23,15 @@ use crate::metrics::{Extractor, MetricId, MetricKind, MetricTable, TokenCounter,
 use crate::store::{Finding, FindingKind, OutputFormatSummary, Store, StoreError, Trace};
 
 /// Bumped when metric definitions change, so stored profiles are recomputed.
-const PROFILE_VERSION: &str = "metrics-v1";
+const PROFILE_VERSION: &str = "metrics-v2";
 
 pub(super) fn settings_hash(
     spec: &JobSpec,
     expectations: &super::super::config::ExpectationsSource,
 ) -> String {
     let s = format!(
-        "{PROFILE_VERSION}|{:?}|{}|{}|{}",
-        expectations, spec.tokenizer, spec.language_detection, spec.language_sample
+        "{PROFILE_VERSION}|{:?}|{}|{}",
+        expectations, spec.tokenizer, spec.language_detection
     );
     crate::store::content_hash(&s)[..16].to_string()
 }
@@ -75,8 +75,8 @@ pub(super) struct Sample {
     pub ids: Vec<i64>,
     /// The metrics other than language, by column.
     pub rows: MetricTable,
-    /// The language metrics of the rows measured with language detection (a
-    /// prefix of the sample).
+    /// The language metrics of every row (a table of their own: the
+    /// language metrics are categorical).
     pub lang_rows: MetricTable,
     /// Filled when the operational comparison is on.
     pub op: Vec<OpValues>,
@@ -84,13 +84,11 @@ pub(super) struct Sample {
     pub traces: Vec<Trace>,
 }
 
-/// Extractors of a run: without and (optionally) with language detection, and
-/// how many leading rows get language detection.
+/// The extractor of a run (detecting language on every row when the job
+/// does) and the metrics of each table.
 #[derive(Clone)]
 pub(super) struct Extractors {
     pub plain: Arc<Extractor>,
-    pub lang: Option<Arc<Extractor>>,
-    pub lang_n: usize,
     /// The tested metrics measured by `plain` (all but language).
     pub plain_metrics: Vec<MetricId>,
     /// The tested language metrics, measured by `lang`.
@@ -128,28 +126,19 @@ pub(super) async fn stream_sample(
         None => None,
     };
     while let Some(batch) = next.take() {
-        let offset = out.ids.len();
         let ex = ex.clone();
         let work = tokio::task::spawn_blocking(move || {
-            let (rows, lang_rows) = match &ex {
+            let rows = match &ex {
                 Some(ex) => {
                     let pairs: Vec<(&str, &str)> = batch
                         .iter()
                         .map(|t| (t.input.as_str(), t.output.as_str()))
                         .collect();
-                    let rows = ex.plain.extract_all(&pairs);
-                    let lang_rows = match &ex.lang {
-                        Some(l) => {
-                            let m = ex.lang_n.saturating_sub(offset).min(pairs.len());
-                            l.extract_all(&pairs[..m])
-                        }
-                        None => Vec::new(),
-                    };
-                    (rows, lang_rows)
+                    ex.plain.extract_all(&pairs)
                 }
-                None => (Vec::new(), Vec::new()),
+                None => Vec::new(),
             };
-            (batch, rows, lang_rows)
+            (batch, rows)
         });
         let fetch = async {
             match chunks.next() {
@@ -158,11 +147,11 @@ pub(super) async fn stream_sample(
             }
         };
         let (done, fetched) = tokio::join!(work, fetch);
-        let (batch, rows, lang_rows) = done.map_err(|e| JobError::Internal(e.to_string()))?;
+        let (batch, rows) = done.map_err(|e| JobError::Internal(e.to_string()))?;
         next = fetched?;
         out.ids.extend(batch.iter().map(|t| t.id));
         out.rows.extend(&rows);
-        out.lang_rows.extend(&lang_rows);
+        out.lang_rows.extend(&rows);
         if keep_op {
             out.op.extend(batch.iter().map(OpValues::of));
         }
@@ -287,11 +276,9 @@ pub(super) async fn measure_golden(
     let ex = ex.clone();
     fold_golden_pages(store, set, version, init, move |g, page| {
         let pairs: Vec<(&str, &str)> = page.iter().map(|p| (p.1.as_str(), p.2.as_str())).collect();
-        g.rows.extend(&ex.plain.extract_golden_all(&pairs));
-        if let Some(l) = &ex.lang {
-            let m = ex.lang_n.saturating_sub(g.ids.len()).min(pairs.len());
-            g.lang_rows.extend(&l.extract_golden_all(&pairs[..m]));
-        }
+        let rows = ex.plain.extract_golden_all(&pairs);
+        g.rows.extend(&rows);
+        g.lang_rows.extend(&rows);
         g.ids.extend(page.iter().map(|p| p.0));
     })
     .await
@@ -368,19 +355,21 @@ pub(super) async fn prepare_reference(
         return Err(JobError::NoGolden(spec.golden_set.clone()));
     }
     log_memory("vocabularies");
+    if let Some(n) = spec.language_sample {
+        tracing::warn!(
+            message = "`language_sample` is no longer used: language is detected on every trace.",
+            job = %spec.name,
+            language_sample = n
+        );
+    }
     let extractor = Extractor::new(tokens, expectations)
-        .with_language_detection(false)
+        .with_language_detection(spec.language_detection)
         .with_vocabularies(Some(input_vocab), Some(output_vocab));
-    let lang = spec
-        .language_detection
-        .then(|| extractor.clone().with_language_detection(true));
-    let metrics: Vec<MetricId> = lang.as_ref().unwrap_or(&extractor).applicable_metrics();
+    let metrics: Vec<MetricId> = extractor.applicable_metrics();
     let (lang_metrics, plain_metrics): (Vec<MetricId>, Vec<MetricId>) =
         metrics.iter().partition(|m| is_language(**m));
     let ex = Extractors {
         plain: Arc::new(extractor),
-        lang: lang.map(Arc::new),
-        lang_n: spec.language_sample,
         plain_metrics,
         lang_metrics,
     };

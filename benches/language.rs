@@ -1,0 +1,231 @@
+//! Language detection: whichlang (what driftwatch uses) against whatlang (what
+//! it used before) on real text, for speed and for what each says.
+//!
+//! ```sh
+//! python3 benches/peer/gettext_samples.py 300 40 > /tmp/lang-samples.tsv
+//! cargo bench --bench language -- ../shared/data /tmp/lang-samples.tsv
+//! ```
+//!
+//! English: every BANKING77 and CLINC150 query of at least 20 characters (the
+//! length below which driftwatch detects nothing). Other languages: translated
+//! program messages from Debian's gettext catalogs, at most 300 per language,
+//! languages with at least 100. Prints single-thread throughput on the English
+//! texts, how often each detector names English, and per language how often
+//! each names it right, how often whatlang calls its guess unreliable, and how
+//! often whichlang says English (a text in a language outside whichlang's 16
+//! is given the nearest of them).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// ISO 639-1 (gettext folder names) to 639-3 (both detectors' codes).
+const ISO: &[(&str, &str)] = &[
+    ("ar", "ara"),
+    ("zh", "cmn"),
+    ("de", "deu"),
+    ("fr", "fra"),
+    ("hi", "hin"),
+    ("it", "ita"),
+    ("ja", "jpn"),
+    ("ko", "kor"),
+    ("nl", "nld"),
+    ("pt", "por"),
+    ("ru", "rus"),
+    ("es", "spa"),
+    ("sv", "swe"),
+    ("tr", "tur"),
+    ("vi", "vie"),
+    ("pl", "pol"),
+    ("cs", "ces"),
+    ("uk", "ukr"),
+    ("fi", "fin"),
+    ("da", "dan"),
+    ("hu", "hun"),
+    ("el", "ell"),
+    ("he", "heb"),
+    ("ro", "ron"),
+    ("bg", "bul"),
+    ("sk", "slk"),
+    ("sl", "slv"),
+    ("hr", "hrv"),
+    ("sr", "srp"),
+    ("lt", "lit"),
+    ("lv", "lav"),
+    ("et", "est"),
+    ("nb", "nob"),
+    ("id", "ind"),
+    ("ca", "cat"),
+    ("th", "tha"),
+    ("fa", "pes"),
+    ("bn", "ben"),
+    ("ta", "tam"),
+    ("te", "tel"),
+    ("mr", "mar"),
+    ("gu", "guj"),
+    ("pa", "pan"),
+    ("ka", "kat"),
+    ("hy", "hye"),
+    ("be", "bel"),
+    ("mk", "mkd"),
+    ("af", "afr"),
+    ("eo", "epo"),
+    ("az", "aze"),
+    ("ml", "mal"),
+    ("kn", "kan"),
+    ("ne", "nep"),
+    ("km", "khm"),
+    ("my", "mya"),
+    ("si", "sin"),
+    ("uz", "uzb"),
+    ("tl", "tgl"),
+    ("yi", "yid"),
+    ("ur", "urd"),
+    ("am", "amh"),
+    ("or", "ori"),
+    ("zu", "zul"),
+    ("bs", "bos"),
+    ("xh", "xho"),
+];
+
+fn english(data: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in ["banking77/train.csv", "banking77/test.csv"] {
+        let mut r = csv::Reader::from_path(data.join(f)).expect("BANKING77 csv");
+        for rec in r.records() {
+            out.push(rec.unwrap()[0].to_string());
+        }
+    }
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data.join("clinc150/data_full.json")).expect("CLINC150 json"),
+    )
+    .unwrap();
+    for split in v.as_object().unwrap().values() {
+        for pair in split.as_array().unwrap() {
+            out.push(pair[0].as_str().unwrap().to_string());
+        }
+    }
+    out.retain(|t| t.trim().chars().count() >= 20);
+    out
+}
+
+fn whatlang_code(t: &str) -> Option<&'static str> {
+    whatlang::detect(t)
+        .filter(|i| i.is_reliable())
+        .map(|i| i.lang().code())
+}
+
+fn whichlang_code(t: &str) -> &'static str {
+    whichlang::detect_language(t).three_letter_code()
+}
+
+fn pct(x: usize, n: usize) -> String {
+    format!("{:.1}%", 100.0 * x as f64 / n.max(1) as f64)
+}
+
+fn main() {
+    // `cargo test --all-targets` runs benches without arguments: nothing to measure.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let [data, samples] = args.as_slice() else {
+        eprintln!("language: usage: cargo bench --bench language -- DATA_DIR SAMPLES.tsv");
+        return;
+    };
+    let eng = english(Path::new(data));
+    let rounds = 3;
+    let n = (rounds * eng.len()) as f64;
+    let t = Instant::now();
+    let mut what_eng = 0;
+    for _ in 0..rounds {
+        what_eng += eng
+            .iter()
+            .filter(|s| whatlang_code(s) == Some("eng"))
+            .count();
+    }
+    let what_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut which_eng = 0;
+    for _ in 0..rounds {
+        which_eng += eng.iter().filter(|s| whichlang_code(s) == "eng").count();
+    }
+    let which_s = t.elapsed().as_secs_f64();
+    println!("English: {} real queries, one thread", eng.len());
+    println!("| detector | texts/s | says English |");
+    println!("|---|---|---|");
+    println!(
+        "| whatlang (reliable guesses) | {:.0} | {} |",
+        n / what_s,
+        pct(what_eng, rounds * eng.len())
+    );
+    println!(
+        "| whichlang | {:.0} | {} |",
+        n / which_s,
+        pct(which_eng, rounds * eng.len())
+    );
+
+    let mut by: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let text = std::fs::read_to_string(samples).expect("samples tsv");
+    for line in text.lines() {
+        if let Some((lang, t)) = line.split_once('\t') {
+            let v = by.entry(lang).or_default();
+            if v.len() < 300 {
+                v.push(t);
+            }
+        }
+    }
+    let supported: Vec<&str> = whichlang::LANGUAGES
+        .iter()
+        .map(|l| l.three_letter_code())
+        .collect();
+    println!("\n| language | in whichlang's 16 | texts | whatlang right | whatlang unreliable | whichlang right | whichlang says English |");
+    println!("|---|---|---|---|---|---|---|");
+    // texts, whatlang right, unreliable, whichlang right, whichlang English
+    let mut totals = [[0usize; 5]; 2];
+    for (lang, texts) in &by {
+        let Some((_, code)) = ISO.iter().find(|(a, _)| a == lang) else {
+            continue;
+        };
+        if texts.len() < 100 {
+            continue;
+        }
+        let inside = supported.contains(code);
+        let mut c = [texts.len(), 0, 0, 0, 0];
+        for t in texts {
+            match whatlang_code(t) {
+                Some(l) => c[1] += usize::from(l == *code),
+                None => c[2] += 1,
+            }
+            let l = whichlang_code(t);
+            c[3] += usize::from(l == *code);
+            c[4] += usize::from(l == "eng");
+        }
+        let tot = &mut totals[usize::from(!inside)];
+        for k in 0..5 {
+            tot[k] += c[k];
+        }
+        println!(
+            "| {lang} | {} | {} | {} | {} | {} | {} |",
+            if inside { "yes" } else { "no" },
+            c[0],
+            pct(c[1], c[0]),
+            pct(c[2], c[0]),
+            pct(c[3], c[0]),
+            pct(c[4], c[0])
+        );
+    }
+    for (name, c) in [
+        ("all in whichlang's 16", totals[0]),
+        ("all outside", totals[1]),
+    ] {
+        println!(
+            "| **{name}** | | {} | {} | {} | {} | {} |",
+            c[0],
+            pct(c[1], c[0]),
+            pct(c[2], c[0]),
+            pct(c[3], c[0]),
+            pct(c[4], c[0])
+        );
+    }
+}
