@@ -8,6 +8,11 @@ from sklearn.decomposition import PCA
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
 DATA = os.environ.get('DATA', os.path.join(ROOT, '..', 'shared', 'data'))
 EMB = os.path.join(ROOT, 'target', 'banking77-minilm.npy')
+# EMB_PATH: the embedding the design runs on (default MiniLM). GROUP_EMB_PATH: the
+# one that builds the grouped split's near-duplicate groups and picks the distinct
+# rows (default MiniLM), so every embedding sees the same scenario rows.
+GROUP_EMB = os.environ.get('GROUP_EMB_PATH', EMB)
+EMB = os.environ.get('EMB_PATH', EMB)
 def load_banking():
     rows = []
     for f in ['train.csv', 'test.csv']:
@@ -117,12 +122,16 @@ def scenarios():
     texts = [t for t, _ in bank]; intents = [c for _, c in bank]
     X = np.load(EMB)
     X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    XG = X
+    if os.path.abspath(GROUP_EMB) != os.path.abspath(EMB):
+        XG = np.load(GROUP_EMB); XG = XG / np.linalg.norm(XG, axis=1, keepdims=True)
+        assert XG.shape[0] == X.shape[0]
     kind, held, seeds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     share = float(sys.argv[4]) if len(sys.argv) > 4 else 0.05
-    groups = groups09(X) if kind == 'grouped' else None
+    groups = groups09(XG) if kind == 'grouped' else None
     for seed in range(seeds):
         g, p, nov = build(kind, seed, texts, intents, X, groups, held, share)
-        g = distinct(g, X); keep = distinct(p, X)
+        g = distinct(g, XG); keep = distinct(p, XG)
         pos = {i: k for k, i in enumerate(p)}
         nov = np.array([nov[pos[i]] for i in keep]); p = keep
         pooled = np.concatenate([X[g], X[p]])
