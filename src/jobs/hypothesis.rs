@@ -428,6 +428,74 @@ pub(crate) fn pool_rare(
 }
 
 #[cfg(test)]
+mod pooling_tests {
+    use super::*;
+
+    #[test]
+    fn rare_categories_are_pooled_before_testing() {
+        // 500 golden vs 200 production: a category needs (r + c) ≥ 17.5 to
+        // expect 5 in production.
+        let (k, r, c) = pool_rare(
+            vec!["deu", "eng", "nld", "spa", "und"],
+            vec![1, 400, 2, 30, 67],
+            vec![2, 150, 1, 20, 27],
+        );
+        assert_eq!(k, ["eng", "spa", "und", OTHER_CATEGORY]);
+        assert_eq!(r, [400, 30, 67, 3]);
+        assert_eq!(c, [150, 20, 27, 3]);
+        // Nothing rare: unchanged, no extra column.
+        let (k, _, _) = pool_rare(vec!["a", "b"], vec![50, 50], vec![50, 50]);
+        assert_eq!(k, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_new_language_is_still_found_after_pooling_and_scattered_labels_are_not() {
+        let reference = RefColumn::Categorical {
+            counts: [("eng".to_string(), 950), ("und".to_string(), 50)]
+                .into_iter()
+                .collect(),
+        };
+        let floors = EffectFloors::default();
+        let column = |parts: &[(&str, usize)]| -> Vec<String> {
+            parts
+                .iter()
+                .flat_map(|(k, n)| std::iter::repeat_n(k.to_string(), *n))
+                .collect()
+        };
+        // 10 % of 200 production texts in Spanish: expected 3.3 < 5, so it
+        // is pooled, and the pooled column carries the shift.
+        let spanish = column(&[("eng", 170), ("und", 10), ("spa", 20)]);
+        let t = test_metric(
+            &reference,
+            CurColumn::Categorical(&spanish),
+            &floors,
+            None,
+            30,
+        );
+        assert!(t.p_value.unwrap() < 1e-6, "{t:?}");
+        assert!(t.effect_size.unwrap() >= floors.js, "{t:?}");
+        // Three texts given three different neighbouring languages stay
+        // under the effect floor (JS 0.087, as scipy's jensenshannon gives
+        // for [950, 50, 0] vs [187, 10, 3], base 2).
+        let scattered = column(&[
+            ("eng", 187),
+            ("und", 10),
+            ("deu", 1),
+            ("nld", 1),
+            ("swe", 1),
+        ]);
+        let t = test_metric(
+            &reference,
+            CurColumn::Categorical(&scattered),
+            &floors,
+            None,
+            30,
+        );
+        assert!(t.effect_size.unwrap() < floors.js, "{t:?}");
+    }
+}
+
+#[cfg(test)]
 mod tests {
 
     fn gap(p: f64, p_family: f64, effect: f64) -> Finding {
