@@ -14,23 +14,11 @@
 use std::path::Path;
 use std::time::Instant;
 
+#[path = "shared/queries.rs"]
+mod queries;
+
 fn texts(data: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for f in ["banking77/train.csv", "banking77/test.csv"] {
-        let mut r = csv::Reader::from_path(data.join(f)).expect("BANKING77 csv");
-        for rec in r.records() {
-            out.push(rec.unwrap()[0].to_string());
-        }
-    }
-    let v: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(data.join("clinc150/data_full.json")).expect("CLINC150 json"),
-    )
-    .unwrap();
-    for split in v.as_object().unwrap().values() {
-        for pair in split.as_array().unwrap() {
-            out.push(pair[0].as_str().unwrap().to_string());
-        }
-    }
+    let mut out = queries::real_queries(data);
     let n = out.len();
     for i in 0..n / 4 {
         out.push(format!(
