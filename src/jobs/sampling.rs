@@ -1,30 +1,42 @@
 //! Deterministic sampling of a production window.
 //!
-//! Each trace gets a key `h(seed, source, external_id)` (the first 8 bytes of
-//! BLAKE3); the sample of size k is the k traces with the smallest keys
-//! ("bottom-k" sampling). It is uniform over the window, reproducible, and
-//! nested: the sample of size k is a subset of the sample of size k' > k, and a
-//! trace's membership does not depend on its database id, so the same traces are
-//! chosen on SQLite and PostgreSQL.
+//! Each trace stores a seed-independent hash `h(source, external_id)` (the first
+//! 8 bytes of BLAKE3, written at ingest: [`trace_sample_hash`]). A run with seed
+//! `s` orders the window by `h XOR mask(s)` (signed 64-bit; `mask` is another
+//! BLAKE3) and takes the `k` smallest ("bottom-k" sampling). The database does
+//! this itself ([`Store::sample_window`](crate::store::Store::sample_window)), so
+//! a window of millions of traces is never streamed to the process. The sample
+//! is uniform over the window, reproducible, and nested (the sample of size k is
+//! a subset of the sample of size k' > k); a trace's membership does not depend
+//! on its database id, so SQLite and PostgreSQL choose the same traces.
+//!
+//! XOR with a mask rather than a keyed hash per seed: SQL has no BLAKE3, and XOR
+//! with a fixed mask keeps the hashes uniformly distributed, so each seed's
+//! sample is still a uniform random sample. Two seeds' samples are not
+//! independent of each other (a seed picks the traces whose top hash bits are
+//! closest to its mask's), which a drift run does not need.
+//! [`bottom_k_sample`] is the in-memory reference the store is tested against.
 
-use std::collections::BinaryHeap;
+use crate::store::{trace_sample_hash, WindowTrace};
 
-use crate::store::WindowTrace;
-
-/// The sampling key of one trace.
-pub fn sample_key(seed: u64, source: &str, external_id: &str) -> u64 {
+/// The mask a seed XORs onto every trace's sampling hash.
+pub fn seed_mask(seed: u64) -> i64 {
     let mut h = blake3::Hasher::new();
+    h.update(b"driftwatch sample seed");
     h.update(&seed.to_le_bytes());
-    h.update(source.as_bytes());
-    h.update(&[0x1f]);
-    h.update(external_id.as_bytes());
     let out = h.finalize();
-    u64::from_le_bytes(out.as_bytes()[..8].try_into().expect("8 bytes"))
+    i64::from_le_bytes(out.as_bytes()[..8].try_into().expect("8 bytes"))
 }
 
-/// Ids of the `k` traces with the smallest keys, sorted by id.
+/// The sampling key of one trace under `seed` (smaller is sampled first).
+pub fn sample_key(seed: u64, source: &str, external_id: &str) -> i64 {
+    trace_sample_hash(source, external_id) ^ seed_mask(seed)
+}
+
+/// Ids of the `k` traces with the smallest keys (ties by id), sorted by id:
+/// what [`Store::sample_window`](crate::store::Store::sample_window) returns.
 pub fn bottom_k_sample(traces: &[WindowTrace], k: usize, seed: u64) -> Vec<i64> {
-    let mut keyed: Vec<(u64, i64)> = traces
+    let mut keyed: Vec<(i64, i64)> = traces
         .iter()
         .map(|t| (sample_key(seed, &t.source, &t.external_id), t.id))
         .collect();
@@ -35,41 +47,6 @@ pub fn bottom_k_sample(traces: &[WindowTrace], k: usize, seed: u64) -> Vec<i64> 
     let mut ids: Vec<i64> = keyed.into_iter().map(|(_, id)| id).collect();
     ids.sort_unstable();
     ids
-}
-
-/// [`bottom_k_sample`] over a stream: push each trace's key and id, keep only
-/// the `k` smallest `(key, id)` pairs (O(k) memory, however large the window).
-#[derive(Debug, Clone)]
-pub struct BottomK {
-    k: usize,
-    heap: BinaryHeap<(u64, i64)>,
-}
-
-impl BottomK {
-    pub fn new(k: usize) -> Self {
-        BottomK {
-            k,
-            heap: BinaryHeap::new(),
-        }
-    }
-
-    /// Offers one trace.
-    pub fn push(&mut self, key: u64, id: i64) {
-        if self.heap.len() < self.k {
-            self.heap.push((key, id));
-        } else if let Some(mut top) = self.heap.peek_mut() {
-            if (key, id) < *top {
-                *top = (key, id);
-            }
-        }
-    }
-
-    /// The sampled ids, sorted.
-    pub fn into_ids(self) -> Vec<i64> {
-        let mut ids: Vec<i64> = self.heap.into_iter().map(|(_, id)| id).collect();
-        ids.sort_unstable();
-        ids
-    }
 }
 
 #[cfg(test)]
@@ -108,14 +85,22 @@ mod tests {
     }
 
     #[test]
-    fn streaming_bottom_k_equals_the_batch_sample() {
-        let w = window(5000);
-        for k in [0, 1, 100, 4999, 5000, 6000] {
-            let mut b = BottomK::new(k);
-            for t in &w {
-                b.push(sample_key(3, &t.source, &t.external_id), t.id);
+    fn xor_as_or_minus_and_is_xor_on_signed_integers() {
+        // The identity the store's SQL uses, on the edges of i64 and on hashes.
+        let mut v = vec![
+            0,
+            1,
+            -1,
+            i64::MIN,
+            i64::MAX,
+            i64::MIN + 1,
+            0x5555_5555_5555_5555,
+        ];
+        v.extend((0..200u64).map(seed_mask));
+        for &a in &v {
+            for &b in &v {
+                assert_eq!((a | b).checked_sub(a & b), Some(a ^ b), "{a} {b}");
             }
-            assert_eq!(b.into_ids(), bottom_k_sample(&w, k, 3), "k = {k}");
         }
     }
 

@@ -4,10 +4,12 @@ use std::borrow::Cow;
 
 use sqlx::{QueryBuilder, Row};
 
-use super::types::{content_hash, ms_to_dt, without_nul, InsertStats, NewTrace, Trace};
+use super::types::{
+    content_hash, ms_to_dt, trace_sample_hash, without_nul, InsertStats, NewTrace, Trace,
+};
 use super::{now_ms, on_pool, parse_json, Result, Store};
 
-/// Rows per INSERT statement: 17 binds a row stays under SQLite's 32,766 and
+/// Rows per INSERT statement: 18 binds a row stays under SQLite's 32,766 and
 /// PostgreSQL's 65,535 bind limits.
 const ROWS_PER_STATEMENT: usize = 1000;
 
@@ -56,6 +58,7 @@ struct StoredTexts<'a> {
     metadata: Option<String>,
     input_hash: String,
     output_hash: String,
+    sample_hash: i64,
 }
 
 impl Store {
@@ -73,9 +76,12 @@ impl Store {
             .map(|t| {
                 let input = without_nul(&t.input);
                 let output = without_nul(&t.output);
+                let source = without_nul(&t.source);
+                let external_id = without_nul(&t.external_id);
                 StoredTexts {
-                    source: without_nul(&t.source),
-                    external_id: without_nul(&t.external_id),
+                    sample_hash: trace_sample_hash(&source, &external_id),
+                    source,
+                    external_id,
                     input_hash: content_hash(&input),
                     output_hash: content_hash(&output),
                     input,
@@ -95,7 +101,7 @@ impl Store {
                 let mut qb = QueryBuilder::new(
                     "INSERT INTO traces (source, external_id, ts_ms, input, output, model, \
                      latency_ms, prompt_tokens, completion_tokens, cost, is_error, feedback, \
-                     metadata, input_hash, output_hash, ingested_at_ms) ",
+                     metadata, input_hash, output_hash, ingested_at_ms, sample_hash) ",
                 );
                 qb.push_values(chunk.iter().zip(hashes), |mut b, (t, s)| {
                     b.push_bind(s.source.as_ref())
@@ -113,7 +119,8 @@ impl Store {
                         .push_bind(s.metadata.as_deref())
                         .push_bind(&s.input_hash)
                         .push_bind(&s.output_hash)
-                        .push_bind(ingested);
+                        .push_bind(ingested)
+                        .push_bind(s.sample_hash);
                 });
                 qb.push(" ON CONFLICT (source, external_id) DO NOTHING");
                 let n = qb.build().execute(&mut *tx).await?.rows_affected();
@@ -160,7 +167,8 @@ impl Store {
         Ok(n)
     }
 
-    /// Identities of every trace with `from_ms <= ts_ms < to_ms`, for sampling.
+    /// Identities of every trace with `from_ms <= ts_ms < to_ms` (what the
+    /// in-memory reference sampler takes; runs use [`sample_window`](Self::sample_window)).
     #[tracing::instrument(skip_all)]
     pub async fn window_traces(&self, from_ms: i64, to_ms: i64) -> Result<Vec<WindowTrace>> {
         let rows = on_pool!(self, p => {
@@ -180,29 +188,98 @@ impl Store {
         Ok(rows)
     }
 
-    /// Calls `f(id, source, external_id)` for every trace of `[from_ms, to_ms)`,
-    /// streaming the rows: a window of millions of traces is never held at once
-    /// (what a run's sampling uses instead of [`window_traces`](Self::window_traces)).
-    pub async fn for_each_window_trace(
+    /// The sample of a window, drawn inside the database: the number of traces
+    /// with `from_ms <= ts_ms < to_ms` (of `sources`, when given), and the ids of
+    /// the `k` of them with the smallest `sample_hash XOR mask` (signed; ties,
+    /// which need two equal 64-bit hashes, by id), sorted by id. XOR is written
+    /// `(a | b) - (a & b)`, which SQLite can compute and cannot overflow
+    /// (`a & b` has a subset of the bits of `a | b`). On both backends the scan
+    /// reads the `(ts_ms, sample_hash)` index, not the rows.
+    #[tracing::instrument(skip_all, fields(k))]
+    pub async fn sample_window(
         &self,
         from_ms: i64,
         to_ms: i64,
-        mut f: impl FnMut(i64, &str, &str),
-    ) -> Result<()> {
-        use futures::TryStreamExt;
-        on_pool!(self, p => {
-            let mut rows = sqlx::query("SELECT id, source, external_id FROM traces WHERE ts_ms >= $1 AND ts_ms < $2")
-                .bind(from_ms)
-                .bind(to_ms)
-                .fetch(p);
-            while let Some(r) = rows.try_next().await? {
-                let id: i64 = r.try_get("id")?;
-                let source: &str = r.try_get("source")?;
-                let external_id: &str = r.try_get("external_id")?;
-                f(id, source, external_id);
+        sources: Option<&[String]>,
+        mask: i64,
+        k: usize,
+    ) -> Result<(u64, Vec<i64>)> {
+        self.backfill_sample_hashes().await?;
+        let k = i64::try_from(k).unwrap_or(i64::MAX);
+        let (n, mut ids) = on_pool!(self, p => {
+            let filter = |qb: &mut QueryBuilder<_>| {
+                qb.push(" WHERE ts_ms >= ").push_bind(from_ms);
+                qb.push(" AND ts_ms < ").push_bind(to_ms);
+                if let Some(sources) = sources {
+                    qb.push(" AND source IN (");
+                    let mut sep = qb.separated(", ");
+                    for s in sources {
+                        sep.push_bind(s.clone());
+                    }
+                    sep.push_unseparated(")");
+                }
+            };
+            let mut count = QueryBuilder::new("SELECT COUNT(*) FROM traces");
+            filter(&mut count);
+            let n: i64 = if sources.is_some_and(|s| s.is_empty()) {
+                0
+            } else {
+                count.build_query_scalar().fetch_one(p).await?
+            };
+            let mut ids: Vec<i64> = Vec::new();
+            if n > 0 {
+                let mut q = QueryBuilder::new("SELECT id FROM traces");
+                filter(&mut q);
+                q.push(" ORDER BY (sample_hash | ").push_bind(mask);
+                q.push(") - (sample_hash & ").push_bind(mask);
+                q.push("), id LIMIT ").push_bind(k);
+                ids = q.build_query_scalar().fetch_all(p).await?;
             }
+            (n, ids)
         });
-        Ok(())
+        ids.sort_unstable();
+        Ok((n as u64, ids))
+    }
+
+    /// Writes `sample_hash` for traces stored before the column existed, in
+    /// batches; a no-op (one indexed lookup) once every trace has it. Returns the
+    /// number of traces filled in. Idempotent, so replicas may race on it.
+    pub async fn backfill_sample_hashes(&self) -> Result<u64> {
+        const BATCH: i64 = 5_000;
+        let mut done = 0u64;
+        loop {
+            let filled = on_pool!(self, p => {
+                let rows: Vec<(i64, String, String)> = sqlx::query_as(
+                    "SELECT id, source, external_id FROM traces \
+                     WHERE sample_hash IS NULL ORDER BY id LIMIT $1",
+                )
+                .bind(BATCH)
+                .fetch_all(p)
+                .await?;
+                if !rows.is_empty() {
+                    let mut qb = QueryBuilder::new("WITH v (id, h) AS (");
+                    qb.push_values(&rows, |mut b, (id, source, external_id)| {
+                        b.push_bind(*id).push_bind(trace_sample_hash(source, external_id));
+                    });
+                    qb.push(
+                        ") UPDATE traces SET sample_hash = v.h FROM v WHERE traces.id = v.id",
+                    );
+                    qb.build().execute(p).await?;
+                }
+                rows.len()
+            });
+            if filled == 0 {
+                break;
+            }
+            done += filled as u64;
+        }
+        if done > 0 {
+            tracing::info!(
+                traces = done,
+                "filled in the sampling hashes of stored traces"
+            );
+        }
+        Ok(done)
     }
 
     /// Full traces for the given ids, in id order.

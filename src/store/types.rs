@@ -185,6 +185,19 @@ pub fn content_hash(text: &str) -> String {
     blake3::hash(text.as_bytes()).to_hex().to_string()
 }
 
+/// The seed-independent sampling hash of a trace, stored at ingest (column
+/// `sample_hash`): the first 8 bytes of BLAKE3(source 0x1f external_id), little
+/// endian, as a signed integer. A run's sample orders the window by this value
+/// XOR the seed's mask (see `jobs::sampling`).
+pub fn trace_sample_hash(source: &str, external_id: &str) -> i64 {
+    let mut h = blake3::Hasher::new();
+    h.update(source.as_bytes());
+    h.update(&[0x1f]);
+    h.update(external_id.as_bytes());
+    let out = h.finalize();
+    i64::from_le_bytes(out.as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
 /// What a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

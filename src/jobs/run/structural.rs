@@ -16,7 +16,7 @@ use super::super::config::JobSpec;
 use super::super::error::JobError;
 use super::super::hypothesis::{test_metric, to_finding, CurColumn};
 use super::super::profile::{RefColumn, ReferenceProfile};
-use super::super::sampling::{sample_key, BottomK};
+use super::super::sampling::seed_mask;
 use super::log_memory;
 use super::operational::OpValues;
 use crate::metrics::{Extractor, MetricId, MetricKind, MetricTable, TokenCounter, Vocabulary};
@@ -37,7 +37,8 @@ pub(super) fn settings_hash(
 }
 
 /// Ids of the sampled traces of `[from, to)` (sorted), optionally restricted to
-/// some sources, and the number of traces in the window.
+/// some sources, and the number of traces in the window. The database draws the
+/// sample (see `jobs::sampling`).
 pub(super) async fn sample_ids(
     store: &Store,
     spec: &JobSpec,
@@ -45,24 +46,16 @@ pub(super) async fn sample_ids(
     to: DateTime<Utc>,
     k: usize,
 ) -> Result<(usize, Vec<i64>), StoreError> {
-    let mut n = 0;
-    let mut sample = BottomK::new(k);
-    store
-        .for_each_window_trace(
+    let (n, ids) = store
+        .sample_window(
             from.timestamp_millis(),
             to.timestamp_millis(),
-            |id, source, external_id| {
-                if let Some(src) = &spec.sources {
-                    if !src.iter().any(|s| s == source) {
-                        return;
-                    }
-                }
-                n += 1;
-                sample.push(sample_key(spec.seed, source, external_id), id);
-            },
+            spec.sources.as_deref(),
+            seed_mask(spec.seed),
+            k,
         )
         .await?;
-    Ok((n, sample.into_ids()))
+    Ok((n as usize, ids))
 }
 
 /// Traces fetched from the store and reduced to metric values per step of the

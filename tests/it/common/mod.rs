@@ -84,6 +84,23 @@ impl TestDb {
         }
     }
 
+    /// Runs one SQL statement on the test database outside the store (to set
+    /// up states the store itself never writes).
+    pub async fn execute_raw(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        if self.pg_name.is_some() {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&self.url)
+                .await
+                .unwrap();
+            sqlx::Executor::execute(&mut c, sql).await.unwrap();
+        } else {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&self.url)
+                .await
+                .unwrap();
+            sqlx::Executor::execute(&mut c, sql).await.unwrap();
+        }
+    }
+
     pub async fn store(&self) -> Store {
         Store::connect(&self.url).await.unwrap()
     }
