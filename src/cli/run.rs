@@ -99,7 +99,7 @@ pub(crate) async fn run_cmd(store: &Store, settings: &Settings, args: RunArgs) -
     };
     if spec.semantic.enabled {
         opts.embedder = Some(crate::jobs::SharedEmbedder::build(
-            &cfg.embedding,
+            &spec.semantic.embed_config(&cfg.embedding),
             &cfg.base_dir,
         )?);
     }

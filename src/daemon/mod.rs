@@ -27,8 +27,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::config::ConfigErrors;
-use crate::embed::{EmbedConfig, EmbedError};
-use crate::jobs::SharedEmbedder;
+use crate::embed::EmbedError;
+use crate::jobs::Embedders;
 use crate::notify::Receiver;
 use crate::settings::Settings;
 use crate::store::{Backend, Store};
@@ -79,7 +79,7 @@ impl Generation {
         store: &Store,
         plan: &Settings,
         receivers: BTreeMap<String, Receiver>,
-        embedder: Option<SharedEmbedder>,
+        embedders: Embedders,
         holder: &Arc<str>,
     ) -> Generation {
         let (stop, rx) = watch::channel(false);
@@ -96,7 +96,8 @@ impl Generation {
             crate::jobs::SchedulerCtx {
                 store: store.clone(),
                 alerts: plan.alerts.clone(),
-                embedder,
+                embedders,
+                embedding: plan.cfg.embedding.clone(),
                 // Checked with the rest of the plan's secrets (`check_secrets`);
                 // a key that vanished since turns pre-labelling off, logged.
                 ensemble: plan.ensemble().unwrap_or_else(|e| {
@@ -135,27 +136,11 @@ impl Generation {
     }
 }
 
-/// Loads the model when a job needs it; reuses `current` when the embedding
+/// Loads the models the jobs need; reuses those of `current` whose embedding
 /// settings did not change.
-fn embedder_for(
-    plan: &Settings,
-    current: Option<(EmbedConfig, SharedEmbedder)>,
-) -> Result<Option<(EmbedConfig, SharedEmbedder)>, ServeError> {
-    let Some(s) = plan.jobs.iter().find(|s| s.semantic.enabled) else {
-        return Ok(None);
-    };
-    if let Some((c, e)) = current {
-        if c == plan.cfg.embedding {
-            return Ok(Some((c, e)));
-        }
-    }
-    let e = SharedEmbedder::build(&plan.cfg.embedding, &plan.cfg.base_dir).map_err(|source| {
-        ServeError::Model {
-            job: s.name.clone(),
-            source,
-        }
-    })?;
-    Ok(Some((plan.cfg.embedding.clone(), e)))
+fn embedders_for(plan: &Settings, current: &Embedders) -> Result<Embedders, ServeError> {
+    Embedders::for_jobs(&plan.jobs, &plan.cfg.embedding, &plan.cfg.base_dir, current)
+        .map_err(|(job, source)| ServeError::Model { job, source })
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
@@ -221,7 +206,7 @@ pub async fn serve(
         }
     }
     let model_ready = Arc::new(AtomicBool::new(false));
-    let mut embedder = embedder_for(&current, None)?;
+    let mut embedders = embedders_for(&current, &Embedders::default())?;
     model_ready.store(true, Ordering::Relaxed);
 
     let listener = tokio::net::TcpListener::bind(addr)
@@ -246,13 +231,7 @@ pub async fn serve(
     ));
     tracing::info!(message = "Daemon started.", instance = %holder, jobs = current.jobs.len(), sources = current.sources.len(), store = %store.display_url());
 
-    let mut generation = Generation::start(
-        &store,
-        &current,
-        receivers,
-        embedder.as_ref().map(|(_, e)| e.clone()),
-        &holder,
-    );
+    let mut generation = Generation::start(&store, &current, receivers, embedders.clone(), &holder);
     notify_systemd(&[sd_notify::NotifyState::Ready]);
     spawn_watchdog();
 
@@ -278,7 +257,7 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let next_embedder = match embedder_for(&next, embedder.clone()) {
+                let next_embedders = match embedders_for(&next, &embedders) {
                     Ok(e) => e,
                     Err(e) => {
                         tracing::error!(message = "Config reload refused; the previous config stays in force.", error = %crate::text::error_chain(&e));
@@ -291,8 +270,8 @@ pub async fn serve(
                 notify_systemd(&[sd_notify::NotifyState::Reloading]);
                 generation.stop().await;
                 current = next;
-                embedder = next_embedder;
-                generation = Generation::start(&store, &current, next_receivers, embedder.as_ref().map(|(_, e)| e.clone()), &holder);
+                embedders = next_embedders;
+                generation = Generation::start(&store, &current, next_receivers, embedders.clone(), &holder);
                 tracing::info!(message = "Config reloaded.", jobs = current.jobs.len(), sources = current.sources.len());
                 notify_systemd(&[sd_notify::NotifyState::Ready]);
             }

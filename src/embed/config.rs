@@ -37,6 +37,11 @@ pub enum Backend {
     /// An OpenAI-compatible `POST /v1/embeddings` server.
     #[serde(rename = "openai")]
     OpenAi,
+    /// A static token table distilled from the local model (Model2Vec's
+    /// recipe): ~100× faster, much weaker on near topics (BENCHMARKS.md).
+    /// Distilled on first use and cached next to the model.
+    #[serde(rename = "static")]
+    Static,
     /// Deterministic hashed-trigram vectors. For tests only: no semantics.
     #[serde(rename = "hash")]
     Hash,
@@ -47,7 +52,8 @@ pub enum Backend {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmbedConfig {
-    /// Embedding backend: `"local"` (default), `"openai"`, or `"hash"` (tests only).
+    /// Embedding backend: `"local"` (default), `"static"` (a table distilled
+    /// from the local model), `"openai"`, or `"hash"` (tests only).
     pub backend: Backend,
     /// Local backend: directory holding `model.onnx`, `tokenizer.json`, `config.json`,
     /// `special_tokens_map.json` and `tokenizer_config.json`. Relative paths are

@@ -43,7 +43,7 @@ static RUNTIME: Mutex<Option<Runtime>> = Mutex::new(None);
 
 /// Load (once per process) the ONNX Runtime library at `lib` and return the
 /// shared environment. Every failure is an [`EmbedError`], never a panic.
-fn runtime(lib: &Path) -> Result<Environment, EmbedError> {
+pub(super) fn runtime(lib: &Path) -> Result<Environment, EmbedError> {
     if !lib.is_file() {
         return Err(EmbedError::MissingRuntime {
             path: lib.to_path_buf(),
@@ -82,7 +82,7 @@ fn runtime(lib: &Path) -> Result<Environment, EmbedError> {
     Ok(env)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, EmbedError> {
+pub(super) fn read(path: &Path) -> Result<Vec<u8>, EmbedError> {
     std::fs::read(path).map_err(|e| EmbedError::Io {
         path: path.to_path_buf(),
         reason: e.to_string(),

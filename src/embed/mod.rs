@@ -1,7 +1,8 @@
 //! Text → vector. This module owns turning production LLM inputs/outputs and
 //! golden-set texts into L2-normalised embedding vectors: the [`Embedder`]
 //! trait, its backends (an in-process ONNX model via fastembed on a dynamically
-//! loaded ONNX Runtime, an OpenAI-compatible HTTP server, and a hashed-trigram
+//! loaded ONNX Runtime, a static token table distilled from that model, an
+//! OpenAI-compatible HTTP server, and a hashed-trigram
 //! embedder for tests), their `[embedding]` configuration, and the vector helpers
 //! the rest of driftwatch shares (cosine similarity and the little-endian f32
 //! byte encoding the vector cache stores). It must not do storage: no SQL, no
@@ -16,6 +17,7 @@
 
 mod batch;
 mod config;
+mod distilled;
 mod error;
 mod hash;
 mod local;
@@ -27,6 +29,7 @@ mod vector;
 use std::path::Path;
 
 pub use config::{Backend, EmbedConfig, DEFAULT_MODEL_DIR, DEFAULT_ONNXRUNTIME_LIB, ORT_DYLIB_ENV};
+pub use distilled::{distill, StaticEmbedder, StaticTable, TABLE_FILE};
 pub use error::EmbedError;
 pub use hash::{HashEmbedder, HASH_DEFAULT_DIM};
 pub use local::{LocalEmbedder, MODEL_FILES};
@@ -56,6 +59,7 @@ pub fn build_embedder(cfg: &EmbedConfig, base_dir: &Path) -> Result<Box<dyn Embe
     cfg.validate()?;
     Ok(match cfg.backend {
         Backend::Local => Box::new(LocalEmbedder::new(cfg, base_dir)?),
+        Backend::Static => Box::new(StaticEmbedder::new(cfg, base_dir)?),
         Backend::OpenAi => Box::new(OpenAiEmbedder::new(cfg, base_dir)?),
         Backend::Hash => Box::new(HashEmbedder::new(cfg.dim.unwrap_or(HASH_DEFAULT_DIM))),
     })

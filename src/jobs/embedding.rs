@@ -57,6 +57,57 @@ impl SharedEmbedder {
     }
 }
 
+/// The embedders a process keeps: one per distinct embedding setting its
+/// semantic jobs use (`[embedding]`, or a job's `embedding = "static"`).
+#[derive(Clone, Default, Debug)]
+pub struct Embedders(Vec<(EmbedConfig, SharedEmbedder)>);
+
+impl Embedders {
+    /// One embedder per setting the enabled semantic `jobs` use, reusing those
+    /// of `current` whose settings did not change. A failure names the first
+    /// job that needs the embedder that failed.
+    pub fn for_jobs(
+        jobs: &[super::JobSpec],
+        global: &EmbedConfig,
+        base_dir: &std::path::Path,
+        current: &Embedders,
+    ) -> Result<Embedders, (String, crate::embed::EmbedError)> {
+        let mut out = Embedders::default();
+        for job in jobs.iter().filter(|j| j.semantic.enabled) {
+            let cfg = job.semantic.embed_config(global);
+            if out.get(&cfg).is_some() {
+                continue;
+            }
+            let e = match current.get(&cfg) {
+                Some(e) => e,
+                None => SharedEmbedder::build(&cfg, base_dir).map_err(|e| (job.name.clone(), e))?,
+            };
+            out.0.push((cfg, e));
+        }
+        Ok(out)
+    }
+
+    /// The embedder built for `cfg`.
+    pub fn get(&self, cfg: &EmbedConfig) -> Option<SharedEmbedder> {
+        self.0
+            .iter()
+            .find(|(c, _)| c == cfg)
+            .map(|(_, e)| e.clone())
+    }
+
+    /// The embedder of `job` (None when its semantic stage is off).
+    pub fn for_job(&self, job: &super::JobSpec, global: &EmbedConfig) -> Option<SharedEmbedder> {
+        job.semantic
+            .enabled
+            .then(|| self.get(&job.semantic.embed_config(global)))
+            .flatten()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Cache hits and misses of one call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct EmbedStats {

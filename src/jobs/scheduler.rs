@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::config::JobSpec;
-use super::embedding::SharedEmbedder;
+use super::embedding::Embedders;
 use super::run::{run_job, RunOptions};
 use crate::notify::Alerting;
 use crate::store::{LeaseClaim, Store};
@@ -39,7 +39,10 @@ pub struct SchedulerCtx {
     pub store: Store,
     /// `[alerts]`, built at load, for evaluating each run's findings.
     pub alerts: Arc<Alerting>,
-    pub embedder: Option<SharedEmbedder>,
+    /// The embedders the jobs use, and the `[embedding]` section that picks
+    /// each job's (see [`Embedders::for_job`]).
+    pub embedders: Embedders,
+    pub embedding: crate::embed::EmbedConfig,
     /// `[review.ensemble]`, pre-labelling each run's proposals.
     pub ensemble: Option<Arc<super::Prelabeler>>,
     /// This process's name in leases and runs.
@@ -300,7 +303,7 @@ async fn run_once(ctx: SchedulerCtx, spec: Arc<JobSpec>, fire: DateTime<Utc>) {
         now: fire - chrono::Duration::from_std(t.settle_delay).unwrap_or_default(),
         window: Some(spec.window + t.lookback),
         sample_size: None,
-        embedder: ctx.embedder.clone(),
+        embedder: ctx.embedders.for_job(&spec, &ctx.embedding),
         holder: Some(ctx.holder.to_string()),
         ensemble: ctx.ensemble.clone(),
     };

@@ -68,7 +68,8 @@ async fn scheduler_runs_on_schedule_without_overlap_and_stops_promptly() {
                 .build()
                 .unwrap(),
         ),
-        embedder: None,
+        embedders: Default::default(),
+        embedding: Default::default(),
         ensemble: None,
         holder: Arc::from("test-holder"),
         lease_ttl: Duration::from_secs(10),

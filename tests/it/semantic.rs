@@ -111,6 +111,60 @@ fn gap_findings(o: &RunOutcome) -> Vec<&driftwatch::store::Finding> {
         .collect()
 }
 
+/// A job may choose the static embedding distilled from the local model
+/// (`[jobs.semantic] embedding = "static"`): the daemon's embedder set builds it
+/// for that job only, the run's vectors carry its model id, and a far new topic
+/// is still found as a gap of mostly topic traces, with proposals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_can_choose_the_static_embedding() {
+    let db = TestDb::sqlite().await;
+    let s = db.store().await;
+    let novel = load(&s, 11, 1000, 0.30).await;
+    let mut j = job(11);
+    j.semantic.embedding = driftwatch::jobs::JobEmbedding::Static;
+    let spec = j.check("sem", std::path::Path::new(".")).unwrap();
+    let plain = job(12).check("plain", std::path::Path::new(".")).unwrap();
+    let global = EmbedConfig::default();
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let set = driftwatch::jobs::Embedders::for_jobs(
+        &[spec.clone(), plain.clone()],
+        &global,
+        base,
+        &Default::default(),
+    )
+    .expect("model files: run scripts/fetch-model.sh");
+    let e = set.for_job(&spec, &global).unwrap();
+    assert!(
+        e.model_id().starts_with("all-MiniLM-L6-v2-static@"),
+        "{}",
+        e.model_id()
+    );
+    assert!(set
+        .for_job(&plain, &global)
+        .unwrap()
+        .model_id()
+        .starts_with("all-MiniLM-L6-v2@"));
+    let out = run_job(&s, &spec, &RunOptions::at(end(), Some(e.clone())))
+        .await
+        .unwrap();
+    let sem = out.summary.semantic.as_ref().unwrap();
+    assert_eq!(sem.model_id, e.model_id());
+    let gaps = gap_findings(&out);
+    assert!(!gaps.is_empty(), "no gap with the static embedding");
+    let props = s.list_proposals(&Default::default()).await.unwrap();
+    let gap_props: Vec<_> = props.iter().filter(|p| p.kind == "gap").collect();
+    assert!(!gap_props.is_empty());
+    let on_topic = gap_props
+        .iter()
+        .filter(|p| novel.contains(&p.input))
+        .count();
+    assert!(
+        on_topic * 10 >= gap_props.len() * 9,
+        "{on_topic} of {} gap proposals are new-topic traces",
+        gap_props.len()
+    );
+}
+
 /// Three runs on the same data, as a daemon makes them: minutes apart (the
 /// window slides), and once with another sampling seed. KMeans numbers its
 /// clusters afresh each time and may cut the topic differently; the gap keeps

@@ -55,6 +55,21 @@ pub struct SemanticJobConfig {
     /// Cosine to an exemplar of an excluded topic at or above which a
     /// production input is inside it, and never proposed.
     pub exclusion_similarity: f64,
+    /// Which embedding this job's semantic stage uses: `"default"` (the
+    /// `[embedding]` section's) or `"static"` (a table distilled from the local
+    /// model: ~100× faster, much weaker on near topics; BENCHMARKS.md).
+    pub embedding: JobEmbedding,
+}
+
+/// `[jobs.semantic] embedding`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JobEmbedding {
+    /// The `[embedding]` section as written.
+    #[default]
+    Default,
+    /// A static table distilled from the `[embedding]` section's local model.
+    Static,
 }
 
 /// Default `exclusion_similarity`. Measured with all-MiniLM-L6-v2 on
@@ -82,11 +97,23 @@ impl Default for SemanticJobConfig {
             scan_k: 5,
             gap_floor: 0.005,
             exclusion_similarity: DEFAULT_EXCLUSION_SIMILARITY,
+            embedding: JobEmbedding::Default,
         }
     }
 }
 
 impl SemanticJobConfig {
+    /// The `[embedding]` settings this job embeds with.
+    pub fn embed_config(&self, global: &crate::embed::EmbedConfig) -> crate::embed::EmbedConfig {
+        match self.embedding {
+            JobEmbedding::Default => global.clone(),
+            JobEmbedding::Static => crate::embed::EmbedConfig {
+                backend: crate::embed::Backend::Static,
+                ..global.clone()
+            },
+        }
+    }
+
     pub fn params(&self, seed: u64, alpha: f64) -> Result<SemanticParams, String> {
         SemanticParams::builder()
             .seed(seed)
