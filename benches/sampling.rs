@@ -97,7 +97,7 @@ async fn fill(url: &str, pg: bool, have: i64, n: i64) -> Result<(), sqlx::Error>
                 "INSERT INTO traces (source, external_id, ts_ms, input, output, input_hash, \
                  output_hash, ingested_at_ms) SELECT 'bench', 'e' || g, {T0_MS} + (g - 1) * 1000, \
                  repeat(md5(g::text), 6), repeat(md5((g + 1)::text), 10), md5(g::text), \
-                 md5((g + 1)::text), 0 FROM generate_series({lo}, {hi}) AS g"
+                 md5((g + 1)::text), 0 FROM generate_series({lo}::bigint, {hi}::bigint) AS g"
             )
         } else {
             format!(

@@ -10,7 +10,9 @@
 //! cargo bench --bench quality -- ../shared/data --only near --seeds 5
 //! ```
 //! `--only S` keeps the scenarios whose name contains `S` (repeatable);
-//! `--seeds N` caps the seeds per scenario; `--verbose` prints every run.
+//! `--seeds N` caps the seeds per scenario; `--verbose` prints every run;
+//! `--embedding static` runs every case on the static table distilled from
+//! MiniLM (the grouped split's groups still come from MiniLM).
 //! Embeddings are cached in `target/quality-cache/` (each text embedded once).
 
 mod data;
@@ -21,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use chrono::{Duration, TimeZone, Utc};
-use driftwatch::embed::{build_embedder, EmbedConfig};
+use driftwatch::embed::{build_embedder, Backend, EmbedConfig};
 use driftwatch::ingest::{FieldMap, IngestConfig};
 use driftwatch::jobs::{run_job, JobConfig, RunOptions, SharedEmbedder};
 use driftwatch::review::ProposalFilter;
@@ -35,6 +37,8 @@ struct Args {
     only: Vec<String>,
     seeds: Option<u64>,
     verbose: bool,
+    /// Runs embed with the static table distilled from MiniLM (`--embedding static`).
+    static_embedding: bool,
 }
 
 fn args() -> Args {
@@ -43,6 +47,7 @@ fn args() -> Args {
         only: Vec::new(),
         seeds: None,
         verbose: false,
+        static_embedding: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -51,6 +56,13 @@ fn args() -> Args {
             "--only" => a.only.push(it.next().expect("--only NAME")),
             "--seeds" => a.seeds = Some(it.next().and_then(|s| s.parse().ok()).expect("--seeds N")),
             "--verbose" => a.verbose = true,
+            "--embedding" => {
+                a.static_embedding = match it.next().as_deref() {
+                    Some("static") => true,
+                    Some("default") => false,
+                    _ => panic!("--embedding static|default"),
+                }
+            }
             p => a.data = PathBuf::from(p),
         }
     }
@@ -278,9 +290,22 @@ fn pct(n: usize, d: usize) -> String {
 fn main() {
     let a = args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let real = build_embedder(&EmbedConfig::default(), root)
-        .expect("model files: run scripts/fetch-model.sh");
+    let cfg = EmbedConfig {
+        backend: if a.static_embedding {
+            Backend::Static
+        } else {
+            Backend::Local
+        },
+        ..EmbedConfig::default()
+    };
+    let real = build_embedder(&cfg, root).expect("model files: run scripts/fetch-model.sh");
     let mut cache = FileCachedEmbedder::open(real, &root.join("target/quality-cache"));
+    // The grouped split's near-duplicate groups always come from MiniLM, so both
+    // embeddings are scored on the same scenario rows.
+    let mut minilm = a.static_embedding.then(|| {
+        let m = build_embedder(&EmbedConfig::default(), root).expect("model files");
+        FileCachedEmbedder::open(m, &root.join("target/quality-cache"))
+    });
     let banking = data::banking77(&a.data);
     let clinc = data::clinc150(&a.data);
     let scenarios: Vec<Scenario> = scenarios::all()
@@ -296,7 +321,15 @@ fn main() {
     cache.warm(&all);
     let groups = scenarios.iter().any(|s| s.grouped).then(|| {
         let t = Instant::now();
-        let vecs: Vec<&Vec<f32>> = banking.iter().map(|q| cache.get(&q.text).unwrap()).collect();
+        let by = match minilm.as_mut() {
+            Some(m) => {
+                let texts: Vec<&str> = banking.iter().map(|q| q.text.as_str()).collect();
+                m.warm(&texts);
+                &*m
+            }
+            None => &cache,
+        };
+        let vecs: Vec<&Vec<f32>> = banking.iter().map(|q| by.get(&q.text).unwrap()).collect();
         let g = scenarios::near_duplicate_groups(&vecs);
         let multi = g.iter().filter(|g| g.len() > 1).count();
         let rows: usize = g.iter().filter(|g| g.len() > 1).map(Vec::len).sum();
