@@ -150,26 +150,24 @@ async fn streamed(
             }
         }
     };
+    // The same loop on either backend's connection type.
+    macro_rules! stream_with {
+        ($conn:ty) => {{
+            let mut c = <$conn as sqlx::Connection>::connect(url).await?;
+            let mut rows = sqlx::query(sql).bind(from).bind(to).fetch(&mut c);
+            while let Some(r) = rows.try_next().await? {
+                push(
+                    r.try_get("id")?,
+                    r.try_get("source")?,
+                    r.try_get("external_id")?,
+                );
+            }
+        }};
+    }
     if pg {
-        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(url).await?;
-        let mut rows = sqlx::query(sql).bind(from).bind(to).fetch(&mut c);
-        while let Some(r) = rows.try_next().await? {
-            push(
-                r.try_get("id")?,
-                r.try_get("source")?,
-                r.try_get("external_id")?,
-            );
-        }
+        stream_with!(sqlx::PgConnection);
     } else {
-        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(url).await?;
-        let mut rows = sqlx::query(sql).bind(from).bind(to).fetch(&mut c);
-        while let Some(r) = rows.try_next().await? {
-            push(
-                r.try_get("id")?,
-                r.try_get("source")?,
-                r.try_get("external_id")?,
-            );
-        }
+        stream_with!(sqlx::SqliteConnection);
     }
     let mut ids: Vec<i64> = heap.into_iter().map(|(_, id)| id).collect();
     ids.sort_unstable();

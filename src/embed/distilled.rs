@@ -324,9 +324,16 @@ impl StaticEmbedder {
     }
 
     fn embed_one(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        // Only the start can count (MAX_TOKENS), so a 1 MB output is not
+        // tokenized whole: a WordPiece token covers at least one byte, and
+        // 16 bytes a token leaves room for long words and spaces.
+        let mut end = text.len().min(MAX_TOKENS * 16);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
         let enc = self
             .tokenizer
-            .encode_fast(text, false)
+            .encode_fast(&text[..end], false)
             .map_err(|e| model_err("tokenizing", e))?;
         let dim = self.table.rows.ncols();
         let mut v = vec![0f32; dim];
