@@ -227,7 +227,12 @@ impl Store {
                 count.build_query_scalar().fetch_one(p).await?
             };
             let mut ids: Vec<i64> = Vec::new();
-            if n > 0 {
+            if n > 0 && n <= k {
+                // The whole window is the sample: no keys to sort.
+                let mut q = QueryBuilder::new("SELECT id FROM traces");
+                filter(&mut q);
+                ids = q.build_query_scalar().fetch_all(p).await?;
+            } else if n > 0 {
                 let mut q = QueryBuilder::new("SELECT id FROM traces");
                 filter(&mut q);
                 q.push(" ORDER BY (sample_hash | ").push_bind(mask);
