@@ -33,6 +33,41 @@ fn check_config_names_typo_and_wrong_type_with_lines() {
 }
 
 #[test]
+fn a_job_embedding_choice_is_checked_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("driftwatch.toml");
+    let cfg = |choice: &str| {
+        format!("[store]\nurl = \"sqlite://x.db\"\n\n[[jobs]]\nname = \"j\"\ngolden_set = \"g\"\n\n[jobs.semantic]\nembedding = \"{choice}\"\n")
+    };
+    std::fs::write(&p, cfg("fast")).unwrap();
+    let out = Command::new(bin())
+        .arg("check-config")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:9:1: jobs[0].semantic.embedding: unknown variant `fast`, expected `default` or `static`",
+            p.display()
+        )),
+        "{err}"
+    );
+    std::fs::write(&p, cfg("static")).unwrap();
+    let out = Command::new(bin())
+        .arg("check-config")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn check_config_accepts_the_example_file() {
     let example = concat!(
         env!("CARGO_MANIFEST_DIR"),
