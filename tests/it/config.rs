@@ -2,6 +2,15 @@ use std::process::Command;
 
 use crate::common::bin;
 
+/// `driftwatch check-config FILE`.
+fn check_config(file: &std::path::Path) -> std::process::Output {
+    Command::new(bin())
+        .arg("check-config")
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn check_config_names_typo_and_wrong_type_with_lines() {
     let dir = tempfile::tempdir().unwrap();
@@ -9,11 +18,7 @@ fn check_config_names_typo_and_wrong_type_with_lines() {
     // Lines 5 and 6 do not parse; line 10 parses but fails its check, which
     // the type error must not hide.
     std::fs::write(&p, "[store]\nurl = \"sqlite://x.db\"\n\n[ingest]\nbatch_sise = 100\nmax_text_bytes = \"lots\"\n\n[[jobs]]\nname = \"j\"\nalpha = 1.5\ngolden_set = \"g\"\n").unwrap();
-    let out = Command::new(bin())
-        .arg("check-config")
-        .arg(&p)
-        .output()
-        .unwrap();
+    let out = check_config(&p);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     let f = p.display().to_string();
@@ -40,11 +45,7 @@ fn a_job_embedding_choice_is_checked_with_its_line() {
         format!("[store]\nurl = \"sqlite://x.db\"\n\n[[jobs]]\nname = \"j\"\ngolden_set = \"g\"\n\n[jobs.semantic]\nembedding = \"{choice}\"\n")
     };
     std::fs::write(&p, cfg("fast")).unwrap();
-    let out = Command::new(bin())
-        .arg("check-config")
-        .arg(&p)
-        .output()
-        .unwrap();
+    let out = check_config(&p);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -55,11 +56,7 @@ fn a_job_embedding_choice_is_checked_with_its_line() {
         "{err}"
     );
     std::fs::write(&p, cfg("static")).unwrap();
-    let out = Command::new(bin())
-        .arg("check-config")
-        .arg(&p)
-        .output()
-        .unwrap();
+    let out = check_config(&p);
     assert!(
         out.status.success(),
         "{}",
@@ -73,11 +70,7 @@ fn check_config_accepts_the_example_file() {
         env!("CARGO_MANIFEST_DIR"),
         "/config/driftwatch.example.toml"
     );
-    let out = Command::new(bin())
-        .arg("check-config")
-        .arg(example)
-        .output()
-        .unwrap();
+    let out = check_config(std::path::Path::new(example));
     assert!(
         out.status.success(),
         "{}",
