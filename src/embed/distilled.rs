@@ -26,11 +26,10 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array2, Axis};
 use ort::session::Session;
 use ort::value::Value;
-use sha2::{Digest, Sha256};
 
 use super::config::EmbedConfig;
 use super::error::{one_line, EmbedError};
-use super::local::{read, runtime};
+use super::local::{model_hash, read, runtime};
 use super::vector::l2_normalize;
 use super::Embedder;
 
@@ -57,17 +56,17 @@ fn model_err(what: &str, e: impl std::fmt::Display) -> EmbedError {
     EmbedError::Model(one_line(&format!("{what}: {e}"), 400))
 }
 
-/// The first 12 hex digits of the SHA-256 of `model.onnx`.
-fn model_hash(onnx: &[u8]) -> String {
-    Sha256::digest(onnx)
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// What distillation and lookup need from `tokenizer.json`.
+struct Vocab {
+    /// Token ids in vocabulary order that get a row.
+    ids: Vec<u32>,
+    /// Which ids a text skips (special tokens, `[unusedN]`).
+    skip: Vec<bool>,
+    cls: i64,
+    sep: i64,
 }
 
-/// Token ids in vocabulary order that get a row, and which ids a text skips.
-fn vocabulary(tokenizer_json: &[u8]) -> Result<(Vec<u32>, Vec<bool>), EmbedError> {
+fn vocabulary(tokenizer_json: &[u8]) -> Result<Vocab, EmbedError> {
     let tj: serde_json::Value =
         serde_json::from_slice(tokenizer_json).map_err(|e| model_err("tokenizer.json", e))?;
     let vocab = tj["model"]["vocab"]
@@ -96,7 +95,18 @@ fn vocabulary(tokenizer_json: &[u8]) -> Result<(Vec<u32>, Vec<bool>), EmbedError
         }
     }
     ids.sort_unstable();
-    Ok((ids, skip))
+    let special = |name: &str| {
+        vocab
+            .get(name)
+            .and_then(|v| v.as_i64())
+            .ok_or_else(|| EmbedError::Model(format!("tokenizer.json has no {name} token")))
+    };
+    Ok(Vocab {
+        cls: special("[CLS]")?,
+        sep: special("[SEP]")?,
+        ids,
+        skip,
+    })
 }
 
 /// Distils the table from the model in `model_dir` (see the module doc).
@@ -108,15 +118,12 @@ pub fn distill(
     let env = runtime(ort_lib)?;
     let onnx = read(&model_dir.join("model.onnx"))?;
     let tok_json = read(&model_dir.join("tokenizer.json"))?;
-    let (ids, skip) = vocabulary(&tok_json)?;
-    let tj: serde_json::Value =
-        serde_json::from_slice(&tok_json).map_err(|e| model_err("tokenizer.json", e))?;
-    let special = |name: &str| {
-        tj["model"]["vocab"][name]
-            .as_i64()
-            .ok_or_else(|| EmbedError::Model(format!("tokenizer.json has no {name} token")))
-    };
-    let (cls, sep) = (special("[CLS]")?, special("[SEP]")?);
+    let Vocab {
+        ids,
+        skip,
+        cls,
+        sep,
+    } = vocabulary(&tok_json)?;
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -284,7 +291,7 @@ impl StaticEmbedder {
         }
         let hash = model_hash(&read(&onnx_path)?);
         let tok_path = model_dir.join("tokenizer.json");
-        let (_, skip) = vocabulary(&read(&tok_path)?)?;
+        let skip = vocabulary(&read(&tok_path)?)?.skip;
         let mut tokenizer = tokenizers::Tokenizer::from_file(&tok_path)
             .map_err(|e| model_err("tokenizer.json", e))?;
         tokenizer

@@ -82,6 +82,16 @@ pub(super) fn runtime(lib: &Path) -> Result<Environment, EmbedError> {
     Ok(env)
 }
 
+/// The first 12 hex digits of the SHA-256 of a `model.onnx`: the part of a
+/// model id that changes with the model file.
+pub(super) fn model_hash(onnx: &[u8]) -> String {
+    Sha256::digest(onnx)
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 pub(super) fn read(path: &Path) -> Result<Vec<u8>, EmbedError> {
     std::fs::read(path).map_err(|e| EmbedError::Io {
         path: path.to_path_buf(),
@@ -167,8 +177,7 @@ impl LocalEmbedder {
         let env = runtime(ort_lib)?;
 
         let onnx = read(&model_dir.join("model.onnx"))?;
-        let digest = Sha256::digest(&onnx);
-        let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        let hex = model_hash(&onnx);
         let name = model_dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
