@@ -15,6 +15,7 @@ mod catalogue;
 mod error;
 mod expect;
 mod extract;
+mod pretok;
 mod table;
 mod text;
 mod tokens;

@@ -80,7 +80,14 @@ enum Inner {
     /// (pinned below against Python tiktoken; BENCHMARKS.md, "Token counts",
     /// compares 52k real texts with tiktoken-rs: no difference) at about 1.6×
     /// tiktoken-rs' speed, and counting allocates no token vector.
-    OpenAi(&'static bpe_openai::Tokenizer),
+    ///
+    /// Pure-ASCII texts are cut into pieces by our own byte loop
+    /// ([`super::pretok`], tested piece for piece against the library's
+    /// splitter) and each piece is counted by the library's byte-pair
+    /// encoder, short pieces through a per-thread table of counts: the same
+    /// count, without the Unicode regular expression or re-encoding common
+    /// words.
+    OpenAi(&'static bpe_openai::Tokenizer, super::pretok::Pattern),
     HuggingFace(Arc<tokenizers::Tokenizer>),
 }
 
@@ -94,8 +101,12 @@ impl TokenCounter {
     /// encoding that failed.
     pub fn new(spec: &TokenizerSpec) -> Result<Self, MetricsError> {
         let inner = match spec {
-            TokenizerSpec::O200kBase => Inner::OpenAi(bpe_openai::o200k_base()),
-            TokenizerSpec::Cl100kBase => Inner::OpenAi(bpe_openai::cl100k_base()),
+            TokenizerSpec::O200kBase => {
+                Inner::OpenAi(bpe_openai::o200k_base(), super::pretok::Pattern::O200k)
+            }
+            TokenizerSpec::Cl100kBase => {
+                Inner::OpenAi(bpe_openai::cl100k_base(), super::pretok::Pattern::Cl100k)
+            }
             TokenizerSpec::File(path) => Inner::HuggingFace(Arc::new(load_file(path)?)),
         };
         Ok(TokenCounter {
@@ -127,7 +138,12 @@ impl TokenCounter {
     /// `tokenizer.json` model.
     pub fn try_count(&self, text: &str) -> Result<usize, String> {
         match &self.inner {
-            Inner::OpenAi(bpe) => Ok(bpe.count(text)),
+            Inner::OpenAi(bpe, pattern) if text.is_ascii() => Ok(super::pretok::count_ascii(
+                text.as_bytes(),
+                *pattern,
+                |piece| bpe.bpe.count(piece),
+            )),
+            Inner::OpenAi(bpe, _) => Ok(bpe.count(text)),
             Inner::HuggingFace(tok) => tok
                 .encode_fast(text, false)
                 .map(|enc| enc.len())
