@@ -138,7 +138,7 @@ thread_local! {
 /// the per-thread table of short pieces.
 pub fn count_ascii(t: &[u8], pattern: Pattern, encode: impl Fn(&[u8]) -> usize) -> usize {
     use std::hash::BuildHasher;
-    let hasher = foldhash::fast::FixedState::with_seed(0x0070_7265_746f_6b);
+    let hasher = foldhash::fast::FixedState::with_seed(0x7072_6574_6f6b);
     let offset = match pattern {
         Pattern::O200k => 0,
         Pattern::Cl100k => SLOTS,
