@@ -606,7 +606,7 @@ mod tests {
                 .join(" ")
         };
         let n = 20_000;
-        let pairs: Vec<(String, String)> = (0..n)
+        let synthetic: Vec<(String, String)> = (0..n)
             .map(|i| {
                 let input = format!("Hi, {}?", pick(i, 29));
                 let category = ["billing", "shipping", "account"][i % 3];
@@ -615,6 +615,29 @@ mod tests {
                     "category": category,
                     "confidence": "high",
                     "steps": [pick(i + 1, 6), pick(i + 2, 6)],
+                })
+                .to_string();
+                (input, output)
+            })
+            .collect();
+        // Real words: the vendored BANKING77 queries (about 2,400 distinct
+        // words), two per input and four in each answer, so nearly every
+        // text is distinct and a piece table cannot lean on a tiny vocabulary.
+        let queries: Vec<&str> = include_str!("../../tests/data/banking77/subset.csv")
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.rsplit_once(',').map(|(q, _)| q.trim_matches('"')))
+            .collect();
+        let q = |k: usize| queries[k % queries.len()];
+        let real: Vec<(String, String)> = (0..n)
+            .map(|i| {
+                let input = format!("{} {}", q(i), q(i * 7 + 3));
+                let category = ["billing", "shipping", "account"][i % 3];
+                let output = serde_json::json!({
+                    "answer": format!("{} {}", q(i * 13 + 5), q(i * 17 + 11)),
+                    "category": category,
+                    "confidence": "high",
+                    "steps": [q(i * 19 + 1), q(i * 23 + 2)],
                 })
                 .to_string();
                 (input, output)
@@ -637,7 +660,12 @@ mod tests {
             (TokenizerSpec::Cl100kBase, true),
             (TokenizerSpec::O200kBase, false),
         ];
-        for (spec, detect_language) in configs {
+        for ((spec, detect_language), (texts, pairs)) in configs.iter().flat_map(|c| {
+            [
+                (c.clone(), ("synthetic", &synthetic)),
+                (c.clone(), ("BANKING77", &real)),
+            ]
+        }) {
             let t0 = Instant::now();
             let tokens = TokenCounter::new(&spec).unwrap();
             let build = t0.elapsed();
@@ -645,7 +673,7 @@ mod tests {
                 .with_golden_vocabularies(&pairs[..1000])
                 .with_language_detection(detect_language);
             let t0 = Instant::now();
-            let out = x.extract_all(&pairs);
+            let out = x.extract_all(pairs);
             let dt = t0.elapsed().as_secs_f64();
             assert_eq!(out.len(), n);
             let t1 = Instant::now();
@@ -654,7 +682,7 @@ mod tests {
             }
             let single = 2000.0 / t1.elapsed().as_secs_f64();
             println!(
-                "{spec}, language detection {detect_language}: build {build:?}; \
+                "{texts} texts, {spec}, language detection {detect_language}: build {build:?}; \
                  extract_all {n} traces in {dt:.3}s = {:.0} traces/s on {} threads; \
                  single thread {single:.0} traces/s; sample input words {}, output words {}",
                 n as f64 / dt,
@@ -663,10 +691,11 @@ mod tests {
                 out[0].output.words
             );
         }
-        // Where one thread's time goes, per trace (input and output).
+        // Where one thread's time goes, per trace (input and output), on the
+        // real words.
         let x = Extractor::new(TokenCounter::new(&TokenizerSpec::O200kBase).unwrap(), e)
-            .with_golden_vocabularies(&pairs[..1000]);
-        let sample = &pairs[..5000];
+            .with_golden_vocabularies(&real[..1000]);
+        let sample = &real[..5000];
         let per_trace = |name: &str, f: &dyn Fn(&str, &str) -> usize| {
             let t0 = Instant::now();
             let mut sink = 0;
@@ -679,10 +708,14 @@ mod tests {
                 t0.elapsed().as_secs_f64() * 1e6 / sample.len() as f64
             );
         };
-        println!("one thread, per trace:");
+        println!("one thread, per BANKING77 trace:");
         per_trace("all metrics", &|i, o| x.extract(i, o).input.words as usize);
         per_trace("token counts (o200k)", &|i, o| {
             x.tokens.count(i) + x.tokens.count(o)
+        });
+        let library = bpe_openai::o200k_base();
+        per_trace("  bpe-openai's own count", &|i, o| {
+            library.count(i) + library.count(o)
         });
         per_trace("char stats", &|i, o| {
             char_stats(i).chars + char_stats(o).chars
