@@ -605,7 +605,8 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        let n = 20_000;
+        // 100k traces: long enough for a stable figure on 2 shared cores.
+        let n = 100_000;
         let synthetic: Vec<(String, String)> = (0..n)
             .map(|i| {
                 let input = format!("Hi, {}?", pick(i, 29));
@@ -621,20 +622,23 @@ mod tests {
             })
             .collect();
         // Real words: the vendored BANKING77 queries (about 2,400 distinct
-        // words), two per input and four in each answer, so nearly every
-        // text is distinct and a piece table cannot lean on a tiny vocabulary.
+        // words), two per input and four in each answer, every text distinct
+        // (measuring each distinct text once cannot help), and a vocabulary a
+        // table of short pieces cannot hold whole.
         let queries: Vec<&str> = include_str!("../../tests/data/banking77/subset.csv")
             .lines()
             .skip(1)
             .filter_map(|l| l.rsplit_once(',').map(|(q, _)| q.trim_matches('"')))
             .collect();
-        let q = |k: usize| queries[k % queries.len()];
+        let m = queries.len();
+        let q = |k: usize| queries[k % m];
+        // `i % m` and `i / m` together tell traces apart: every input differs.
         let real: Vec<(String, String)> = (0..n)
             .map(|i| {
-                let input = format!("{} {}", q(i), q(i * 7 + 3));
+                let input = format!("{} {}", q(i), q(i * 7 + 3 + i / m));
                 let category = ["billing", "shipping", "account"][i % 3];
                 let output = serde_json::json!({
-                    "answer": format!("{} {}", q(i * 13 + 5), q(i * 17 + 11)),
+                    "answer": format!("{} {}", q(i * 13 + 5), q(i * 17 + 11 + i / m)),
                     "category": category,
                     "confidence": "high",
                     "steps": [q(i * 19 + 1), q(i * 23 + 2)],
