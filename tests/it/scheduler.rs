@@ -144,10 +144,13 @@ async fn scheduler_runs_on_schedule_without_overlap_and_stops_promptly() {
             w[0].id
         );
     }
-    // The first run starts on a cron tick (an even second), give or take scheduling delay.
+    // The first run starts on a cron tick (an even second), give or take
+    // scheduling delay: within the first half of the 2 s period (on a loaded
+    // CI machine the lease claim and the run's first write share two cores
+    // with the model tests).
     for r in all.iter().take(1) {
         let ms = r.started_at.timestamp_millis().rem_euclid(2000);
-        assert!(ms < 600, "run {} started {ms} ms after its tick", r.id);
+        assert!(ms < 1000, "run {} started {ms} ms after its tick", r.id);
     }
     // Promptly: it waits for the run in flight (a structural run of 200
     // traces), not for the next tick or the 30 s grace period. Under CI load,
