@@ -102,6 +102,14 @@ def tarone(pmin, alpha):
             return pmin <= alpha/K
     return pmin <= alpha/m
 
+def significant(fam, alpha):
+    """Tarone's family over (p, p_min, ...) tuples, then Holm: the tuples
+    whose adjusted p is below alpha, and the family size."""
+    keep = tarone([f[1] for f in fam], alpha)
+    fam2 = [f for f, kk in zip(fam, keep) if kk]
+    h = holm([f[0] for f in fam2])
+    return [f for f, hh in zip(fam2, h) if hh < alpha], len(fam2)
+
 def partitions(pooled, sizes=(12,25,50), dims=32, seed=0):
     Z = PCA(dims, random_state=seed).fit_transform(pooled) if dims < pooled.shape[1] else pooled
     out = []

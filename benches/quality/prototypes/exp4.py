@@ -38,14 +38,10 @@ def run(pooled, isg, nov, m0, seed, alpha=0.05, sizes=(12, 25, 50), dims=32):
         for r_, (gg, nn) in enumerate(zip(g.astype(int), n)):
             if nn < 5: continue
             fam.append((deflated_cdf(gg, nn, base, phi), deflated_cdf(0, nn, base, phi), lab, r_))
-    keep = tarone([f[1] for f in fam], alpha)
-    fam2 = [f for f, kk in zip(fam, keep) if kk]
-    h = holm([f[0] for f in fam2])
     res = []
-    for f, hh in zip(fam2, h):
-        if hh < alpha:
-            mem = np.nonzero(f[2] == f[3])[0]; mem = mem[mem >= m0] - m0
-            res.append(nov[mem].mean() if len(mem) else 0)
+    for f in significant(fam, alpha)[0]:
+        mem = np.nonzero(f[2] == f[3])[0]; mem = mem[mem >= m0] - m0
+        res.append(nov[mem].mean() if len(mem) else 0)
     return res, phis
 
 det = imp = tot = 0

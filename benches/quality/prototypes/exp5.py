@@ -43,15 +43,12 @@ def run(pooled, isg, nov, seed, alpha=0.05, sizes=(12, 25, 50), dims=32):
         n = len(m); g = int(isg[m].sum())
         si = int(np.argmin([abs(np.log(n / s)) for s in sizes]))
         fam.append((deflated_cdf(g, n, bases[si], phis[si]), deflated_cdf(0, n, bases[si], phis[si]), m))
-    keep = tarone([f[1] for f in fam], alpha)
-    fam2 = [f for f, kk in zip(fam, keep) if kk]
-    h = holm([f[0] for f in fam2])
+    sig, size = significant(fam, alpha)
     res = []
-    for f, hh in zip(fam2, h):
-        if hh < alpha:
-            mem = f[2][f[2] >= m0] - m0
-            res.append((nov[mem].mean() if len(mem) else 0, len(mem)))
-    return res, phis, len(fam2)
+    for f in sig:
+        mem = f[2][f[2] >= m0] - m0
+        res.append((nov[mem].mean() if len(mem) else 0, len(mem)))
+    return res, phis, size
 
 det = imp = tot = 0
 for seed, pooled, isg, nov in scenarios():
