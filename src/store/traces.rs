@@ -287,6 +287,29 @@ impl Store {
         Ok(done)
     }
 
+    /// Only `(id, input, output)` of the given ids, in id order: what
+    /// measuring a sample needs, without the other columns' allocations
+    /// (metadata parsed as JSON, two hex hashes, model and source names).
+    #[tracing::instrument(skip_all, fields(n = ids.len()))]
+    pub async fn trace_texts_by_ids(&self, ids: &[i64]) -> Result<Vec<(i64, String, String)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            on_pool!(self, p => {
+                let mut qb = QueryBuilder::new("SELECT id, input, output FROM traces WHERE id IN (");
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+                for r in qb.build().fetch_all(p).await? {
+                    out.push((r.try_get("id")?, r.try_get("input")?, r.try_get("output")?));
+                }
+            });
+        }
+        out.sort_unstable_by_key(|t| t.0);
+        Ok(out)
+    }
+
     /// Full traces for the given ids, in id order.
     #[tracing::instrument(skip_all, fields(n = ids.len()))]
     pub async fn traces_by_ids(&self, ids: &[i64]) -> Result<Vec<Trace>> {

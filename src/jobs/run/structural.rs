@@ -98,6 +98,41 @@ impl Extractors {
     }
 }
 
+/// One chunk of the sample as fetched: whole traces when the run keeps them
+/// (semantic or answers stage) or needs their operational values, else only
+/// their texts (measuring needs no more, and fetching less is faster).
+enum Batch {
+    Traces(Vec<Trace>),
+    Texts(Vec<(i64, String, String)>),
+}
+
+impl Batch {
+    async fn fetch(store: &Store, ids: &[i64], whole: bool) -> Result<Batch, StoreError> {
+        Ok(if whole {
+            Batch::Traces(store.traces_by_ids(ids).await?)
+        } else {
+            Batch::Texts(store.trace_texts_by_ids(ids).await?)
+        })
+    }
+
+    fn pairs(&self) -> Vec<(&str, &str)> {
+        match self {
+            Batch::Traces(b) => b
+                .iter()
+                .map(|t| (t.input.as_str(), t.output.as_str()))
+                .collect(),
+            Batch::Texts(b) => b.iter().map(|t| (t.1.as_str(), t.2.as_str())).collect(),
+        }
+    }
+
+    fn ids(&self) -> Vec<i64> {
+        match self {
+            Batch::Traces(b) => b.iter().map(|t| t.id).collect(),
+            Batch::Texts(b) => b.iter().map(|t| t.0).collect(),
+        }
+    }
+}
+
 /// Fetches `ids` from the store in chunks of [`CHUNK`] and reduces each chunk to
 /// metric rows (when `ex` is given) and operational values (when `keep_op`),
 /// fetching the next chunk while the current one is measured. Texts are dropped
@@ -113,43 +148,40 @@ pub(super) async fn stream_sample(
     if let Some(ex) = &ex {
         (out.rows, out.lang_rows) = ex.tables();
     }
+    let whole = keep_op || keep_traces;
     let mut chunks = ids.chunks(CHUNK);
     let mut next = match chunks.next() {
-        Some(c) => Some(store.traces_by_ids(c).await?),
+        Some(c) => Some(Batch::fetch(store, c, whole).await?),
         None => None,
     };
     while let Some(batch) = next.take() {
         let ex = ex.clone();
         let work = tokio::task::spawn_blocking(move || {
             let rows = match &ex {
-                Some(ex) => {
-                    let pairs: Vec<(&str, &str)> = batch
-                        .iter()
-                        .map(|t| (t.input.as_str(), t.output.as_str()))
-                        .collect();
-                    ex.plain.extract_all(&pairs)
-                }
+                Some(ex) => ex.plain.extract_all(&batch.pairs()),
                 None => Vec::new(),
             };
             (batch, rows)
         });
         let fetch = async {
             match chunks.next() {
-                Some(c) => store.traces_by_ids(c).await.map(Some),
+                Some(c) => Batch::fetch(store, c, whole).await.map(Some),
                 None => Ok(None),
             }
         };
         let (done, fetched) = tokio::join!(work, fetch);
         let (batch, rows) = done.map_err(|e| JobError::Internal(e.to_string()))?;
         next = fetched?;
-        out.ids.extend(batch.iter().map(|t| t.id));
+        out.ids.extend(batch.ids());
         out.rows.extend(&rows);
         out.lang_rows.extend(&rows);
-        if keep_op {
-            out.op.extend(batch.iter().map(OpValues::of));
-        }
-        if keep_traces {
-            out.traces.extend(batch);
+        if let Batch::Traces(batch) = batch {
+            if keep_op {
+                out.op.extend(batch.iter().map(OpValues::of));
+            }
+            if keep_traces {
+                out.traces.extend(batch);
+            }
         }
     }
     Ok(out)
