@@ -47,6 +47,26 @@ async fn traces_roundtrip_and_dedup(db: TestDb) {
     assert_eq!(t.metadata, Some(serde_json::json!({"k": [1, 2]})));
     assert_eq!(t.input_hash, driftwatch::store::content_hash(&t.input));
     assert_eq!(s.get_trace(t.id).await.unwrap().external_id, t.external_id);
+    // What a run measures: the same texts, in id order, given ids in any order
+    // (and more than one statement's worth).
+    let all: Vec<i64> = s
+        .window_traces(0, i64::MAX)
+        .await
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(all.len(), 2501);
+    let texts = s.trace_texts_by_ids(&all).await.unwrap();
+    let whole = s.traces_by_ids(&all).await.unwrap();
+    assert_eq!(
+        texts,
+        whole
+            .into_iter()
+            .map(|t| (t.id, t.input, t.output))
+            .collect::<Vec<_>>()
+    );
 }
 both_backends!(traces_roundtrip_and_dedup_sqlite, traces_roundtrip_and_dedup_postgres => traces_roundtrip_and_dedup);
 
