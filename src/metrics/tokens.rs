@@ -78,8 +78,8 @@ enum Inner {
     /// OpenAI's encodings through GitHub's `bpe-openai`: the process-wide
     /// instances, deserialized on first use. They count exactly as tiktoken
     /// (pinned below against Python tiktoken; BENCHMARKS.md, "Token counts",
-    /// compares 52k real texts with tiktoken-rs: no difference) at about 1.6×
-    /// tiktoken-rs' speed, and counting allocates no token vector.
+    /// compares 58k real texts with tiktoken-rs: no difference), and counting
+    /// allocates no token vector.
     ///
     /// Pure-ASCII texts are cut into pieces by our own byte loop
     /// ([`super::pretok`], tested piece for piece against the library's
