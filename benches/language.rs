@@ -14,6 +14,12 @@
 //! each names it right, how often whatlang calls its guess unreliable, and how
 //! often whichlang says English (a text in a language outside whichlang's 16
 //! is given the nearest of them).
+//!
+//! Last, how many leading bytes whichlang needs: long texts (translated
+//! messages of one language joined until they pass 512 bytes, the shape of a
+//! long LLM answer; English ones from the real queries) cut to 32–512 bytes,
+//! with whichlang's accuracy and time per text at each cut. driftwatch cuts at
+//! `MAX_LANGUAGE_BYTES` (src/metrics/text.rs).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -106,6 +112,86 @@ fn whatlang_code(t: &str) -> Option<&'static str> {
 
 fn whichlang_code(t: &str) -> &'static str {
     whichlang::detect_language(t).three_letter_code()
+}
+
+/// `text` cut to at most `max` bytes, at a char boundary.
+fn prefix(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Texts of one language joined with spaces until each passes `min_bytes`.
+fn joined(texts: &[&str], min_bytes: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for t in texts {
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(t);
+        if cur.len() >= min_bytes {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    out
+}
+
+/// Accuracy and cost of whichlang on long texts cut to each prefix length.
+fn prefix_sweep(eng: &[String], by: &BTreeMap<&str, Vec<&str>>, supported: &[&str]) {
+    let eng_refs: Vec<&str> = eng.iter().map(String::as_str).collect();
+    // (expected code, long text): English, then every supported language.
+    let mut long: Vec<(&str, String)> = joined(&eng_refs, 512)
+        .into_iter()
+        .take(2000)
+        .map(|t| ("eng", t))
+        .collect();
+    let mut other = 0;
+    for (lang, texts) in by {
+        let Some((_, code)) = ISO.iter().find(|(a, _)| a == lang) else {
+            continue;
+        };
+        if supported.contains(code) && *code != "eng" {
+            for t in joined(texts, 512) {
+                long.push((code, t));
+                other += 1;
+            }
+        }
+    }
+    println!(
+        "\nLong texts (≥ 512 bytes): {} English, {other} in whichlang's other 15 languages",
+        long.len() - other
+    );
+    println!("| first bytes | English right | other 15 right | µs per text |");
+    println!("|---|---|---|---|");
+    for max in [32, 48, 64, 96, 128, 192, 256, 512] {
+        let (mut eng_ok, mut eng_n, mut oth_ok, mut oth_n) = (0, 0, 0, 0);
+        let t = Instant::now();
+        let rounds = 5;
+        for _ in 0..rounds {
+            for (code, text) in &long {
+                let ok = whichlang_code(prefix(text, max)) == *code;
+                if *code == "eng" {
+                    eng_ok += usize::from(ok);
+                    eng_n += 1;
+                } else {
+                    oth_ok += usize::from(ok);
+                    oth_n += 1;
+                }
+            }
+        }
+        let us = t.elapsed().as_secs_f64() * 1e6 / (rounds * long.len()) as f64;
+        println!(
+            "| {max} | {} | {} | {us:.2} |",
+            pct(eng_ok, eng_n),
+            pct(oth_ok, oth_n)
+        );
+    }
 }
 
 fn pct(x: usize, n: usize) -> String {
@@ -217,4 +303,5 @@ fn main() {
             pct(c[4], c[0])
         );
     }
+    prefix_sweep(&eng, &by, &supported);
 }
