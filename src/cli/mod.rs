@@ -23,6 +23,7 @@ macro_rules! say_err {
 }
 
 pub mod alerts;
+mod compare;
 mod demo;
 mod embed;
 pub mod exclusions;
@@ -50,6 +51,8 @@ pub mod exit {
     pub const CONFIG: u8 = 2;
     /// Partial success: some input records were rejected, every valid one was stored.
     pub const PARTIAL: u8 = 3;
+    /// `compare`: at least one finding drifted.
+    pub const DRIFTED: u8 = 4;
 }
 
 #[derive(Debug, Parser)]
@@ -115,6 +118,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run one analysis job now (from config, or ad hoc with --golden-set).
     Run(RunArgs),
+    /// Compare a production log with golden examples, two files, no database:
+    /// the structural checks and the decision rule; exits 4 when something drifted.
+    Compare(compare::CompareArgs),
     /// Embedding cache: backfill existing traces ahead of time.
     #[command(subcommand)]
     Embed(EmbedCmd),
@@ -195,6 +201,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Bench(cmd) = &cli.command {
         return bench_cmd(&cfg, cmd);
     }
+    if let Command::Compare(args) = &cli.command {
+        return compare::compare_cmd(&cfg, args).await;
+    }
     let url = cfg.database_url(cli.database.as_deref());
     let store = match Store::connect(&url).await {
         Ok(s) => s,
@@ -218,7 +227,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             format,
             out,
         } => report_cmd(&store, run_id, format, out).await,
-        Command::CheckConfig { .. } | Command::Demo(_) | Command::Jobs(_) | Command::Bench(_) => {
+        Command::CheckConfig { .. }
+        | Command::Demo(_)
+        | Command::Jobs(_)
+        | Command::Bench(_)
+        | Command::Compare(_) => {
             unreachable!("handled above")
         }
     }

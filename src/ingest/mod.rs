@@ -12,7 +12,7 @@ mod reader;
 
 pub use mapping::{content_id, lookup_path, max_record_bytes, parse_ts, FieldMap};
 pub(crate) use reader::{csv_can_go_on, CappedCsv};
-pub use reader::{ingest_reader, parse_records, IngestOptions, InputFormat};
+pub use reader::{for_each_batch, ingest_reader, parse_records, IngestOptions, InputFormat};
 
 use serde::{Deserialize, Serialize};
 

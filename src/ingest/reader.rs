@@ -43,22 +43,37 @@ pub fn parse_records(
     input: Box<dyn Read + Send>,
     opts: &IngestOptions,
 ) -> (Vec<NewTrace>, u64, Vec<(u64, String)>) {
+    let (mut traces, mut read, mut errors) = (Vec::new(), 0, Vec::new());
+    for_each_batch(input, opts, |batch, n, errs| {
+        traces.extend(batch);
+        read += n;
+        errors.extend(errs);
+    });
+    (traces, read, errors)
+}
+
+/// Parses `input` on a parser thread, the reader [`ingest_reader`] uses, and
+/// calls `f` on the calling thread with each batch of up to
+/// `opts.batch_size` traces as it comes (the next batch is parsed meanwhile):
+/// the traces, the records read, and the rejected ones with their 1-based
+/// lines. Must not be called from an async worker (it blocks on the parser).
+pub fn for_each_batch(
+    input: Box<dyn Read + Send>,
+    opts: &IngestOptions,
+    mut f: impl FnMut(Vec<NewTrace>, u64, Vec<(u64, String)>),
+) {
     let (tx, mut rx) = mpsc::channel::<Batch>(2);
     let opts2 = opts.clone();
     let parser = std::thread::spawn(move || match opts2.format {
         InputFormat::Jsonl => parse_jsonl(input, &opts2, &tx),
         InputFormat::Csv => parse_csv(input, &opts2, &tx),
     });
-    let (mut traces, mut read, mut errors) = (Vec::new(), 0, Vec::new());
     while let Some(batch) = rx.blocking_recv() {
-        traces.extend(batch.traces);
-        read += batch.read;
-        errors.extend(batch.errors);
+        f(batch.traces, batch.read, batch.errors);
     }
     if let Err(panic) = parser.join() {
         std::panic::resume_unwind(panic);
     }
-    (traces, read, errors)
 }
 
 /// Reads every record of `input`, stores the valid ones in batches and reports

@@ -15,6 +15,9 @@ pub enum JobError {
     /// The golden set has no examples.
     #[error("golden set `{0}` has no examples\nimport some with: driftwatch golden import FILE --set {0}")]
     NoGolden(String),
+    /// An input file of `driftwatch compare` cannot be used.
+    #[error("{0}")]
+    Input(String),
     /// The window holds no traces.
     #[error("no production traces between {from} and {to} (window {window})")]
     EmptyWindow {

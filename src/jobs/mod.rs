@@ -6,10 +6,12 @@
 
 mod backfill;
 mod bench;
+mod compare;
 mod config;
 mod embedding;
 mod error;
 mod hypothesis;
+mod measure;
 mod orphans;
 mod prelabel;
 mod profile;
@@ -19,6 +21,7 @@ mod scheduler;
 
 pub use backfill::{backfill, embed_golden_version, parse_since, BackfillOptions, BackfillReport};
 pub use bench::{test_exported_metrics, BenchTests};
+pub use compare::{compare, CompareOutcome, CompareTimings, GoldenInput};
 pub use config::{EffectFloors, JobConfig, JobSpec, TestChoice, Timing};
 pub use embedding::{embed_cached, EmbedStats, Embedders, SharedEmbedder};
 pub use error::JobError;

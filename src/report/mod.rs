@@ -66,26 +66,7 @@ pub fn render_text(run: &Run, findings: &[Finding]) -> String {
     if let Some(e) = &run.error {
         let _ = writeln!(out, "error: {e}");
     }
-    let _ = writeln!(
-        out,
-        "{:<8} {:<12} {:<32} {:<19} {:>9} {:>9} {:>8} {:>6}  CHANGE",
-        "VERDICT", "KIND", "METRIC", "TEST", "P", "P_ADJ", "EFFECT", "FLOOR"
-    );
-    for f in findings {
-        let _ = writeln!(
-            out,
-            "{:<8} {:<12} {:<32} {:<19} {:>9} {:>9} {:>8} {:>6}  {}",
-            verdict_mark(f.verdict),
-            f.kind.as_str(),
-            f.metric,
-            f.test,
-            num(f.p_value),
-            num(f.p_adjusted),
-            num(f.effect_size),
-            num(f.threshold),
-            f.change_text()
-        );
-    }
+    out.push_str(&findings_table(findings));
     let drifted: Vec<&Finding> = findings
         .iter()
         .filter(|f| f.verdict == Verdict::Drifted)
@@ -106,6 +87,33 @@ pub fn render_text(run: &Run, findings: &[Finding]) -> String {
                 };
             }
         }
+    }
+    out
+}
+
+/// The findings as a plain-text table, one line each (verdict, kind, metric,
+/// test, p, adjusted p, effect, floor, change).
+pub fn findings_table(findings: &[Finding]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<8} {:<12} {:<32} {:<19} {:>9} {:>9} {:>8} {:>6}  CHANGE",
+        "VERDICT", "KIND", "METRIC", "TEST", "P", "P_ADJ", "EFFECT", "FLOOR"
+    );
+    for f in findings {
+        let _ = writeln!(
+            out,
+            "{:<8} {:<12} {:<32} {:<19} {:>9} {:>9} {:>8} {:>6}  {}",
+            verdict_mark(f.verdict),
+            f.kind.as_str(),
+            f.metric,
+            f.test,
+            num(f.p_value),
+            num(f.p_adjusted),
+            num(f.effect_size),
+            num(f.threshold),
+            f.change_text()
+        );
     }
     out
 }

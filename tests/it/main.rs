@@ -15,6 +15,8 @@ mod analysis;
 mod answers;
 // `bench tests`: the test stage alone on exported metric columns.
 mod bench;
+// `compare`: two files in, findings out, no database.
+mod compare;
 // Semantic drift, coverage and proposals with the real embedding model.
 mod semantic;
 // Config files: check-config output and exit codes.

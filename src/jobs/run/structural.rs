@@ -14,13 +14,14 @@ use chrono::{DateTime, Utc};
 
 use super::super::config::JobSpec;
 use super::super::error::JobError;
-use super::super::hypothesis::{test_metric, to_finding, CurColumn};
-use super::super::profile::{RefColumn, ReferenceProfile};
+use super::super::measure::{self, reference_columns, reference_side, GoldenScan, ReferenceSide};
+pub(super) use super::super::measure::{is_language, Extractors};
+use super::super::profile::ReferenceProfile;
 use super::super::sampling::seed_mask;
 use super::log_memory;
 use super::operational::OpValues;
-use crate::metrics::{Extractor, MetricId, MetricKind, MetricTable, TokenCounter, Vocabulary};
-use crate::store::{Finding, FindingKind, OutputFormatSummary, Store, StoreError, Trace};
+use crate::metrics::{MetricId, MetricTable};
+use crate::store::{Finding, OutputFormatSummary, Store, StoreError, Trace};
 
 /// Bumped when metric definitions change, so stored profiles are recomputed.
 const PROFILE_VERSION: &str = "metrics-v2";
@@ -75,27 +76,6 @@ pub(super) struct Sample {
     pub op: Vec<OpValues>,
     /// The full traces, kept only when the semantic stage needs their texts.
     pub traces: Vec<Trace>,
-}
-
-/// The extractor of a run (detecting language on every row when the job
-/// does) and the metrics of each table.
-#[derive(Clone)]
-pub(super) struct Extractors {
-    pub plain: Arc<Extractor>,
-    /// The tested metrics measured by `plain` (all but language).
-    pub plain_metrics: Vec<MetricId>,
-    /// The tested language metrics, measured by `lang`.
-    pub lang_metrics: Vec<MetricId>,
-}
-
-impl Extractors {
-    /// Empty tables for the metrics these extractors measure.
-    fn tables(&self) -> (MetricTable, MetricTable) {
-        (
-            MetricTable::new(&self.plain_metrics),
-            MetricTable::new(&self.lang_metrics),
-        )
-    }
 }
 
 /// One chunk of the sample as fetched: whole traces when the run keeps them
@@ -247,35 +227,11 @@ async fn golden_vocabularies(
     version: i64,
 ) -> Result<GoldenScan, JobError> {
     fold_golden_pages(store, set, version, GoldenScan::default(), |g, page| {
-        let (input, output) = (&mut g.input, &mut g.output);
-        let ((), json) = rayon::join(
-            || page.iter().for_each(|p| input.add_document(&p.1)),
-            || {
-                page.iter()
-                    .filter(|p| {
-                        output.add_document(&p.2);
-                        is_json_document(&p.2)
-                    })
-                    .count()
-            },
-        );
-        g.json_outputs += json;
-        g.outputs += page.len();
+        let pairs: Vec<(&str, &str)> = page.iter().map(|p| (p.1.as_str(), p.2.as_str())).collect();
+        g.add(&pairs);
     })
     .await
 }
-
-/// What one pass over the golden texts collects.
-#[derive(Default)]
-struct GoldenScan {
-    input: Vocabulary,
-    output: Vocabulary,
-    /// Expected outputs that are a JSON object or array, of `outputs`.
-    json_outputs: usize,
-    outputs: usize,
-}
-
-use crate::text::is_json_document;
 
 /// The golden set measured: metric tables like a production [`Sample`]'s, with
 /// leave-one-out OOV rates.
@@ -307,10 +263,6 @@ pub(super) async fn measure_golden(
         g.ids.extend(page.iter().map(|p| p.0));
     })
     .await
-}
-
-pub(super) fn is_language(m: MetricId) -> bool {
-    m.name().ends_with(".language")
 }
 
 /// The previous window's sample, for the operational comparison (the golden set
@@ -353,51 +305,16 @@ pub(super) async fn prepare_reference(
     version: i64,
     export: bool,
 ) -> Result<Reference, JobError> {
-    let tokens = TokenCounter::new(&spec.tokenizer)?;
-    log_memory("tokenizer");
     let scan = golden_vocabularies(store, &spec.golden_set, version).await?;
-    let (input_vocab, output_vocab) = (scan.input, scan.output);
-    // An unconfigured output format is inferred from the golden set, so a job
-    // whose golden answers are JSON measures JSON validity without config.
-    let source = spec.expectations.inferred(scan.json_outputs, scan.outputs);
-    let expectations = source.compile()?;
-    let output_format = OutputFormatSummary {
-        format: if source.output_format == crate::metrics::OutputFormat::Json {
-            "json"
-        } else {
-            "text"
-        }
-        .to_string(),
-        inferred: source.infer_format,
-        golden_json_share: if scan.outputs > 0 {
-            scan.json_outputs as f64 / scan.outputs as f64
-        } else {
-            0.0
-        },
-    };
-    let golden_n = input_vocab.documents();
-    if golden_n == 0 {
-        return Err(JobError::NoGolden(spec.golden_set.clone()));
-    }
     log_memory("vocabularies");
-    if let Some(n) = spec.language_sample {
-        tracing::warn!(
-            message = "`language_sample` is no longer used: language is detected on every trace.",
-            job = %spec.name,
-            language_sample = n
-        );
-    }
-    let extractor = Extractor::new(tokens, expectations)
-        .with_language_detection(spec.language_detection)
-        .with_vocabularies(Some(input_vocab), Some(output_vocab));
-    let metrics: Vec<MetricId> = extractor.applicable_metrics();
-    let (lang_metrics, plain_metrics): (Vec<MetricId>, Vec<MetricId>) =
-        metrics.iter().partition(|m| is_language(**m));
-    let ex = Extractors {
-        plain: Arc::new(extractor),
-        plain_metrics,
-        lang_metrics,
-    };
+    let ReferenceSide {
+        ex,
+        metrics,
+        source,
+        output_format,
+        golden_n,
+    } = reference_side(spec, scan)?;
+    log_memory("tokenizer");
     let hash = settings_hash(spec, &source);
     let cached = store
         .reference_profile(&spec.golden_set, version, &hash)
@@ -423,20 +340,7 @@ pub(super) async fn prepare_reference(
             let g = golden_measured
                 .as_ref()
                 .expect("measured when no profile is cached");
-            let columns = metrics
-                .iter()
-                .map(|m| {
-                    let table = if is_language(*m) {
-                        &g.lang_rows
-                    } else {
-                        &g.rows
-                    };
-                    (
-                        m.name().to_string(),
-                        RefColumn::from_column(table.column(*m)),
-                    )
-                })
-                .collect();
+            let columns = reference_columns(&metrics, &g.rows, &g.lang_rows);
             let p = ReferenceProfile {
                 golden_set: spec.golden_set.clone(),
                 version,
@@ -470,46 +374,5 @@ pub(super) fn test_structural(
     profile: &ReferenceProfile,
     prod: &Sample,
 ) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    for m in metrics {
-        let Some(reference) = profile.columns.get(m.name()) else {
-            continue;
-        };
-        let rows = if is_language(*m) {
-            &prod.lang_rows
-        } else {
-            &prod.rows
-        };
-        let mut numeric;
-        let cats;
-        let cur = match m.kind() {
-            MetricKind::Numeric => {
-                numeric = rows.numeric_column(*m);
-                CurColumn::Numeric(&mut numeric)
-            }
-            MetricKind::Rate => {
-                let (successes, n) = rows.rate_counts(*m);
-                CurColumn::Rate { successes, n }
-            }
-            MetricKind::Categorical => {
-                cats = rows.categories(*m);
-                CurColumn::Categorical(&cats)
-            }
-        };
-        let tested = test_metric(
-            reference,
-            cur,
-            &spec.effect_floors,
-            spec.tests.get(m.name()).copied(),
-            spec.min_samples,
-        );
-        findings.push(to_finding(
-            &spec.name,
-            FindingKind::Structural,
-            m.name(),
-            m.side().as_str(),
-            tested,
-        ));
-    }
-    findings
+    measure::test_structural(spec, metrics, &profile.columns, &prod.rows, &prod.lang_rows)
 }

@@ -1,0 +1,204 @@
+//! The structural stage's parts that know nothing of where texts come from,
+//! shared by a run (`run::structural`, texts from the store) and `compare`
+//! (texts from two files): the pass over the golden texts (vocabularies and the
+//! share of JSON answers), the extractors built from it, the reference columns,
+//! and the per-metric tests against them. One code path, so `driftwatch
+//! compare` and `driftwatch run` reach the same findings on the same texts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::config::{ExpectationsSource, JobSpec};
+use super::error::JobError;
+use super::hypothesis::{test_metric, to_finding, CurColumn};
+use super::profile::RefColumn;
+use crate::metrics::{Extractor, MetricId, MetricKind, MetricTable, TokenCounter, Vocabulary};
+use crate::store::{Finding, FindingKind, OutputFormatSummary};
+use crate::text::is_json_document;
+
+/// What one pass over the golden texts collects.
+#[derive(Default)]
+pub(crate) struct GoldenScan {
+    pub input: Vocabulary,
+    pub output: Vocabulary,
+    /// Expected outputs that are a JSON object or array, of `outputs`.
+    pub json_outputs: usize,
+    pub outputs: usize,
+}
+
+impl GoldenScan {
+    /// Adds a page of golden `(input, expected output)` texts.
+    pub fn add<S: AsRef<str> + Sync>(&mut self, page: &[(S, S)]) {
+        let (input, output) = (&mut self.input, &mut self.output);
+        let ((), json) = rayon::join(
+            || page.iter().for_each(|p| input.add_document(p.0.as_ref())),
+            || {
+                page.iter()
+                    .filter(|p| {
+                        output.add_document(p.1.as_ref());
+                        is_json_document(p.1.as_ref())
+                    })
+                    .count()
+            },
+        );
+        self.json_outputs += json;
+        self.outputs += page.len();
+    }
+}
+
+/// The extractor of a run (detecting language on every row when the job
+/// does) and the metrics of each table.
+#[derive(Clone)]
+pub(crate) struct Extractors {
+    pub plain: Arc<Extractor>,
+    /// The tested metrics measured by `plain` (all but language).
+    pub plain_metrics: Vec<MetricId>,
+    /// The tested language metrics.
+    pub lang_metrics: Vec<MetricId>,
+}
+
+impl Extractors {
+    /// Empty tables for the metrics these extractors measure.
+    pub fn tables(&self) -> (MetricTable, MetricTable) {
+        (
+            MetricTable::new(&self.plain_metrics),
+            MetricTable::new(&self.lang_metrics),
+        )
+    }
+}
+
+/// The reference side as far as the golden texts decide it.
+pub(crate) struct ReferenceSide {
+    pub ex: Extractors,
+    /// Every tested metric, language ones included.
+    pub metrics: Vec<MetricId>,
+    /// The expectations after inferring the output format from the golden set.
+    pub source: ExpectationsSource,
+    /// What the run summary says about the output format.
+    pub output_format: OutputFormatSummary,
+    /// Golden examples scanned.
+    pub golden_n: usize,
+}
+
+/// Builds the extractors from a finished [`GoldenScan`]: an unconfigured
+/// output format is inferred from the golden set, so a job whose golden answers
+/// are JSON measures JSON validity without config.
+pub(crate) fn reference_side(spec: &JobSpec, scan: GoldenScan) -> Result<ReferenceSide, JobError> {
+    let source = spec.expectations.inferred(scan.json_outputs, scan.outputs);
+    let expectations = source.compile()?;
+    let output_format = OutputFormatSummary {
+        format: if source.output_format == crate::metrics::OutputFormat::Json {
+            "json"
+        } else {
+            "text"
+        }
+        .to_string(),
+        inferred: source.infer_format,
+        golden_json_share: if scan.outputs > 0 {
+            scan.json_outputs as f64 / scan.outputs as f64
+        } else {
+            0.0
+        },
+    };
+    let golden_n = scan.input.documents();
+    if golden_n == 0 {
+        return Err(JobError::NoGolden(spec.golden_set.clone()));
+    }
+    if let Some(n) = spec.language_sample {
+        tracing::warn!(
+            message = "`language_sample` is no longer used: language is detected on every trace.",
+            job = %spec.name,
+            language_sample = n
+        );
+    }
+    let tokens = TokenCounter::new(&spec.tokenizer)?;
+    let extractor = Extractor::new(tokens, expectations)
+        .with_language_detection(spec.language_detection)
+        .with_vocabularies(Some(scan.input), Some(scan.output));
+    let metrics: Vec<MetricId> = extractor.applicable_metrics();
+    let (lang_metrics, plain_metrics): (Vec<MetricId>, Vec<MetricId>) =
+        metrics.iter().partition(|m| is_language(**m));
+    Ok(ReferenceSide {
+        ex: Extractors {
+            plain: Arc::new(extractor),
+            plain_metrics,
+            lang_metrics,
+        },
+        metrics,
+        source,
+        output_format,
+        golden_n,
+    })
+}
+
+pub(crate) fn is_language(m: MetricId) -> bool {
+    m.name().ends_with(".language")
+}
+
+/// The reference column of every metric of `metrics`, from the golden set's
+/// measured tables.
+pub(crate) fn reference_columns(
+    metrics: &[MetricId],
+    rows: &MetricTable,
+    lang_rows: &MetricTable,
+) -> BTreeMap<String, RefColumn> {
+    metrics
+        .iter()
+        .map(|m| {
+            let table = if is_language(*m) { lang_rows } else { rows };
+            (
+                m.name().to_string(),
+                RefColumn::from_column(table.column(*m)),
+            )
+        })
+        .collect()
+}
+
+/// Tests every metric of `metrics` that `reference` has against the production
+/// tables: one finding per metric, before the run-wide verdicts.
+pub(crate) fn test_structural(
+    spec: &JobSpec,
+    metrics: &[MetricId],
+    reference: &BTreeMap<String, RefColumn>,
+    rows: &MetricTable,
+    lang_rows: &MetricTable,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for m in metrics {
+        let Some(reference) = reference.get(m.name()) else {
+            continue;
+        };
+        let rows = if is_language(*m) { lang_rows } else { rows };
+        let mut numeric;
+        let cats;
+        let cur = match m.kind() {
+            MetricKind::Numeric => {
+                numeric = rows.numeric_column(*m);
+                CurColumn::Numeric(&mut numeric)
+            }
+            MetricKind::Rate => {
+                let (successes, n) = rows.rate_counts(*m);
+                CurColumn::Rate { successes, n }
+            }
+            MetricKind::Categorical => {
+                cats = rows.categories(*m);
+                CurColumn::Categorical(&cats)
+            }
+        };
+        let tested = test_metric(
+            reference,
+            cur,
+            &spec.effect_floors,
+            spec.tests.get(m.name()).copied(),
+            spec.min_samples,
+        );
+        findings.push(to_finding(
+            &spec.name,
+            FindingKind::Structural,
+            m.name(),
+            m.side().as_str(),
+            tested,
+        ));
+    }
+    findings
+}

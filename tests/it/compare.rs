@@ -1,0 +1,214 @@
+//! `driftwatch compare GOLDEN PRODUCTION`: two files in, findings out, no database.
+
+use std::io::Write;
+use std::process::Command;
+
+use chrono::{TimeZone, Utc};
+use driftwatch::demo::generator::{
+    golden_records, production_records, GenOptions, Incident, GOLDEN_DOMAINS,
+};
+use driftwatch::ingest::{FieldMap, IngestConfig};
+use driftwatch::jobs::{run_job, JobConfig, RunOptions};
+use driftwatch::store::{FindingKind, NewGoldenExample};
+
+use crate::common::{bin, TestDb};
+
+fn write_jsonl(path: &std::path::Path, records: &[serde_json::Value]) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for r in records {
+        writeln!(f, "{r}").unwrap();
+    }
+}
+
+/// The same golden examples and production log, once through the store
+/// (`golden import`, ingest, `run` over the whole window with the semantic
+/// stage off) and once as two files through `compare`: every structural
+/// finding is the same (test, statistic, p, adjusted p, effect, verdict), the
+/// planted break (20 % of outputs not JSON, the format inferred from the
+/// golden set on both paths) is drifted, and `compare` exits 4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_decides_like_a_run_over_the_same_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let end = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
+    let golden = golden_records(8, GOLDEN_DOMAINS, 40);
+    let mut o = GenOptions::clean(8, 1000);
+    o.end = end;
+    o.incident = Some(Incident {
+        start_frac: 0.0,
+        truncated_share: 0.0,
+        invalid_json_share: 0.2,
+    });
+    let prod: Vec<serde_json::Value> = production_records(&o).into_iter().map(|(r, _)| r).collect();
+    write_jsonl(&dir.path().join("golden.jsonl"), &golden);
+    write_jsonl(&dir.path().join("prod.jsonl"), &prod);
+
+    let db = TestDb::sqlite().await;
+    let s = db.store().await;
+    let examples: Vec<NewGoldenExample> = golden
+        .iter()
+        .map(|v| serde_json::from_value(v.clone()).unwrap())
+        .collect();
+    driftwatch::golden::import(&s, "g", examples, "test")
+        .await
+        .unwrap();
+    let map = FieldMap::new(&IngestConfig::default());
+    let traces: Vec<_> = prod
+        .iter()
+        .map(|r| map.to_trace(r, "app").unwrap())
+        .collect();
+    s.insert_traces(&traces).await.unwrap();
+    let mut j = JobConfig::adhoc("t", "g");
+    j.window = "3d".parse().unwrap();
+    j.semantic.enabled = false;
+    j.operational = false;
+    let spec = j.check("t", std::path::Path::new(".")).unwrap();
+    let run = run_job(&s, &spec, &RunOptions::at(end, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        run.summary.sampled,
+        prod.len() as u64,
+        "the run covers the whole log"
+    );
+
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["compare", "--json", "golden.jsonl", "prod.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["production"]["stored"], prod.len());
+    assert_eq!(v["golden"]["stored"], run.summary.golden_examples);
+    assert_eq!(v["output_format"]["format"], "json");
+    assert_eq!(v["output_format"]["inferred"], true);
+    let line = |f: &serde_json::Value| {
+        format!(
+            "{} {} {} {} {} {} {}",
+            f["metric"],
+            f["test"],
+            f["statistic"],
+            f["p_value"],
+            f["p_adjusted"],
+            f["effect_size"],
+            f["verdict"]
+        )
+    };
+    let mut from_run: Vec<String> = run
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::Structural)
+        .map(|f| line(&serde_json::to_value(f).unwrap()))
+        .collect();
+    let mut from_compare: Vec<String> =
+        v["findings"].as_array().unwrap().iter().map(line).collect();
+    from_run.sort();
+    from_compare.sort();
+    assert!(from_compare.len() >= 10, "{from_compare:?}");
+    assert_eq!(from_compare, from_run);
+    let json_valid = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["metric"] == "output.json_valid")
+        .expect("JSON validity is measured without config");
+    assert_eq!(json_valid["verdict"], "drifted", "{json_valid}");
+
+    // The text output: the table, and the count of drifted findings.
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["compare", "golden.jsonl", "prod.jsonl"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert!(
+        text.contains("output.json_valid") && text.contains("DRIFTED"),
+        "{text}"
+    );
+    assert!(text.contains("findings drifted"), "{text}");
+}
+
+/// Golden examples and a production log drawn alike (alternate records of
+/// one draw), with two bad records in the log: no finding drifts, each bad
+/// record is named by its line, every good one is measured, and the exit code
+/// is 3 (partial), not 0 or 4.
+#[test]
+fn compare_names_bad_records_and_measures_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = golden_records(3, GOLDEN_DOMAINS, 60);
+    let (golden, prod): (Vec<_>, Vec<_>) = all
+        .iter()
+        .cloned()
+        .enumerate()
+        .partition(|(i, _)| i % 2 == 0);
+    let golden: Vec<serde_json::Value> = golden.into_iter().map(|(_, g)| g).collect();
+    write_jsonl(&dir.path().join("golden.jsonl"), &golden);
+    let mut lines: Vec<String> = prod
+        .iter()
+        .map(|(_, g)| g)
+        .map(|g| {
+            serde_json::json!({"input": g["input"], "output": g["expected_output"]}).to_string()
+        })
+        .collect();
+    lines.insert(2, "{not json".to_string());
+    lines.insert(4, r#"{"output": "no input here"}"#.to_string());
+    std::fs::write(dir.path().join("prod.jsonl"), lines.join("\n") + "\n").unwrap();
+
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["compare", "golden.jsonl", "prod.jsonl"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("production line 3: malformed JSON"), "{text}");
+    assert!(
+        text.contains("production line 5: missing input field `input`"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{} records (2 rejected)", prod.len())),
+        "{text}"
+    );
+    assert!(text.contains("0 of "), "{text}");
+    assert!(!text.contains("DRIFTED"), "{text}");
+}
+
+/// A missing golden file is named; an empty one says it holds no example.
+#[test]
+fn compare_explains_unusable_golden_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("prod.jsonl"), "{\"input\": \"hi\"}\n").unwrap();
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["compare", "nowhere.jsonl", "prod.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot open nowhere.jsonl"), "{err}");
+
+    std::fs::write(dir.path().join("empty.jsonl"), "\n{\"output\": \"x\"}\n").unwrap();
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["compare", "empty.jsonl", "prod.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("holds no valid example") && err.contains("1 rejected"),
+        "{err}"
+    );
+}
