@@ -25,8 +25,14 @@ pub const SMALL_REFERENCE: usize = 1000;
 #[derive(Debug)]
 pub enum CurColumn<'a> {
     Numeric(&'a mut [f64]),
-    Rate { successes: u64, n: u64 },
+    Rate {
+        successes: u64,
+        n: u64,
+    },
     Categorical(&'a [String]),
+    /// A categorical column given as counts per label (what a metric table
+    /// holds): tested exactly as [`CurColumn::Categorical`] with those values.
+    CategoryCounts(BTreeMap<&'a str, u64>),
 }
 
 /// The outcome of testing one metric, before the run-wide correction.
@@ -149,6 +155,7 @@ pub fn test_metric(
         CurColumn::Numeric(v) => v.len(),
         CurColumn::Rate { n, .. } => *n as usize,
         CurColumn::Categorical(v) => v.len(),
+        CurColumn::CategoryCounts(c) => c.values().sum::<u64>() as usize,
     };
     if ref_n < min_samples || cur_n < min_samples {
         return skipped(
@@ -231,11 +238,21 @@ pub fn test_metric(
                 },
             }
         }
-        (RefColumn::Categorical { counts }, CurColumn::Categorical(c)) => {
-            let mut cur: BTreeMap<&str, u64> = BTreeMap::new();
-            for x in c {
-                *cur.entry(x.as_str()).or_insert(0) += 1;
-            }
+        (
+            RefColumn::Categorical { counts },
+            current @ (CurColumn::Categorical(_) | CurColumn::CategoryCounts(_)),
+        ) => {
+            let cur: BTreeMap<&str, u64> = match current {
+                CurColumn::CategoryCounts(c) => c,
+                CurColumn::Categorical(c) => {
+                    let mut cur = BTreeMap::new();
+                    for x in c {
+                        *cur.entry(x.as_str()).or_insert(0) += 1;
+                    }
+                    cur
+                }
+                _ => unreachable!("matched above"),
+            };
             let keys: Vec<&str> = counts
                 .keys()
                 .map(String::as_str)
@@ -492,6 +509,28 @@ mod pooling_tests {
             30,
         );
         assert!(t.effect_size.unwrap() < floors.js, "{t:?}");
+        // The same column given as counts per label is the same test.
+        for values in [&spanish, &scattered] {
+            let mut counts = BTreeMap::new();
+            for v in values.iter() {
+                *counts.entry(v.as_str()).or_insert(0u64) += 1;
+            }
+            let a = test_metric(
+                &reference,
+                CurColumn::Categorical(values),
+                &floors,
+                None,
+                30,
+            );
+            let b = test_metric(
+                &reference,
+                CurColumn::CategoryCounts(counts),
+                &floors,
+                None,
+                30,
+            );
+            assert_eq!(a, b);
+        }
     }
 }
 

@@ -170,7 +170,6 @@ pub(crate) fn test_structural(
         };
         let rows = if is_language(*m) { lang_rows } else { rows };
         let mut numeric;
-        let cats;
         let cur = match m.kind() {
             MetricKind::Numeric => {
                 numeric = rows.numeric_column(*m);
@@ -180,10 +179,7 @@ pub(crate) fn test_structural(
                 let (successes, n) = rows.rate_counts(*m);
                 CurColumn::Rate { successes, n }
             }
-            MetricKind::Categorical => {
-                cats = rows.categories(*m);
-                CurColumn::Categorical(&cats)
-            }
+            MetricKind::Categorical => CurColumn::CategoryCounts(rows.category_counts(*m)),
         };
         let tested = test_metric(
             reference,

@@ -24,9 +24,15 @@ enum Values {
     Share(Vec<f32>),
     /// 0 false, 1 true, [`NO_FLAG`] where the metric does not apply.
     Flag(Vec<u8>),
-    /// Language labels, `None` where the metric does not apply.
-    Label(Vec<Option<&'static str>>),
+    /// Labels (languages), interned: `names[code]`, [`NO_LABEL`] where the
+    /// metric does not apply; 2 bytes a trace instead of 16.
+    Label {
+        names: Vec<&'static str>,
+        codes: Vec<u16>,
+    },
 }
+
+const NO_LABEL: u16 = u16::MAX;
 
 const NO_FLAG: u8 = 2;
 
@@ -38,7 +44,10 @@ impl Values {
             }
             (MetricKind::Numeric, _) => Values::Share(Vec::new()),
             (MetricKind::Rate, _) => Values::Flag(Vec::new()),
-            (MetricKind::Categorical, _) => Values::Label(Vec::new()),
+            (MetricKind::Categorical, _) => Values::Label {
+                names: Vec::new(),
+                codes: Vec::new(),
+            },
         }
     }
 
@@ -49,7 +58,21 @@ impl Values {
             // Shares are f32 in the row; `number_of` widens them exactly.
             Values::Share(v) => v.push(m.number_of(row).map_or(f32::NAN, |x| x as f32)),
             Values::Flag(v) => v.push(m.flag_of(row).map_or(NO_FLAG, u8::from)),
-            Values::Label(v) => v.push(m.category_of(row)),
+            Values::Label { names, codes } => {
+                let code = match m.category_of(row) {
+                    None => NO_LABEL,
+                    Some(label) => match names.iter().position(|n| *n == label) {
+                        Some(i) => i as u16,
+                        None => {
+                            // A metric has a handful of labels (16 languages).
+                            assert!(names.len() < usize::from(NO_LABEL), "too many labels");
+                            names.push(label);
+                            (names.len() - 1) as u16
+                        }
+                    },
+                };
+                codes.push(code);
+            }
         }
     }
 
@@ -58,7 +81,7 @@ impl Values {
             Values::Count(v) => v.reserve(n),
             Values::Share(v) => v.reserve(n),
             Values::Flag(v) => v.reserve(n),
-            Values::Label(v) => v.reserve(n),
+            Values::Label { codes, .. } => codes.reserve(n),
         }
     }
 }
@@ -131,7 +154,10 @@ impl MetricTable {
     /// Trace `i`'s label of `m` ([`MetricId::category_of`]).
     pub fn category_at(&self, m: MetricId, i: usize) -> Option<&'static str> {
         match self.values(m)? {
-            Values::Label(v) => v.get(i).copied().flatten(),
+            Values::Label { names, codes } => codes
+                .get(i)
+                .filter(|c| **c != NO_LABEL)
+                .map(|c| names[usize::from(*c)]),
             _ => None,
         }
     }
@@ -163,9 +189,31 @@ impl MetricTable {
     /// [`MetricId::categories`] over the table's traces.
     pub fn categories(&self, m: MetricId) -> Vec<String> {
         match self.values(m) {
-            Some(Values::Label(v)) => v.iter().flatten().map(|x| x.to_string()).collect(),
+            Some(Values::Label { names, codes }) => codes
+                .iter()
+                .filter(|c| **c != NO_LABEL)
+                .map(|c| names[usize::from(*c)].to_string())
+                .collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// How many traces have each label of `m` (traces without one are not
+    /// counted): [`MetricTable::categories`] tallied, without a string per trace.
+    pub fn category_counts(&self, m: MetricId) -> std::collections::BTreeMap<&'static str, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        if let Some(Values::Label { names, codes }) = self.values(m) {
+            let mut per_code = vec![0u64; names.len()];
+            for c in codes.iter().filter(|c| **c != NO_LABEL) {
+                per_code[usize::from(*c)] += 1;
+            }
+            for (name, n) in names.iter().zip(per_code) {
+                if n > 0 {
+                    out.insert(*name, n);
+                }
+            }
+        }
+        out
     }
 
     /// [`MetricId::column`] over the table's traces.
@@ -235,6 +283,23 @@ mod tests {
         assert_eq!(table.rate_counts(id("input.regex_match")), (2, 6));
         assert!(table.numeric_column(id("input.oov_rate")).len() < rows.len());
         assert!(table.categories(id("output.language")).len() < rows.len());
+        // Counts per label are the labels tallied; two languages in the data.
+        for m in [id("input.language"), id("output.language")] {
+            let mut tally = std::collections::BTreeMap::new();
+            for c in table.categories(m) {
+                *tally.entry(c).or_insert(0u64) += 1;
+            }
+            let counts = table.category_counts(m);
+            assert_eq!(
+                counts
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), *v))
+                    .collect::<Vec<_>>(),
+                tally.into_iter().collect::<Vec<_>>(),
+                "{m}"
+            );
+            assert!(counts.len() >= 2, "{m}: {counts:?}");
+        }
         assert_eq!(table.number_at(id("output.chars"), rows.len()), None);
     }
 
