@@ -8,9 +8,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use super::exit;
 use super::ingest::{detect_format, open_input};
-use super::{config_failure, exit};
-use crate::config::ConfigErrors;
 use crate::ingest::{FieldMap, IngestOptions, IngestReport, InputFormat};
 use crate::settings::Config;
 
@@ -41,32 +40,9 @@ pub struct CompareArgs {
 }
 
 pub(super) async fn compare_cmd(cfg: &Config, args: &CompareArgs) -> Result<ExitCode> {
-    let raw = match &args.job {
-        Some(name) => match cfg.jobs.iter().find(|j| &j.name == name) {
-            Some(j) => j.clone(),
-            None => {
-                let names: Vec<&str> = cfg.jobs.iter().map(|j| j.name.as_str()).collect();
-                say_err!(
-                    "driftwatch: no job named `{name}` in the config (jobs: {})",
-                    if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                );
-                return Ok(ExitCode::from(exit::CONFIG));
-            }
-        },
-        None => crate::jobs::JobConfig::adhoc("compare", "-"),
-    };
-    let spec = match raw.check("compare", &cfg.base_dir) {
+    let spec = match super::jobs::job_settings(cfg, args.job.as_deref(), "compare") {
         Ok(s) => s,
-        Err(errs) => {
-            return Ok(config_failure(ConfigErrors::new(
-                cfg.source_file.clone(),
-                errs,
-            )))
-        }
+        Err(code) => return Ok(code),
     };
     let mut icfg = cfg.ingest.clone();
     if let Some(f) = &args.input_field {

@@ -100,26 +100,41 @@ pub enum BenchCmd {
     },
 }
 
-pub(super) fn bench_cmd(cfg: &Config, cmd: &BenchCmd) -> Result<ExitCode> {
-    let BenchCmd::Tests { metrics, job, json } = cmd;
-    let raw = match job {
-        Some(name) => match cfg.jobs.iter().find(|j| &j.name == name) {
+/// The settings a file-based command (`bench tests`, `compare`) borrows: the
+/// configured job `name`, or an ad hoc job called `adhoc` with the defaults;
+/// `Err` is the exit code after the error was printed.
+pub(super) fn job_settings(
+    cfg: &Config,
+    name: Option<&str>,
+    adhoc: &str,
+) -> Result<crate::jobs::JobSpec, ExitCode> {
+    let raw = match name {
+        Some(name) => match cfg.jobs.iter().find(|j| j.name == name) {
             Some(j) => j.clone(),
             None => {
-                say_err!("driftwatch: no job named `{name}` in the config");
-                return Ok(ExitCode::from(exit::CONFIG));
+                let names: Vec<&str> = cfg.jobs.iter().map(|j| j.name.as_str()).collect();
+                say_err!(
+                    "driftwatch: no job named `{name}` in the config (jobs: {})",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                );
+                return Err(ExitCode::from(exit::CONFIG));
             }
         },
-        None => crate::jobs::JobConfig::adhoc("bench", "-"),
+        None => crate::jobs::JobConfig::adhoc(adhoc, "-"),
     };
-    let spec = match raw.check("bench", &cfg.base_dir) {
+    raw.check(adhoc, &cfg.base_dir)
+        .map_err(|errs| config_failure(ConfigErrors::new(cfg.source_file.clone(), errs)))
+}
+
+pub(super) fn bench_cmd(cfg: &Config, cmd: &BenchCmd) -> Result<ExitCode> {
+    let BenchCmd::Tests { metrics, job, json } = cmd;
+    let spec = match job_settings(cfg, job.as_deref(), "bench") {
         Ok(s) => s,
-        Err(errs) => {
-            return Ok(config_failure(ConfigErrors::new(
-                cfg.source_file.clone(),
-                errs,
-            )))
-        }
+        Err(code) => return Ok(code),
     };
     let started = std::time::Instant::now();
     let out = crate::jobs::test_exported_metrics(metrics, &spec)
