@@ -11,7 +11,7 @@ use driftwatch::jobs::{run_job_exporting_metrics, JobConfig, RunOptions};
 use driftwatch::metrics::OutputFormat;
 use driftwatch::store::{FindingKind, NewGoldenExample};
 
-use crate::common::{bin, TestDb};
+use crate::common::{bin, decision_line, TestDb};
 
 /// A run over a log with 20% invalid-JSON outputs exports its metric columns;
 /// `bench tests` on them flags the planted drift and decides every column
@@ -74,18 +74,7 @@ async fn bench_tests_on_exported_columns_decides_like_the_run() {
     assert!(drifted.contains(&"output.json_valid"), "{drifted:?}");
     assert_eq!(v["production_rows"], run.summary.sampled);
     assert_eq!(v["golden_rows"], run.summary.golden_examples);
-    let line = |f: &serde_json::Value| {
-        format!(
-            "{} {} {} {} {} {} {}",
-            f["metric"],
-            f["test"],
-            f["statistic"],
-            f["p_value"],
-            f["p_adjusted"],
-            f["effect_size"],
-            f["verdict"]
-        )
-    };
+    let line = decision_line;
     let from_run: Vec<String> = run
         .findings
         .iter()

@@ -11,7 +11,17 @@ use driftwatch::ingest::{FieldMap, IngestConfig};
 use driftwatch::jobs::{run_job, JobConfig, RunOptions};
 use driftwatch::store::{FindingKind, NewGoldenExample};
 
-use crate::common::{bin, TestDb};
+use crate::common::{bin, decision_line, TestDb};
+
+/// `driftwatch compare ARGS…` in `dir`.
+fn compare(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(bin())
+        .current_dir(dir)
+        .arg("compare")
+        .args(args)
+        .output()
+        .unwrap()
+}
 
 fn write_jsonl(path: &std::path::Path, records: &[serde_json::Value]) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
@@ -71,11 +81,7 @@ async fn compare_decides_like_a_run_over_the_same_texts() {
         "the run covers the whole log"
     );
 
-    let out = Command::new(bin())
-        .current_dir(dir.path())
-        .args(["compare", "--json", "golden.jsonl", "prod.jsonl"])
-        .output()
-        .unwrap();
+    let out = compare(dir.path(), &["--json", "golden.jsonl", "prod.jsonl"]);
     assert_eq!(
         out.status.code(),
         Some(4),
@@ -87,18 +93,7 @@ async fn compare_decides_like_a_run_over_the_same_texts() {
     assert_eq!(v["golden"]["stored"], run.summary.golden_examples);
     assert_eq!(v["output_format"]["format"], "json");
     assert_eq!(v["output_format"]["inferred"], true);
-    let line = |f: &serde_json::Value| {
-        format!(
-            "{} {} {} {} {} {} {}",
-            f["metric"],
-            f["test"],
-            f["statistic"],
-            f["p_value"],
-            f["p_adjusted"],
-            f["effect_size"],
-            f["verdict"]
-        )
-    };
+    let line = decision_line;
     let mut from_run: Vec<String> = run
         .findings
         .iter()
@@ -120,11 +115,7 @@ async fn compare_decides_like_a_run_over_the_same_texts() {
     assert_eq!(json_valid["verdict"], "drifted", "{json_valid}");
 
     // The text output: the table, and the count of drifted findings.
-    let out = Command::new(bin())
-        .current_dir(dir.path())
-        .args(["compare", "golden.jsonl", "prod.jsonl"])
-        .output()
-        .unwrap();
+    let out = compare(dir.path(), &["golden.jsonl", "prod.jsonl"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(4), "{text}");
     assert!(
@@ -160,11 +151,7 @@ fn compare_names_bad_records_and_measures_the_rest() {
     lines.insert(4, r#"{"output": "no input here"}"#.to_string());
     std::fs::write(dir.path().join("prod.jsonl"), lines.join("\n") + "\n").unwrap();
 
-    let out = Command::new(bin())
-        .current_dir(dir.path())
-        .args(["compare", "golden.jsonl", "prod.jsonl"])
-        .output()
-        .unwrap();
+    let out = compare(dir.path(), &["golden.jsonl", "prod.jsonl"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -190,21 +177,13 @@ fn compare_names_bad_records_and_measures_the_rest() {
 fn compare_explains_unusable_golden_files() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("prod.jsonl"), "{\"input\": \"hi\"}\n").unwrap();
-    let out = Command::new(bin())
-        .current_dir(dir.path())
-        .args(["compare", "nowhere.jsonl", "prod.jsonl"])
-        .output()
-        .unwrap();
+    let out = compare(dir.path(), &["nowhere.jsonl", "prod.jsonl"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot open nowhere.jsonl"), "{err}");
 
     std::fs::write(dir.path().join("empty.jsonl"), "\n{\"output\": \"x\"}\n").unwrap();
-    let out = Command::new(bin())
-        .current_dir(dir.path())
-        .args(["compare", "empty.jsonl", "prod.jsonl"])
-        .output()
-        .unwrap();
+    let out = compare(dir.path(), &["empty.jsonl", "prod.jsonl"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -155,6 +155,21 @@ pub fn bin() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_driftwatch"))
 }
 
+/// A finding (as JSON) reduced to what decides it: metric, test, statistic,
+/// p, adjusted p, effect and verdict, for comparing two paths' findings.
+pub fn decision_line(f: &serde_json::Value) -> String {
+    format!(
+        "{} {} {} {} {} {} {}",
+        f["metric"],
+        f["test"],
+        f["statistic"],
+        f["p_value"],
+        f["p_adjusted"],
+        f["effect_size"],
+        f["verdict"]
+    )
+}
+
 /// Runs `cmd` (a driftwatch command), panics with its stderr unless it exits 0,
 /// and returns its output.
 pub fn succeeds(cmd: &mut std::process::Command) -> std::process::Output {
