@@ -171,98 +171,65 @@ pub(crate) fn read_line_capped(
     }
 }
 
-/// A JSONL line of a batch: its text in the batch's buffer, or why it was
-/// rejected before parsing.
-enum Slot {
-    Line(u64, std::ops::Range<usize>),
-    Rejected(u64, String),
-}
-
-/// Reads `batch_size` non-blank lines at a time on this thread, then parses
-/// them in parallel (rayon, order kept) and sends the batch: JSON parsing and
-/// mapping are most of ingest's CPU, and one thread left the other core idle.
 fn parse_jsonl(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sender<Batch>) {
-    use rayon::prelude::*;
     let mut reader = BufReader::with_capacity(1 << 20, input);
     let mut buf = Vec::with_capacity(4096);
     let mut line_no = 0u64;
-    let cap = opts.batch_size.max(1);
+    let cap = opts.batch_size;
+    let mut batch = Batch {
+        traces: Vec::with_capacity(cap),
+        read: 0,
+        errors: Vec::new(),
+        bytes: 0,
+    };
     let max_line = opts.map.max_record_bytes();
-    let mut data: Vec<u8> = Vec::new();
-    let mut slots: Vec<Slot> = Vec::with_capacity(cap);
-    let mut done = false;
-    while !done {
-        let mut bytes = 0u64;
-        while slots.len() < cap {
-            buf.clear();
-            let (n, overlong) = match read_line_capped(&mut reader, &mut buf, max_line) {
-                Ok((0, _)) => {
-                    done = true;
-                    break;
-                }
-                Ok(x) => x,
-                Err(e) => {
-                    slots.push(Slot::Rejected(line_no + 1, format!("read error: {e}")));
-                    done = true;
-                    break;
-                }
-            };
-            line_no += 1;
-            bytes += n as u64;
-            if overlong {
-                slots.push(Slot::Rejected(
-                    line_no,
-                    format!("line is longer than {max_line} bytes"),
-                ));
-                continue;
+    loop {
+        buf.clear();
+        let (n, overlong) = match read_line_capped(&mut reader, &mut buf, max_line) {
+            Ok((0, _)) => break,
+            Ok(x) => x,
+            Err(e) => {
+                batch.read += 1;
+                batch.errors.push((line_no + 1, format!("read error: {e}")));
+                break;
             }
-            let mut trimmed = buf.trim_ascii();
-            if line_no == 1 {
-                // A UTF-8 byte-order mark some editors write: not part of the record.
-                trimmed = trimmed.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(trimmed);
-            }
-            if trimmed.is_empty() {
-                continue;
-            }
-            let start = data.len();
-            data.extend_from_slice(trimmed);
-            slots.push(Slot::Line(line_no, start..data.len()));
-        }
-        let parsed: Vec<Result<NewTrace, (u64, String)>> = slots
-            .par_iter()
-            .map(|slot| match slot {
-                Slot::Rejected(line, reason) => Err((*line, reason.clone())),
-                Slot::Line(line, range) => {
-                    parse_record(&data[range.clone()], opts).map_err(|r| (*line, r))
-                }
-            })
-            .collect();
-        let mut batch = Batch {
-            traces: Vec::with_capacity(parsed.len()),
-            read: slots.len() as u64,
-            errors: Vec::new(),
-            bytes,
         };
-        for p in parsed {
-            match p {
-                Ok(t) => batch.traces.push(t),
-                Err(e) => batch.errors.push(e),
-            }
+        line_no += 1;
+        batch.bytes += n as u64;
+        if overlong {
+            batch.read += 1;
+            batch
+                .errors
+                .push((line_no, format!("line is longer than {max_line} bytes")));
+            continue;
         }
-        slots.clear();
-        data.clear();
-        if tx.blocking_send(batch).is_err() {
+        let mut trimmed = buf.trim_ascii();
+        if line_no == 1 {
+            // A UTF-8 byte-order mark some editors write: not part of the record.
+            trimmed = trimmed.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(trimmed);
+        }
+        if trimmed.is_empty() {
+            continue;
+        }
+        batch.read += 1;
+        match std::str::from_utf8(trimmed) {
+            Err(e) => batch.errors.push((
+                line_no,
+                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+            )),
+            Ok(text) => match serde_json::from_str::<Value>(text) {
+                Err(e) => batch.errors.push((line_no, format!("malformed JSON: {e}"))),
+                Ok(v) => match opts.map.to_trace(&v, &opts.source) {
+                    Ok(t) => batch.traces.push(t),
+                    Err(reason) => batch.errors.push((line_no, reason)),
+                },
+            },
+        }
+        if batch.traces.len() >= cap && !send(tx, &mut batch, cap) {
             return;
         }
     }
-}
-
-/// One non-blank JSONL line to a trace, or the reason it is rejected.
-fn parse_record(line: &[u8], opts: &IngestOptions) -> Result<NewTrace, String> {
-    let text = std::str::from_utf8(line)
-        .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?;
-    opts.map.to_trace(&v, &opts.source)
+    send(tx, &mut batch, 0);
 }
 
 /// A reader that fails once more than `limit` bytes have been read from it:
