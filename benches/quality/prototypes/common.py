@@ -13,6 +13,31 @@ EMB = os.path.join(ROOT, 'target', 'banking77-minilm.npy')
 # rows (default MiniLM), so every embedding sees the same scenario rows.
 GROUP_EMB = os.environ.get('GROUP_EMB_PATH', EMB)
 EMB = os.environ.get('EMB_PATH', EMB)
+_MINILM = None
+def minilm_embed(texts, batch=64):
+    """all-MiniLM-L6-v2 (the local int8 ONNX model, one thread): mean-pooled,
+    L2-normalised rows, batches of `batch` in the given order."""
+    global _MINILM
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+    if _MINILM is None:
+        m = os.path.join(ROOT, 'models', 'all-MiniLM-L6-v2')
+        tok = Tokenizer.from_file(os.path.join(m, 'tokenizer.json')); tok.enable_padding(); tok.enable_truncation(256)
+        so = ort.SessionOptions(); so.intra_op_num_threads = 1
+        s = ort.InferenceSession(os.path.join(m, 'model.onnx'), so)
+        _MINILM = (tok, s, 'token_type_ids' in [x.name for x in s.get_inputs()])
+    tok, s, has_tt = _MINILM
+    out = []
+    for i in range(0, len(texts), batch):
+        enc = tok.encode_batch(texts[i:i + batch])
+        ids = np.array([e.ids for e in enc], dtype=np.int64); am = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        feeds = {'input_ids': ids, 'attention_mask': am}
+        if has_tt: feeds['token_type_ids'] = np.zeros_like(ids)
+        h = s.run(None, feeds)[0]
+        v = (h * am[..., None]).sum(1) / am.sum(1, keepdims=True)
+        out.append(v / np.linalg.norm(v, axis=1, keepdims=True))
+    return np.concatenate(out)
+
 def load_banking():
     rows = []
     for f in ['train.csv', 'test.csv']:

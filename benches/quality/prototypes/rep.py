@@ -13,7 +13,7 @@ scenario must not look like a new topic).
 import os, sys, numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.decomposition import TruncatedSVD
-from common import load_banking, EMB
+from common import load_banking, minilm_embed, EMB
 
 DIM = int(os.environ.get('DIM', 128))
 rows = load_banking()
@@ -53,25 +53,8 @@ def loo(S):
 def robust(Sn):  # noised rows x clean rows (the 4000 sub rows)
     return (Sn.argmax(1) == np.arange(2000)).mean()
 
-from common import ROOT
 # MiniLM of the noised copies: embed them with the local model
-import onnxruntime as ort
-from tokenizers import Tokenizer
-Md = ROOT + '/models/all-MiniLM-L6-v2/'
-tok = Tokenizer.from_file(Md + 'tokenizer.json'); tok.enable_padding(); tok.enable_truncation(256)
-so = ort.SessionOptions(); so.intra_op_num_threads = 1
-sess = ort.InferenceSession(Md + 'model.onnx', so)
-def embed(ts):
-    out = []
-    for i in range(0, len(ts), 64):
-        enc = tok.encode_batch(ts[i:i + 64])
-        ids = np.array([e.ids for e in enc], dtype=np.int64); am = np.array([e.attention_mask for e in enc], dtype=np.int64)
-        feeds = {'input_ids': ids, 'attention_mask': am}
-        if 'token_type_ids' in [x.name for x in sess.get_inputs()]: feeds['token_type_ids'] = np.zeros_like(ids)
-        h = sess.run(None, feeds)[0]
-        v = (h * am[..., None]).sum(1) / am.sum(1, keepdims=True)
-        out.append(v / np.linalg.norm(v, axis=1, keepdims=True))
-    return np.concatenate(out)
+embed = minilm_embed
 NOISY = [typo(texts[i], np.random.default_rng(int(i))) for i in sub[:2000]]
 views = {}
 Mn = embed(NOISY)
