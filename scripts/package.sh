@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds the release tarball and the Debian package of driftwatch.
 #
-#   scripts/package.sh [--binary PATH] [--out DIR]
+#   scripts/package.sh [--binary PATH] [--out DIR] [--fast]
+#
+# --fast compresses lightly (gzip -1 for both): the package test wraps an
+# unoptimised 160 MB test binary, which xz takes a minute to squeeze.
 #
 # Without --binary it builds the release binary first (cargo build --release).
 # Writes to DIR (default target/package):
@@ -24,10 +27,12 @@ cd "$(dirname "$0")/.."
 
 BIN=""
 OUT="target/package"
+FAST=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --binary) BIN="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
+    --fast) FAST=1; shift ;;
     *) echo "package.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -72,7 +77,8 @@ stage() {
 TROOT="$WORK/tar"
 stage "$TROOT" "/usr/local" "/usr/local/bin" "/etc/systemd/system" "driftwatch.toml.example"
 TARBALL="$OUT/driftwatch-$VERSION-$ARCH-linux.tar.gz"
-tar -C "$TROOT" --owner=0 --group=0 -czf "$TARBALL" usr etc
+if [ "$FAST" = 1 ]; then GZIP_PROG="gzip -1"; DEB_COMPRESS=(-Zgzip -z1); else GZIP_PROG="gzip"; DEB_COMPRESS=(); fi
+tar -C "$TROOT" --owner=0 --group=0 -I "$GZIP_PROG" -cf "$TARBALL" usr etc
 
 # The Debian package.
 DROOT="$WORK/deb"
@@ -100,6 +106,6 @@ Description: drift and golden-set coverage monitor for LLM applications
 EOF
 printf '/etc/driftwatch/driftwatch.toml\n/etc/driftwatch/driftwatch.env.example\n' > "$DROOT/DEBIAN/conffiles"
 DEB="$OUT/driftwatch_${VERSION}_${DEBARCH}.deb"
-dpkg-deb --root-owner-group --build "$DROOT" "$DEB" >/dev/null
+dpkg-deb --root-owner-group "${DEB_COMPRESS[@]}" --build "$DROOT" "$DEB" >/dev/null
 echo "package: $TARBALL"
 echo "package: $DEB"

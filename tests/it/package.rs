@@ -1,5 +1,6 @@
 //! Installing outside the repository: the Debian package and the tarball as
-//! `scripts/package.sh` builds them (here around the test build's binary),
+//! `scripts/package.sh` builds them (here around the test build's binary,
+//! lightly compressed with `--fast`),
 //! the package installed by dpkg into a scratch root (`--instdir`/`--admindir`:
 //! the machine's own system is untouched), then the installed binary used from
 //! an empty folder: `check-config` on the shipped config, and the whole demo
@@ -27,7 +28,7 @@ fn the_package_installs_and_the_installed_binary_runs_from_anywhere() {
     let out = tempfile::tempdir().unwrap();
     ok(Command::new("bash")
         .arg(repo.join("scripts/package.sh"))
-        .args(["--binary", bin().to_str().unwrap(), "--out"])
+        .args(["--binary", bin().to_str().unwrap(), "--fast", "--out"])
         .arg(out.path()));
     let version = env!("CARGO_PKG_VERSION");
     let deb = std::fs::read_dir(out.path())
