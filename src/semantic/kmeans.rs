@@ -5,6 +5,7 @@
 
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rand::Rng;
+use rayon::prelude::*;
 
 use super::error::{Result, SemanticError};
 use super::linalg::{rng, SeededRng};
@@ -137,22 +138,23 @@ fn lloyd(x: ArrayView2<f32>, init: Array2<f32>, max_iter: u64, tol: f32) -> (Arr
     let x = x.as_standard_layout();
     let xs = x.as_slice().expect("standard layout");
     let mut centroids = init.as_standard_layout().into_owned();
-    let mut member = vec![0usize; n];
-    let mut dists = Array1::<f32>::zeros(n);
     let mut rounds = 0;
     let inertia = loop {
         let cs = centroids.as_slice().expect("standard layout");
-        for (i, row) in xs.chunks_exact(d).enumerate() {
-            let mut best = (0, sq_dist(&cs[..d], row));
-            for (j, c) in cs.chunks_exact(d).enumerate() {
-                let v = sq_dist(c, row);
-                if v < best.1 {
-                    best = (j, v);
+        // Rows are independent: assigned in parallel, as linfa does.
+        let (member, dists): (Vec<usize>, Vec<f32>) = xs
+            .par_chunks_exact(d)
+            .map(|row| {
+                let mut best = (0, sq_dist(&cs[..d], row));
+                for (j, c) in cs.chunks_exact(d).enumerate() {
+                    let v = sq_dist(c, row);
+                    if v < best.1 {
+                        best = (j, v);
+                    }
                 }
-            }
-            member[i] = best.0;
-            dists[i] = best.1;
-        }
+                best
+            })
+            .unzip();
         let mut sums = vec![0f32; k * d];
         let mut counts = vec![1usize; k];
         for (row, &m) in xs.chunks_exact(d).zip(&member) {
@@ -172,7 +174,7 @@ fn lloyd(x: ArrayView2<f32>, init: Array2<f32>, max_iter: u64, tol: f32) -> (Arr
         rounds += 1;
         if moved < tol || rounds == max_iter {
             // ndarray's own sum, so the rounding is linfa's.
-            break dists.sum();
+            break Array1::from(dists).sum();
         }
     };
     (centroids, inertia / n as f32)
