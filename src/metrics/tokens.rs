@@ -75,19 +75,22 @@ pub struct TokenCounter {
 
 #[derive(Clone)]
 enum Inner {
-    /// OpenAI's encodings through GitHub's `bpe-openai`: the process-wide
-    /// instances, deserialized on first use. They count exactly as tiktoken
-    /// (pinned below against Python tiktoken; BENCHMARKS.md, "Token counts",
-    /// compares 58k real texts with tiktoken-rs: no difference), and counting
-    /// allocates no token vector.
+    /// OpenAI's encodings through the pure-Rust `tiktoken` crate: the
+    /// process-wide instances, built on first use. They count exactly as
+    /// tiktoken (pinned below against Python tiktoken and compared with
+    /// tiktoken-rs; BENCHMARKS.md, "Token counts", compares 58k real texts),
+    /// and counting allocates no token vector. Its tables take about 27 MiB
+    /// where `bpe-openai`'s took 64 (BENCHMARKS.md, "Whole structural job").
     ///
     /// Pure-ASCII texts are cut into pieces by our own byte loop
-    /// ([`super::pretok`], tested piece for piece against the library's
-    /// splitter) and each piece is counted by the library's byte-pair
-    /// encoder, short pieces through a per-thread table of counts: the same
-    /// count, without the Unicode regular expression or re-encoding common
-    /// words.
-    OpenAi(&'static bpe_openai::Tokenizer, super::pretok::Pattern),
+    /// ([`super::pretok`], tested piece for piece against `bpe-openai`'s
+    /// splitter) and each piece is counted by the library, short pieces
+    /// through a per-thread table of counts: the same count, without the
+    /// Unicode regular expression or re-encoding common words. A piece is
+    /// its own only piece when split again, so counting it alone is
+    /// counting it in place (the random-string test below checks this
+    /// against tiktoken-rs).
+    OpenAi(&'static tiktoken::CoreBpe, super::pretok::Pattern),
     HuggingFace(Arc<tokenizers::Tokenizer>),
 }
 
@@ -101,12 +104,8 @@ impl TokenCounter {
     /// encoding that failed.
     pub fn new(spec: &TokenizerSpec) -> Result<Self, MetricsError> {
         let inner = match spec {
-            TokenizerSpec::O200kBase => {
-                Inner::OpenAi(bpe_openai::o200k_base(), super::pretok::Pattern::O200k)
-            }
-            TokenizerSpec::Cl100kBase => {
-                Inner::OpenAi(bpe_openai::cl100k_base(), super::pretok::Pattern::Cl100k)
-            }
+            TokenizerSpec::O200kBase => Inner::OpenAi(o200k(), super::pretok::Pattern::O200k),
+            TokenizerSpec::Cl100kBase => Inner::OpenAi(cl100k(), super::pretok::Pattern::Cl100k),
             TokenizerSpec::File(path) => Inner::HuggingFace(Arc::new(load_file(path)?)),
         };
         Ok(TokenCounter {
@@ -141,7 +140,8 @@ impl TokenCounter {
             Inner::OpenAi(bpe, pattern) if text.is_ascii() => Ok(super::pretok::count_ascii(
                 text.as_bytes(),
                 *pattern,
-                |piece| bpe.bpe.count(piece),
+                // Pieces of an ASCII text are ASCII.
+                |piece| bpe.count(std::str::from_utf8(piece).unwrap_or_default()),
             )),
             Inner::OpenAi(bpe, _) => Ok(bpe.count(text)),
             Inner::HuggingFace(tok) => tok
@@ -158,6 +158,18 @@ impl fmt::Debug for TokenCounter {
             .field("spec", &self.spec)
             .finish_non_exhaustive()
     }
+}
+
+/// The process-wide `o200k_base` tables (built once, about 0.2 s).
+fn o200k() -> &'static tiktoken::CoreBpe {
+    static ENC: std::sync::OnceLock<tiktoken::CoreBpe> = std::sync::OnceLock::new();
+    ENC.get_or_init(tiktoken::encoding::o200k_base)
+}
+
+/// The process-wide `cl100k_base` tables.
+fn cl100k() -> &'static tiktoken::CoreBpe {
+    static ENC: std::sync::OnceLock<tiktoken::CoreBpe> = std::sync::OnceLock::new();
+    ENC.get_or_init(tiktoken::encoding::cl100k_base)
 }
 
 fn load_file(path: &std::path::Path) -> Result<tokenizers::Tokenizer, MetricsError> {
@@ -244,6 +256,56 @@ mod tests {
             .map(|t| format!("{{\"answer\": \"{t} — ünïcödé 日本語 🙂\", \"n\": 12}}"))
             .collect();
         texts.extend(wrapped);
+        for (spec, reference) in [
+            (TokenizerSpec::O200kBase, tiktoken_rs::o200k_base().unwrap()),
+            (
+                TokenizerSpec::Cl100kBase,
+                tiktoken_rs::cl100k_base().unwrap(),
+            ),
+        ] {
+            let counter = TokenCounter::new(&spec).unwrap();
+            for t in &texts {
+                assert_eq!(
+                    counter.count(t),
+                    reference.encode_ordinary(t).len(),
+                    "{spec}: {t:?}"
+                );
+            }
+        }
+    }
+
+    /// Random strings from an alphabet of every character class the split
+    /// rules tell apart (as `pretok`'s tests draw them), plus a little
+    /// non-ASCII: the same count as tiktoken-rs for both encodings.
+    #[test]
+    fn counts_equal_tiktoken_rs_on_random_strings() {
+        const ALPHABET: [&str; 38] = [
+            "a", "Z", "s", "S", "l", "L", "r", "R", "e", "E", "v", "V", "t", "T", "m", "M", "d",
+            "D", "0", "9", "'", " ", "\t", "\n", "\r", "\x0b", "\x0c", "/", ".", ",", "!", "-",
+            "_", "\"", "{", "é", "日", "🙂",
+        ];
+        let mut state = 0x5eed_u64;
+        let mut next = move || {
+            // xorshift64*
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        };
+        let texts: Vec<String> = (0..20_000)
+            .map(|i| {
+                let len = (next() % 24) as usize;
+                // Every fourth string stays ASCII-only (the piece path).
+                let n = if i % 4 == 0 {
+                    35
+                } else {
+                    ALPHABET.len() as u64 as usize
+                };
+                (0..len)
+                    .map(|_| ALPHABET[(next() % n as u64) as usize])
+                    .collect()
+            })
+            .collect();
         for (spec, reference) in [
             (TokenizerSpec::O200kBase, tiktoken_rs::o200k_base().unwrap()),
             (
