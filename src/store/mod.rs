@@ -20,6 +20,7 @@ mod findings;
 mod gaps;
 mod golden;
 mod labels;
+mod migrations;
 mod proposals;
 mod runs;
 mod summary;
@@ -219,7 +220,7 @@ impl Store {
                 .connect_with(opts)
                 .await
                 .map_err(open_err)?;
-            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            migrations::sqlite().run(&pool).await?;
             Pool::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let opts = PgConnectOptions::from_str(url)
@@ -244,7 +245,7 @@ impl Store {
                 .connect_with(opts)
                 .await
                 .map_err(open_err)?;
-            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            migrations::postgres().run(&pool).await?;
             Pool::Pg(pool)
         } else {
             return Err(StoreError::BadUrl(
