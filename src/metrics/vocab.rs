@@ -14,11 +14,25 @@ use super::text::words;
 /// has it).
 #[derive(Debug, Clone, Default)]
 pub struct Vocabulary {
-    /// Document frequency of each lowercased word (foldhash: the lookup is
-    /// per word of every measured text; no untrusted party chooses the keys
-    /// of a table built from the golden set).
-    doc_freq: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+    /// Document frequency of each lowercased word of at most 16 bytes, keyed
+    /// by the word's bytes packed into one integer ([`packed`]): the lookup,
+    /// made for every word of every measured text, then hashes and compares a
+    /// `u128` instead of following a pointer to the key's bytes (a cache miss
+    /// per word in a large vocabulary). foldhash: no untrusted party chooses
+    /// the keys of a table built from the golden set.
+    short: HashMap<u128, u32, foldhash::fast::RandomState>,
+    /// The same for longer words.
+    long: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
     documents: usize,
+}
+
+/// A word of at most 16 bytes as one integer, zero-padded. Words are runs of
+/// letters, marks, digits and `_` (`text::words`), never a NUL byte, so the
+/// padding cannot make two words equal.
+fn packed(word: &[u8]) -> Option<u128> {
+    let mut buf = [0u8; 16];
+    buf.get_mut(..word.len())?.copy_from_slice(word);
+    Some(u128::from_le_bytes(buf))
 }
 
 impl Vocabulary {
@@ -49,7 +63,10 @@ impl Vocabulary {
         for word in words(text) {
             let word = word.to_lowercase();
             if !seen.contains(&word) {
-                *self.doc_freq.entry(word.as_str().into()).or_insert(0) += 1;
+                match packed(word.as_bytes()) {
+                    Some(key) => *self.short.entry(key).or_insert(0) += 1,
+                    None => *self.long.entry(word.as_str().into()).or_insert(0) += 1,
+                }
                 seen.insert(word);
             }
         }
@@ -57,11 +74,11 @@ impl Vocabulary {
 
     /// Number of distinct words.
     pub fn len(&self) -> usize {
-        self.doc_freq.len()
+        self.short.len() + self.long.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.doc_freq.is_empty()
+        self.short.is_empty() && self.long.is_empty()
     }
 
     /// Number of documents the vocabulary was built from.
@@ -76,27 +93,29 @@ impl Vocabulary {
 
     fn doc_freq(&self, word: &str) -> u32 {
         let hit = if word.is_ascii() {
-            if word.bytes().any(|b| b.is_ascii_uppercase()) {
-                // Short ASCII words are lowercased on the stack.
-                let mut buf = [0u8; 32];
-                match buf.get_mut(..word.len()) {
-                    Some(lower) => {
-                        lower.copy_from_slice(word.as_bytes());
-                        lower.make_ascii_lowercase();
-                        self.doc_freq
-                            .get(std::str::from_utf8(lower).unwrap_or_default())
-                    }
-                    None => self.doc_freq.get(word.to_ascii_lowercase().as_str()),
+            // ASCII words of up to 16 bytes are lowercased in the key itself.
+            let mut buf = [0u8; 16];
+            match buf.get_mut(..word.len()) {
+                Some(key) => {
+                    key.copy_from_slice(word.as_bytes());
+                    key.make_ascii_lowercase();
+                    self.short.get(&u128::from_le_bytes(buf))
                 }
-            } else {
-                self.doc_freq.get(word)
+                None => self.long.get(word.to_ascii_lowercase().as_str()),
             }
         } else if word.chars().any(char::is_uppercase) {
-            self.doc_freq.get(word.to_lowercase().as_str())
+            self.lowercase_doc_freq(&word.to_lowercase())
         } else {
-            self.doc_freq.get(word)
+            self.lowercase_doc_freq(word)
         };
         hit.copied().unwrap_or(0)
+    }
+
+    fn lowercase_doc_freq(&self, lower: &str) -> Option<&u32> {
+        match packed(lower.as_bytes()) {
+            Some(key) => self.short.get(&key),
+            None => self.long.get(lower),
+        }
     }
 
     /// Share of the word tokens of `text` (with repetition) that are not in
@@ -168,7 +187,8 @@ mod tests {
         for d in docs {
             paged.add_document(d);
         }
-        assert_eq!(paged.doc_freq, batch.doc_freq);
+        assert_eq!(paged.short, batch.short);
+        assert_eq!(paged.long, batch.long);
         assert_eq!(paged.documents(), 4);
     }
 
@@ -176,5 +196,51 @@ mod tests {
     fn unicode_lowercasing() {
         let v = Vocabulary::from_texts(["Über ÉCOLE 東京"]);
         assert_eq!(v.oov_rate("über école 東 京"), Some(0.0));
+    }
+
+    /// Words on both sides of the 16-byte packed key (ASCII, mixed case,
+    /// multi-byte letters whose lowercase changes length) get the same
+    /// document frequency as a plain map of lowercased strings gives.
+    #[test]
+    fn doc_freq_equals_a_plain_map_across_the_packed_length() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let alphabet: Vec<char> = "abcdeXYZ_09éÉßİΣ東".chars().collect();
+        let mut word = || -> String {
+            let len = rng.random_range(1..=22);
+            (0..len)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect()
+        };
+        let pool: Vec<String> = (0..400).map(|_| word()).collect();
+        let docs: Vec<String> = (0..300)
+            .map(|d| {
+                (0..8)
+                    .map(|k| pool[(d * 13 + k * 7) % 400].as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        let v = Vocabulary::from_texts(&docs);
+        let mut plain: HashMap<String, u32> = HashMap::new();
+        for d in &docs {
+            let set: HashSet<String> = words(d).map(str::to_lowercase).collect();
+            for w in set {
+                *plain.entry(w).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(v.len(), plain.len());
+        assert!(v.short.len() > 50 && v.long.len() > 50, "both maps used");
+        for w in pool
+            .iter()
+            .chain(&(0..400).map(|_| word()).collect::<Vec<_>>())
+        {
+            for probe in [w.clone(), w.to_uppercase(), w.to_lowercase()] {
+                for token in words(&probe) {
+                    let want = plain.get(&token.to_lowercase()).copied().unwrap_or(0);
+                    assert_eq!(v.doc_freq(token), want, "{token:?}");
+                }
+            }
+        }
     }
 }
