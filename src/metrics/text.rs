@@ -90,6 +90,34 @@ pub(crate) struct CharStats {
 }
 
 pub(crate) fn char_stats(text: &str) -> CharStats {
+    if text.is_ascii() {
+        return ascii_char_stats(text.as_bytes());
+    }
+    unicode_char_stats(text)
+}
+
+/// [`char_stats`] of an all-ASCII text: each count is a plain sum over the
+/// bytes, which the compiler vectorises (several times faster than decoding
+/// chars, and most LLM traffic is ASCII).
+fn ascii_char_stats(bytes: &[u8]) -> CharStats {
+    let letters = bytes
+        .iter()
+        .map(|&b| usize::from((b | 0x20).wrapping_sub(b'a') < 26))
+        .sum();
+    let uppercase = bytes
+        .iter()
+        .map(|&b| usize::from(b.wrapping_sub(b'A') < 26))
+        .sum();
+    CharStats {
+        chars: bytes.len(),
+        letters,
+        uppercase,
+        non_ascii: 0,
+        blank: bytes.iter().all(u8::is_ascii_whitespace),
+    }
+}
+
+fn unicode_char_stats(text: &str) -> CharStats {
     let mut s = CharStats {
         blank: true,
         ..CharStats::default()
@@ -243,6 +271,46 @@ impl<'de> Visitor<'de> for CollectStrings<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte-sum path for ASCII texts counts what the char loop counts, on
+    /// every ASCII byte (controls, whitespace, punctuation, both cases).
+    #[test]
+    fn ascii_char_stats_equal_the_char_loop() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let mut texts: Vec<String> = vec![
+            String::new(),
+            " \t\n\r\x0c".into(),
+            "\x0b".into(),
+            "@[`{AZaz Hello, WORLD!".into(),
+        ];
+        for _ in 0..5_000 {
+            let len = rng.random_range(0..80);
+            texts.push(
+                (0..len)
+                    .map(|_| char::from(rng.random_range(0u8..128)))
+                    .collect(),
+            );
+        }
+        for t in &texts {
+            assert!(t.is_ascii());
+            assert_eq!(
+                ascii_char_stats(t.as_bytes()),
+                unicode_char_stats(t),
+                "{t:?}"
+            );
+        }
+        assert_eq!(
+            char_stats("ABc d"),
+            CharStats {
+                chars: 5,
+                non_ascii: 0,
+                letters: 4,
+                uppercase: 2,
+                blank: false
+            }
+        );
+    }
 
     #[test]
     fn the_ascii_word_scanner_splits_as_the_regex_does() {
