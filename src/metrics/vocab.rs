@@ -26,12 +26,15 @@ pub struct Vocabulary {
     documents: usize,
 }
 
-/// A word of at most 16 bytes as one integer, zero-padded. Words are runs of
-/// letters, marks, digits and `_` (`text::words`), never a NUL byte, so the
-/// padding cannot make two words equal.
+/// A word of at most 16 bytes as one integer, zero-padded, its ASCII letters
+/// lowercased (a no-op for the already lowercased words the vocabulary
+/// stores). Words are runs of letters, marks, digits and `_` (`text::words`),
+/// never a NUL byte, so the padding cannot make two words equal.
 fn packed(word: &[u8]) -> Option<u128> {
     let mut buf = [0u8; 16];
-    buf.get_mut(..word.len())?.copy_from_slice(word);
+    let key = buf.get_mut(..word.len())?;
+    key.copy_from_slice(word);
+    key.make_ascii_lowercase();
     Some(u128::from_le_bytes(buf))
 }
 
@@ -94,13 +97,8 @@ impl Vocabulary {
     fn doc_freq(&self, word: &str) -> u32 {
         let hit = if word.is_ascii() {
             // ASCII words of up to 16 bytes are lowercased in the key itself.
-            let mut buf = [0u8; 16];
-            match buf.get_mut(..word.len()) {
-                Some(key) => {
-                    key.copy_from_slice(word.as_bytes());
-                    key.make_ascii_lowercase();
-                    self.short.get(&u128::from_le_bytes(buf))
-                }
+            match packed(word.as_bytes()) {
+                Some(key) => self.short.get(&key),
                 None => self.long.get(word.to_ascii_lowercase().as_str()),
             }
         } else if word.chars().any(char::is_uppercase) {
