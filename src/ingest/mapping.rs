@@ -1,6 +1,7 @@
 //! From one JSON record to a [`NewTrace`], through configurable dotted paths.
 
 use chrono::{DateTime, TimeZone, Utc};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::IngestConfig;
@@ -22,6 +23,9 @@ pub struct FieldMap {
     feedback: Vec<String>,
     metadata: Vec<String>,
     max_text_bytes: usize,
+    /// The distinct first keys of the paths above, when every path has one:
+    /// [`FieldMap::parse_trace`] builds only the values under these keys.
+    heads: Option<Vec<String>>,
 }
 
 fn split(p: &str) -> Vec<String> {
@@ -127,9 +131,157 @@ pub fn content_id(input: &str, output: &str, ts_ms: i64) -> String {
     format!("h:{}", &content_hash(&key)[..32])
 }
 
+const NOT_AN_OBJECT: &str = "record is not a JSON object";
+
+/// Bytes of `v` serialised compactly (`v.to_string().len()`), without building the string.
+fn json_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    // Writing a `Value` to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
+}
+
+/// Deserialises a record keeping only the values under `heads` (by
+/// position; the last of repeated keys wins, as in a `Value` map). `None`
+/// when the document is not an object.
+struct RecordSeed<'h>(&'h [String]);
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
+    type Value = Option<Vec<Option<Value>>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed<'_> {
+    type Value = Option<Vec<Option<Value>>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON record")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut slots: Vec<Option<Value>> = vec![None; self.0.len()];
+        while let Some(head) = map.next_key_seed(HeadSeed(self.0))? {
+            match head {
+                Some(i) => slots[i] = Some(map.next_value()?),
+                None => map.next_value_seed(Skip)?,
+            }
+        }
+        Ok(Some(slots))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// A value read through and dropped, checked as strictly as parsing it into
+/// a `Value` would (serde's `IgnoredAny` lets invalid `\u` escapes through),
+/// without building it.
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Skip)?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
+    }
+}
+
+/// A record's key, as its position among the heads, read without copying it.
+struct HeadSeed<'h>(&'h [String]);
+
+impl<'de> DeserializeSeed<'de> for HeadSeed<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HeadSeed<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(self.0.iter().position(|h| h == key))
+    }
+}
+
 impl FieldMap {
     pub fn new(cfg: &IngestConfig) -> FieldMap {
-        FieldMap {
+        let mut map = FieldMap {
             input: split(&cfg.input_field),
             output: split(&cfg.output_field),
             id: split(&cfg.id_field),
@@ -143,7 +295,76 @@ impl FieldMap {
             feedback: split(&cfg.feedback_field),
             metadata: split(&cfg.metadata_field),
             max_text_bytes: cfg.max_text_bytes,
+            heads: None,
+        };
+        let paths = map.paths();
+        // An empty path names the whole record, which a pruned parse does not build.
+        if paths.iter().all(|p| !p.is_empty()) {
+            let mut heads: Vec<String> = Vec::new();
+            for p in paths {
+                if !heads.contains(&p[0]) {
+                    heads.push(p[0].clone());
+                }
+            }
+            map.heads = Some(heads);
         }
+        map
+    }
+
+    fn paths(&self) -> [&Vec<String>; 12] {
+        [
+            &self.input,
+            &self.output,
+            &self.id,
+            &self.ts,
+            &self.model,
+            &self.latency,
+            &self.prompt_tokens,
+            &self.completion_tokens,
+            &self.cost,
+            &self.error,
+            &self.feedback,
+            &self.metadata,
+        ]
+    }
+
+    /// Parses one JSON record and maps it, as `serde_json::from_str::<Value>`
+    /// then [`to_trace`](Self::to_trace) would, with the same outcome and the
+    /// same error messages (malformed JSON as `malformed JSON: …`), but
+    /// builds only the values under the mapped paths' first keys: every
+    /// other value is checked as JSON and skipped, and no map of the record's
+    /// keys is built. Ingest spends most of its parsing time allocating
+    /// those keys and values otherwise (BENCHMARKS.md, "Whole structural job").
+    pub fn parse_trace(&self, text: &str, source: &str) -> Result<NewTrace, String> {
+        self.parse_trace_or(text, source, None)
+    }
+
+    /// [`parse_trace`](Self::parse_trace) with [`to_trace_or`](Self::to_trace_or)'s fallback id.
+    pub fn parse_trace_or(
+        &self,
+        text: &str,
+        source: &str,
+        fallback_id: Option<&str>,
+    ) -> Result<NewTrace, String> {
+        let malformed = |e: serde_json::Error| format!("malformed JSON: {e}");
+        let Some(heads) = &self.heads else {
+            let v: Value = serde_json::from_str(text).map_err(malformed)?;
+            return self.to_trace_or(&v, source, fallback_id);
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
+        let record = RecordSeed(heads).deserialize(&mut de).map_err(malformed)?;
+        de.end().map_err(malformed)?;
+        let Some(slots) = record else {
+            return Err(NOT_AN_OBJECT.into());
+        };
+        self.map_fields(
+            |path| {
+                let head = heads.iter().position(|h| *h == path[0])?;
+                lookup_path(slots[head].as_ref()?, &path[1..])
+            },
+            source,
+            fallback_id,
+        )
     }
 
     /// Maps one record; `Err` is the reason it is rejected.
@@ -161,15 +382,23 @@ impl FieldMap {
         fallback_id: Option<&str>,
     ) -> Result<NewTrace, String> {
         if !v.is_object() {
-            return Err("record is not a JSON object".into());
+            return Err(NOT_AN_OBJECT.into());
         }
-        let input = match lookup_path(v, &self.input) {
+        self.map_fields(|path| lookup_path(v, path), source, fallback_id)
+    }
+
+    /// The mapping itself, over a lookup of the record's value at a path.
+    fn map_fields<'v>(
+        &self,
+        lookup: impl Fn(&[String]) -> Option<&'v Value>,
+        source: &str,
+        fallback_id: Option<&str>,
+    ) -> Result<NewTrace, String> {
+        let input = match lookup(&self.input) {
             Some(x) => as_text(x),
             None => return Err(format!("missing input field `{}`", self.input.join("."))),
         };
-        let output = lookup_path(v, &self.output)
-            .map(as_text)
-            .unwrap_or_default();
+        let output = lookup(&self.output).map(as_text).unwrap_or_default();
         for (name, text) in [("input", &input), ("output", &output)] {
             if text.len() > self.max_text_bytes {
                 return Err(format!(
@@ -179,11 +408,11 @@ impl FieldMap {
                 ));
             }
         }
-        let ts = match lookup_path(v, &self.ts) {
+        let ts = match lookup(&self.ts) {
             Some(x) => parse_ts(x)?,
             None => Utc::now(),
         };
-        let external_id = match lookup_path(v, &self.id) {
+        let external_id = match lookup(&self.id) {
             // JSON numbers beyond 64-bit integers arrive as doubles, which
             // keep about 16 digits: two such ids could become one, and the
             // second be dropped as a duplicate. Refuse rather than guess.
@@ -201,7 +430,7 @@ impl FieldMap {
             },
         };
         let num = |p: &[String], name: &str| -> Result<Option<f64>, String> {
-            match lookup_path(v, p) {
+            match lookup(p) {
                 None => Ok(None),
                 Some(x) => as_f64(x)
                     .filter(|f| f.is_finite())
@@ -209,7 +438,7 @@ impl FieldMap {
                     .ok_or_else(|| format!("{name} `{x}` is not a number")),
             }
         };
-        let is_error = match lookup_path(v, &self.error) {
+        let is_error = match lookup(&self.error) {
             None => None,
             Some(Value::Bool(b)) => Some(*b),
             Some(Value::String(s)) => Some(!s.trim().is_empty()),
@@ -217,9 +446,9 @@ impl FieldMap {
             Some(_) => Some(true),
         };
         // Every stored text is bounded, not only input and output.
-        let model = lookup_path(v, &self.model).map(as_text);
-        let metadata = lookup_path(v, &self.metadata).cloned();
-        let meta_len = metadata.as_ref().map_or(0, |m| m.to_string().len());
+        let model = lookup(&self.model).map(as_text);
+        let metadata = lookup(&self.metadata).cloned();
+        let meta_len = metadata.as_ref().map_or(0, json_len);
         for (name, len) in [
             ("model", model.as_ref().map_or(0, String::len)),
             ("metadata", meta_len),
@@ -267,6 +496,143 @@ mod tests {
             input_field: input.into(),
             ..IngestConfig::default()
         })
+    }
+
+    /// `parse_trace` must reject and accept exactly what parsing a `Value`
+    /// and `to_trace` do, with the same messages and the same traces.
+    #[test]
+    fn pruned_parse_maps_like_a_value_parse() {
+        use rand::{Rng, SeedableRng};
+        let same = |m: &FieldMap, text: &str| {
+            let old = serde_json::from_str::<Value>(text)
+                .map_err(|e| format!("malformed JSON: {e}"))
+                .and_then(|v| m.to_trace(&v, "cli"));
+            let new = m.parse_trace(text, "cli");
+            match (&old, &new) {
+                // A record without a timestamp is stamped with the time of
+                // mapping, and an id made from content includes that time.
+                (Ok(a), Ok(b)) if a.ts != b.ts => {
+                    assert!((b.ts - a.ts).num_seconds().abs() < 5, "{text}");
+                    let id = match (
+                        a.external_id.starts_with("h:"),
+                        b.external_id.starts_with("h:"),
+                    ) {
+                        (true, true) => a.external_id.clone(),
+                        _ => b.external_id.clone(),
+                    };
+                    let b = NewTrace {
+                        ts: a.ts,
+                        external_id: id,
+                        ..b.clone()
+                    };
+                    assert_eq!(b, *a, "{text}");
+                }
+                _ => assert_eq!(old, new, "{text}"),
+            }
+            old.is_ok()
+        };
+        let nested = FieldMap::new(&IngestConfig {
+            input_field: "request.messages.-1.content".into(),
+            output_field: "response.text".into(),
+            metadata_field: "request".into(),
+            ..IngestConfig::default()
+        });
+        let maps = [map_with("input"), nested];
+        let fixed = [
+            r#"{"input":"q","output":"a","ts":"2026-11-01T10:00:00Z","id":"x"}"#,
+            r#"{"inp\u0075t":"escaped key","ts":1793527200}"#,
+            r#"{"input":"first","input":"last","ts":1}"#,
+            r#"{"input":null,"output":"a"}"#,
+            r#"{"input":12.5,"output":["a",{"b":null}],"model":{"n":1},"ts":2}"#,
+            r#"{"input":"q","id":123456789012345678901234567890}"#,
+            r#"{"input":"q","latency_ms":"slow"}"#,
+            r#"{"input":"q","metadata":{"k":[1,2,{"z":"\u00e9"}]},"ts":"2026-01-01 10:00:00"}"#,
+            r#"{"request":{"messages":[{"content":"sys"},{"content":"last"}]},"response":{"text":"o"},"ts":3}"#,
+            r#"{"request":{"messages":[]},"ts":3}"#,
+            r#"{"input":"q"} trailing"#,
+            r#"{"input":"q",}"#,
+            r#"{"input":"q""#,
+            r#"{"other":{"deep":[[[[]]]]},"input":"q","ts":4}"#,
+            r#"["input","q"]"#,
+            r#""input""#,
+            "12",
+            "true",
+            "null",
+            "{}",
+            "",
+            r#"{"input":"\ud800"}"#,
+        ];
+        for m in &maps {
+            for text in fixed {
+                same(m, text);
+            }
+        }
+        // Random records over the mapped keys, unmapped ones and nested values.
+        let keys = [
+            "input",
+            "output",
+            "id",
+            "ts",
+            "model",
+            "latency_ms",
+            "cost",
+            "feedback",
+            "metadata",
+            "error",
+            "request",
+            "response",
+            "extra",
+            "prompt_tokens",
+        ];
+        let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        fn value(r: &mut rand_chacha::ChaCha8Rng, depth: u32) -> Value {
+            match r.random_range(0..if depth > 2 { 5 } else { 8 }) {
+                0 => Value::Null,
+                1 => json!(r.random_bool(0.5)),
+                2 => json!(r.random_range(-5..2_000_000_000_000i64)),
+                3 => json!(r.random_range(-1e3..1e3)),
+                4 => json!(
+                    ["q", "é 🙂", "a\"b", "2026-11-01T10:00:00Z", "", "12"][r.random_range(0..6)]
+                ),
+                5 => Value::Array(
+                    (0..r.random_range(0..3))
+                        .map(|_| value(r, depth + 1))
+                        .collect(),
+                ),
+                _ => {
+                    let mut m = serde_json::Map::new();
+                    for k in ["messages", "content", "text", "-1", "0"] {
+                        if r.random_bool(0.4) {
+                            m.insert(k.into(), value(r, depth + 1));
+                        }
+                    }
+                    Value::Object(m)
+                }
+            }
+        }
+        let mut ok = 0;
+        for _ in 0..3_000 {
+            // Half the records start valid, so that traces get compared too.
+            let mut parts = Vec::new();
+            if r.random_bool(0.5) {
+                parts.push(
+                    r#""input":"q","request":{"messages":[{"content":"c"}]},"ts":1793527200"#
+                        .to_string(),
+                );
+            }
+            for _ in 0..r.random_range(0..4) {
+                let k = keys[r.random_range(0..keys.len())];
+                parts.push(format!("{}:{}", json!(k), value(&mut r, 0)));
+            }
+            let text = format!("{{{}}}", parts.join(","));
+            for m in &maps {
+                ok += usize::from(same(m, &text));
+            }
+        }
+        assert!(
+            ok > 1_000,
+            "too few records mapped ({ok}) to compare the traces"
+        );
     }
 
     #[test]

@@ -217,12 +217,9 @@ fn parse_jsonl(input: Box<dyn Read + Send>, opts: &IngestOptions, tx: &mpsc::Sen
                 line_no,
                 format!("invalid UTF-8 at byte {}", e.valid_up_to()),
             )),
-            Ok(text) => match serde_json::from_str::<Value>(text) {
-                Err(e) => batch.errors.push((line_no, format!("malformed JSON: {e}"))),
-                Ok(v) => match opts.map.to_trace(&v, &opts.source) {
-                    Ok(t) => batch.traces.push(t),
-                    Err(reason) => batch.errors.push((line_no, reason)),
-                },
+            Ok(text) => match opts.map.parse_trace(text, &opts.source) {
+                Ok(t) => batch.traces.push(t),
+                Err(reason) => batch.errors.push((line_no, reason)),
             },
         }
         if batch.traces.len() >= cap && !send(tx, &mut batch, cap) {

@@ -23,6 +23,7 @@ use super::error::JobError;
 use super::hypothesis::decide_verdicts;
 use super::measure::{reference_columns, reference_side, test_structural, GoldenScan};
 use crate::ingest::{for_each_batch, IngestOptions, IngestReport, InputFormat};
+use crate::metrics::TokenCounter;
 use crate::store::{Finding, OutputFormatSummary, Verdict};
 
 /// Where the golden examples come from.
@@ -79,6 +80,7 @@ pub fn compare<R: BufRead>(
     opts: &IngestOptions,
 ) -> Result<CompareOutcome, JobError> {
     let t = Instant::now();
+    TokenCounter::warm_up(&spec.tokenizer);
     let (examples, mut golden_report) =
         crate::golden::read_golden(golden.reader, golden.format, golden.max_record);
     if examples.is_empty() {

@@ -114,6 +114,26 @@ impl TokenCounter {
         })
     }
 
+    /// Starts building `spec`'s process-wide tables on a thread of its own
+    /// and returns at once, so that reading the golden set overlaps the ~0.2 s
+    /// `tiktoken` takes to decompress and hash a vocabulary; the
+    /// [`new`](Self::new) that follows waits for that build instead of doing
+    /// it. A no-op once the tables exist, and for a `tokenizer.json` (loaded
+    /// per counter, not shared).
+    pub fn warm_up(spec: &TokenizerSpec) {
+        let build: fn() -> &'static tiktoken::CoreBpe = match spec {
+            TokenizerSpec::O200kBase => o200k,
+            TokenizerSpec::Cl100kBase => cl100k,
+            TokenizerSpec::File(_) => return,
+        };
+        // Detached: if the process ends first, nothing is lost.
+        let _ = std::thread::Builder::new()
+            .name("tokenizer-warm-up".into())
+            .spawn(move || {
+                build();
+            });
+    }
+
     /// The spec this counter was built from.
     pub fn spec(&self) -> &TokenizerSpec {
         &self.spec

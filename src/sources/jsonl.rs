@@ -238,12 +238,8 @@ pub async fn poll(
                     continue;
                 }
                 report.read += 1;
-                let mapped = serde_json::from_str::<serde_json::Value>(text)
-                    .map_err(|e| format!("invalid JSON: {e}"))
-                    .and_then(|v| {
-                        let id = format!("j:{key}:{start}");
-                        spec.map.to_trace_or(&v, name, Some(id.as_str()))
-                    });
+                let id = format!("j:{key}:{start}");
+                let mapped = spec.map.parse_trace_or(text, name, Some(id.as_str()));
                 match mapped {
                     Ok(t) => traces.push(t),
                     Err(why) => {

@@ -20,7 +20,7 @@ use super::super::profile::ReferenceProfile;
 use super::super::sampling::seed_mask;
 use super::log_memory;
 use super::operational::OpValues;
-use crate::metrics::{MetricId, MetricTable};
+use crate::metrics::{MetricId, MetricTable, TokenCounter};
 use crate::store::{Finding, OutputFormatSummary, Store, StoreError, Trace};
 
 /// Bumped when metric definitions change, so stored profiles are recomputed.
@@ -305,6 +305,7 @@ pub(super) async fn prepare_reference(
     version: i64,
     export: bool,
 ) -> Result<Reference, JobError> {
+    TokenCounter::warm_up(&spec.tokenizer);
     let scan = golden_vocabularies(store, &spec.golden_set, version).await?;
     log_memory("vocabularies");
     let ReferenceSide {
