@@ -30,6 +30,11 @@ pub struct Extractor {
     detect_language: bool,
 }
 
+thread_local! {
+    /// The string values of a JSON output, which its language is detected on.
+    static LANG_TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 impl Extractor {
     /// An extractor without vocabularies (`oov_rate` is `None`).
     pub fn new(tokens: TokenCounter, expectations: Expectations) -> Self {
@@ -140,8 +145,12 @@ impl Extractor {
     }
 
     fn all<S: AsRef<str> + Sync>(&self, pairs: &[(S, S)], origin: Origin) -> Vec<TraceMetrics> {
-        let inputs = self.side_all(pairs.iter().map(|(i, _)| i.as_ref()), Side::Input, origin);
-        let outputs = self.side_all(pairs.iter().map(|(_, o)| o.as_ref()), Side::Output, origin);
+        // Side by side: one side's serial part (finding its distinct texts)
+        // overlaps the other's measuring.
+        let (inputs, outputs) = rayon::join(
+            || self.side_all(pairs.iter().map(|(i, _)| i.as_ref()), Side::Input, origin),
+            || self.side_all(pairs.iter().map(|(_, o)| o.as_ref()), Side::Output, origin),
+        );
         inputs
             .into_iter()
             .zip(outputs)
@@ -195,36 +204,39 @@ impl Extractor {
             Side::Output => (&self.output_vocab, &e.output_regex),
         };
 
-        // JSON checks and the text language is detected on.
+        // JSON checks, and language detection on the document's strings
+        // (kept in a per-thread buffer: one allocation per thread, not per text).
         let mut json_valid = None;
         let mut schema_valid = None;
-        let mut lang_text = String::new();
-        if side == Side::Output && e.checks_json() {
-            let valid = match &e.output_schema {
-                Some(schema) => match serde_json::from_str::<serde_json::Value>(text) {
-                    Ok(value) => {
-                        schema_valid = Some(schema.is_valid(&value));
-                        value_strings(&value, &mut lang_text);
-                        true
-                    }
-                    Err(_) => {
-                        schema_valid = Some(false);
-                        false
-                    }
-                },
-                None => json_strings(text, &mut lang_text),
-            };
-            if !valid {
-                // Not JSON (e.g. a refusal in prose): detect on the raw text.
+        let language = if side == Side::Output && e.checks_json() {
+            LANG_TEXT.with_borrow_mut(|lang_text| {
                 lang_text.clear();
-                lang_text.push_str(text);
-            }
-            json_valid = Some(valid);
-        }
-        let language = match (self.detect_language, json_valid.is_some()) {
-            (false, _) => None,
-            (true, true) => language(&lang_text),
-            (true, false) => language(text),
+                let valid = match &e.output_schema {
+                    Some(schema) => match serde_json::from_str::<serde_json::Value>(text) {
+                        Ok(value) => {
+                            schema_valid = Some(schema.is_valid(&value));
+                            value_strings(&value, lang_text);
+                            true
+                        }
+                        Err(_) => {
+                            schema_valid = Some(false);
+                            false
+                        }
+                    },
+                    None => json_strings(text, lang_text),
+                };
+                json_valid = Some(valid);
+                // Not JSON (e.g. a refusal in prose): detect on the raw text.
+                let on = if valid { lang_text.as_str() } else { text };
+                let found = self.detect_language.then(|| language(on)).flatten();
+                // A rare huge answer does not keep its buffer for the run.
+                if lang_text.capacity() > 1 << 16 {
+                    *lang_text = String::new();
+                }
+                found
+            })
+        } else {
+            self.detect_language.then(|| language(text)).flatten()
         };
 
         // Words and OOV in one pass.
