@@ -145,12 +145,8 @@ impl Extractor {
     }
 
     fn all<S: AsRef<str> + Sync>(&self, pairs: &[(S, S)], origin: Origin) -> Vec<TraceMetrics> {
-        // Side by side: one side's serial part (finding its distinct texts)
-        // overlaps the other's measuring.
-        let (inputs, outputs) = rayon::join(
-            || self.side_all(pairs.iter().map(|(i, _)| i.as_ref()), Side::Input, origin),
-            || self.side_all(pairs.iter().map(|(_, o)| o.as_ref()), Side::Output, origin),
-        );
+        let inputs = self.side_all(pairs.iter().map(|(i, _)| i.as_ref()), Side::Input, origin);
+        let outputs = self.side_all(pairs.iter().map(|(_, o)| o.as_ref()), Side::Output, origin);
         inputs
             .into_iter()
             .zip(outputs)
