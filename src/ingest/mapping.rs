@@ -26,6 +26,8 @@ pub struct FieldMap {
     /// The distinct first keys of the paths above, when every path has one:
     /// [`FieldMap::parse_trace`] builds only the values under these keys.
     heads: Option<Vec<String>>,
+    /// Per head: whether exactly one path reads under it, and reads all of it.
+    movable: Vec<bool>,
 }
 
 fn split(p: &str) -> Vec<String> {
@@ -279,6 +281,61 @@ impl<'de> Visitor<'de> for HeadSeed<'_> {
     }
 }
 
+/// A parsed record as the mapping reads it.
+trait Fields {
+    /// The value at `path` (`Null` is none).
+    fn get(&self, path: &[String]) -> Option<&Value>;
+    /// The value at `path`, moved out of the record where that is safe,
+    /// copied otherwise. Read each path at most once this way.
+    fn take(&mut self, path: &[String]) -> Option<Value> {
+        self.get(path).cloned()
+    }
+}
+
+impl Fields for &Value {
+    fn get(&self, path: &[String]) -> Option<&Value> {
+        lookup_path(self, path)
+    }
+}
+
+/// The values under the mapped paths' first keys ([`RecordSeed`]).
+struct Slots<'m> {
+    heads: &'m [String],
+    /// Whether a head is the whole of one mapped path and of no other, so its
+    /// value can be moved out of the record.
+    movable: &'m [bool],
+    values: Vec<Option<Value>>,
+}
+
+impl Slots<'_> {
+    fn head(&self, path: &[String]) -> Option<usize> {
+        self.heads.iter().position(|h| *h == path[0])
+    }
+}
+
+impl Fields for Slots<'_> {
+    fn get(&self, path: &[String]) -> Option<&Value> {
+        lookup_path(self.values[self.head(path)?].as_ref()?, &path[1..])
+    }
+
+    fn take(&mut self, path: &[String]) -> Option<Value> {
+        let h = self.head(path)?;
+        if path.len() == 1 && self.movable[h] {
+            self.values[h].take().filter(|v| !v.is_null())
+        } else {
+            self.get(path).cloned()
+        }
+    }
+}
+
+/// A value as text: a string as it is, anything else as compact JSON.
+fn into_text(v: Value) -> String {
+    match v {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
 impl FieldMap {
     pub fn new(cfg: &IngestConfig) -> FieldMap {
         let mut map = FieldMap {
@@ -296,6 +353,7 @@ impl FieldMap {
             metadata: split(&cfg.metadata_field),
             max_text_bytes: cfg.max_text_bytes,
             heads: None,
+            movable: Vec::new(),
         };
         let paths = map.paths();
         // An empty path names the whole record, which a pruned parse does not build.
@@ -306,6 +364,14 @@ impl FieldMap {
                     heads.push(p[0].clone());
                 }
             }
+            let movable = heads
+                .iter()
+                .map(|h| {
+                    let under: Vec<_> = paths.iter().filter(|p| p[0] == *h).collect();
+                    under.len() == 1 && under[0].len() == 1
+                })
+                .collect();
+            map.movable = movable;
             map.heads = Some(heads);
         }
         map
@@ -354,17 +420,15 @@ impl FieldMap {
         let mut de = serde_json::Deserializer::from_str(text);
         let record = RecordSeed(heads).deserialize(&mut de).map_err(malformed)?;
         de.end().map_err(malformed)?;
-        let Some(slots) = record else {
+        let Some(values) = record else {
             return Err(NOT_AN_OBJECT.into());
         };
-        self.map_fields(
-            |path| {
-                let head = heads.iter().position(|h| *h == path[0])?;
-                lookup_path(slots[head].as_ref()?, &path[1..])
-            },
-            source,
-            fallback_id,
-        )
+        let mut slots = Slots {
+            heads,
+            movable: &self.movable,
+            values,
+        };
+        self.map_fields(&mut slots, source, fallback_id)
     }
 
     /// Maps one record; `Err` is the reason it is rejected.
@@ -384,21 +448,23 @@ impl FieldMap {
         if !v.is_object() {
             return Err(NOT_AN_OBJECT.into());
         }
-        self.map_fields(|path| lookup_path(v, path), source, fallback_id)
+        self.map_fields(&mut &*v, source, fallback_id)
     }
 
-    /// The mapping itself, over a lookup of the record's value at a path.
-    fn map_fields<'v>(
+    /// The mapping itself. The texts it keeps (input, output, model,
+    /// metadata) are taken from the record, so a record the parser owns gives
+    /// them up without a copy.
+    fn map_fields(
         &self,
-        lookup: impl Fn(&[String]) -> Option<&'v Value>,
+        rec: &mut impl Fields,
         source: &str,
         fallback_id: Option<&str>,
     ) -> Result<NewTrace, String> {
-        let input = match lookup(&self.input) {
-            Some(x) => as_text(x),
+        let input = match rec.take(&self.input) {
+            Some(x) => into_text(x),
             None => return Err(format!("missing input field `{}`", self.input.join("."))),
         };
-        let output = lookup(&self.output).map(as_text).unwrap_or_default();
+        let output = rec.take(&self.output).map(into_text).unwrap_or_default();
         for (name, text) in [("input", &input), ("output", &output)] {
             if text.len() > self.max_text_bytes {
                 return Err(format!(
@@ -408,11 +474,11 @@ impl FieldMap {
                 ));
             }
         }
-        let ts = match lookup(&self.ts) {
+        let ts = match rec.get(&self.ts) {
             Some(x) => parse_ts(x)?,
             None => Utc::now(),
         };
-        let external_id = match lookup(&self.id) {
+        let external_id = match rec.get(&self.id) {
             // JSON numbers beyond 64-bit integers arrive as doubles, which
             // keep about 16 digits: two such ids could become one, and the
             // second be dropped as a duplicate. Refuse rather than guess.
@@ -429,16 +495,7 @@ impl FieldMap {
                 None => content_id(&input, &output, ts.timestamp_millis()),
             },
         };
-        let num = |p: &[String], name: &str| -> Result<Option<f64>, String> {
-            match lookup(p) {
-                None => Ok(None),
-                Some(x) => as_f64(x)
-                    .filter(|f| f.is_finite())
-                    .map(Some)
-                    .ok_or_else(|| format!("{name} `{x}` is not a number")),
-            }
-        };
-        let is_error = match lookup(&self.error) {
+        let is_error = match rec.get(&self.error) {
             None => None,
             Some(Value::Bool(b)) => Some(*b),
             Some(Value::String(s)) => Some(!s.trim().is_empty()),
@@ -446,8 +503,8 @@ impl FieldMap {
             Some(_) => Some(true),
         };
         // Every stored text is bounded, not only input and output.
-        let model = lookup(&self.model).map(as_text);
-        let metadata = lookup(&self.metadata).cloned();
+        let model = rec.take(&self.model).map(into_text);
+        let metadata = rec.take(&self.metadata);
         let meta_len = metadata.as_ref().map_or(0, json_len);
         for (name, len) in [
             ("model", model.as_ref().map_or(0, String::len)),
@@ -461,6 +518,15 @@ impl FieldMap {
                 ));
             }
         }
+        let num = |p: &[String], name: &str| -> Result<Option<f64>, String> {
+            match rec.get(p) {
+                None => Ok(None),
+                Some(x) => as_f64(x)
+                    .filter(|f| f.is_finite())
+                    .map(Some)
+                    .ok_or_else(|| format!("{name} `{x}` is not a number")),
+            }
+        };
         Ok(NewTrace {
             source: source.to_string(),
             external_id,

@@ -130,9 +130,13 @@ pub fn compare<R: BufRead>(
             .map(|t| (t.input.as_str(), t.output.as_str()))
             .collect();
         let measured = side.ex.plain.extract_all(&pairs);
+        report.stored += pairs.len() as u64;
+        drop(pairs);
+        // Freeing a batch's texts is serial work: hand it to the pool so that
+        // it overlaps the next batch instead of holding this thread.
+        rayon::spawn(move || drop(traces));
         rows.extend(&measured);
         lang_rows.extend(&measured);
-        report.stored += pairs.len() as u64;
     });
     let production_ms = ms(t);
 
