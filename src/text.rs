@@ -50,6 +50,83 @@ pub fn json_document_error(s: &str) -> Option<String> {
         .map(|e| e.to_string())
 }
 
+/// Appends `s` to `out`, after a newline when `out` is not empty.
+pub fn push_piece(out: &mut String, s: &str) {
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(s);
+}
+
+/// Reads one JSON value through without building it, as strictly as parsing
+/// it into a `serde_json::Value` would (serde's `IgnoredAny` is laxer: it lets
+/// an invalid `\u` escape through). With `Some(out)`, appends the value's
+/// string *values* (not object keys) to `out` with [`push_piece`]. Used to
+/// check a document and collect its text in one pass, and to skip the parts of
+/// a record nobody reads.
+pub struct JsonWalk<'a>(pub Option<&'a mut String>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for JsonWalk<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonWalk<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i128<E>(self, _: i128) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u128<E>(self, _: u128) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        if let Some(out) = self.0 {
+            push_piece(out, v);
+        }
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut out = self.0;
+        while seq
+            .next_element_seed(JsonWalk(out.as_deref_mut()))?
+            .is_some()
+        {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut out = self.0;
+        while map.next_key_seed(JsonWalk(None))?.is_some() {
+            map.next_value_seed(JsonWalk(out.as_deref_mut()))?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::truncate;

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::IngestConfig;
 use crate::store::{content_hash, NewTrace};
+use crate::text::JsonWalk;
 
 /// Parsed field paths, ready to apply to many records.
 #[derive(Debug, Clone)]
@@ -178,14 +179,14 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
         while let Some(head) = map.next_key_seed(HeadSeed(self.0))? {
             match head {
                 Some(i) => slots[i] = Some(map.next_value()?),
-                None => map.next_value_seed(Skip)?,
+                None => map.next_value_seed(JsonWalk(None))?,
             }
         }
         Ok(Some(slots))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element_seed(Skip)?.is_some() {}
+        while seq.next_element_seed(JsonWalk(None))?.is_some() {}
         Ok(None)
     }
 
@@ -206,55 +207,6 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
         Ok(None)
-    }
-}
-
-/// A value read through and dropped, checked as strictly as parsing it into
-/// a `Value` would (serde's `IgnoredAny` lets invalid `\u` escapes through),
-/// without building it.
-struct Skip;
-
-impl<'de> DeserializeSeed<'de> for Skip {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Skip {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Skip)?.is_some() {}
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_key_seed(Skip)?.is_some() {
-            map.next_value_seed(Skip)?;
-        }
-        Ok(())
     }
 }
 

@@ -1,10 +1,11 @@
 //! Low-level per-text scanners shared by the extractor and the vocabulary.
 
-use std::fmt;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::DeserializeSeed;
+
+use crate::text::{push_piece, JsonWalk};
 
 /// A word is either one CJK ideograph / kana (scripts written without spaces,
 /// one word per character as in Lucene's StandardTokenizer), or a run of
@@ -191,7 +192,7 @@ fn truncate_at_char_boundary(text: &str, max: usize) -> &str {
 /// on `false` the content of `out` is unspecified.
 pub(crate) fn json_strings(text: &str, out: &mut String) -> bool {
     let mut de = serde_json::Deserializer::from_str(text);
-    CollectStrings(out).deserialize(&mut de).is_ok() && de.end().is_ok()
+    JsonWalk(Some(out)).deserialize(&mut de).is_ok() && de.end().is_ok()
 }
 
 /// Appends the string values inside a parsed JSON value to `out`.
@@ -201,70 +202,6 @@ pub(crate) fn value_strings(value: &serde_json::Value, out: &mut String) {
         serde_json::Value::Array(items) => items.iter().for_each(|v| value_strings(v, out)),
         serde_json::Value::Object(map) => map.values().for_each(|v| value_strings(v, out)),
         _ => {}
-    }
-}
-
-fn push_piece(out: &mut String, s: &str) {
-    if !out.is_empty() {
-        out.push('\n');
-    }
-    out.push_str(s);
-}
-
-struct CollectStrings<'a>(&'a mut String);
-
-impl<'de> DeserializeSeed<'de> for CollectStrings<'_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for CollectStrings<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i128<E>(self, _: i128) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u128<E>(self, _: u128) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_none<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, v: &str) -> Result<(), E> {
-        push_piece(self.0, v);
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(CollectStrings(self.0))?.is_some() {}
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_key::<IgnoredAny>()?.is_some() {
-            map.next_value_seed(CollectStrings(self.0))?;
-        }
-        Ok(())
     }
 }
 
@@ -464,8 +401,15 @@ mod tests {
             r#"{"a": 1} {"b": 2}"#,     // two documents
             r#"{"a": 1} trailing"#,
             "NaN",
+            r#"{"\ud800": 1}"#,     // a lone surrogate in a key
+            r#"{"a": ["\ud800"]}"#, // and in a value
         ] {
             assert!(!json_strings(invalid, &mut String::new()), "{invalid}");
+            // The same verdict as the schema path, which parses a `Value`.
+            assert!(
+                serde_json::from_str::<serde_json::Value>(invalid).is_err(),
+                "{invalid}"
+            );
         }
         let v: serde_json::Value =
             serde_json::from_str(r#"{"a": "x", "b": [1, "y"], "c": {"d": "z"}}"#).unwrap();
