@@ -118,8 +118,9 @@ impl TokenCounter {
     /// and returns at once, so that reading the golden set overlaps the ~0.2 s
     /// `tiktoken` takes to decompress and hash a vocabulary; the
     /// [`new`](Self::new) that follows waits for that build instead of doing
-    /// it. A no-op once the tables exist, and for a `tokenizer.json` (loaded
-    /// per counter, not shared).
+    /// it. Once the tables exist the thread finds them built and ends at
+    /// once; for a `tokenizer.json` (loaded per counter, not shared) nothing
+    /// is started.
     pub fn warm_up(spec: &TokenizerSpec) {
         let build: fn() -> &'static tiktoken::CoreBpe = match spec {
             TokenizerSpec::O200kBase => o200k,
