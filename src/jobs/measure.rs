@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use super::config::{ExpectationsSource, JobSpec};
 use super::error::JobError;
 use super::hypothesis::{test_metric, to_finding, CurColumn};
@@ -163,38 +165,39 @@ pub(crate) fn test_structural(
     rows: &MetricTable,
     lang_rows: &MetricTable,
 ) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    for m in metrics {
-        let Some(reference) = reference.get(m.name()) else {
-            continue;
-        };
-        let rows = if is_language(*m) { lang_rows } else { rows };
-        let mut numeric;
-        let cur = match m.kind() {
-            MetricKind::Numeric => {
-                numeric = rows.numeric_column(*m);
-                CurColumn::Numeric(&mut numeric)
-            }
-            MetricKind::Rate => {
-                let (successes, n) = rows.rate_counts(*m);
-                CurColumn::Rate { successes, n }
-            }
-            MetricKind::Categorical => CurColumn::CategoryCounts(rows.category_counts(*m)),
-        };
-        let tested = test_metric(
-            reference,
-            cur,
-            &spec.effect_floors,
-            spec.tests.get(m.name()).copied(),
-            spec.min_samples,
-        );
-        findings.push(to_finding(
-            &spec.name,
-            FindingKind::Structural,
-            m.name(),
-            m.side().as_str(),
-            tested,
-        ));
-    }
-    findings
+    // Metrics are tested side by side (a million-row numeric column takes
+    // tens of milliseconds to sort); `collect` keeps catalogue order.
+    metrics
+        .par_iter()
+        .filter_map(|m| {
+            let reference = reference.get(m.name())?;
+            let rows = if is_language(*m) { lang_rows } else { rows };
+            let mut numeric;
+            let cur = match m.kind() {
+                MetricKind::Numeric => {
+                    numeric = rows.numeric_column(*m);
+                    CurColumn::Numeric(&mut numeric)
+                }
+                MetricKind::Rate => {
+                    let (successes, n) = rows.rate_counts(*m);
+                    CurColumn::Rate { successes, n }
+                }
+                MetricKind::Categorical => CurColumn::CategoryCounts(rows.category_counts(*m)),
+            };
+            let tested = test_metric(
+                reference,
+                cur,
+                &spec.effect_floors,
+                spec.tests.get(m.name()).copied(),
+                spec.min_samples,
+            );
+            Some(to_finding(
+                &spec.name,
+                FindingKind::Structural,
+                m.name(),
+                m.side().as_str(),
+                tested,
+            ))
+        })
+        .collect()
 }

@@ -26,6 +26,13 @@ pub struct Vocabulary {
     documents: usize,
 }
 
+/// The words one document has already counted, keyed as the vocabulary is.
+#[derive(Default)]
+struct Seen {
+    short: HashSet<u128, foldhash::fast::RandomState>,
+    long: HashSet<String, foldhash::fast::RandomState>,
+}
+
 /// A word of at most 16 bytes as one integer, zero-padded, its ASCII letters
 /// lowercased (a no-op for the already lowercased words the vocabulary
 /// stores). Words are runs of letters, marks, digits and `_` (`text::words`),
@@ -46,7 +53,7 @@ impl Vocabulary {
         S: AsRef<str>,
     {
         let mut vocab = Vocabulary::default();
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut seen = Seen::default();
         for text in texts {
             vocab.add(text.as_ref(), &mut seen);
         }
@@ -56,21 +63,41 @@ impl Vocabulary {
     /// Adds one document, e.g. to build a vocabulary from a corpus read a page
     /// at a time; [`from_texts`](Self::from_texts) is this for each text.
     pub fn add_document(&mut self, text: &str) {
-        self.add(text, &mut HashSet::new());
+        self.add(text, &mut Seen::default());
     }
 
     /// [`add_document`](Self::add_document) with a reusable scratch set.
-    fn add(&mut self, text: &str, seen: &mut HashSet<String>) {
+    fn add(&mut self, text: &str, seen: &mut Seen) {
         self.documents += 1;
-        seen.clear();
+        seen.short.clear();
+        seen.long.clear();
         for word in words(text) {
-            let word = word.to_lowercase();
-            if !seen.contains(&word) {
-                match packed(word.as_bytes()) {
-                    Some(key) => *self.short.entry(key).or_insert(0) += 1,
-                    None => *self.long.entry(word.as_str().into()).or_insert(0) += 1,
+            // An ASCII word's lowercase form is its ASCII lowercase, which
+            // `packed` applies in the key: no string is built for it.
+            let short = if word.is_ascii() {
+                packed(word.as_bytes())
+            } else {
+                None
+            };
+            if let Some(key) = short {
+                if seen.short.insert(key) {
+                    *self.short.entry(key).or_insert(0) += 1;
                 }
-                seen.insert(word);
+                continue;
+            }
+            let word = word.to_lowercase();
+            match packed(word.as_bytes()) {
+                Some(key) => {
+                    if seen.short.insert(key) {
+                        *self.short.entry(key).or_insert(0) += 1;
+                    }
+                }
+                None => {
+                    if !seen.long.contains(word.as_str()) {
+                        *self.long.entry(word.as_str().into()).or_insert(0) += 1;
+                        seen.long.insert(word);
+                    }
+                }
             }
         }
     }

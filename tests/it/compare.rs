@@ -41,7 +41,9 @@ async fn compare_decides_like_a_run_over_the_same_texts() {
     let dir = tempfile::tempdir().unwrap();
     let end = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
     let golden = golden_records(8, GOLDEN_DOMAINS, 40);
-    let mut o = GenOptions::clean(8, 1000);
+    // More than two of compare's batches of 2,000, which are measured side by
+    // side and merged in file order.
+    let mut o = GenOptions::clean(8, 5_000);
     o.end = end;
     o.incident = Some(Incident {
         start_frac: 0.0,
