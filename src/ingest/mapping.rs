@@ -24,6 +24,9 @@ pub struct FieldMap {
     feedback: Vec<String>,
     metadata: Vec<String>,
     max_text_bytes: usize,
+    /// Whether the model name and metadata are read (see
+    /// [`FieldMap::without_extras`]).
+    extras: bool,
     /// The distinct first keys of the paths above, when every path has one:
     /// [`FieldMap::parse_trace`] builds only the values under these keys.
     heads: Option<Vec<String>>,
@@ -304,46 +307,69 @@ impl FieldMap {
             feedback: split(&cfg.feedback_field),
             metadata: split(&cfg.metadata_field),
             max_text_bytes: cfg.max_text_bytes,
+            extras: true,
             heads: None,
             movable: Vec::new(),
         };
-        let paths = map.paths();
-        // An empty path names the whole record, which a pruned parse does not build.
-        if paths.iter().all(|p| !p.is_empty()) {
-            let mut heads: Vec<String> = Vec::new();
-            for p in paths {
-                if !heads.contains(&p[0]) {
-                    heads.push(p[0].clone());
-                }
-            }
-            let movable = heads
-                .iter()
-                .map(|h| {
-                    let under: Vec<_> = paths.iter().filter(|p| p[0] == *h).collect();
-                    under.len() == 1 && under[0].len() == 1
-                })
-                .collect();
-            map.movable = movable;
-            map.heads = Some(heads);
-        }
+        map.index_heads();
         map
     }
 
-    fn paths(&self) -> [&Vec<String>; 12] {
-        [
+    /// This map without the model name and metadata: the traces it maps
+    /// carry neither, and a record's value there is neither built nor
+    /// checked against `max_text_bytes`. For `compare`, which measures input
+    /// and output only: the metadata object was the costliest part of a
+    /// demo record to build and free (BENCHMARKS.md, session 18). Every
+    /// other rule still rejects what ingest rejects.
+    pub fn without_extras(mut self) -> FieldMap {
+        self.extras = false;
+        self.index_heads();
+        self
+    }
+
+    fn index_heads(&mut self) {
+        let paths = self.paths();
+        // An empty path names the whole record, which a pruned parse does not build.
+        if paths.iter().any(|p| p.is_empty()) {
+            self.heads = None;
+            self.movable = Vec::new();
+            return;
+        }
+        let mut heads: Vec<String> = Vec::new();
+        for p in &paths {
+            if !heads.contains(&p[0]) {
+                heads.push(p[0].clone());
+            }
+        }
+        let movable = heads
+            .iter()
+            .map(|h| {
+                let under: Vec<_> = paths.iter().filter(|p| p[0] == *h).collect();
+                under.len() == 1 && under[0].len() == 1
+            })
+            .collect();
+        self.movable = movable;
+        self.heads = Some(heads);
+    }
+
+    /// The paths this map reads.
+    fn paths(&self) -> Vec<&Vec<String>> {
+        let mut paths = vec![
             &self.input,
             &self.output,
             &self.id,
             &self.ts,
-            &self.model,
             &self.latency,
             &self.prompt_tokens,
             &self.completion_tokens,
             &self.cost,
             &self.error,
             &self.feedback,
-            &self.metadata,
-        ]
+        ];
+        if self.extras {
+            paths.extend([&self.model, &self.metadata]);
+        }
+        paths
     }
 
     /// Parses one JSON record and maps it, as `serde_json::from_str::<Value>`
@@ -455,8 +481,14 @@ impl FieldMap {
             Some(_) => Some(true),
         };
         // Every stored text is bounded, not only input and output.
-        let model = rec.take(&self.model).map(into_text);
-        let metadata = rec.take(&self.metadata);
+        let (model, metadata) = if self.extras {
+            (
+                rec.take(&self.model).map(into_text),
+                rec.take(&self.metadata),
+            )
+        } else {
+            (None, None)
+        };
         let meta_len = metadata.as_ref().map_or(0, json_len);
         for (name, len) in [
             ("model", model.as_ref().map_or(0, String::len)),
@@ -514,6 +546,58 @@ mod tests {
             input_field: input.into(),
             ..IngestConfig::default()
         })
+    }
+
+    /// Without extras a record maps to the same trace less its model and
+    /// metadata, whose values are neither kept nor held to `max_text_bytes`;
+    /// every other rule still rejects.
+    #[test]
+    fn without_extras_skips_model_and_metadata_only() {
+        let cfg = IngestConfig {
+            max_text_bytes: 64,
+            ..IngestConfig::default()
+        };
+        let full = FieldMap::new(&cfg);
+        let lean = full.clone().without_extras();
+        let rec = r#"{"id":"a","ts":"2026-12-01T00:00:00Z","input":"hi","output":"yo",
+            "model":"m1","latency_ms":12,"metadata":{"k":[1,2,{"x":"y"}]},"other":[true]}"#;
+        let a = full.parse_trace(rec, "cli").unwrap();
+        let b = lean.parse_trace(rec, "cli").unwrap();
+        assert_eq!(
+            (a.model.as_deref(), a.metadata.is_some()),
+            (Some("m1"), true)
+        );
+        assert_eq!((b.model.as_deref(), b.metadata.as_ref()), (None, None));
+        assert_eq!(
+            NewTrace {
+                model: None,
+                metadata: None,
+                ..a
+            },
+            b
+        );
+        let long = format!(
+            r#"{{"input":"hi","ts":"2026-12-01T00:00:00Z","metadata":"{}"}}"#,
+            "x".repeat(100)
+        );
+        assert!(full
+            .parse_trace(&long, "cli")
+            .unwrap_err()
+            .contains("metadata is"));
+        assert!(lean.parse_trace(&long, "cli").is_ok());
+        for bad in [
+            r#"{"output":"no input"}"#,
+            r#"{"input":"x","latency_ms":"slow"}"#,
+            r#"{"input":"x","ts":"yesterday"}"#,
+            r#"{"input":"x","metadata":{"k":tru}}"#,
+        ] {
+            assert_eq!(
+                full.parse_trace(bad, "cli").is_err(),
+                lean.parse_trace(bad, "cli").is_err(),
+                "{bad}"
+            );
+            assert!(lean.parse_trace(bad, "cli").is_err(), "{bad}");
+        }
     }
 
     /// `parse_trace` must reject and accept exactly what parsing a `Value`

@@ -157,8 +157,11 @@ pub fn compare<R: BufRead>(
         next: 0,
     };
     let mut report = IngestReport::default();
+    // Only input and output are measured: the model name and metadata are
+    // skipped unbuilt.
     let opts = IngestOptions {
         batch_size: BATCH,
+        map: opts.map.clone().without_extras(),
         ..opts.clone()
     };
     let (done_tx, done) = std::sync::mpsc::channel::<Measured>();
