@@ -53,11 +53,21 @@ impl Vocabulary {
         S: AsRef<str>,
     {
         let mut vocab = Vocabulary::default();
+        vocab.add_documents(texts);
+        vocab
+    }
+
+    /// Adds each text as one document, as [`add_document`](Self::add_document)
+    /// on each would, reusing one scratch set.
+    pub fn add_documents<I, S>(&mut self, texts: I)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
         let mut seen = Seen::default();
         for text in texts {
-            vocab.add(text.as_ref(), &mut seen);
+            self.add(text.as_ref(), &mut seen);
         }
-        vocab
     }
 
     /// Adds one document, e.g. to build a vocabulary from a corpus read a page
