@@ -13,7 +13,6 @@
 //! its own thread and each batch is reduced to metric values at once, so a
 //! million traces cost their metric values, not their texts.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, Read};
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,9 +22,9 @@ use serde::Serialize;
 use super::config::JobSpec;
 use super::error::JobError;
 use super::hypothesis::decide_verdicts;
-use super::measure::{reference_columns, reference_side, test_structural, GoldenScan};
+use super::measure::{reference_columns, reference_side, test_structural, GoldenScan, InOrder};
 use crate::ingest::{for_each_batch, IngestOptions, IngestReport, InputFormat};
-use crate::metrics::{MetricTable, TokenCounter, TraceMetrics};
+use crate::metrics::{TokenCounter, TraceMetrics};
 use crate::store::{Finding, OutputFormatSummary, Verdict};
 
 /// Where the golden examples come from.
@@ -74,34 +73,6 @@ const BATCH: usize = 2_000;
 /// parser thread fills the next batch (BENCHMARKS.md, session 18).
 const IN_FLIGHT: usize = 4;
 
-/// A measured batch: its place in the file and its metrics (or the panic
-/// that measuring it raised, re-raised on the calling thread).
-type Measured = (u64, std::thread::Result<Vec<TraceMetrics>>);
-
-/// Merges measured batches into the metric tables in file order, whatever
-/// order the pool finishes them in, so that a comparison's tables (and the
-/// floating-point sums of its tests) do not depend on scheduling.
-struct InOrder {
-    rows: MetricTable,
-    lang_rows: MetricTable,
-    ready: BTreeMap<u64, Vec<TraceMetrics>>,
-    next: u64,
-}
-
-impl InOrder {
-    fn take(&mut self, got: Result<Measured, std::sync::mpsc::RecvError>) {
-        // Every spawned batch holds a sender until it has sent.
-        let (seq, measured) = got.expect("a measured batch's sender outlives its send");
-        let measured = measured.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        self.ready.insert(seq, measured);
-        while let Some(m) = self.ready.remove(&self.next) {
-            self.rows.extend(&m);
-            self.lang_rows.extend(&m);
-            self.next += 1;
-        }
-    }
-}
-
 /// Compares the production log `production` (parsed by `opts`, whose
 /// `batch_size` is ignored) with the golden examples of `golden`, under
 /// `spec`'s metric settings, tests, effect floors and α. Bad records are
@@ -149,13 +120,7 @@ pub fn compare<R: BufRead>(
     let golden_ms = ms(t);
 
     let t = Instant::now();
-    let (rows, lang_rows) = side.ex.tables();
-    let mut merged = InOrder {
-        rows,
-        lang_rows,
-        ready: BTreeMap::new(),
-        next: 0,
-    };
+    let (mut rows, mut lang_rows) = side.ex.tables();
     let mut report = IngestReport::default();
     // Only input and output are measured: the model name and metadata are
     // skipped unbuilt.
@@ -164,43 +129,35 @@ pub fn compare<R: BufRead>(
         map: opts.map.clone().without_extras(),
         ..opts.clone()
     };
-    let (done_tx, done) = std::sync::mpsc::channel::<Measured>();
-    let mut sent = 0u64;
+    // Each batch is measured whole on the pool, several at once, so that no
+    // core waits while one batch is split and gathered; the tables are
+    // filled in file order.
+    let mut work = InOrder::new();
+    let mut merge = |measured: Vec<TraceMetrics>| {
+        rows.extend(&measured);
+        lang_rows.extend(&measured);
+    };
     for_each_batch(production, &opts, |traces, read, errors| {
         report.read += read;
         for (line, reason) in errors {
             report.reject(line, reason);
         }
         report.stored += traces.len() as u64;
-        // Each batch is measured whole on the pool, several at once, so that
-        // this thread's bookkeeping and the pool's splitting of one batch
-        // never leave a core idle; results are merged in file order.
         let ex = Arc::clone(&side.ex.plain);
-        let tx = done_tx.clone();
-        let seq = sent;
-        sent += 1;
-        rayon::spawn(move || {
-            let measured = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let pairs: Vec<(&str, &str)> = traces
-                    .iter()
-                    .map(|t| (t.input.as_str(), t.output.as_str()))
-                    .collect();
-                ex.extract_all(&pairs)
-            }));
-            // The receiver outlives every batch: it drains them all below.
-            let _ = tx.send((seq, measured));
-            drop(traces);
+        work.spawn(move || {
+            let pairs: Vec<(&str, &str)> = traces
+                .iter()
+                .map(|t| (t.input.as_str(), t.output.as_str()))
+                .collect();
+            ex.extract_all(&pairs)
         });
-        while sent - merged.next > IN_FLIGHT as u64 {
-            merged.take(done.recv());
+        while work.len() > IN_FLIGHT {
+            merge(work.oldest().expect("work is pending"));
         }
     });
-    while merged.next < sent {
-        merged.take(done.recv());
+    while let Some(measured) = work.oldest() {
+        merge(measured);
     }
-    let InOrder {
-        rows, lang_rows, ..
-    } = merged;
     let production_ms = ms(t);
 
     let t = Instant::now();

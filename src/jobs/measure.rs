@@ -5,7 +5,8 @@
 //! and the per-metric tests against them. One code path, so `driftwatch
 //! compare` and `driftwatch run` reach the same findings on the same texts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -17,6 +18,52 @@ use super::profile::RefColumn;
 use crate::metrics::{Extractor, MetricId, MetricKind, MetricTable, TokenCounter, Vocabulary};
 use crate::store::{Finding, FindingKind, OutputFormatSummary};
 use crate::text::is_json_document;
+
+/// Work handed to the rayon pool, taken back in the order it was handed
+/// over whatever order the pool finishes it in: `compare` measures several
+/// batches at once (so that no core waits while one batch is split and
+/// gathered) and still fills its tables in file order, so a table, and every
+/// sum over it, is the same however the pool scheduled the work.
+pub(crate) struct InOrder<T> {
+    queue: VecDeque<Receiver<std::thread::Result<T>>>,
+}
+
+impl<T: Send + 'static> InOrder<T> {
+    pub fn new() -> Self {
+        InOrder {
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// Results not yet taken back.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Runs `f` on the pool. A panic in `f` is caught there and raised again
+    /// where its result is taken back (the pool would otherwise abort).
+    pub fn spawn(&mut self, f: impl FnOnce() -> T + Send + 'static) {
+        let (tx, rx) = sync_channel(1);
+        rayon::spawn(move || {
+            // The receiver is gone only when the caller gave up on the work.
+            let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+        });
+        self.queue.push_back(rx);
+    }
+
+    /// The oldest result not yet taken back, waited for on this thread;
+    /// `None` when nothing is pending. Not for an async task: it blocks.
+    pub fn oldest(&mut self) -> Option<T> {
+        let rx = self.queue.pop_front()?;
+        match rx
+            .recv()
+            .expect("a pool task sends its result before it ends")
+        {
+            Ok(v) => Some(v),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
 
 /// What one pass over the golden texts collects.
 #[derive(Default)]
@@ -200,4 +247,37 @@ pub(crate) fn test_structural(
             ))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Results come back in the order the work was handed over, though the
+    /// first pieces take longest; a panic in a piece is raised where its
+    /// result is taken back, not lost and not an abort.
+    #[test]
+    fn in_order_returns_results_in_spawn_order_and_raises_panics() {
+        let mut work = InOrder::new();
+        for i in 0..12u64 {
+            work.spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(
+                    30u64.saturating_sub(i * 3),
+                ));
+                i
+            });
+        }
+        assert_eq!(work.len(), 12);
+        let got: Vec<u64> = std::iter::from_fn(|| work.oldest()).collect();
+        assert_eq!(got, (0..12).collect::<Vec<_>>());
+        assert_eq!(work.len(), 0);
+
+        let mut work = InOrder::new();
+        work.spawn(|| 1);
+        work.spawn(|| -> i32 { panic!("measuring failed") });
+        assert_eq!(work.oldest(), Some(1));
+        let raised = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.oldest()));
+        let message = raised.unwrap_err();
+        assert_eq!(message.downcast_ref::<&str>(), Some(&"measuring failed"));
+    }
 }
