@@ -82,20 +82,10 @@ impl Vocabulary {
         seen.short.clear();
         seen.long.clear();
         for word in words(text) {
-            // An ASCII word's lowercase form is its ASCII lowercase, which
-            // `packed` applies in the key: no string is built for it.
-            let short = if word.is_ascii() {
-                packed(word.as_bytes())
-            } else {
-                None
-            };
-            if let Some(key) = short {
-                if seen.short.insert(key) {
-                    *self.short.entry(key).or_insert(0) += 1;
-                }
-                continue;
-            }
-            let word = word.to_lowercase();
+            // An ASCII word that fits the packed key is lowercased by `packed`
+            // itself: no string is built for it.
+            let lower = (!word.is_ascii() || word.len() > 16).then(|| word.to_lowercase());
+            let word = lower.as_deref().unwrap_or(word);
             match packed(word.as_bytes()) {
                 Some(key) => {
                     if seen.short.insert(key) {
@@ -103,9 +93,9 @@ impl Vocabulary {
                     }
                 }
                 None => {
-                    if !seen.long.contains(word.as_str()) {
-                        *self.long.entry(word.as_str().into()).or_insert(0) += 1;
-                        seen.long.insert(word);
+                    if !seen.long.contains(word) {
+                        *self.long.entry(word.into()).or_insert(0) += 1;
+                        seen.long.insert(word.to_string());
                     }
                 }
             }
