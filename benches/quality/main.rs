@@ -86,6 +86,8 @@ struct Score {
     pure_gaps: usize,
     /// Any drifted input-side semantic or coverage finding (incl. gaps).
     input_semantic: bool,
+    /// Any drifted finding at all (no-drift scenarios: what would page).
+    any: bool,
     structural_input: bool,
     structural_output: bool,
     json_valid: bool,
@@ -173,6 +175,7 @@ async fn run_case(
         .filter(|f| f.verdict == Verdict::Drifted)
     {
         let input = f.side == "input";
+        s.any = true;
         match f.kind {
             FindingKind::Semantic | FindingKind::Coverage if input => s.input_semantic = true,
             FindingKind::Structural if input => s.structural_input = true,
@@ -398,7 +401,14 @@ fn main() {
         let n = v.len();
         let count = |f: &dyn Fn(&Score) -> bool| v.iter().filter(|s| f(s)).count();
         let (detected, false_alarm) = match sc.kind {
-            Kind::NoDrift => ("–".to_string(), pct(count(&|s| s.input_semantic), n)),
+            Kind::NoDrift => (
+                "–".to_string(),
+                format!(
+                    "{}; any finding {}",
+                    pct(count(&|s| s.input_semantic), n),
+                    pct(count(&|s| s.any), n)
+                ),
+            ),
             Kind::Topic => (
                 pct(count(&|s| s.pure_gaps > 0), n),
                 pct(count(&|s| s.gaps > s.pure_gaps), n),

@@ -32,6 +32,9 @@ pub const MIN_REGION_ROWS: usize = 5;
 /// [`region_scan`], step 6).
 pub const MEMBER_NEIGHBOURS: usize = 10;
 
+/// Lower-tail level that keeps a gap member (see [`region_scan`], step 6).
+pub const MEMBER_TAIL: f64 = 0.05;
+
 /// One region found significantly short of golden examples.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GapRegion {
@@ -108,11 +111,14 @@ pub struct RegionScan {
 ///    regions that share production rows are merged.
 /// 6. Members: a region found short of golden holds the new topic *and*
 ///    whatever production rows of the neighbouring, covered topics KMeans
-///    put with it. A gap keeps the production rows whose
-///    [`MEMBER_NEIGHBOURS`] nearest pooled rows (cosine) hold fewer than
-///    half the golden rows the baseline share predicts
-///    (`2·g_local < k·π̂`, `π̂` of the middle scale), unless fewer than
-///    [`MIN_REGION_ROWS`] would remain. Only membership changes: which
+///    put with it. Of a row's [`MEMBER_NEIGHBOURS`] nearest pooled rows
+///    (cosine), `g_local` are golden, and `π̂` is the baseline share of the
+///    middle scale. A gap keeps the rows whose `g_local` is in the lower
+///    [`MEMBER_TAIL`] tail of `Binomial(k, π̂)` (`P[X ≤ g_local] <
+///    MEMBER_TAIL`: with `π̂ = 1/3` and `k = 10`, no golden neighbour at
+///    all); if fewer than [`MIN_REGION_ROWS`] rows pass, those with fewer
+///    than half the golden neighbours `π̂` predicts (`2·g_local < k·π̂`);
+///    if fewer than that still, every row. Only membership changes: which
 ///    regions are gaps, and their p-values, were decided in steps 1–5.
 ///
 /// # Remarks
@@ -286,23 +292,42 @@ fn trim_to_locally_uncovered(
         .map(|(t, &j)| (j, m0 + t))
         .collect();
     for g in merged {
-        let kept: Vec<usize> = g
+        let near: Vec<(usize, usize)> = g
             .production
             .iter()
-            .copied()
-            .filter(|j| {
-                let i = pooled_of[j];
+            .map(|&j| {
+                let i = pooled_of[&j];
                 let golden = knn[i * kk..(i + 1) * kk]
                     .iter()
                     .filter(|&&x| x < m0)
                     .count();
-                2.0 * (golden as f64) < kk as f64 * base
+                (j, golden)
             })
             .collect();
+        g.production = uncovered_members(&near, kk, base);
+    }
+}
+
+/// The members a gap keeps (step 6 of [`region_scan`]): of `(row, golden
+/// among its k nearest)` pairs, the rows in the lower [`MEMBER_TAIL`] tail of
+/// `Binomial(k, base)`; failing [`MIN_REGION_ROWS`] of those, the rows under
+/// half the expected count; failing that, every row. Order is kept.
+fn uncovered_members(near: &[(usize, usize)], k: usize, base: f64) -> Vec<usize> {
+    let tiers: [&dyn Fn(usize) -> bool; 2] = [
+        &|g| deflated_binomial_cdf(g, k, base, 1.0) < MEMBER_TAIL,
+        &|g| 2.0 * (g as f64) < k as f64 * base,
+    ];
+    for keep in tiers {
+        let kept: Vec<usize> = near
+            .iter()
+            .filter(|&&(_, g)| keep(g))
+            .map(|&(j, _)| j)
+            .collect();
         if kept.len() >= MIN_REGION_ROWS {
-            g.production = kept;
+            return kept;
         }
     }
+    near.iter().map(|&(j, _)| j).collect()
 }
 
 fn shares_row(a: &[usize], b: &[usize]) -> bool {
@@ -423,6 +448,32 @@ mod tests {
             .collect();
         assert!(design_effect(&clumped, 1.0 / 3.0) > 10.0);
         assert_eq!(design_effect(&[(1, 30)], 0.5), 1.0);
+    }
+
+    #[test]
+    fn a_gap_keeps_its_most_uncovered_members_and_never_empties() {
+        // k = 10 at π̂ = 1/3: P[X ≤ 0] = 0.017 < 0.05 ≤ P[X ≤ 1] = 0.104
+        // (scipy.stats.binom.cdf(0, 10, 1/3), binom.cdf(1, 10, 1/3)).
+        let near: Vec<(usize, usize)> = (0..20).map(|j| (j, j % 4)).collect();
+        assert_eq!(uncovered_members(&near, 10, 1.0 / 3.0), [0, 4, 8, 12, 16]);
+        // Fewer than five rows with no golden neighbour: those under half the
+        // expected 3.3 golden neighbours (0 or 1) are kept.
+        let few = &near[..16];
+        assert_eq!(
+            uncovered_members(few, 10, 1.0 / 3.0),
+            [0, 1, 4, 5, 8, 9, 12, 13]
+        );
+        // Fewer still: every row, so a gap always keeps members.
+        assert_eq!(
+            uncovered_members(&near[..6], 10, 1.0 / 3.0),
+            [0, 1, 2, 3, 4, 5]
+        );
+        // At π̂ = 1/2, P[X ≤ 1] = 0.011 < 0.05 ≤ P[X ≤ 2] = 0.055: one golden
+        // neighbour still counts as uncovered.
+        assert_eq!(
+            uncovered_members(&near, 10, 0.5),
+            [0, 1, 4, 5, 8, 9, 12, 13, 16, 17]
+        );
     }
 
     #[test]

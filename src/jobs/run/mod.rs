@@ -22,8 +22,8 @@ use super::config::JobSpec;
 use super::error::JobError;
 use super::hypothesis::decide_verdicts;
 use crate::store::{
-    Finding, GoldenExample, NewProposal, RunStatus, RunSummary, SemanticSummary, StageTimings,
-    Store, Verdict,
+    Finding, FindingKind, GoldenExample, NewProposal, RunStatus, RunSummary, SemanticSummary,
+    StageTimings, Store, Verdict,
 };
 use examples::attach_examples;
 use export::export_samples;
@@ -346,6 +346,16 @@ async fn analyze(
             &prod.traces,
         )
         .await?;
+        // The structural tests, like the run-wide semantic ones, treat traces
+        // as independent: deflate them by the clumping the gap regions
+        // measured (paraphrase groups land whole on one side, and their
+        // lengths, words and casing come with them).
+        for f in findings
+            .iter_mut()
+            .filter(|f| f.kind == FindingKind::Structural)
+        {
+            semantic::deflate(f, out.design_effect);
+        }
         findings.extend(out.findings);
         semantic_summary = Some(out.summary);
         proposals = out.proposals;

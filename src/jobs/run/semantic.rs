@@ -150,6 +150,9 @@ pub struct SemanticOutput {
     pub findings: Vec<Finding>,
     pub summary: SemanticSummary,
     pub proposals: Vec<NewProposal>,
+    /// The clumping of the sampled inputs (see [`global_design_effect`]),
+    /// 1 when no gap region could be measured.
+    pub design_effect: f64,
 }
 
 fn nonempty(s: &str) -> &str {
@@ -949,6 +952,7 @@ pub async fn run_semantic(
             }
         }
     }
+    let design_effect = global_design_effect(&report);
     let summary = SemanticSummary {
         model_id: embedder.model_id().to_string(),
         embedding_cache: CacheCounts {
@@ -984,6 +988,7 @@ pub async fn run_semantic(
         findings,
         summary,
         proposals,
+        design_effect,
     })
 }
 
