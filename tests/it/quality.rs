@@ -327,7 +327,7 @@ async fn typo_noise_is_a_structural_finding_not_a_topic() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grouped_no_drift_gives_no_gap() {
+async fn grouped_no_drift_raises_no_finding() {
     let db = TestDb::sqlite().await;
     let s = db.store().await;
     // Paraphrase groups (connected at cosine ≥ 0.9, cut to ≤ 20) land whole
@@ -397,18 +397,15 @@ async fn grouped_no_drift_gives_no_gap() {
     );
     let props = proposals(&s, &out).await;
     assert!(props.is_empty());
-    // Nor a run-wide input shift: grouped classifier folds, the coverage
-    // near-duplicate ceiling and the design effect keep repeated questions
-    // from reading as drift.
-    let shifted: Vec<_> = out
+    // Nor any other finding: grouped classifier folds, the coverage
+    // near-duplicate ceiling and the design effect (which deflates the
+    // structural tests too: a paraphrase group brings its words, lengths and
+    // casing along) keep repeated questions from reading as drift.
+    let drifted: Vec<_> = out
         .findings
         .iter()
-        .filter(|f| {
-            f.verdict == Verdict::Drifted
-                && f.side == "input"
-                && matches!(f.kind, FindingKind::Semantic | FindingKind::Coverage)
-        })
+        .filter(|f| f.verdict == Verdict::Drifted)
         .map(|f| (&f.metric, f.p_value, f.p_adjusted))
         .collect();
-    assert!(shifted.is_empty(), "grouped no-drift drifted: {shifted:?}");
+    assert!(drifted.is_empty(), "grouped no-drift drifted: {drifted:?}");
 }
