@@ -45,6 +45,16 @@ def regions(pooled, isg, seed, dims=32):
             if 5 <= len(m) <= MAXN:
                 si = int(np.argmin([abs(np.log(len(m) / s)) for s in SIZES]))
                 out.append((m, si))
+    if 'hdb' in REG:
+        from sklearn.cluster import HDBSCAN
+        mcs = int(os.environ.get('MCS', '10'))
+        # Euclidean on unit rows = cosine order; label-blind.
+        lab = HDBSCAN(min_cluster_size=mcs, min_samples=int(os.environ.get("MS", "5")), copy=True).fit_predict(Z if os.environ.get('HSPACE', 'pca') == 'pca' else pooled)
+        for c in range(lab.max() + 1):
+            m = np.nonzero(lab == c)[0]
+            if 5 <= len(m) <= MAXN:
+                si = int(np.argmin([abs(np.log(len(m) / s)) for s in SIZES]))
+                out.append((m, si))
     return out, phis, bases
 
 def run(pooled, isg, nov, seed, alpha=0.05):
