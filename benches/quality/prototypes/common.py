@@ -135,6 +135,20 @@ def significant(fam, alpha):
     h = holm([f[0] for f in fam2])
     return [f for f, hh in zip(fam2, h) if hh < alpha], len(fam2)
 
+def scaled_partitions(pooled, isg, seed, sizes=(12, 25, 50), dims=32):
+    """The shipped regions with their per-scale baseline share and design
+    effect: (projected rows, labels per scale, φ per scale, baseline per scale)."""
+    pi0 = isg.mean()
+    Z = PCA(dims, random_state=seed).fit_transform(pooled)
+    labs, phis, bases = [], [], []
+    for si, s in enumerate(sizes):
+        k = max(2, len(pooled) // s)
+        lab = KMeans(k, n_init=1, random_state=seed + si, max_iter=100).fit_predict(Z)
+        n = np.bincount(lab, minlength=k); g = np.bincount(lab, weights=isg, minlength=k)
+        counts = list(zip(g.astype(int), n))
+        b = baseline(counts, pi0); bases.append(b); phis.append(deff(counts, b)); labs.append(lab)
+    return Z, labs, phis, bases
+
 def partitions(pooled, sizes=(12,25,50), dims=32, seed=0):
     Z = PCA(dims, random_state=seed).fit_transform(pooled) if dims < pooled.shape[1] else pooled
     out = []

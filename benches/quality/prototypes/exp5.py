@@ -14,14 +14,7 @@ MAXN = int(os.environ.get('MAXN', '400'))
 
 def run(pooled, isg, nov, seed, alpha=0.05, sizes=(12, 25, 50), dims=32):
     m0 = int(isg.sum()); pi0 = isg.mean()
-    Z = PCA(dims, random_state=seed).fit_transform(pooled)
-    labs, phis, bases = [], [], []
-    for si, s in enumerate(sizes):
-        k = max(2, len(pooled) // s)
-        lab = KMeans(k, n_init=1, random_state=seed + si, max_iter=100).fit_predict(Z)
-        n = np.bincount(lab, minlength=k); g = np.bincount(lab, weights=isg, minlength=k)
-        counts = list(zip(g.astype(int), n))
-        b = baseline(counts, pi0); bases.append(b); phis.append(deff(counts, b)); labs.append(lab)
+    Z, labs, phis, bases = scaled_partitions(pooled, isg, seed, sizes, dims)
     regions = []  # member index arrays
     if HIER:
         lab = labs[0]; k = lab.max() + 1

@@ -16,15 +16,7 @@ K = int(os.environ.get('TK', '10'))
 TF = float(os.environ.get('TF', '0.5'))
 
 def regions(pooled, isg, seed, dims=32):
-    pi0 = isg.mean()
-    Z = PCA(dims, random_state=seed).fit_transform(pooled)
-    labs, phis, bases = [], [], []
-    for si, s in enumerate(SIZES):
-        k = max(2, len(pooled) // s)
-        lab = KMeans(k, n_init=1, random_state=seed + si, max_iter=100).fit_predict(Z)
-        n = np.bincount(lab, minlength=k); g = np.bincount(lab, weights=isg, minlength=k)
-        counts = list(zip(g.astype(int), n))
-        b = baseline(counts, pi0); bases.append(b); phis.append(deff(counts, b)); labs.append(lab)
+    Z, labs, phis, bases = scaled_partitions(pooled, isg, seed, SIZES, dims)
     out = []
     if 'flat' in REG:
         for si, lab in enumerate(labs):
