@@ -184,3 +184,18 @@ def scenarios():
         pooled = np.concatenate([X[g], X[p]])
         isg = np.r_[np.ones(len(g)), np.zeros(len(p))]
         yield seed, pooled, isg, nov
+
+def score_designs(run, tag='', verbose=True):
+    """Runs `run(pooled, isg, nov, seed) -> (gaps, phis, family size)` on
+    every seed of the scenario on the command line, where each gap is
+    (held-out share of its production rows, rows); prints per seed (when
+    `verbose`) and `DET d IMPURE i of n`: seeds with a gap ≥ 70 % held-out,
+    and seeds with one below."""
+    det = imp = tot = 0
+    for seed, pooled, isg, nov in scenarios():
+        res, phis, fam = run(pooled, isg, nov, seed)
+        d = any(x >= 0.7 for x, _ in res); i = any(x < 0.7 for x, _ in res)
+        det += d; imp += i; tot += 1
+        if verbose:
+            print(f'seed {seed} phi={[round(x, 2) for x in phis]} fam={fam} gaps={[(round(a, 2), b) for a, b in res][:5]} det={d} impure={i}', flush=True)
+    print((tag + ' ' if tag else '') + f'DET {det} IMPURE {imp} of {tot}')

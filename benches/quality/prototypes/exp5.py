@@ -43,10 +43,4 @@ def run(pooled, isg, nov, seed, alpha=0.05, sizes=(12, 25, 50), dims=32):
         res.append((nov[mem].mean() if len(mem) else 0, len(mem)))
     return res, phis, size
 
-det = imp = tot = 0
-for seed, pooled, isg, nov in scenarios():
-    res, phis, fam = run(pooled, isg, nov, seed)
-    d = any(x >= 0.7 for x, _ in res); i = any(x < 0.7 for x, _ in res)
-    det += d; imp += i; tot += 1
-    print(f'seed {seed} phi={[round(x, 2) for x in phis]} fam={fam} sig={[(round(a,2),b) for a,b in res][:5]} det={d} impure={i}', flush=True)
-print('DET', det, 'IMPURE', imp, 'of', tot)
+score_designs(run)

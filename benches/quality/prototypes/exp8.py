@@ -77,10 +77,5 @@ def run(pooled, isg, nov, seed, alpha=0.05):
             res.append((nov[rows - m0].mean(), len(rows)))
     return res, phis, size
 
-det = imp = tot = 0
-for seed, pooled, isg, nov in scenarios():
-    res, phis, fam = run(pooled, isg, nov, seed)
-    d = any(x >= 0.7 for x, _ in res); i = any(x < 0.7 for x, _ in res)
-    det += d; imp += i; tot += 1
-    if os.environ.get('V'): print(f'seed {seed} phi={[round(x, 2) for x in phis]} fam={fam} gaps={[(round(a,2),b) for a,b in res][:5]} det={d} impure={i}', flush=True)
-print(REG, MAXN, ' '.join(sys.argv[1:]), 'DET', det, 'IMPURE', imp, 'of', tot)
+if __name__ == '__main__':
+    score_designs(run, f"{REG} {MAXN} {' '.join(sys.argv[1:])}", bool(os.environ.get('V')))
