@@ -322,28 +322,33 @@ fn main() {
         .map(|q| q.text.as_str())
         .collect();
     cache.warm(&all);
-    let groups = scenarios.iter().any(|s| s.grouped).then(|| {
+    // Near-duplicate groups per dataset that a grouped split needs.
+    let mut groups: HashMap<&str, Vec<Vec<usize>>> = HashMap::new();
+    for (name, qs) in [("banking77", &banking), ("clinc150", &clinc)] {
+        if !scenarios.iter().any(|s| s.grouped && s.dataset == name) {
+            continue;
+        }
         let t = Instant::now();
         let by = match minilm.as_mut() {
             Some(m) => {
-                let texts: Vec<&str> = banking.iter().map(|q| q.text.as_str()).collect();
+                let texts: Vec<&str> = qs.iter().map(|q| q.text.as_str()).collect();
                 m.warm(&texts);
                 &*m
             }
             None => &cache,
         };
-        let vecs: Vec<&Vec<f32>> = banking.iter().map(|q| by.get(&q.text).unwrap()).collect();
+        let vecs: Vec<&Vec<f32>> = qs.iter().map(|q| by.get(&q.text).unwrap()).collect();
         let g = scenarios::near_duplicate_groups(&vecs);
         let multi = g.iter().filter(|g| g.len() > 1).count();
         let rows: usize = g.iter().filter(|g| g.len() > 1).map(Vec::len).sum();
         eprintln!(
-            "quality: {} near-duplicate groups over {} queries ({multi} with ≥ 2 members holding {rows} queries), {:.1}s",
+            "quality: {name}: {} near-duplicate groups over {} queries ({multi} with ≥ 2 members holding {rows} queries), {:.1}s",
             g.len(),
-            banking.len(),
+            qs.len(),
             t.elapsed().as_secs_f64()
         );
-        g
-    });
+        groups.insert(name, g);
+    }
     // Build every case, then embed whatever text they add (typos, outputs).
     let mut cases = Vec::new();
     for sc in &scenarios {
@@ -356,7 +361,7 @@ fn main() {
             cases.push((
                 sc.clone(),
                 seed,
-                scenarios::build(sc, seed, qs, groups.as_deref()),
+                scenarios::build(sc, seed, qs, groups.get(sc.dataset).map(Vec::as_slice)),
             ));
         }
     }

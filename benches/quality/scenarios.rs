@@ -68,6 +68,15 @@ pub fn all() -> Vec<Scenario> {
             30,
         ),
         s(
+            "no drift (grouped split, CLINC150)",
+            Kind::NoDrift,
+            "clinc150",
+            0,
+            0.0,
+            true,
+            30,
+        ),
+        s(
             "near, 1 intent at 5%",
             Kind::Topic,
             "banking77",
