@@ -27,9 +27,22 @@ pub(crate) struct Daemon {
     log: PathBuf,
 }
 
+/// A loopback address free at the time of the call, for a daemon to bind
+/// later. The port comes from below Linux's ephemeral range (32768–60999):
+/// a port the kernel hands out (`bind(0)`) can be handed out again, to another
+/// test's outgoing connection, before the daemon binds it (seen once in CI:
+/// "Address already in use"). Ports are tried in a per-process sequence.
 pub(crate) fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id() % 1000 * 12;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + ((start + n) % 12_000) as u16;
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return l.local_addr().unwrap();
+        }
+    }
 }
 
 /// The config of a daemon with one fast structural job on `db_url`.
