@@ -261,7 +261,7 @@ async fn run_case(
         .semantic
         .as_ref()
         .and_then(|s| s.gap_regions.as_ref())
-        .map(|r| format!("{:.1?}", r.design_effects))
+        .map(|r| format!("{:.1?} (unit ICC {:.2?})", r.design_effects, r.unit_iccs))
         .unwrap_or_default();
     let head = format!(
         "  {} seed {seed}: design effects {phis}, gaps {} (pure {}), input semantic {}, structural in/out {}/{}, json {}, proposals {} ({} novel), {:.1}s",

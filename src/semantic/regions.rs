@@ -20,6 +20,7 @@ use super::linalg::{check_unit_rows, rng};
 use super::params::SemanticParams;
 use super::pca::{principal_axes, project};
 use super::scan::pooled_sample;
+use super::units::{near_duplicate_units, FOLD_UNIT_COS};
 
 /// Median of the χ² distribution with one degree of freedom
 /// (`scipy.stats.chi2.median(1)` = 0.454936423119572…).
@@ -68,6 +69,10 @@ pub struct RegionScan {
     pub design_effects: Vec<f64>,
     /// Baseline golden share per scale (see [`baseline_share`]).
     pub baselines: Vec<f64>,
+    /// Intraclass correlation of the golden/production label within
+    /// near-duplicate units, per scale (see [`unit_icc`]; 0 when labels do
+    /// not clump within units, 1 when every unit sits wholly on one side).
+    pub unit_iccs: Vec<f64>,
     /// Regions tested (the Holm family size: those that could be significant).
     pub tested: usize,
     /// Regions with `p_holm < alpha`, overlapping ones merged (the union of
@@ -98,6 +103,14 @@ pub struct RegionScan {
 ///    the regions with at least [`MIN_REGION_ROWS`] rows, with
 ///    `zᵢ = (gᵢ − nᵢπ̂) / √(nᵢπ̂(1 − π̂))` (the median makes it robust to the
 ///    few regions a real gap moves; 0.4549 is the median of χ²₁).
+///    A region made of a few large paraphrase groups varies more than the
+///    median region: each region's own Kish design effect
+///    ([`unit_design_effect`]) is computed from the near-duplicate units
+///    among its rows ([`near_duplicate_units`] at cosine ≥ [`FOLD_UNIT_COS`],
+///    none larger than the coarsest region) and the label's intraclass
+///    correlation within units ([`unit_icc`]) over the rows of the
+///    interquartile regions (those [`baseline_share`] uses, which a new
+///    topic leaves alone); the region is deflated by the larger of the two.
 /// 4. Rao–Scott: the region's counts are divided by `φ̂`
 ///    (`ñ = n/φ̂`, `g̃ = g/φ̂`) and `p = P[X ≤ g̃]` for `X ~ Binomial(ñ, π₀)`,
 ///    continued to real arguments by the regularised incomplete beta:
@@ -157,6 +170,7 @@ pub fn region_scan(
         design_effect: 1.0,
         design_effects: Vec::new(),
         baselines: Vec::new(),
+        unit_iccs: Vec::new(),
         tested: 0,
         gaps: Vec::new(),
     };
@@ -172,6 +186,10 @@ pub fn region_scan(
     } else {
         pooled.clone()
     };
+    // Near-duplicate units of the pooled rows (labels unused), none larger
+    // than the coarsest region.
+    let max_size = params.region_sizes().iter().copied().max().unwrap_or(1);
+    let units = near_duplicate_units(pooled.view(), FOLD_UNIT_COS, max_size);
     // (p, scale, golden count, rows, pooled members) of every tested region.
     let mut tested: Vec<(f64, usize, usize, usize, Vec<usize>)> = Vec::new();
     // Smallest p each region could reach (no golden row at all).
@@ -199,12 +217,20 @@ pub fn region_scan(
             .collect();
         let base = baseline_share(&counts, pi0);
         let phi = design_effect(&counts, base);
+        let covered: Vec<usize> = interquartile_regions(&counts)
+            .unwrap_or_else(|| (0..k).collect())
+            .into_iter()
+            .flat_map(|c| members[c].iter().copied())
+            .collect();
+        let rho = unit_icc(&covered, &units, m0);
         out.design_effects.push(phi);
         out.baselines.push(base);
+        out.unit_iccs.push(rho);
         for (m, &(g, rows)) in members.into_iter().zip(&counts) {
             if rows < MIN_REGION_ROWS {
                 continue;
             }
+            let phi = phi.max(unit_design_effect(&m, &units, rho));
             p_min.push(deflated_binomial_cdf(0, rows, base, phi));
             tested.push((deflated_binomial_cdf(g, rows, base, phi), size, g, rows, m));
         }
@@ -342,24 +368,108 @@ fn shares_row(a: &[usize], b: &[usize]) -> bool {
 /// golden; the interquartile regions are the covered traffic, so the baseline
 /// and the design effect stay right until a quarter of the regions move.
 pub fn baseline_share(counts: &[(usize, usize)], pi0: f64) -> f64 {
-    let mut shares: Vec<(f64, usize, usize)> = counts
-        .iter()
-        .filter(|&&(_, n)| n >= MIN_REGION_ROWS)
-        .map(|&(g, n)| (g as f64 / n as f64, g, n))
-        .collect();
-    if shares.len() < 4 {
+    let Some(mid) = interquartile_regions(counts) else {
         return pi0;
-    }
-    shares.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (lo, hi) = (shares.len() / 4, shares.len() - shares.len() / 4);
-    let (g, n) = shares[lo..hi]
-        .iter()
-        .fold((0usize, 0usize), |(g, n), s| (g + s.1, n + s.2));
+    };
+    let (g, n) = mid.iter().fold((0usize, 0usize), |(g, n), &c| {
+        (g + counts[c].0, n + counts[c].1)
+    });
     if n == 0 {
         pi0
     } else {
         g as f64 / n as f64
     }
+}
+
+/// The regions (indices into `counts`) with at least [`MIN_REGION_ROWS`]
+/// rows whose golden share lies between the 25th and 75th percentile of
+/// those regions' shares: the covered traffic, which a new topic leaves
+/// alone. `None` when fewer than four regions qualify.
+fn interquartile_regions(counts: &[(usize, usize)]) -> Option<Vec<usize>> {
+    let mut shares: Vec<(f64, usize)> = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, &(_, n))| n >= MIN_REGION_ROWS)
+        .map(|(c, &(g, n))| (g as f64 / n as f64, c))
+        .collect();
+    if shares.len() < 4 {
+        return None;
+    }
+    shares.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (lo, hi) = (shares.len() / 4, shares.len() - shares.len() / 4);
+    Some(shares[lo..hi].iter().map(|s| s.1).collect())
+}
+
+/// Intraclass correlation of the label (golden when the pooled index is
+/// below `m0`) within near-duplicate `units`, over the pooled `rows` given
+/// (a unit is cut to the rows given), clamped to `[0, 1]`; 0 when there are
+/// fewer than two units or no unit holds two rows.
+///
+/// # Definition
+///
+/// The one-way ANOVA estimator for a binary response (Fleiss, Levin & Paik
+/// 2003, §15.2; Ridout, Demétrio & Firth 1999, estimator ρ̂_A): with `K`
+/// units of sizes `mⱼ` holding `yⱼ` golden rows, `N = Σ mⱼ`, `p̄ = Σ yⱼ / N`,
+///
+/// ```text
+/// MSB = Σ mⱼ (yⱼ/mⱼ − p̄)² / (K − 1)
+/// MSW = Σ (yⱼ − yⱼ²/mⱼ) / (N − K)
+/// n₀  = (N − Σ mⱼ² / N) / (K − 1)
+/// ρ̂   = (MSB − MSW) / (MSB + (n₀ − 1) MSW)
+/// ```
+///
+/// i.e. `(F − 1) / (F + n₀ − 1)` with `F = MSB / MSW` the one-way ANOVA F
+/// statistic of the 0/1 labels grouped by unit.
+///
+/// # Reference
+///
+/// Ridout, Demétrio & Firth (1999), *Estimating intraclass correlation for
+/// binary data*, Biometrics 55:137–148. `F` matches
+/// `scipy.stats.f_oneway` on the 0/1 labels.
+pub fn unit_icc(rows: &[usize], units: &[usize], m0: usize) -> f64 {
+    let mut by_unit: std::collections::BTreeMap<usize, (f64, f64)> = Default::default();
+    for &i in rows {
+        let e = by_unit.entry(units[i]).or_insert((0.0, 0.0));
+        e.0 += 1.0;
+        e.1 += f64::from(u8::from(i < m0));
+    }
+    let k = by_unit.len() as f64;
+    let n: f64 = by_unit.values().map(|u| u.0).sum();
+    if k < 2.0 || n <= k {
+        return 0.0;
+    }
+    let p = by_unit.values().map(|u| u.1).sum::<f64>() / n;
+    let msb = by_unit
+        .values()
+        .map(|&(m, y)| (y - m * p).powi(2) / m)
+        .sum::<f64>()
+        / (k - 1.0);
+    let msw = by_unit.values().map(|&(m, y)| y - y * y / m).sum::<f64>() / (n - k);
+    let n0 = (n - by_unit.values().map(|u| u.0 * u.0).sum::<f64>() / n) / (k - 1.0);
+    let den = msb + (n0 - 1.0) * msw;
+    if den <= 0.0 || !den.is_finite() {
+        // Every unit pure: no within-unit variation at all.
+        return if msb > 0.0 { 1.0 } else { 0.0 };
+    }
+    ((msb - msw) / den).clamp(0.0, 1.0)
+}
+
+/// Kish's design effect of one region from the near-duplicate units among its
+/// `members`: `1 + ρ (Σ cᵤ² / n − 1)`, with `cᵤ` the region's rows in unit
+/// `u`, `n = Σ cᵤ` and `ρ` the label's intraclass correlation within units
+/// ([`unit_icc`]). A region made of a few large paraphrase groups varies
+/// far more than the median region the scale's `φ̂` describes.
+///
+/// Kish (1965), *Survey Sampling*, §8.2: `deff = 1 + (m̄ − 1)ρ` for clusters
+/// of unequal size with `m̄ = Σ mᵤ² / Σ mᵤ`.
+pub fn unit_design_effect(members: &[usize], units: &[usize], rho: f64) -> f64 {
+    if members.is_empty() || rho <= 0.0 {
+        return 1.0;
+    }
+    let mut ids: Vec<usize> = members.iter().map(|&i| units[i]).collect();
+    ids.sort_unstable();
+    let sq: usize = ids.chunk_by(|a, b| a == b).map(|c| c.len() * c.len()).sum();
+    1.0 + rho * (sq as f64 / members.len() as f64 - 1.0)
 }
 
 /// Robust design effect of golden counts `(gᵢ, nᵢ)` against share `π₀` (step 3
@@ -448,6 +558,45 @@ mod tests {
             .collect();
         assert!(design_effect(&clumped, 1.0 / 3.0) > 10.0);
         assert_eq!(design_effect(&[(1, 30)], 0.5), 1.0);
+    }
+
+    // scipy 1.17.1, F = scipy.stats.f_oneway(*labels grouped by unit).statistic,
+    // n₀ = (N − Σm²/N)/(K − 1), ρ = (F − 1)/(F + n₀ − 1):
+    //   units [0,0,1,2,2,2,0,3,3,1,4,3], golden = index < 5:
+    //     F = 1.0340909090909087, n₀ = 2.3333333333333335, ρ = 0.0144
+    //   units [0,0,0,1,1,1,2,2,2,2], golden = index < 4:
+    //     F = 9.1, n₀ = 3.3, ρ = 0.7105263157894737
+    #[test]
+    fn unit_icc_matches_the_anova_estimator() {
+        let all = |n: usize| (0..n).collect::<Vec<_>>();
+        let units = [0, 0, 1, 2, 2, 2, 0, 3, 3, 1, 4, 3];
+        assert!((unit_icc(&all(12), &units, 5) - 0.0144).abs() < 1e-12);
+        let units = [0, 0, 0, 1, 1, 1, 2, 2, 2, 2];
+        assert!((unit_icc(&all(10), &units, 4) - 0.710_526_315_789_473_7).abs() < 1e-12);
+        // Every unit on one side: complete clumping.
+        assert_eq!(unit_icc(&all(10), &[0, 0, 0, 0, 1, 1, 2, 2, 2, 2], 4), 1.0);
+        // Only singletons, or a subset of rows that cuts every unit: nothing to measure.
+        assert_eq!(unit_icc(&all(4), &[0, 1, 2, 3], 2), 0.0);
+        assert_eq!(unit_icc(&[0, 3, 6], &units, 4), 0.0);
+    }
+
+    #[test]
+    fn a_region_of_large_pure_units_gets_a_large_design_effect() {
+        // 20 rows: one unit of 10, one of 5, five singletons.
+        let units: Vec<usize> = (0..20)
+            .map(|i| match i {
+                0..10 => 0,
+                10..15 => 1,
+                _ => i,
+            })
+            .collect();
+        let members: Vec<usize> = (0..20).collect();
+        // Σc² / n = (100 + 25 + 5) / 20 = 6.5.
+        assert!((unit_design_effect(&members, &units, 1.0) - 6.5).abs() < 1e-12);
+        assert!((unit_design_effect(&members, &units, 0.5) - 3.75).abs() < 1e-12);
+        assert_eq!(unit_design_effect(&members, &units, 0.0), 1.0);
+        // Only singletons in the region: no clumping whatever ρ is.
+        assert_eq!(unit_design_effect(&[15, 16, 17], &units, 1.0), 1.0);
     }
 
     #[test]

@@ -183,6 +183,9 @@ pub struct GapRegions {
     /// The baseline golden share a region is compared with.
     pub golden_share: f64,
     pub baselines: Vec<f64>,
+    /// Per scale, the label's intraclass correlation within near-duplicate
+    /// units, which sets each region's own design effect.
+    pub unit_iccs: Vec<f64>,
     /// Significant regions.
     pub gaps: u64,
     /// Regions whose members are mostly typos of covered inputs (not gaps).

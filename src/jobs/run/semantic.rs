@@ -975,6 +975,7 @@ pub async fn run_semantic(
             production_used: r.production_used as u64,
             golden_share: r.pi0,
             baselines: r.baselines.clone(),
+            unit_iccs: r.unit_iccs.clone(),
             gaps: r.gaps.len() as u64,
             surface_form_regions: surface_regions,
             other: Default::default(),
