@@ -223,7 +223,7 @@ async fn run_case(
                 f.p_value.unwrap_or(f64::NAN),
                 f.p_adjusted.unwrap_or(f64::NAN)
             ));
-        } else if f.kind != FindingKind::Structural || sc.kind == Kind::NoDrift {
+        } else {
             lines.push(format!(
                 "    {} {}: p {:.2e} p_adj {:.2e} effect {:.3} (independent p {}, design effect {})",
                 f.metric,

@@ -481,9 +481,11 @@ mod tests {
 
     #[test]
     fn golden_vs_production_oov() {
+        // Made-up words: common words are known whatever golden holds
+        // (`vocab::is_common_word`).
         let golden = [
-            ("reset my password", "click the reset link"),
-            ("change my email", "open the settings page"),
+            ("zorbex my qwixel", "xqclick the zorbex xqlink"),
+            ("grumfy my frobnitz", "open the settings page"),
         ];
         let x = extractor(Expectations::default()).with_golden_vocabularies(&golden);
         assert_eq!(x.input_vocabulary().unwrap().documents(), 2);
@@ -492,13 +494,13 @@ mod tests {
             x.extract(golden[0].0, golden[0].1).input.oov_rate,
             Some(0.0)
         );
-        // Golden (leave-one-out): "reset", "password" appear only in doc 0.
+        // Golden (leave-one-out): "zorbex", "qwixel" appear only in doc 0.
         let g = x.extract_golden_all(&golden);
         assert_eq!(g[0].input.oov_rate, Some(2.0 / 3.0));
-        // Of "click the reset link" only "the" is in the other output.
+        // Of "xqclick the zorbex xqlink" only "the" is in the other output.
         assert_eq!(g[0].output.oov_rate, Some(0.75));
-        // Sides use their own vocabulary: "click" is an output word only.
-        let m = x.extract("click", "click");
+        // Sides use their own vocabulary: "xqclick" is an output word only.
+        let m = x.extract("xqclick", "xqclick");
         assert_eq!(
             (m.input.oov_rate, m.output.oov_rate),
             (Some(1.0), Some(0.0))

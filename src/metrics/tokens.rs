@@ -182,7 +182,7 @@ impl fmt::Debug for TokenCounter {
 }
 
 /// The process-wide `o200k_base` tables (built once, about 0.2 s).
-fn o200k() -> &'static tiktoken::CoreBpe {
+pub(super) fn o200k() -> &'static tiktoken::CoreBpe {
     static ENC: std::sync::OnceLock<tiktoken::CoreBpe> = std::sync::OnceLock::new();
     ENC.get_or_init(tiktoken::encoding::o200k_base)
 }

@@ -345,6 +345,8 @@ fn finding_lines(findings: &[Finding]) -> String {
 /// structural stage stopped holding golden texts and per-trace metric rows
 /// (commit 75f3b1b): how the stage holds its data may change, what it decides
 /// may not. The cached-profile run must decide exactly like the computed one.
+/// Re-pinned once when common words joined the OOV lexicon (the OOV lines and
+/// the Holm adjustments moved; every verdict stayed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn findings_on_a_fixed_data_set_are_pinned() {
     let db = TestDb::sqlite().await;
@@ -367,21 +369,21 @@ async fn findings_on_a_fixed_data_set_are_pinned() {
 }
 
 const PINNED: &str = r#"
-input.chars ks n=240/1000 stat=Some(0.082) p=Some(0.13956874645981904) padj=Some(0.23726686898169236) effect=Some(0.082) Ok ex=[]
+input.chars ks n=240/1000 stat=Some(0.082) p=Some(0.13956874645981904) padj=Some(0.26362985442410264) effect=Some(0.082) Ok ex=[]
 input.empty z n=240/1000 stat=Some(0.0) p=Some(1.0) padj=Some(1.0) effect=Some(0.0) Ok ex=[]
-input.language chi2 n=240/1000 stat=Some(0.89998451677949) p=Some(0.6376330879095181) padj=Some(0.9854329540419825) effect=Some(0.03051031815190211) Ok ex=[]
+input.language chi2 n=240/1000 stat=Some(0.89998451677949) p=Some(0.6376330879095181) padj=Some(1.0) effect=Some(0.03051031815190211) Ok ex=[]
 input.non_ascii_share ks n=240/1000 stat=Some(0.0031666666666666666) p=Some(1.0) padj=Some(1.0) effect=Some(0.0031666666666666666) Ok ex=[]
-input.oov_rate ks n=240/1000 stat=Some(0.132) p=Some(0.0021106940228864364) padj=Some(0.005125971198438489) effect=Some(0.132) Drifted ex=[87, 96, 115]
-input.tokens ks n=240/1000 stat=Some(0.08683333333333333) p=Some(0.10138623992921904) padj=Some(0.19150734208852485) effect=Some(0.08683333333333333) Ok ex=[]
-input.uppercase_share ks n=240/1000 stat=Some(0.2) p=Some(2.954746142467969e-7) padj=Some(1.0046136884391095e-6) effect=Some(0.2) Drifted ex=[3, 47, 65]
+input.oov_rate ks n=240/1000 stat=Some(0.2633333333333333) p=Some(2.6180228369913875e-12) padj=Some(2.2253194114426795e-11) effect=Some(0.2633333333333333) Drifted ex=[297, 732, 898]
+input.tokens ks n=240/1000 stat=Some(0.08683333333333333) p=Some(0.10138623992921904) padj=Some(0.21544575984959047) effect=Some(0.08683333333333333) Ok ex=[]
+input.uppercase_share ks n=240/1000 stat=Some(0.2) p=Some(2.954746142467969e-7) padj=Some(8.371780736992579e-7) effect=Some(0.2) Drifted ex=[3, 47, 65]
 input.words ks n=240/1000 stat=Some(0.0395) p=Some(0.9103854450618617) padj=Some(1.0) effect=Some(0.0395) Ok ex=[]
-output.chars ks n=240/1000 stat=Some(0.24583333333333332) p=Some(9.075121241453504e-11) padj=Some(7.713853055235478e-10) effect=Some(0.24583333333333332) Drifted ex=[606, 578, 480]
+output.chars ks n=240/1000 stat=Some(0.24583333333333332) p=Some(9.075121241453504e-11) padj=Some(5.142568703490318e-10) effect=Some(0.24583333333333332) Drifted ex=[606, 578, 480]
 output.empty z n=240/1000 stat=Some(0.0) p=Some(1.0) padj=Some(1.0) effect=Some(0.0) Ok ex=[]
 output.json_valid z n=240/1000 stat=Some(8.451272093596323) p=Some(2.881458480270814e-17) padj=Some(4.898479416460384e-16) effect=Some(0.24) Drifted ex=[404, 408, 409]
 output.language chi2 n=240/1000 stat=Some(0.0) p=Some(1.0) padj=Some(1.0) effect=Some(0.0) Ok ex=[]
 output.non_ascii_share ks n=240/1000 stat=Some(0.0) p=Some(1.0) padj=Some(1.0) effect=Some(0.0) Ok ex=[]
-output.oov_rate ks n=240/1000 stat=Some(0.10016666666666667) p=Some(0.03817837591162471) padj=Some(0.08112904881220251) effect=Some(0.10016666666666667) Ok ex=[]
-output.tokens ks n=240/1000 stat=Some(0.24) p=Some(2.796150734845319e-10) padj=Some(1.1883640623092607e-9) effect=Some(0.24) Drifted ex=[411, 517, 583]
-output.uppercase_share ks n=240/1000 stat=Some(0.17066666666666666) p=Some(2.136638765556407e-5) padj=Some(6.053809835743153e-5) effect=Some(0.17066666666666666) Drifted ex=[480, 585, 684]
-output.words ks n=240/1000 stat=Some(0.24) p=Some(2.796150734845319e-10) padj=Some(1.1883640623092607e-9) effect=Some(0.24) Drifted ex=[411, 488, 517]
+output.oov_rate ks n=240/1000 stat=Some(0.049) p=Some(0.7209253081276208) padj=Some(1.0) effect=Some(0.049) Ok ex=[]
+output.tokens ks n=240/1000 stat=Some(0.24) p=Some(2.796150734845319e-10) padj=Some(9.506912498474085e-10) effect=Some(0.24) Drifted ex=[411, 517, 583]
+output.uppercase_share ks n=240/1000 stat=Some(0.17066666666666666) p=Some(2.136638765556407e-5) padj=Some(5.1889798592084176e-5) effect=Some(0.17066666666666666) Drifted ex=[480, 585, 684]
+output.words ks n=240/1000 stat=Some(0.24) p=Some(2.796150734845319e-10) padj=Some(9.506912498474085e-10) effect=Some(0.24) Drifted ex=[411, 488, 517]
 "#;

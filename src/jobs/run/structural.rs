@@ -24,7 +24,7 @@ use crate::metrics::{MetricId, MetricTable, TokenCounter};
 use crate::store::{Finding, OutputFormatSummary, Store, StoreError, Trace};
 
 /// Bumped when metric definitions change, so stored profiles are recomputed.
-const PROFILE_VERSION: &str = "metrics-v3";
+const PROFILE_VERSION: &str = "metrics-v4";
 
 pub(super) fn settings_hash(
     spec: &JobSpec,
