@@ -139,6 +139,26 @@ pub fn all() -> Vec<Scenario> {
             false,
             20,
         ),
+        // Large shifts, which must stay easy: a new topic that fills many
+        // regions must not inflate the clumping measured from the covered ones.
+        s(
+            "near, 10 intents at 30%",
+            Kind::Topic,
+            "banking77",
+            10,
+            0.30,
+            false,
+            10,
+        ),
+        s(
+            "far, CLINC150 domain at 30%",
+            Kind::Topic,
+            "clinc150",
+            0,
+            0.30,
+            false,
+            10,
+        ),
         s(
             "typos + casing in 30% of inputs",
             Kind::Noise,

@@ -264,6 +264,7 @@ fn semantic(sem: &SemanticSummary) -> minijinja::Value {
             golden_share => format!("{:.0}", 100.0 * r.golden_share),
             design_effect => format!("{:.2}", r.design_effect),
             largest => format!("{:.2}", r.design_effects.iter().copied().fold(1.0, f64::max)),
+            unit_icc => format!("{:.2}", r.unit_iccs.iter().copied().fold(0.0, f64::max)),
         }
     });
     // Runs from before the gap regions recorded a novelty scan instead.
