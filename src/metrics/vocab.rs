@@ -11,7 +11,8 @@ use super::text::words;
 /// spurious drift; score golden rows with
 /// [`oov_rate_held_out`](Vocabulary::oov_rate_held_out) instead
 /// (leave-one-out: a word counts as known only if some *other* document
-/// has it).
+/// has it). Numbers and common words of many languages are known whatever the
+/// corpus holds ([`is_common_word`]).
 #[derive(Debug, Clone, Default)]
 pub struct Vocabulary {
     /// Document frequency of each lowercased word of at most 16 bytes, keyed
@@ -143,8 +144,9 @@ impl Vocabulary {
         }
     }
 
-    /// Share of the word tokens of `text` (with repetition) that are not in
-    /// the vocabulary; `None` when `text` has no words.
+    /// Share of the word tokens of `text` (with repetition) that are neither
+    /// in the vocabulary nor [common words](is_common_word); `None` when
+    /// `text` has no words.
     pub fn oov_rate(&self, text: &str) -> Option<f64> {
         self.rate(text, 1)
     }
