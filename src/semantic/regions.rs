@@ -395,8 +395,8 @@ fn interquartile_regions(counts: &[(usize, usize)]) -> Option<Vec<usize>> {
 /// [`interquartile_regions`], with the golden-rich quarter kept): where the
 /// clumping of labels is measured. A new topic only lowers the share of its
 /// own regions, so none of them is here; a paraphrase group that landed
-/// wholly in golden is, and under no drift a group is as likely to land
-/// wholly in production, so its clumping speaks for both sides.
+/// wholly in golden is, and under no drift which side a group lands on does
+/// not depend on where it lies, so the clumping seen here holds everywhere.
 fn upper_regions(counts: &[(usize, usize)]) -> Option<Vec<usize>> {
     let by_share = regions_by_share(counts)?;
     Some(by_share[by_share.len() / 4..].to_vec())
