@@ -46,6 +46,32 @@ fn packed(word: &[u8]) -> Option<u128> {
     Some(u128::from_le_bytes(buf))
 }
 
+/// How the vocabulary and the lexicon key a word: lowercased, packed when it
+/// fits 16 bytes. An ASCII word that fits is lowercased by [`packed`] itself,
+/// and a word with no uppercase letter is used as it is: no string is built.
+enum Key<'a> {
+    Short(u128),
+    Long(std::borrow::Cow<'a, str>),
+}
+
+fn key(word: &str) -> Key<'_> {
+    use std::borrow::Cow;
+    let lower = if word.is_ascii() {
+        if let Some(key) = packed(word.as_bytes()) {
+            return Key::Short(key);
+        }
+        Cow::Owned(word.to_ascii_lowercase())
+    } else if word.chars().any(char::is_uppercase) {
+        Cow::Owned(word.to_lowercase())
+    } else {
+        Cow::Borrowed(word)
+    };
+    match packed(lower.as_bytes()) {
+        Some(key) => Key::Short(key),
+        None => Key::Long(lower),
+    }
+}
+
 impl Vocabulary {
     /// Builds the vocabulary from reference texts; each text is one document.
     pub fn from_texts<I, S>(texts: I) -> Self
@@ -83,20 +109,16 @@ impl Vocabulary {
         seen.short.clear();
         seen.long.clear();
         for word in words(text) {
-            // An ASCII word that fits the packed key is lowercased by `packed`
-            // itself: no string is built for it.
-            let lower = (!word.is_ascii() || word.len() > 16).then(|| word.to_lowercase());
-            let word = lower.as_deref().unwrap_or(word);
-            match packed(word.as_bytes()) {
-                Some(key) => {
+            match key(word) {
+                Key::Short(key) => {
                     if seen.short.insert(key) {
                         *self.short.entry(key).or_insert(0) += 1;
                     }
                 }
-                None => {
-                    if !seen.long.contains(word) {
-                        *self.long.entry(word.into()).or_insert(0) += 1;
-                        seen.long.insert(word.to_string());
+                Key::Long(lower) => {
+                    if !seen.long.contains(lower.as_ref()) {
+                        *self.long.entry(lower.as_ref().into()).or_insert(0) += 1;
+                        seen.long.insert(lower.into_owned());
                     }
                 }
             }
@@ -123,25 +145,11 @@ impl Vocabulary {
     }
 
     fn doc_freq(&self, word: &str) -> u32 {
-        let hit = if word.is_ascii() {
-            // ASCII words of up to 16 bytes are lowercased in the key itself.
-            match packed(word.as_bytes()) {
-                Some(key) => self.short.get(&key),
-                None => self.long.get(word.to_ascii_lowercase().as_str()),
-            }
-        } else if word.chars().any(char::is_uppercase) {
-            self.lowercase_doc_freq(&word.to_lowercase())
-        } else {
-            self.lowercase_doc_freq(word)
+        let hit = match key(word) {
+            Key::Short(key) => self.short.get(&key),
+            Key::Long(lower) => self.long.get(lower.as_ref()),
         };
         hit.copied().unwrap_or(0)
-    }
-
-    fn lowercase_doc_freq(&self, lower: &str) -> Option<&u32> {
-        match packed(lower.as_bytes()) {
-            Some(key) => self.short.get(&key),
-            None => self.long.get(lower),
-        }
     }
 
     /// Share of the word tokens of `text` (with repetition) that are neither
@@ -197,16 +205,9 @@ pub(crate) fn is_common_word(word: &str) -> bool {
         return true;
     }
     let lexicon = lexicon();
-    if word.is_ascii() {
-        if let Some(key) = packed(word.as_bytes()) {
-            return lexicon.short.contains(&key);
-        }
-        return lexicon.long.contains(word.to_ascii_lowercase().as_str());
-    }
-    let lower = word.to_lowercase();
-    match packed(lower.as_bytes()) {
-        Some(key) => lexicon.short.contains(&key),
-        None => lexicon.long.contains(lower.as_str()),
+    match key(word) {
+        Key::Short(key) => lexicon.short.contains(&key),
+        Key::Long(lower) => lexicon.long.contains(lower.as_ref()),
     }
 }
 
@@ -231,13 +232,12 @@ fn lexicon() -> &'static Lexicon {
             if word.chars().nth(1).is_none() || !word.chars().all(char::is_alphabetic) {
                 continue;
             }
-            let word = word.to_lowercase();
-            match packed(word.as_bytes()) {
-                Some(key) => {
+            match key(word) {
+                Key::Short(key) => {
                     lexicon.short.insert(key);
                 }
-                None => {
-                    lexicon.long.insert(word.into());
+                Key::Long(lower) => {
+                    lexicon.long.insert(lower.into());
                 }
             }
         }
