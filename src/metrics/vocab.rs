@@ -145,6 +145,16 @@ impl Vocabulary {
     }
 
     fn doc_freq(&self, word: &str) -> u32 {
+        // The lookup made for every word of every measured text: an ASCII
+        // word that fits the key goes straight to the packed map, as before
+        // `key` existed (through `key` alone, six release runs of the
+        // throughput test read 2.09–2.29 µs a trace for words + OOV against
+        // 1.88–1.96 before; with this path, 1.92–2.13, on a noisy machine).
+        if word.is_ascii() {
+            if let Some(key) = packed(word.as_bytes()) {
+                return self.short.get(&key).copied().unwrap_or(0);
+            }
+        }
         let hit = match key(word) {
             Key::Short(key) => self.short.get(&key),
             Key::Long(lower) => self.long.get(lower.as_ref()),
