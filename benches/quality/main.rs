@@ -215,13 +215,15 @@ async fn run_case(
                 );
             }
             lines.push(format!(
-                "    gap {} ({}): {} members, {:.0}% novel, p {:.2e} p_adj {:.2e}",
+                "    gap {} ({}): {} members, {:.0}% novel, p {:.2e} p_adj {:.2e}, typo share {:.2} (golden {:.2})",
                 f.details.label.as_deref().unwrap_or(""),
                 f.details.extra("found_by").as_str().unwrap_or(""),
                 members.len(),
                 100.0 * purity,
                 f.p_value.unwrap_or(f64::NAN),
-                f.p_adjusted.unwrap_or(f64::NAN)
+                f.p_adjusted.unwrap_or(f64::NAN),
+                f.details.extra("noisy_share").as_f64().unwrap_or(f64::NAN),
+                f.details.extra("golden_noisy_share").as_f64().unwrap_or(f64::NAN)
             ));
         } else {
             lines.push(format!(
@@ -263,8 +265,23 @@ async fn run_case(
         .and_then(|s| s.gap_regions.as_ref())
         .map(|r| format!("{:.1?} (unit ICC {:.2?})", r.design_effects, r.unit_iccs))
         .unwrap_or_default();
+    // Regions read as typos (typo share inside, elsewhere), when any.
+    let surface = out
+        .summary
+        .semantic
+        .as_ref()
+        .and_then(|s| s.gap_regions.as_ref())
+        .map(|s| {
+            s.surface_form_regions
+                .iter()
+                .map(|r| format!("{:.2}/{:.2}", r.noisy_share, r.golden_share))
+                .collect::<Vec<_>>()
+        })
+        .filter(|v| !v.is_empty())
+        .map(|v| format!(", surface-form regions {}", v.join(" ")))
+        .unwrap_or_default();
     let head = format!(
-        "  {} seed {seed}: design effects {phis}, gaps {} (pure {}), input semantic {}, structural in/out {}/{}, json {}, proposals {} ({} novel), {:.1}s",
+        "  {} seed {seed}: design effects {phis}{surface}, gaps {} (pure {}), input semantic {}, structural in/out {}/{}, json {}, proposals {} ({} novel), {:.1}s",
         sc.name, s.gaps, s.pure_gaps, s.input_semantic, s.structural_input, s.structural_output, s.json_valid,
         s.proposals, s.novel_proposals, s.seconds
     );

@@ -36,6 +36,9 @@ pub struct Scenario {
     pub share: f64,
     pub grouped: bool,
     pub seeds: u64,
+    /// Typos given to every input, golden and production alike: the
+    /// application's own misspellings, which are no drift.
+    pub typos_everywhere: usize,
 }
 
 pub fn all() -> Vec<Scenario> {
@@ -47,6 +50,7 @@ pub fn all() -> Vec<Scenario> {
         share,
         grouped,
         seeds,
+        typos_everywhere: 0,
     };
     vec![
         s(
@@ -139,6 +143,21 @@ pub fn all() -> Vec<Scenario> {
             false,
             20,
         ),
+        // Text that carries typos of its own on both sides, as long
+        // hand-written questions do: a topic must still read as a topic,
+        // not as surface form, and the typos are no structural drift.
+        Scenario {
+            typos_everywhere: 2,
+            ..s(
+                "near, 3 intents at 5%, two typos in every input",
+                Kind::Topic,
+                "banking77",
+                3,
+                0.05,
+                false,
+                20,
+            )
+        },
         // Large shifts, which must stay easy: a new topic that fills many
         // regions must not inflate the clumping measured from the covered ones.
         s(
@@ -270,6 +289,39 @@ fn broken(out: &str, r: &mut ChaCha8Rng) -> String {
     }
 }
 
+/// One dropped, doubled or swapped letter inside a random word of five or
+/// more letters (the text unchanged when it has none).
+fn one_typo(text: &str, r: &mut ChaCha8Rng) -> String {
+    let words: Vec<(usize, &str)> = text
+        .split(' ')
+        .scan(0, |at, w| {
+            let start = *at;
+            *at += w.len() + 1;
+            Some((start, w))
+        })
+        .filter(|(_, w)| w.len() >= 5 && w.bytes().all(|b| b.is_ascii_alphabetic()))
+        .collect();
+    if words.is_empty() {
+        return text.to_string();
+    }
+    let (start, w) = words[r.random_range(0..words.len())];
+    let mut c: Vec<u8> = w.as_bytes().to_vec();
+    let i = r.random_range(1..c.len() - 2);
+    match r.random_range(0..3) {
+        0 => {
+            c.remove(i);
+        }
+        1 => c.insert(i, c[i]),
+        _ => c.swap(i, i + 1),
+    }
+    format!(
+        "{}{}{}",
+        &text[..start],
+        String::from_utf8(c).expect("ASCII letters"),
+        &text[start + w.len()..]
+    )
+}
+
 fn quarter(out: &str) -> String {
     let n = out.chars().count() / 4;
     out.chars().take(n).collect()
@@ -394,6 +446,16 @@ pub fn build(sc: &Scenario, seed: u64, queries: &[Query], groups: Option<&[Vec<u
         })
         .collect();
     production.shuffle(&mut r);
+    let mut golden: Vec<(String, String)> = golden;
+    let inputs = golden
+        .iter_mut()
+        .map(|g| &mut g.0)
+        .chain(production.iter_mut().map(|p| &mut p.input));
+    for t in inputs {
+        for _ in 0..sc.typos_everywhere {
+            *t = one_typo(t, &mut r);
+        }
+    }
     let changed = (sc.share * production.len() as f64).round() as usize;
     match sc.kind {
         Kind::Noise => {

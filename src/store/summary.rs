@@ -188,7 +188,8 @@ pub struct GapRegions {
     pub unit_iccs: Vec<f64>,
     /// Significant regions.
     pub gaps: u64,
-    /// Regions whose members are mostly typos of covered inputs (not gaps).
+    /// Regions read as typos of covered inputs rather than a topic (not gaps;
+    /// see `jobs::run::semantic::is_surface_form`).
     pub surface_form_regions: Vec<SurfaceRegion>,
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -200,7 +201,11 @@ pub struct GapRegions {
 pub struct SurfaceRegion {
     pub cluster: i64,
     pub production_count: u64,
+    /// Share of the region's production inputs that carry a typo.
     pub noisy_share: f64,
+    /// The same share over the golden inputs (leave-one-out), the baseline
+    /// the region is held to.
+    pub golden_share: f64,
 }
 
 /// One point of the map: x, y, 1 for a golden point (0 for production), and its
