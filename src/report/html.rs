@@ -265,6 +265,12 @@ fn semantic(sem: &SemanticSummary) -> minijinja::Value {
             design_effect => format!("{:.2}", r.design_effect),
             largest => format!("{:.2}", r.design_effects.iter().copied().fold(1.0, f64::max)),
             unit_icc => format!("{:.2}", r.unit_iccs.iter().copied().fold(0.0, f64::max)),
+            // Regions short of golden examples read as typos, not topics.
+            surface => r.surface_form_regions.iter().map(|s| context! {
+                production => s.production_count,
+                noisy => format!("{:.0}", 100.0 * s.noisy_share),
+                golden => format!("{:.0}", 100.0 * s.golden_share),
+            }).collect::<Vec<_>>(),
         }
     });
     // Runs from before the gap regions recorded a novelty scan instead.
@@ -389,7 +395,7 @@ pub fn render_html(run: &Run, findings: &[Finding]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{FindingKind, RunStatus, RunSummary};
+    use crate::store::{FindingKind, GapRegions, RunStatus, RunSummary, SurfaceRegion};
 
     const BAD: &str = "<script>alert('x')</script>";
 
@@ -464,6 +470,48 @@ mod tests {
             html.contains("stroke='#c00'"),
             "gap points outlined: {html}"
         );
+    }
+
+    #[test]
+    fn regions_read_as_typos_are_listed_as_no_gap() {
+        let sem = SemanticSummary {
+            gap_regions: Some(GapRegions {
+                tested: 120,
+                surface_form_regions: vec![SurfaceRegion {
+                    cluster: 4,
+                    production_count: 23,
+                    noisy_share: 0.74,
+                    golden_share: 0.02,
+                }],
+                ..GapRegions::default()
+            }),
+            ..SemanticSummary::default()
+        };
+        let run = |sem| Run {
+            id: 1,
+            job: "j".into(),
+            started_at: chrono::Utc::now(),
+            finished_at: None,
+            status: RunStatus::Succeeded,
+            summary: Some(RunSummary {
+                semantic: Some(sem),
+                ..RunSummary::default()
+            }),
+            error: None,
+        };
+        let html = render_html(&run(sem.clone()), &[]);
+        assert!(
+            html.contains("23 production inputs, 74% with a typo against 2% of golden"),
+            "{html}"
+        );
+        let mut clean = sem;
+        clean
+            .gap_regions
+            .as_mut()
+            .unwrap()
+            .surface_form_regions
+            .clear();
+        assert!(!render_html(&run(clean), &[]).contains("with a typo against"));
     }
 
     #[test]
