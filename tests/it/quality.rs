@@ -287,6 +287,35 @@ async fn near_topic_gives_a_pure_gap_and_proposals_from_it() {
         "{from_topic} of {} proposals from the topic",
         props.len()
     );
+    // The coverage finding shows the least-covered production inputs, each
+    // under the similarity threshold, least similar first: here the topic.
+    let cov = out
+        .findings
+        .iter()
+        .find(|f| f.metric == "input.coverage")
+        .expect("a coverage finding");
+    let threshold = cov.details.extra("threshold").as_f64().unwrap();
+    let shown: Vec<(&str, f64)> = cov
+        .details
+        .examples
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| match e {
+            driftwatch::store::Example::Trace(t) => {
+                Some((t.text.as_deref()?, t.value.as_ref()?.as_f64()?))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(shown.len(), 3, "{:?}", cov.details.examples);
+    assert!(shown.iter().all(|(_, sim)| *sim < threshold), "{shown:?}");
+    assert!(shown.windows(2).all(|w| w[0].1 <= w[1].1), "{shown:?}");
+    let topical = shown
+        .iter()
+        .filter(|(t, _)| novel_inputs.contains(t))
+        .count();
+    assert!(topical >= 2, "least covered: {shown:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -477,6 +477,35 @@ fn typo_share(flags: &[bool], rows: Option<&[usize]>) -> f64 {
     }
 }
 
+/// Least-covered production inputs shown behind the coverage finding.
+pub const COVERAGE_EXAMPLES: usize = 3;
+
+/// Up to `n` uncovered production inputs, least similar to any golden
+/// example first (one per distinct text), each with that cosine: what the
+/// golden set lacks, even when no gap region is significant.
+fn least_covered(cov: &semantic::CoverageResult, traces: &[Trace], n: usize) -> Vec<Example> {
+    let mut rows: Vec<usize> = (0..cov.nn_sim.len())
+        .filter(|&r| cov.uncovered[r])
+        .collect();
+    rows.sort_by(|&a, &b| cov.nn_sim[a].total_cmp(&cov.nn_sim[b]).then(a.cmp(&b)));
+    let mut seen = std::collections::HashSet::new();
+    rows.into_iter()
+        .filter_map(|r| {
+            let t = traces.get(*cov.production_index.get(r)?)?;
+            seen.insert(t.input.as_str()).then(|| {
+                Example::Trace(ExampleTrace {
+                    trace_id: Some(t.id),
+                    external_id: Some(t.external_id.clone()),
+                    value: Some(json!((f64::from(cov.nn_sim[r]) * 1000.0).round() / 1000.0)),
+                    text: Some(crate::text::truncate(&t.input, 300)),
+                    ..Default::default()
+                })
+            })
+        })
+        .take(n)
+        .collect()
+}
+
 /// The design effect that deflates the run-wide tests (MMD, classifier,
 /// coverage): the largest the gap regions measured at any scale. A region
 /// smaller than a paraphrase group cuts it and understates the clumping; at
@@ -711,6 +740,7 @@ pub async fn run_semantic(
     .with("q", cov.q)
     .with("uncovered_share", cov.uncovered_share)
     .with("p_value_binomial", cov.p_value_binomial);
+    c.details.examples = Some(least_covered(cov, traces, COVERAGE_EXAMPLES));
     // After `details` is set: deflate records the raw p and φ there.
     deflate(&mut c, global_design_effect(&report));
     findings.push(c);
