@@ -10,6 +10,8 @@ from scipy.special import betainc
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from scipy.cluster.hierarchy import linkage
+from common import holm, tarone
+from exp import units as units_of
 
 VAR = os.environ.get('VAR', 'shipped')
 SIZES = tuple(int(x) for x in os.environ.get('SIZES', '12,25,50').split(','))
@@ -43,19 +45,6 @@ def deff(counts, pi):
     z2 = [(g - n*pi)**2/(n*pi*(1-pi)) for g, n in counts if n >= 5]
     return 1.0 if len(z2) < 3 else max(1.0, float(np.median(z2))/CHI2_MED)
 
-def units_of(X, cos=0.8, cap=50):
-    n = len(X); S = X @ X.T
-    ii, jj = np.nonzero(np.triu(S >= cos, 1))
-    order = np.lexsort((jj, ii, -S[ii, jj]))
-    parent = list(range(n)); size = [1]*n
-    def find(i):
-        while parent[i] != i: parent[i] = parent[parent[i]]; i = parent[i]
-        return i
-    for k in order:
-        a, b = find(ii[k]), find(jj[k])
-        if a != b and size[a] + size[b] <= cap:
-            parent[max(a, b)] = min(a, b); size[min(a, b)] = size[a] + size[b]
-    return np.array([find(i) for i in range(n)])
 
 def icc(rows, units, isg):
     u = {}
@@ -72,18 +61,7 @@ def udeff(members, units, rho):
     _, c = np.unique(units[members], return_counts=True)
     return 1 + rho*((c**2).sum()/len(members) - 1)
 
-def holm(ps):
-    ps = np.asarray(ps); m = len(ps); o = np.argsort(ps, kind='stable')
-    adj = np.empty(m); run = 0
-    for r, i in enumerate(o):
-        run = max(run, min(1.0, (m-r)*ps[i])); adj[i] = run
-    return adj
 
-def tarone(pmin, alpha):
-    pmin = np.asarray(pmin); m = len(pmin)
-    for K in range(1, m+1):
-        if np.sum(pmin <= alpha/K) <= K: return pmin <= alpha/K
-    return pmin <= alpha/m
 
 def regions(Z, seed):
     """[(scale_tag, list of member arrays)] label-blind."""
