@@ -322,7 +322,7 @@ pub fn classify_semantic(findings: &mut [Finding]) -> SemanticShift {
 ///
 /// Measured on the quality bench (BENCHMARKS.md): the detector flags about
 /// 60 % of inputs given typos (17–20 % of production when 30 % are), so a
-/// region made wholly of them reads 0.55–0.90, and one half made of them
+/// region made wholly of them reads 0.50–0.90, and one half made of them
 /// about 0.3; the 124 topic gaps of the 1-intent, far and 30 % scenarios
 /// read 0.00–0.10. One third sits between, with room on both sides.
 pub const SURFACE_GAP_SHARE: f64 = 1.0 / 3.0;
@@ -335,7 +335,7 @@ pub const SURFACE_GAP_SHARE: f64 = 1.0 / 3.0;
 /// carry a typo. With clean text (`base ≈ 0`) it is `region ≥ 1/3`.
 ///
 /// Why a baseline: long texts carry typo-like words of their own (real
-/// misspellings, jargon one letter from a common word; 8 % of 50-word README
+/// misspellings, jargon one letter from a common word; 7 % of 50-word README
 /// paragraphs, more as texts grow), and a new topic brings unrepeated words
 /// of its own. Against an absolute share, a new topic of long questions would
 /// read as surface form and be dropped. Golden gives the rate because its
