@@ -361,7 +361,6 @@ fn words(t: &str) -> impl Iterator<Item = String> + '_ {
 /// neither is a letter added or dropped at the end ("cards" / "card").
 /// The deletion neighbourhood is precomputed, as in SymSpell (Garbe 2012).
 struct Typos {
-    known: std::collections::HashSet<String>,
     /// Every known word (≥ 5 letters) with one letter deleted.
     deletions: std::collections::HashSet<String>,
     /// Golden inputs holding each word.
@@ -384,18 +383,13 @@ impl Typos {
         };
         let golden_df = doc_freq(golden);
         let production_df = doc_freq(production);
-        let known: std::collections::HashSet<String> = golden_df
-            .keys()
-            .chain(
-                production_df
-                    .iter()
-                    .filter(|(_, &n)| n >= 2)
-                    .map(|(w, _)| w),
-            )
-            .cloned()
-            .collect();
+        let known = golden_df.keys().chain(
+            production_df
+                .iter()
+                .filter(|(_, &n)| n >= 2)
+                .map(|(w, _)| w),
+        );
         let deletions = known
-            .iter()
             .filter(|w| w.chars().count() >= 5)
             .flat_map(|w| {
                 let c: Vec<char> = w.chars().collect();
@@ -407,15 +401,22 @@ impl Typos {
             })
             .collect();
         Typos {
-            known,
             deletions,
             golden_df,
             production_df,
         }
     }
 
+    /// Whether `w` is known to an input that itself holds it `own` times
+    /// among the golden inputs (0 for a production input, 1 for a golden
+    /// one): through a golden input besides, or two production inputs.
+    fn known_beyond(&self, w: &str, own: usize) -> bool {
+        self.golden_df.get(w).is_some_and(|&n| n > own)
+            || self.production_df.get(w).is_some_and(|&n| n >= 2)
+    }
+
     fn is_typo(&self, w: &str) -> bool {
-        !self.known.contains(w) && self.near_known(w)
+        !self.known_beyond(w, 0) && self.near_known(w)
     }
 
     /// Whether one deleted, inserted or swapped letter (not at the end) turns
@@ -426,7 +427,7 @@ impl Typos {
         if c.len() < 4 {
             return false;
         }
-        let known = |s: String| s != w && s.chars().count() >= 4 && self.known.contains(&s);
+        let known = |s: String| s != w && s.chars().count() >= 4 && self.known_beyond(&s, 0);
         (0..c.len() - 1).any(|i| known(c[..i].iter().chain(&c[i + 1..]).collect()))
             || (0..c.len() - 1).any(|i| {
                 let mut s = c.clone();
@@ -450,13 +451,7 @@ impl Typos {
     fn golden_flags(&self, golden: &[&str]) -> Vec<bool> {
         golden
             .iter()
-            .map(|t| {
-                words(t).any(|w| {
-                    let elsewhere = self.golden_df.get(&w).copied().unwrap_or(0) >= 2
-                        || self.production_df.get(&w).copied().unwrap_or(0) >= 2;
-                    !elsewhere && self.near_known(&w)
-                })
-            })
+            .map(|t| words(t).any(|w| !self.known_beyond(&w, 1) && self.near_known(&w)))
             .collect()
     }
 }
