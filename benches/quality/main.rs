@@ -1,5 +1,5 @@
 //! Detection-quality benchmark on real text (BANKING77: near topics; CLINC150:
-//! far topics). Every case is a whole `driftwatch run` with default settings
+//! far topics; Debian's fortunes: long text of many registers). Every case is a whole `driftwatch run` with default settings
 //! and no config (as `driftwatch run JOB --golden-set … --sample-size 2000`):
 //! a fresh SQLite store, the golden set imported, production ingested, the
 //! job run, its findings and proposals read back and scored against the truth.
@@ -11,6 +11,9 @@
 //! ```
 //! `--only S` keeps the scenarios whose name contains `S` (repeatable);
 //! `--seeds N` caps the seeds per scenario; `--verbose` prints every run;
+//! `--fortunes DIR` reads Debian's fortunes from DIR instead of
+//! `/usr/share/games/fortunes` (`scripts/ensure-fortunes.sh` installs them;
+//! without them their scenarios are skipped with a warning);
 //! `--embedding static` runs every case on the static table distilled from
 //! MiniLM (the grouped split's groups still come from MiniLM).
 //! Embeddings are cached in `target/quality-cache/` (each text embedded once).
@@ -39,6 +42,8 @@ struct Args {
     verbose: bool,
     /// Runs embed with the static table distilled from MiniLM (`--embedding static`).
     static_embedding: bool,
+    /// Debian's fortunes (`--fortunes DIR`; scripts/ensure-fortunes.sh).
+    fortunes: PathBuf,
 }
 
 fn args() -> Args {
@@ -48,6 +53,7 @@ fn args() -> Args {
         seeds: None,
         verbose: false,
         static_embedding: false,
+        fortunes: PathBuf::from("/usr/share/games/fortunes"),
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -56,6 +62,7 @@ fn args() -> Args {
             "--only" => a.only.push(it.next().expect("--only NAME")),
             "--seeds" => a.seeds = Some(it.next().and_then(|s| s.parse().ok()).expect("--seeds N")),
             "--verbose" => a.verbose = true,
+            "--fortunes" => a.fortunes = PathBuf::from(it.next().expect("--fortunes DIR")),
             "--embedding" => {
                 a.static_embedding = match it.next().as_deref() {
                     Some("static") => true,
@@ -72,7 +79,7 @@ fn args() -> Args {
         std::process::exit(0);
     }
     if !a.data.join("banking77").is_dir() {
-        eprintln!("usage: cargo bench --bench quality -- DATA_DIR [--only NAME] [--seeds N] [--verbose]\n(DATA_DIR holds banking77/ and clinc150/, e.g. ../shared/data)");
+        eprintln!("usage: cargo bench --bench quality -- DATA_DIR [--only NAME] [--seeds N] [--verbose] [--fortunes DIR] [--embedding static]\n(DATA_DIR holds banking77/ and clinc150/, e.g. ../shared/data)");
         std::process::exit(2);
     }
     a
@@ -326,22 +333,40 @@ fn main() {
         let m = build_embedder(&EmbedConfig::default(), root).expect("model files");
         FileCachedEmbedder::open(m, &root.join("target/quality-cache"))
     });
-    let banking = data::banking77(&a.data);
-    let clinc = data::clinc150(&a.data);
-    let scenarios: Vec<Scenario> = scenarios::all()
+    let mut scenarios: Vec<Scenario> = scenarios::all()
         .into_iter()
         .filter(|s| a.only.is_empty() || a.only.iter().any(|o| s.name.contains(o.as_str())))
         .collect();
+    if scenarios.iter().any(|s| s.dataset == "fortunes") && !a.fortunes.is_dir() {
+        eprintln!(
+            "quality: {} not found (scripts/ensure-fortunes.sh installs it): the fortunes scenarios are skipped",
+            a.fortunes.display()
+        );
+        scenarios.retain(|s| s.dataset != "fortunes");
+    }
+    let wanted = |name: &str| scenarios.iter().any(|s| s.dataset == name);
+    let load = |name: &str, f: &dyn Fn() -> Vec<data::Query>| match wanted(name) {
+        true => f(),
+        false => Vec::new(),
+    };
+    let banking = load("banking77", &|| data::banking77(&a.data));
+    let clinc = load("clinc150", &|| data::clinc150(&a.data));
+    let fortunes = load("fortunes", &|| data::fortunes(&a.fortunes));
     // Embed every query once (the grouped split needs them, and runs hit the cache).
     let all: Vec<&str> = banking
         .iter()
         .chain(&clinc)
+        .chain(&fortunes)
         .map(|q| q.text.as_str())
         .collect();
     cache.warm(&all);
     // Near-duplicate groups per dataset that a grouped split needs.
     let mut groups: HashMap<&str, Vec<Vec<usize>>> = HashMap::new();
-    for (name, qs) in [("banking77", &banking), ("clinc150", &clinc)] {
+    for (name, qs) in [
+        ("banking77", &banking),
+        ("clinc150", &clinc),
+        ("fortunes", &fortunes),
+    ] {
         if !scenarios.iter().any(|s| s.grouped && s.dataset == name) {
             continue;
         }
@@ -369,10 +394,10 @@ fn main() {
     // Build every case, then embed whatever text they add (typos, outputs).
     let mut cases = Vec::new();
     for sc in &scenarios {
-        let qs = if sc.dataset == "clinc150" {
-            &clinc
-        } else {
-            &banking
+        let qs = match sc.dataset {
+            "clinc150" => &clinc,
+            "fortunes" => &fortunes,
+            _ => &banking,
         };
         for seed in 0..a.seeds.map_or(sc.seeds, |n| n.min(sc.seeds)) {
             cases.push((
