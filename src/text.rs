@@ -38,6 +38,16 @@ pub fn is_json_document(s: &str) -> bool {
     json_document_error(s).is_none()
 }
 
+/// `s` parsed, when it is a JSON object or array (the same documents as
+/// [`is_json_document`]).
+pub fn json_document(s: &str) -> Option<serde_json::Value> {
+    let t = s.trim_start();
+    if !(t.starts_with('{') || t.starts_with('[')) {
+        return None;
+    }
+    serde_json::from_str(t).ok()
+}
+
 /// Why `s` is not a JSON object or array (`None` when it is): the parser's
 /// message with line and column.
 pub fn json_document_error(s: &str) -> Option<String> {

@@ -16,6 +16,9 @@ pub struct Query {
     /// CLINC150 domain; BANKING77 has one domain, `banking77`; a fortune's
     /// theme, or `mixed`.
     pub domain: String,
+    /// A real reply to stand for the application's answer (fortunes: the next
+    /// fortune of the same file), instead of the templated JSON answer.
+    pub reply: Option<String>,
 }
 
 /// BANKING77 (train + test): 13,083 queries in 77 intents.
@@ -30,6 +33,7 @@ pub fn banking77(dir: &Path) -> Vec<Query> {
                 text: rec[0].trim().to_string(),
                 intent: rec[1].to_string(),
                 domain: "banking77".into(),
+                reply: None,
             });
         }
     }
@@ -64,6 +68,7 @@ pub fn clinc150(dir: &Path) -> Vec<Query> {
                 text: pair[0].as_str().unwrap().trim().to_string(),
                 intent,
                 domain: domain.clone(),
+                reply: None,
             });
         }
     }
@@ -77,7 +82,7 @@ pub fn clinc150(dir: &Path) -> Vec<Query> {
 /// sets of short queries holds elsewhere. Each fortune is one query, its lines
 /// joined by single spaces; fortunes over [`FORTUNE_MAX_CHARS`] (the longest
 /// 5 %), exact repeats across files, and the ASCII-art and untranslated files
-/// are left out. `intent` is the file; `domain` is the file when its theme is
+/// are left out. `reply` is the next fortune of the file. `intent` is the file; `domain` is the file when its theme is
 /// one topic ([`FORTUNE_TOPICS`], the files a topic scenario holds out) and
 /// `mixed` otherwise.
 pub fn fortunes(dir: &Path) -> Vec<Query> {
@@ -110,7 +115,19 @@ pub fn fortunes(dir: &Path) -> Vec<Query> {
                 text: f,
                 intent: name.clone(),
                 domain: domain.clone(),
+                reply: None,
             });
+        }
+        // Each fortune's reply is the next one of its file (the first for the
+        // last): real text of the same theme on the output side too, so the
+        // output tests meet long, varied answers, not a handful of templates.
+        let first = out
+            .iter()
+            .position(|q| q.intent == name)
+            .unwrap_or(out.len());
+        let n = out.len() - first;
+        for i in 0..n {
+            out[first + i].reply = Some(out[first + (i + 1) % n].text.clone());
         }
     }
     out

@@ -98,6 +98,7 @@ struct Score {
     structural_input: bool,
     structural_output: bool,
     json_valid: bool,
+    schema_valid: bool,
     output_any: bool,
     proposals: usize,
     novel_proposals: usize,
@@ -195,6 +196,9 @@ async fn run_case(
         if f.metric == "output.json_valid" {
             s.json_valid = true;
         }
+        if f.metric == "output.schema_valid" {
+            s.schema_valid = true;
+        }
         if f.details.gap {
             s.gaps += 1;
             let members: Vec<&str> = f
@@ -288,8 +292,8 @@ async fn run_case(
         .map(|v| format!(", surface-form regions {}", v.join(" ")))
         .unwrap_or_default();
     let head = format!(
-        "  {} seed {seed}: design effects {phis}{surface}, gaps {} (pure {}), input semantic {}, structural in/out {}/{}, json {}, proposals {} ({} novel), {:.1}s",
-        sc.name, s.gaps, s.pure_gaps, s.input_semantic, s.structural_input, s.structural_output, s.json_valid,
+        "  {} seed {seed}: design effects {phis}{surface}, gaps {} (pure {}), input semantic {}, structural in/out {}/{}, json {}, schema {}, proposals {} ({} novel), {:.1}s",
+        sc.name, s.gaps, s.pure_gaps, s.input_semantic, s.structural_input, s.structural_output, s.json_valid, s.schema_valid,
         s.proposals, s.novel_proposals, s.seconds
     );
     let head = match case.held_out.is_empty() {
@@ -466,6 +470,10 @@ fn main() {
             ),
             Kind::FormatBreak => (
                 pct(count(&|s| s.json_valid), n),
+                pct(count(&|s| s.gaps > 0 || s.proposals > 0), n),
+            ),
+            Kind::SchemaBreak => (
+                pct(count(&|s| s.schema_valid), n),
                 pct(count(&|s| s.gaps > 0 || s.proposals > 0), n),
             ),
             Kind::Truncation => (

@@ -19,6 +19,9 @@ pub enum Kind {
     Noise,
     /// 15 % of outputs no longer JSON: `output.json_valid` drifted.
     FormatBreak,
+    /// Outputs still JSON, one key dropped or renamed: `output.schema_valid`
+    /// drifted (the schema inferred from golden's answers).
+    SchemaBreak,
     /// Outputs cut to a quarter: a structural output finding.
     Truncation,
     /// Outputs in another register: any output finding.
@@ -245,6 +248,15 @@ pub fn all() -> Vec<Scenario> {
             20,
         ),
         s(
+            "15% of outputs drop or rename a key, no config",
+            Kind::SchemaBreak,
+            "banking77",
+            0,
+            0.15,
+            false,
+            20,
+        ),
+        s(
             "20% of outputs cut to a quarter",
             Kind::Truncation,
             "banking77",
@@ -297,8 +309,12 @@ fn small_hash(s: &str) -> usize {
         .fold(5381usize, |h, b| h.wrapping_mul(33) ^ b as usize)
 }
 
-/// The application's JSON answer to a query (six wordings per intent).
+/// The application's JSON answer to a query (six wordings per intent), or the
+/// real reply the data set gives it (fortunes).
 pub fn answer(q: &Query) -> String {
+    if let Some(r) = &q.reply {
+        return r.clone();
+    }
     let h = small_hash(&q.text);
     let text = format!(
         "{} Regarding {}: {}",
@@ -368,6 +384,20 @@ fn one_typo(text: &str, r: &mut ChaCha8Rng) -> String {
         String::from_utf8(c).expect("ASCII letters"),
         &text[start + w.len()..]
     )
+}
+
+/// The same JSON answer without its `intent`, or with `answer` renamed
+/// `response`: still JSON, no longer the golden answers' shape.
+fn reshaped(out: &str, r: &mut ChaCha8Rng) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(out).expect("a JSON answer");
+    let o = v.as_object_mut().expect("an object");
+    if r.random_bool(0.5) {
+        o.remove("intent");
+    } else {
+        let a = o.remove("answer").expect("an answer");
+        o.insert("response".into(), a);
+    }
+    v.to_string()
 }
 
 fn quarter(out: &str) -> String {
@@ -519,6 +549,11 @@ pub fn build(sc: &Scenario, seed: u64, queries: &[Query], groups: Option<&[Vec<u
         Kind::FormatBreak => {
             for p in production.iter_mut().take(changed) {
                 p.output = broken(&p.output, &mut r);
+            }
+        }
+        Kind::SchemaBreak => {
+            for p in production.iter_mut().take(changed) {
+                p.output = reshaped(&p.output, &mut r);
             }
         }
         Kind::Truncation => {

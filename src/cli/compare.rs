@@ -100,9 +100,14 @@ pub(super) async fn compare_cmd(cfg: &Config, args: &CompareArgs) -> Result<Exit
             out.production.rejected,
             out.output_format.format,
             if out.output_format.inferred {
+                let keys = &out.output_format.required_keys;
                 format!(
-                    " (inferred: {:.0}% of golden outputs are JSON)",
-                    100.0 * out.output_format.golden_json_share
+                    " (inferred: {:.0}% of golden outputs are JSON{})",
+                    100.0 * out.output_format.golden_json_share,
+                    match keys.is_empty() {
+                        true => String::new(),
+                        false => format!("; every one has {}", keys.join(", ")),
+                    }
                 )
             } else {
                 String::new()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigDuration, ConfigError};
-use crate::metrics::{Expectations, MetricId, OutputFormat, TokenizerSpec};
+use crate::metrics::{Expectations, JsonShape, MetricId, OutputFormat, TokenizerSpec};
 use crate::semantic::SemanticParams;
 
 /// One analysis job as written in the config file.
@@ -243,17 +243,37 @@ pub const INFER_JSON_SHARE: f64 = 0.95;
 
 impl ExpectationsSource {
     /// The source with the format inferred from the golden set's outputs:
-    /// `json_outputs` of `outputs` parse as a JSON object or array. Unchanged
-    /// when the format was configured.
-    pub fn inferred(&self, json_outputs: usize, outputs: usize) -> ExpectationsSource {
+    /// `json_outputs` of `outputs` parse as a JSON object or array, and
+    /// `shape` tallies the top-level keys of those that are objects. JSON when
+    /// at least [`INFER_JSON_SHARE`] of the outputs are JSON; then, when as
+    /// many are objects, also the schema of their shape
+    /// ([`JsonShape::schema`] at the same share: the keys nearly every answer
+    /// holds, with their types), so `output.schema_valid` is measured too.
+    /// Unchanged when the format or a schema was configured.
+    pub fn inferred(
+        &self,
+        json_outputs: usize,
+        outputs: usize,
+        shape: &JsonShape,
+    ) -> ExpectationsSource {
         let mut out = self.clone();
-        if self.infer_format
-            && outputs > 0
-            && json_outputs as f64 >= INFER_JSON_SHARE * outputs as f64
-        {
+        let most = |n: usize| outputs > 0 && n as f64 >= INFER_JSON_SHARE * outputs as f64;
+        if self.infer_format && most(json_outputs) {
             out.output_format = OutputFormat::Json;
+            if most(shape.objects()) {
+                out.output_schema = shape.schema(INFER_JSON_SHARE);
+            }
         }
         out
+    }
+
+    /// The top-level keys an inferred schema requires (empty when none was
+    /// inferred, or the schema was configured).
+    pub fn inferred_required_keys(&self) -> Vec<String> {
+        match (&self.output_schema, self.infer_format) {
+            (Some(s), true) => crate::metrics::required_keys(s),
+            _ => Vec::new(),
+        }
     }
 
     pub fn compile(&self) -> Result<Expectations, crate::metrics::MetricsError> {

@@ -15,9 +15,11 @@ use super::config::{ExpectationsSource, JobSpec};
 use super::error::JobError;
 use super::hypothesis::{test_metric, to_finding, CurColumn};
 use super::profile::RefColumn;
-use crate::metrics::{Extractor, MetricId, MetricKind, MetricTable, TokenCounter, Vocabulary};
+use crate::metrics::{
+    Extractor, JsonShape, MetricId, MetricKind, MetricTable, TokenCounter, Vocabulary,
+};
 use crate::store::{Finding, FindingKind, OutputFormatSummary};
-use crate::text::is_json_document;
+use crate::text::json_document;
 
 /// Work handed to the rayon pool, taken back in the order it was handed
 /// over whatever order the pool finishes it in: `compare` measures several
@@ -73,20 +75,31 @@ pub(crate) struct GoldenScan {
     /// Expected outputs that are a JSON object or array, of `outputs`.
     pub json_outputs: usize,
     pub outputs: usize,
+    /// Top-level keys and their types over the outputs that are JSON objects.
+    pub shape: JsonShape,
 }
 
 impl GoldenScan {
     /// Adds a page of golden `(input, expected output)` texts.
     pub fn add<S: AsRef<str> + Sync>(&mut self, page: &[(S, S)]) {
-        let (input, output) = (&mut self.input, &mut self.output);
+        let (input, output, shape) = (&mut self.input, &mut self.output, &mut self.shape);
         // Answers are longer than questions: their JSON check goes with the
         // input vocabulary, so the two halves take about as long.
         let (json, ()) = rayon::join(
             || {
                 input.add_documents(page.iter().map(|p| p.0.as_ref()));
-                page.iter()
-                    .filter(|p| is_json_document(p.1.as_ref()))
-                    .count()
+                let mut json = 0;
+                for p in page {
+                    match json_document(p.1.as_ref()) {
+                        Some(serde_json::Value::Object(o)) => {
+                            shape.add_object(&o);
+                            json += 1;
+                        }
+                        Some(_) => json += 1,
+                        None => {}
+                    }
+                }
+                json
             },
             || output.add_documents(page.iter().map(|p| p.1.as_ref())),
         );
@@ -133,7 +146,9 @@ pub(crate) struct ReferenceSide {
 /// output format is inferred from the golden set, so a job whose golden answers
 /// are JSON measures JSON validity without config.
 pub(crate) fn reference_side(spec: &JobSpec, scan: GoldenScan) -> Result<ReferenceSide, JobError> {
-    let source = spec.expectations.inferred(scan.json_outputs, scan.outputs);
+    let source = spec
+        .expectations
+        .inferred(scan.json_outputs, scan.outputs, &scan.shape);
     let expectations = source.compile()?;
     let output_format = OutputFormatSummary {
         format: if source.output_format == crate::metrics::OutputFormat::Json {
@@ -147,6 +162,10 @@ pub(crate) fn reference_side(spec: &JobSpec, scan: GoldenScan) -> Result<Referen
             scan.json_outputs as f64 / scan.outputs as f64
         } else {
             0.0
+        },
+        required_keys: match source.infer_format {
+            true => source.inferred_required_keys(),
+            false => Vec::new(),
         },
     };
     let golden_n = scan.input.documents();

@@ -1,8 +1,9 @@
 //! Per-text structural metrics of LLM traces: this module owns turning one
 //! trace's input and output text into numbers, flags and labels — lengths
 //! (chars, words, tokens under an OpenAI encoding (`bpe-openai`, exact to tiktoken) or a local
-//! `tokenizer.json`), emptiness, JSON validity and JSON Schema conformance,
-//! full-match regex checks, language, character-class shares and
+//! `tokenizer.json`), emptiness, JSON validity and JSON Schema conformance (a
+//! schema configured, or the top-level shape of the golden answers,
+//! [`JsonShape`]), full-match regex checks, language, character-class shares and
 //! out-of-vocabulary rate against the golden dataset. Everything here is a
 //! pure function of the text plus state built once per run ([`Extractor`]),
 //! safe to call from many threads ([`Extractor::extract_all`] uses rayon).
@@ -16,6 +17,7 @@ mod error;
 mod expect;
 mod extract;
 mod pretok;
+mod shape;
 mod table;
 mod text;
 mod tokens;
@@ -26,6 +28,7 @@ pub use catalogue::{Column, Metric, MetricId, MetricKind, Side, UnknownMetric, U
 pub use error::MetricsError;
 pub use expect::{compile_schema, full_match_regex, Expectations, ExpectationsSpec, OutputFormat};
 pub use extract::Extractor;
+pub use shape::{required_keys, JsonShape, MAX_SHAPE_KEYS};
 pub use table::MetricTable;
 pub use tokens::{TokenCounter, TokenizerSpec};
 pub use values::{language_code, LanguageCode, TextMetrics, TraceMetrics};

@@ -65,6 +65,9 @@ pub struct OutputFormatSummary {
     pub inferred: bool,
     /// Share of golden expected outputs that are a JSON object or array.
     pub golden_json_share: f64,
+    /// Top-level keys the inferred schema requires of every output (empty
+    /// when none was inferred).
+    pub required_keys: Vec<String>,
 }
 
 /// Wall time of each stage of a run, in milliseconds.

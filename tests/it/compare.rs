@@ -172,6 +172,70 @@ fn compare_names_bad_records_and_measures_the_rest() {
     );
     assert!(text.contains("0 of "), "{text}");
     assert!(!text.contains("DRIFTED"), "{text}");
+    // The golden answers' shape is inferred and measured, and holds.
+    assert!(text.contains("output.schema_valid"), "{text}");
+}
+
+/// Golden answers are JSON objects that all hold `intent` (a string),
+/// `answer` and `confidence` (a number). In production 15 % of the answers
+/// still parse but drop `confidence` or give it as a string: with no config,
+/// `output.schema_valid` drifts (the schema is inferred from golden), JSON
+/// validity does not, and the summary names the keys every golden answer has.
+#[test]
+fn compare_finds_answers_that_lose_the_golden_answers_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let golden = golden_records(5, GOLDEN_DOMAINS, 40);
+    write_jsonl(&dir.path().join("golden.jsonl"), &golden);
+    let mut o = GenOptions::clean(6, 2_000);
+    o.end = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
+    let mut prod: Vec<serde_json::Value> =
+        production_records(&o).into_iter().map(|(r, _)| r).collect();
+    for (i, r) in prod.iter_mut().enumerate().filter(|(i, _)| i % 20 < 3) {
+        let mut out: serde_json::Value =
+            serde_json::from_str(r["output"].as_str().unwrap()).unwrap();
+        let c = out.as_object_mut().unwrap().remove("confidence").unwrap();
+        if i % 2 == 0 {
+            out["confidence"] = serde_json::json!(c.to_string());
+        }
+        r["output"] = serde_json::json!(out.to_string());
+    }
+    write_jsonl(&dir.path().join("prod.jsonl"), &prod);
+
+    let out = compare(dir.path(), &["--json", "golden.jsonl", "prod.jsonl"]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["output_format"]["required_keys"],
+        serde_json::json!(["answer", "confidence", "intent"])
+    );
+    let verdict = |m: &str| {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["metric"] == m)
+            .unwrap_or_else(|| panic!("{m} measured: {v}"))["verdict"]
+            .clone()
+    };
+    assert_eq!(verdict("output.schema_valid"), "drifted");
+    assert_eq!(verdict("output.json_valid"), "ok");
+
+    let out = compare(dir.path(), &["golden.jsonl", "prod.jsonl"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("every one has answer, confidence, intent"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("output.schema_valid") && l.contains("DRIFTED")),
+        "{text}"
+    );
 }
 
 /// A missing golden file is named; an empty one says it holds no example.
