@@ -23,6 +23,19 @@ fn compare(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `compare --json golden.jsonl prod.jsonl` in `dir`, which must exit 4 (a
+/// finding drifted): its JSON report.
+fn compare_drifted_json(dir: &std::path::Path) -> serde_json::Value {
+    let out = compare(dir, &["--json", "golden.jsonl", "prod.jsonl"]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn write_jsonl(path: &std::path::Path, records: &[serde_json::Value]) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     for r in records {
@@ -83,14 +96,7 @@ async fn compare_decides_like_a_run_over_the_same_texts() {
         "the run covers the whole log"
     );
 
-    let out = compare(dir.path(), &["--json", "golden.jsonl", "prod.jsonl"]);
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = compare_drifted_json(dir.path());
     assert_eq!(v["production"]["stored"], prod.len());
     assert_eq!(v["golden"]["stored"], run.summary.golden_examples);
     assert_eq!(v["output_format"]["format"], "json");
@@ -201,14 +207,7 @@ fn compare_finds_answers_that_lose_the_golden_answers_shape() {
     }
     write_jsonl(&dir.path().join("prod.jsonl"), &prod);
 
-    let out = compare(dir.path(), &["--json", "golden.jsonl", "prod.jsonl"]);
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = compare_drifted_json(dir.path());
     assert_eq!(
         v["output_format"]["required_keys"],
         serde_json::json!(["answer", "confidence", "intent"])
