@@ -163,10 +163,7 @@ pub(crate) fn reference_side(spec: &JobSpec, scan: GoldenScan) -> Result<Referen
         } else {
             0.0
         },
-        required_keys: match source.infer_format {
-            true => source.inferred_required_keys(),
-            false => Vec::new(),
-        },
+        required_keys: source.inferred_required_keys(),
     };
     let golden_n = scan.input.documents();
     if golden_n == 0 {
