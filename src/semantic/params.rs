@@ -51,7 +51,7 @@ impl Default for SemanticParamsBuilder {
             calibration_cap: 2000,
             permutations: 500,
             mmd_max_pooled: 4000,
-            folds: 5,
+            folds: 2,
             classifier_max_per_class: 2000,
             k: None,
             k_range: (4, 16),
@@ -108,7 +108,9 @@ setters! {
     permutations: usize;
     /// Max pooled rows in the MMD kernel matrix (default 4000).
     mmd_max_pooled: usize;
-    /// Classifier cross-validation folds (default 5).
+    /// Classifier cross-fitting folds (default 2: each fold's held-out rows
+    /// are tested on their own and the folds' `z` averaged, which is
+    /// conservative beyond two; see `domain_classifier`).
     folds: usize;
     /// Max rows per class for the classifier (default 2000).
     classifier_max_per_class: usize;
