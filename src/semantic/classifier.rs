@@ -676,6 +676,25 @@ mod calibration {
         x
     }
 
+    /// The classifier on `(golden, production)` of each seed, default
+    /// parameters with that seed.
+    fn over_seeds(
+        seeds: std::ops::Range<u64>,
+        data: impl Fn(u64) -> (Array2<f32>, Array2<f32>),
+    ) -> Vec<ClassifierResult> {
+        seeds
+            .map(|seed| {
+                let (g, p) = data(seed);
+                let params = SemanticParams::builder().seed(seed).check().unwrap();
+                domain_classifier(g.view(), p.view(), &params).unwrap()
+            })
+            .collect()
+    }
+
+    fn fired(results: &[ClassifierResult]) -> usize {
+        results.iter().filter(|r| r.p_value < 0.05).count()
+    }
+
     /// The classifier's level under no drift: golden and production drawn
     /// from one distribution, 60 seeds. A correct one-sided test gives
     /// `z = Φ⁻¹(1 − p)` with standard deviation ≤ 1 and fires in ≈ 5 % of
@@ -686,24 +705,19 @@ mod calibration {
     #[test]
     fn classifier_holds_its_level_under_no_drift() {
         let d = 48;
-        let mean = vec![0.0f32; d];
-        let (mut zs, mut fired) = (Vec::new(), 0);
-        for seed in 0..60u64 {
+        let zero = vec![0.0f32; d];
+        let results = over_seeds(0..60, |seed| {
             let mut r = test_rng(7000 + seed);
-            let g = noise(300, d, &mean, &mut r);
-            let p = noise(300, d, &mean, &mut r);
-            let res = domain_classifier(
-                g.view(),
-                p.view(),
-                &SemanticParams::builder().seed(seed).check().unwrap(),
-            )
-            .unwrap();
-            fired += usize::from(res.p_value < 0.05);
-            zs.push(Normal::standard().inverse_cdf(1.0 - res.p_value.clamp(1e-12, 1.0 - 1e-12)));
-        }
+            (noise(300, d, &zero, &mut r), noise(300, d, &zero, &mut r))
+        });
+        let zs: Vec<f64> = results
+            .iter()
+            .map(|r| Normal::standard().inverse_cdf(1.0 - r.p_value.clamp(1e-12, 1.0 - 1e-12)))
+            .collect();
         let n = zs.len() as f64;
         let mean_z = zs.iter().sum::<f64>() / n;
         let sd = (zs.iter().map(|z| (z - mean_z).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let fired = fired(&results);
         eprintln!("no drift: fired {fired}/60, z mean {mean_z:.3} sd {sd:.3}");
         assert!(
             sd < 1.2,
@@ -719,21 +733,13 @@ mod calibration {
     fn classifier_keeps_its_power_on_a_small_shift() {
         let d = 48;
         let zero = vec![0.0f32; d];
-        let mut fired = 0;
-        for seed in 0..20u64 {
+        let results = over_seeds(0..20, |seed| {
             let mut r = test_rng(8000 + seed);
             let dir = centers(1, d, &mut r);
             let moved: Vec<f32> = dir.row(0).iter().map(|v| 0.5 * v).collect();
-            let g = noise(300, d, &zero, &mut r);
-            let p = noise(300, d, &moved, &mut r);
-            let res = domain_classifier(
-                g.view(),
-                p.view(),
-                &SemanticParams::builder().seed(seed).check().unwrap(),
-            )
-            .unwrap();
-            fired += usize::from(res.p_value < 0.05);
-        }
+            (noise(300, d, &zero, &mut r), noise(300, d, &moved, &mut r))
+        });
+        let fired = fired(&results);
         assert!(fired >= 15, "fired {fired}/20");
     }
 
@@ -742,19 +748,9 @@ mod calibration {
     /// counts the units, not the rows.
     #[test]
     fn classifier_holds_its_level_when_paraphrase_groups_split_whole() {
-        let (mut fired, mut aucs) = (0, Vec::new());
-        for seed in 0..40u64 {
-            let (g, p) = grouped_split(&mut test_rng(100 + seed));
-            let res = domain_classifier(
-                g.view(),
-                p.view(),
-                &SemanticParams::builder().seed(seed).check().unwrap(),
-            )
-            .unwrap();
-            fired += usize::from(res.p_value < 0.05);
-            aucs.push(res.auc);
-        }
-        let mean = aucs.iter().sum::<f64>() / aucs.len() as f64;
+        let results = over_seeds(0..40, |seed| grouped_split(&mut test_rng(100 + seed)));
+        let mean = results.iter().map(|r| r.auc).sum::<f64>() / results.len() as f64;
+        let fired = fired(&results);
         eprintln!("grouped no drift: fired {fired}/40, mean AUC {mean:.4}");
         assert!(fired <= 4, "fired {fired}/40 at α = 0.05");
         assert!((mean - 0.5).abs() < 0.03, "mean AUC {mean:.4}");
