@@ -305,9 +305,9 @@ pub fn clustered_auc_test(
 /// loses no power; with `K` folds their correlation is ≈ `1/(K−1)` and the
 /// mean would be conservative (sd 0.61 at `K = 5` on the fortunes). The
 /// prototype's `synthetic` mode measures power: on 384-d noise with 5 % of
-/// production moved, a session-23 run gave mean `z` 1.50 for two folds
-/// against 1.55 for five folds pooled and divided by √2, at a quarter of
-/// the fitting cost.
+/// production moved (60 splits), mean `z` is 1.48 for two folds against
+/// 1.52 for five folds pooled and divided by √2 and 0.98 for five averaged,
+/// at a quarter of the fitting cost (BENCHMARKS.md, session 24).
 ///
 /// # Remarks
 ///
