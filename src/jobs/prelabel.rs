@@ -21,6 +21,7 @@ use crate::config::ConfigError;
 use crate::llm::{
     consensus, render_prompt, Agreement, ChatClient, Endpoint, EnsembleConfig, FewShot, Vote,
 };
+use crate::review::ContractViolation;
 use crate::store::{EnsembleVerdict, GoldenExample, NewLabel, Proposal, Store};
 
 /// The system message of every call.
@@ -160,23 +161,23 @@ pub async fn prelabel(
         by_set.entry(p.golden_set.as_str()).or_default().push(i);
     }
     let mut prompts = vec![String::new(); todo.len()];
-    let mut json = vec![false; todo.len()];
+    let mut contracts = vec![None; todo.len()];
     for (set, idx) in by_set {
         let golden = store.golden_examples(set, None).await?;
-        let contract = crate::review::json_contract(&golden).is_some();
+        let contract =
+            crate::review::output_contract(golden.iter().map(|g| g.expected_output.as_str()));
         let ps: Vec<&Proposal> = idx.iter().map(|&i| todo[i]).collect();
         let shots = few_shots(store, embedder, &golden, &ps, pl.cfg.few_shot).await?;
         for (&i, shots) in idx.iter().zip(shots) {
-            json[i] = contract;
+            contracts[i] = contract.clone();
             prompts[i] = render_prompt(
                 pl.cfg.prompt_template(),
                 &todo[i].input,
                 &shots,
-                if contract {
-                    "a JSON object with the same fields as the examples, nothing else"
-                } else {
-                    ""
-                },
+                &contract
+                    .as_ref()
+                    .map(|c| c.prompt_hint())
+                    .unwrap_or_default(),
             )
             .map_err(|e| JobError::Internal(format!("review.ensemble.prompt: {e}")))?;
         }
@@ -185,19 +186,24 @@ pub async fn prelabel(
     let calls: Vec<(usize, usize)> = (0..todo.len())
         .flat_map(|i| (0..pl.endpoints.len()).map(move |m| (i, m)))
         .collect();
-    let (prompts, json) = (&prompts, &json);
+    let (prompts, contracts) = (&prompts, &contracts);
     let results: Vec<(usize, usize, NewLabel)> = futures::stream::iter(calls)
         .map(|(i, m)| async move {
             let ep = &pl.endpoints[m];
             let label = match pl.client.complete(ep, SYSTEM, &prompts[i]).await {
                 Ok(r) => {
                     let answer = unfenced(&r.content).to_string();
-                    let error = (json[i] && !crate::text::is_json_document(&answer)).then(|| {
-                        format!(
-                            "the answer is not valid JSON ({}), but the golden set's outputs are",
-                            crate::text::json_document_error(&answer).unwrap_or_default()
-                        )
-                    });
+                    let error = contracts[i]
+                        .as_ref()
+                        .and_then(|c| c.violation(&answer))
+                        .map(|v| match v {
+                            ContractViolation::NotJson(why) => format!(
+                                "the answer is not valid JSON ({why}), but the golden set's outputs are"
+                            ),
+                            ContractViolation::Shape(why) => format!(
+                                "the answer is not of the golden outputs' shape: {why}"
+                            ),
+                        });
                     NewLabel {
                         model: ep.name.clone(),
                         output: Some(answer),

@@ -28,7 +28,7 @@ pub use catalogue::{Column, Metric, MetricId, MetricKind, Side, UnknownMetric, U
 pub use error::MetricsError;
 pub use expect::{compile_schema, full_match_regex, Expectations, ExpectationsSpec, OutputFormat};
 pub use extract::Extractor;
-pub use shape::{required_keys, JsonShape, MAX_SHAPE_KEYS};
+pub use shape::{describe_shape, required_keys, shape_violation, JsonShape, MAX_SHAPE_KEYS};
 pub use table::MetricTable;
 pub use tokens::{TokenCounter, TokenizerSpec};
 pub use values::{language_code, LanguageCode, TextMetrics, TraceMetrics};

@@ -118,6 +118,56 @@ pub fn required_keys(schema: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Why `doc` does not have the shape `schema` describes (a schema from
+/// [`JsonShape::schema`]: top-level `required` keys and `properties` types),
+/// or `None` when it does: "it is an array, not an object", "it has no key
+/// `intent`", "its `score` is a string, not a number". The first violation in
+/// key order is named, so a reviewer or a model can be told what to fix.
+pub fn shape_violation(schema: &Value, doc: &Value) -> Option<String> {
+    let Value::Object(obj) = doc else {
+        return Some(format!(
+            "it is {}, not an object",
+            article(TYPES[type_index(doc)])
+        ));
+    };
+    for key in required_keys(schema) {
+        let Some(v) = obj.get(&key) else {
+            return Some(format!("it has no key `{key}`"));
+        };
+        let want = schema["properties"][&key]["type"].as_str();
+        let got = TYPES[type_index(v)];
+        if let Some(want) = want.filter(|w| *w != got) {
+            return Some(format!(
+                "its `{key}` is {}, not {}",
+                article(got),
+                article(want)
+            ));
+        }
+    }
+    None
+}
+
+/// The shape a schema from [`JsonShape::schema`] asks for, in words:
+/// "`answer` (string), `intent` (string), `tags`".
+pub fn describe_shape(schema: &Value) -> String {
+    required_keys(schema)
+        .iter()
+        .map(|k| match schema["properties"][k]["type"].as_str() {
+            Some(t) => format!("`{k}` ({t})"),
+            None => format!("`{k}`"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn article(t: &str) -> String {
+    match t {
+        "null" => "null".to_string(),
+        "array" | "object" => format!("an {t}"),
+        _ => format!("a {t}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +239,49 @@ mod tests {
         assert_eq!(s.keys.len(), MAX_SHAPE_KEYS);
         assert_eq!(s.objects(), MAX_SHAPE_KEYS + 50);
         assert_eq!(required_keys(&s.schema(0.95).unwrap()), ["id"]);
+    }
+
+    #[test]
+    fn a_violation_names_the_first_missing_or_retyped_key() {
+        let s = shape(&[
+            r#"{"intent": "a", "answer": "x", "score": 1}"#,
+            r#"{"intent": "b", "answer": "y", "score": 2.5}"#,
+        ]);
+        let schema = s.schema(0.95).unwrap();
+        let v = |d: &str| shape_violation(&schema, &serde_json::from_str(d).unwrap());
+        assert_eq!(
+            v(r#"{"intent": "c", "answer": "z", "score": 0, "x": 1}"#),
+            None
+        );
+        assert_eq!(
+            v(r#"{"intent": "c", "response": "z", "score": 0}"#).as_deref(),
+            Some("it has no key `answer`")
+        );
+        assert_eq!(
+            v(r#"{"intent": "c", "answer": "z", "score": "high"}"#).as_deref(),
+            Some("its `score` is a string, not a number")
+        );
+        assert_eq!(
+            v(r#"{"intent": null, "answer": "z", "score": 1}"#).as_deref(),
+            Some("its `intent` is null, not a string")
+        );
+        assert_eq!(
+            v(r#"[1, 2]"#).as_deref(),
+            Some("it is an array, not an object")
+        );
+        assert_eq!(
+            describe_shape(&schema),
+            "`answer` (string), `intent` (string), `score` (number)"
+        );
+        // A key of mixed types is required, with no type to name.
+        let mixed = shape(&[r#"{"v": 1}"#, r#"{"v": "1"}"#])
+            .schema(0.95)
+            .unwrap();
+        assert_eq!(describe_shape(&mixed), "`v`");
+        assert_eq!(shape_violation(&mixed, &json!({"v": [1]})), None);
+        assert_eq!(
+            shape_violation(&mixed, &json!({})).as_deref(),
+            Some("it has no key `v`")
+        );
     }
 }

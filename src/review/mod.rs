@@ -186,28 +186,96 @@ pub const JSON_CONTRACT_SHARE: f64 = 0.95;
 /// Golden outputs needed before a contract is inferred at all.
 pub const MIN_CONTRACT_EXAMPLES: usize = 10;
 
-/// The share of `golden`'s expected outputs that are JSON documents when JSON
-/// is its output contract (at least ten examples, at least 95 % JSON), else `None`.
-pub fn json_contract(golden: &[GoldenExample]) -> Option<f64> {
-    let n = golden.len();
-    let json = golden
-        .iter()
-        .filter(|g| crate::text::is_json_document(&g.expected_output))
-        .count();
-    (n >= MIN_CONTRACT_EXAMPLES && json as f64 >= JSON_CONTRACT_SHARE * n as f64)
-        .then(|| json as f64 / n as f64)
+/// The output contract a golden set's expected outputs imply: JSON when at
+/// least [`JSON_CONTRACT_SHARE`] of at least [`MIN_CONTRACT_EXAMPLES`] are
+/// JSON documents and then, when as many are objects, their shape (the
+/// top-level keys that many hold, each with its type when that many of its
+/// values share one; [`crate::metrics::JsonShape`], the same shape a run infers
+/// for `output.schema_valid`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputContract {
+    /// Share of the expected outputs that are JSON documents.
+    pub json_share: f64,
+    /// The inferred shape as a JSON Schema, when the outputs are objects with
+    /// keys in common.
+    pub shape: Option<Value>,
+}
+
+impl OutputContract {
+    /// Why `text` breaks the contract, or `None`: the parser's reason when it
+    /// is not a JSON document, or the first key it lacks or holds with another
+    /// type ([`crate::metrics::shape_violation`]).
+    pub fn violation(&self, text: &str) -> Option<ContractViolation> {
+        if let Some(why) = crate::text::json_document_error(text) {
+            return Some(ContractViolation::NotJson(why));
+        }
+        let shape = self.shape.as_ref()?;
+        let doc = crate::text::json_document(text)?;
+        crate::metrics::shape_violation(shape, &doc).map(ContractViolation::Shape)
+    }
+
+    /// What an answer must be, for a prompt: "a JSON object with the keys
+    /// `answer` (string), `intent` (string), …".
+    pub fn prompt_hint(&self) -> String {
+        match &self.shape {
+            Some(s) => format!(
+                "a JSON object with the keys {} like the examples, nothing else",
+                crate::metrics::describe_shape(s)
+            ),
+            None => "a JSON object with the same fields as the examples, nothing else".into(),
+        }
+    }
+}
+
+/// How an output breaks a golden set's [`OutputContract`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContractViolation {
+    /// Not a JSON document; the parser's reason.
+    NotJson(String),
+    /// JSON, but not of the golden outputs' shape; which key and how.
+    Shape(String),
+}
+
+/// The output contract of a golden set's expected outputs (see
+/// [`OutputContract`]), or `None` when they are free text or fewer than ten.
+pub fn output_contract<'a>(
+    expected_outputs: impl IntoIterator<Item = &'a str>,
+) -> Option<OutputContract> {
+    let mut n = 0;
+    let mut json = 0;
+    let mut shape = crate::metrics::JsonShape::default();
+    for out in expected_outputs {
+        n += 1;
+        match crate::text::json_document(out) {
+            Some(Value::Object(o)) => {
+                json += 1;
+                shape.add_object(&o);
+            }
+            Some(_) => json += 1,
+            None => {}
+        }
+    }
+    let most = |k: usize| k as f64 >= JSON_CONTRACT_SHARE * n as f64;
+    (n >= MIN_CONTRACT_EXAMPLES && most(json)).then(|| OutputContract {
+        json_share: json as f64 / n as f64,
+        shape: if most(shape.objects()) {
+            shape.schema(JSON_CONTRACT_SHARE)
+        } else {
+            None
+        },
+    })
 }
 
 /// Splits accept decisions into those whose expected output (the edited one,
 /// or the production output kept as it is) obeys the golden set's output
-/// contract, and refusals naming the violation. The contract is inferred from
-/// the set's active examples: JSON when at least 95 % of at least ten
-/// expected outputs are JSON objects or arrays. Rejects always pass.
+/// contract ([`output_contract`]: JSON, and the top-level keys and types
+/// nearly every golden output has), and refusals naming the violation.
+/// Rejects always pass.
 async fn check_contracts(
     store: &Store,
     decisions: Vec<Decision>,
 ) -> Result<(Vec<Decision>, Vec<Refusal>), ReviewError> {
-    let mut json_sets: HashMap<String, Option<f64>> = HashMap::new();
+    let mut contracts: HashMap<String, Option<OutputContract>> = HashMap::new();
     let (mut ok, mut refused) = (Vec::new(), Vec::new());
     for d in decisions {
         let ReviewAction::Accept { expected_output } = &d.action else {
@@ -223,25 +291,48 @@ async fn check_contracts(
             }
             Err(e) => return Err(e.into()),
         };
-        if !json_sets.contains_key(&p.golden_set) {
+        if !contracts.contains_key(&p.golden_set) {
             let golden = store.golden_examples(&p.golden_set, None).await?;
-            json_sets.insert(p.golden_set.clone(), json_contract(&golden));
+            let outputs = golden.iter().map(|g| g.expected_output.as_str());
+            contracts.insert(p.golden_set.clone(), output_contract(outputs));
         }
         let text = expected_output.as_deref().unwrap_or(&p.output);
-        match (json_sets[&p.golden_set], crate::text::json_document_error(text)) {
-            (Some(share), Some(why)) => refused.push(Refusal {
-                id: d.id,
-                kind: RefusalKind::Invalid,
-                message: format!(
-                    "proposal {}: the {} is not valid JSON ({why}), but {:.0}% of golden set `{}`'s outputs are; edit it into valid JSON to accept",
-                    d.id,
-                    if expected_output.is_some() { "expected output" } else { "production output" },
-                    share * 100.0,
-                    p.golden_set
-                ),
-            }),
-            _ => ok.push(d),
-        }
+        let Some(contract) = &contracts[&p.golden_set] else {
+            ok.push(d);
+            continue;
+        };
+        let what = if expected_output.is_some() {
+            "expected output"
+        } else {
+            "production output"
+        };
+        let message = match contract.violation(text) {
+            None => {
+                ok.push(d);
+                continue;
+            }
+            Some(ContractViolation::NotJson(why)) => format!(
+                "proposal {}: the {what} is not valid JSON ({why}), but {:.0}% of golden set `{}`'s outputs are; edit it into valid JSON to accept",
+                d.id,
+                contract.json_share * 100.0,
+                p.golden_set
+            ),
+            Some(ContractViolation::Shape(why)) => format!(
+                "proposal {}: the {what} is JSON but not of golden set `{}`'s shape: {why}. Its outputs are objects with {}; edit it to match to accept",
+                d.id,
+                p.golden_set,
+                contract
+                    .shape
+                    .as_ref()
+                    .map(crate::metrics::describe_shape)
+                    .unwrap_or_default()
+            ),
+        };
+        refused.push(Refusal {
+            id: d.id,
+            kind: RefusalKind::Invalid,
+            message,
+        });
     }
     Ok((ok, refused))
 }
@@ -655,6 +746,45 @@ pub async fn import_decisions(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_output_contract_is_json_and_the_shape_nearly_every_golden_output_has() {
+        let mut golden: Vec<String> = (0..19)
+            .map(|i| json!({"intent": format!("i{i}"), "answer": "x", "n": i}).to_string())
+            .collect();
+        // One in twenty is free text: still 95 % JSON.
+        golden.push("plain words".into());
+        let c = output_contract(golden.iter().map(String::as_str)).unwrap();
+        assert_eq!(c.json_share, 0.95);
+        assert_eq!(
+            c.violation(r#"{"intent": "a", "answer": "b", "n": 1}"#),
+            None
+        );
+        assert!(matches!(
+            c.violation("plain"),
+            Some(ContractViolation::NotJson(_))
+        ));
+        assert_eq!(
+            c.violation(r#"{"intent": "a", "reply": "b", "n": 1}"#),
+            Some(ContractViolation::Shape("it has no key `answer`".into()))
+        );
+        assert!(c
+            .prompt_hint()
+            .contains("the keys `answer` (string), `intent` (string), `n` (number)"));
+        // Arrays, or objects with nothing in common: JSON, and no shape.
+        let arrays: Vec<String> = (0..12).map(|i| format!("[{i}]")).collect();
+        let c = output_contract(arrays.iter().map(String::as_str)).unwrap();
+        assert_eq!((c.json_share, c.shape.clone()), (1.0, None));
+        assert_eq!(c.violation("[1, 2]"), None);
+        assert!(c.prompt_hint().contains("the same fields as the examples"));
+        // Two free-text outputs in twenty, or fewer than ten examples: no contract.
+        golden[0] = "more words".into();
+        assert_eq!(output_contract(golden.iter().map(String::as_str)), None);
+        assert_eq!(
+            output_contract(golden[1..10].iter().map(String::as_str)),
+            None
+        );
+    }
 
     #[test]
     fn decision_lines_report_bad_lines_by_number() {

@@ -710,9 +710,9 @@ async fn cli_list_and_accept(db: TestDb) {
 }
 both_backends!(cli_list_and_accept_sqlite, cli_list_and_accept_postgres => cli_list_and_accept);
 
-/// A golden set whose outputs are JSON takes no accepted example that is not:
-/// a single accept is refused with the parser's reason and nothing is
-/// written; a bulk accept takes the valid ones and lists the refused one;
+/// A golden set whose outputs are JSON takes no accepted example that is not,
+/// nor one that lacks or retypes a key its outputs hold: a single accept is
+/// refused with the parser's reason (or the key) and nothing is written; a bulk accept takes the valid ones and lists the refused one;
 /// the same holds for `import-decisions`.
 async fn accepted_examples_keep_the_golden_output_format(db: TestDb) {
     let s = db.store().await;
@@ -807,6 +807,27 @@ async fn accepted_examples_keep_the_golden_output_format(db: TestDb) {
     for (id, status) in [(broken, "pending"), (fine, "accepted"), (third, "accepted")] {
         assert_eq!(s.get_proposal(id).await.unwrap().status, status, "{id}");
     }
+
+    // Valid JSON of another shape is refused too, naming what to fix: golden
+    // outputs are objects with a string `answer`.
+    for (edited, why) in [
+        (
+            "{\"response\": \"eat it within 3 days\"}",
+            "it has no key `answer`",
+        ),
+        ("{\"answer\": 3}", "its `answer` is a number, not a string"),
+    ] {
+        let (code, _, stderr) = cli(
+            &db.url,
+            &["accept", &id, "--expected-output", edited, "--by", "tess"],
+        );
+        assert_ne!(code, 0, "{edited}: {stderr}");
+        assert!(
+            stderr.contains(why) && stderr.contains("objects with `answer` (string)"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(versions().await, 2);
 
     // Fixed by hand, it goes in; a decisions file is held to the same rule.
     let bad = format!(
