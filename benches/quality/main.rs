@@ -15,7 +15,9 @@
 //! `/usr/share/games/fortunes` (`scripts/ensure-fortunes.sh` installs them;
 //! without them their scenarios are skipped with a warning);
 //! `--embedding static` runs every case on the static table distilled from
-//! MiniLM (the grouped split's groups still come from MiniLM).
+//! MiniLM (the grouped split's groups still come from MiniLM);
+//! `--golden N` and `--production N` change the rows per case (default 1,000
+//! and 2,000; a topic's share is of production, and the run samples all of it).
 //! Embeddings are cached in `target/quality-cache/` (each text embedded once).
 
 mod data;
@@ -44,6 +46,8 @@ struct Args {
     static_embedding: bool,
     /// Debian's fortunes (`--fortunes DIR`; scripts/ensure-fortunes.sh).
     fortunes: PathBuf,
+    /// Golden and production rows per case (`--golden N`, `--production N`).
+    sizes: scenarios::Sizes,
 }
 
 fn args() -> Args {
@@ -54,6 +58,7 @@ fn args() -> Args {
         verbose: false,
         static_embedding: false,
         fortunes: PathBuf::from("/usr/share/games/fortunes"),
+        sizes: scenarios::Sizes::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -63,6 +68,10 @@ fn args() -> Args {
             "--seeds" => a.seeds = Some(it.next().and_then(|s| s.parse().ok()).expect("--seeds N")),
             "--verbose" => a.verbose = true,
             "--fortunes" => a.fortunes = PathBuf::from(it.next().expect("--fortunes DIR")),
+            "--golden" => a.sizes.golden = it.next().and_then(|s| s.parse().ok()).expect("--golden N"),
+            "--production" => {
+                a.sizes.production = it.next().and_then(|s| s.parse().ok()).expect("--production N")
+            }
             "--embedding" => {
                 a.static_embedding = match it.next().as_deref() {
                     Some("static") => true,
@@ -164,7 +173,7 @@ async fn run_case(
 
     let mut job = JobConfig::adhoc("quality", "golden");
     job.window = "1d".parse().unwrap();
-    job.sample_size = 2000;
+    job.sample_size = case.production.len();
     job.seed = seed;
     let spec = job.check("quality", Path::new(".")).unwrap();
     let started = Instant::now();
@@ -407,7 +416,7 @@ fn main() {
             cases.push((
                 sc.clone(),
                 seed,
-                scenarios::build(sc, seed, qs, groups.get(sc.dataset).map(Vec::as_slice)),
+                scenarios::build(sc, seed, qs, groups.get(sc.dataset).map(Vec::as_slice), a.sizes),
             ));
         }
     }

@@ -294,8 +294,21 @@ pub struct Case {
     pub held_out: Vec<String>,
 }
 
-pub const GOLDEN_N: usize = 1000;
-pub const PRODUCTION_N: usize = 2000;
+/// Golden and production rows per case (`--golden N`, `--production N`).
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    pub golden: usize,
+    pub production: usize,
+}
+
+impl Default for Sizes {
+    fn default() -> Self {
+        Sizes {
+            golden: 1000,
+            production: 2000,
+        }
+    }
+}
 
 const OPENERS: &[&str] = &["Sure, I can help with that.", "Thanks for reaching out."];
 const BODIES: &[&str] = &[
@@ -445,7 +458,8 @@ pub fn near_duplicate_groups(vecs: &[&Vec<f32>]) -> Vec<Vec<usize>> {
 }
 
 /// Builds the case of `sc` for `seed`. `groups` is required for a grouped split.
-pub fn build(sc: &Scenario, seed: u64, queries: &[Query], groups: Option<&[Vec<usize>]>) -> Case {
+pub fn build(sc: &Scenario, seed: u64, queries: &[Query], groups: Option<&[Vec<usize>]>, sizes: Sizes) -> Case {
+    let (golden_n, production_n) = (sizes.golden, sizes.production);
     let mut r = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(7919) ^ small_hash(sc.name) as u64);
     // Which queries are novel.
     let mut held_out = Vec::new();
@@ -488,7 +502,7 @@ pub fn build(sc: &Scenario, seed: u64, queries: &[Query], groups: Option<&[Vec<u
     };
     let mut known: Vec<usize> = (0..queries.len()).filter(|&i| !novel[i]).collect();
     let mut fresh: Vec<usize> = (0..queries.len()).filter(|&i| novel[i]).collect();
-    let n_novel = (sc.share * PRODUCTION_N as f64).round() as usize;
+    let n_novel = (sc.share * production_n as f64).round() as usize;
     let n_novel = if sc.kind == Kind::Topic { n_novel } else { 0 };
     let (golden_idx, prod_known): (Vec<usize>, Vec<usize>) = match groups {
         Some(groups) if sc.grouped => {
@@ -496,10 +510,10 @@ pub fn build(sc: &Scenario, seed: u64, queries: &[Query], groups: Option<&[Vec<u
             order.shuffle(&mut r);
             let (mut g, mut p) = (Vec::new(), Vec::new());
             for grp in order {
-                if g.len() < GOLDEN_N {
-                    g.extend(grp.iter().copied().take(GOLDEN_N - g.len()));
-                } else if p.len() < PRODUCTION_N - n_novel {
-                    p.extend(grp.iter().copied().take(PRODUCTION_N - n_novel - p.len()));
+                if g.len() < golden_n {
+                    g.extend(grp.iter().copied().take(golden_n - g.len()));
+                } else if p.len() < production_n - n_novel {
+                    p.extend(grp.iter().copied().take(production_n - n_novel - p.len()));
                 } else {
                     break;
                 }
@@ -508,8 +522,8 @@ pub fn build(sc: &Scenario, seed: u64, queries: &[Query], groups: Option<&[Vec<u
         }
         _ => {
             known.shuffle(&mut r);
-            let g = known[..GOLDEN_N].to_vec();
-            let p = known[GOLDEN_N..GOLDEN_N + PRODUCTION_N - n_novel].to_vec();
+            let g = known[..golden_n].to_vec();
+            let p = known[golden_n..golden_n + production_n - n_novel].to_vec();
             (g, p)
         }
     };
