@@ -68,9 +68,14 @@ fn args() -> Args {
             "--seeds" => a.seeds = Some(it.next().and_then(|s| s.parse().ok()).expect("--seeds N")),
             "--verbose" => a.verbose = true,
             "--fortunes" => a.fortunes = PathBuf::from(it.next().expect("--fortunes DIR")),
-            "--golden" => a.sizes.golden = it.next().and_then(|s| s.parse().ok()).expect("--golden N"),
+            "--golden" => {
+                a.sizes.golden = it.next().and_then(|s| s.parse().ok()).expect("--golden N")
+            }
             "--production" => {
-                a.sizes.production = it.next().and_then(|s| s.parse().ok()).expect("--production N")
+                a.sizes.production = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .expect("--production N")
             }
             "--embedding" => {
                 a.static_embedding = match it.next().as_deref() {
@@ -416,7 +421,13 @@ fn main() {
             cases.push((
                 sc.clone(),
                 seed,
-                scenarios::build(sc, seed, qs, groups.get(sc.dataset).map(Vec::as_slice), a.sizes),
+                scenarios::build(
+                    sc,
+                    seed,
+                    qs,
+                    groups.get(sc.dataset).map(Vec::as_slice),
+                    a.sizes,
+                ),
             ));
         }
     }

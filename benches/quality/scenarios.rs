@@ -458,7 +458,13 @@ pub fn near_duplicate_groups(vecs: &[&Vec<f32>]) -> Vec<Vec<usize>> {
 }
 
 /// Builds the case of `sc` for `seed`. `groups` is required for a grouped split.
-pub fn build(sc: &Scenario, seed: u64, queries: &[Query], groups: Option<&[Vec<usize>]>, sizes: Sizes) -> Case {
+pub fn build(
+    sc: &Scenario,
+    seed: u64,
+    queries: &[Query],
+    groups: Option<&[Vec<usize>]>,
+    sizes: Sizes,
+) -> Case {
     let (golden_n, production_n) = (sizes.golden, sizes.production);
     let mut r = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(7919) ^ small_hash(sc.name) as u64);
     // Which queries are novel.
