@@ -89,7 +89,10 @@ pub struct RegionScan {
 ///
 /// 1. Exact duplicate rows are dropped within each side; golden is
 ///    subsampled to `m₀ = min(n₀, scan_per_side)` rows and production to
-///    `m₁ = min(n₁, scan_per_side, 2·m₀)`. `π₀ = m₀ / (m₀ + m₁)`.
+///    `m₁ = min(n₁, scan_per_side, 2·m₀)`. `π₀ = m₀ / (m₀ + m₁)`. The cap
+///    keeps `π₀ ≥ 1/3`, where step 6's member tail is reachable; lifting it
+///    for a 600-row golden set found more narrow topics but also chance
+///    thematic clumps (BENCHMARKS.md, session 24: other sizes).
 /// 2. The pooled rows are projected on their top `cluster_dims` principal
 ///    axes, and for every target size `s` a KMeans partition with
 ///    `k = ⌊(m₀ + m₁) / s⌋` clusters is fitted (labels are never used).
