@@ -510,6 +510,12 @@ pub fn build(
     let mut fresh: Vec<usize> = (0..queries.len()).filter(|&i| novel[i]).collect();
     let n_novel = (sc.share * production_n as f64).round() as usize;
     let n_novel = if sc.kind == Kind::Topic { n_novel } else { 0 };
+    assert!(
+        golden_n + production_n - n_novel <= known.len(),
+        "--golden {golden_n} --production {production_n}: {} holds only {} queries outside the held-out topics",
+        sc.dataset,
+        known.len()
+    );
     let (golden_idx, prod_known): (Vec<usize>, Vec<usize>) = match groups {
         Some(groups) if sc.grouped => {
             let mut order: Vec<&Vec<usize>> = groups.iter().collect();
