@@ -2,7 +2,8 @@
 //! chat-completions API: two that agree (one wraps its JSON in a Markdown
 //! fence), one that disagrees, one that times out, one that answers with a
 //! page that is not JSON, one that answers in plain text where the golden set
-//! is JSON, and one that fails once with 503 before answering.
+//! is JSON, one whose JSON lacks a key golden's answers hold, and one that
+//! fails once with 503 before answering.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -32,6 +33,7 @@ enum Behaviour {
     Slow,
     Garbage,
     PlainText,
+    WrongShape,
     FlakyOnce,
 }
 
@@ -83,6 +85,10 @@ async fn chat(
         }
         Behaviour::Garbage => "<html>upstream error</html>".into_response(),
         Behaviour::PlainText => reply(format!("The intent is {intent}.")),
+        // Valid JSON with the right intent, but `reply` where golden says `answer`.
+        Behaviour::WrongShape => {
+            reply(json!({"intent": intent, "reply": "We will sort this out."}).to_string())
+        }
         Behaviour::FlakyOnce if n == 0 => {
             (axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy").into_response()
         }
@@ -291,15 +297,34 @@ async fn failing_models_count_against_agreement_and_the_cap_holds() {
     let r = prelabel(&s, None, &pl, &now).await.unwrap();
     assert_eq!((r.calls, r.capped), (0, 2));
 
-    // A 503 is retried; the answer then counts. A second model agrees.
+    // A 503 is retried; the answer then counts. A second model agrees. A
+    // third gives the same intent in JSON of another shape than golden's: a
+    // failed answer naming the key, which does not count as agreeing.
+    let (shape, _) = server(Behaviour::WrongShape).await;
     let pl = Prelabeler::build(
-        &ensemble(vec![model("flaky", &flaky), model("good", &a)]),
+        &ensemble(vec![
+            model("flaky", &flaky),
+            model("good", &a),
+            model("shape", &shape),
+        ]),
         std::path::Path::new("."),
     )
     .unwrap();
     let rest: Vec<Proposal> = ps[2..].to_vec();
     let r = prelabel(&s, None, &pl, &rest).await.unwrap();
-    assert_eq!((r.labelled, r.agreed, r.failed_calls), (2, 2, 0), "{r:?}");
+    assert_eq!((r.labelled, r.agreed, r.failed_calls), (2, 2, 2), "{r:?}");
+    let third = s.get_proposal(ps[2].id).await.unwrap();
+    assert!((third.ensemble_share.unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    let labels = s.labels_for(&[ps[2].id]).await.unwrap();
+    let shape_error = labels
+        .iter()
+        .find(|l| l.model == "shape")
+        .and_then(|l| l.error.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        shape_error, "the answer is not of the golden outputs' shape: it has no key `answer`",
+        "{labels:?}"
+    );
     assert_eq!(
         flaky_calls.load(Ordering::SeqCst),
         3,
