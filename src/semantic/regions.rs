@@ -29,7 +29,8 @@ pub const CHI2_1_MEDIAN: f64 = 0.454_936_423_119_572;
 /// Regions with fewer pooled rows than this are not tested.
 pub const MIN_REGION_ROWS: usize = 5;
 
-/// Neighbours that decide whether a gap member is locally uncovered (see
+/// Neighbours that decide whether a gap member is locally uncovered, at a
+/// baseline golden share of 1/3 or more (see [`member_neighbours`] and
 /// [`region_scan`], step 6).
 pub const MEMBER_NEIGHBOURS: usize = 10;
 
@@ -89,10 +90,10 @@ pub struct RegionScan {
 ///
 /// 1. Exact duplicate rows are dropped within each side; golden is
 ///    subsampled to `m₀ = min(n₀, scan_per_side)` rows and production to
-///    `m₁ = min(n₁, scan_per_side, 2·m₀)`. `π₀ = m₀ / (m₀ + m₁)`. The cap
-///    keeps `π₀ ≥ 1/3`, where step 6's member tail is reachable; lifting it
-///    for a 600-row golden set found more narrow topics but also chance
-///    thematic clumps (BENCHMARKS.md, session 24: other sizes).
+///    `m₁ = min(n₁, scan_per_side)`. `π₀ = m₀ / (m₀ + m₁)`; every
+///    production row is used even when golden is small (until session 25
+///    production was capped at `2·m₀`, which hid a third of the new topic
+///    from a 600-row golden set; BENCHMARKS.md, session 25).
 /// 2. The pooled rows are projected on their top `cluster_dims` principal
 ///    axes, and for every target size `s` a KMeans partition with
 ///    `k = ⌊(m₀ + m₁) / s⌋` clusters is fitted (labels are never used).
@@ -127,9 +128,10 @@ pub struct RegionScan {
 ///    regions that share production rows are merged.
 /// 6. Members: a region found short of golden holds the new topic *and*
 ///    whatever production rows of the neighbouring, covered topics KMeans
-///    put with it. Of a row's [`MEMBER_NEIGHBOURS`] nearest pooled rows
-///    (cosine), `g_local` are golden, and `π̂` is the baseline share of the
-///    middle scale. A gap keeps the rows whose `g_local` is in the lower
+///    put with it. Of a row's `k` nearest pooled rows (cosine), `g_local`
+///    are golden, and `π̂` is the baseline share of the middle scale; `k`
+///    is [`member_neighbours`]`(π̂)`, 10 unless golden is under a third of
+///    the pooled rows. A gap keeps the rows whose `g_local` is in the lower
 ///    [`MEMBER_TAIL`] tail of `Binomial(k, π̂)` (`P[X ≤ g_local] <
 ///    MEMBER_TAIL`: with `π̂ = 1/3` and `k = 10`, no golden neighbour at
 ///    all); if fewer than [`MIN_REGION_ROWS`] rows pass, those with fewer
@@ -163,7 +165,7 @@ pub fn region_scan(
     let p_rows = super::scan::distinct_rows(production);
     let cap = params.scan_per_side();
     let m0 = g_rows.len().min(cap);
-    let m1 = p_rows.len().min(cap).min(2 * m0);
+    let m1 = p_rows.len().min(cap);
     let n = m0 + m1;
     let pi0 = m0 as f64 / n.max(1) as f64;
     let mut out = RegionScan {
@@ -313,7 +315,7 @@ fn trim_to_locally_uncovered(
     m0: usize,
     base: f64,
 ) {
-    let kk = MEMBER_NEIGHBOURS.min(pooled.nrows() - 1);
+    let kk = member_neighbours(base).min(pooled.nrows() - 1);
     let knn = super::scan::knn_lists(pooled, kk);
     let pooled_of: std::collections::HashMap<usize, usize> = p_pick
         .iter()
@@ -335,6 +337,19 @@ fn trim_to_locally_uncovered(
             .collect();
         g.production = uncovered_members(&near, kk, base);
     }
+}
+
+/// Neighbours a gap member is judged by at baseline golden share `base`:
+/// [`MEMBER_NEIGHBOURS`] while `base ≥ 1/3`, else as many as keep the
+/// expected golden count `k·π̂` at the 10/3 it is at 1/3, so a row with no
+/// golden neighbour is as unlikely under H₀ as there
+/// (`(1 − π̂)^k ≤ (2/3)¹⁰ ≈ 0.017 < MEMBER_TAIL`) and the tail stays
+/// reachable; at most four times [`MEMBER_NEIGHBOURS`].
+pub fn member_neighbours(base: f64) -> usize {
+    let third = MEMBER_NEIGHBOURS as f64 / 3.0;
+    // The 1e-9 keeps 1/3's rounding error from asking for an 11th.
+    let k = (third / base.max(1e-9) - 1e-9).ceil() as usize;
+    k.clamp(MEMBER_NEIGHBOURS, 4 * MEMBER_NEIGHBOURS)
 }
 
 /// The members a gap keeps (step 6 of [`region_scan`]): of `(row, golden
@@ -696,6 +711,23 @@ mod tests {
             uncovered_members(&near, 10, 0.5),
             [0, 1, 4, 5, 8, 9, 12, 13, 16, 17]
         );
+    }
+
+    #[test]
+    fn a_small_golden_set_judges_members_by_more_neighbours() {
+        assert_eq!(member_neighbours(0.5), 10);
+        assert_eq!(member_neighbours(1.0 / 3.0), 10);
+        // 600 golden against 2,000 production: π̂ ≈ 0.23, k = ⌈3.33 / 0.23⌉.
+        let k = member_neighbours(0.23);
+        assert_eq!(k, 15);
+        // With 10 neighbours no count is in the 5 % tail there
+        // (0.77¹⁰ = 0.073), so members fell back to the looser rule; with
+        // 15, none golden is (0.77¹⁵ = 0.020, scipy.stats.binom.cdf(0, 15, 0.23)).
+        assert!(deflated_binomial_cdf(0, 10, 0.23, 1.0) > MEMBER_TAIL);
+        assert!((deflated_binomial_cdf(0, k, 0.23, 1.0) - 0.019_832).abs() < 1e-5);
+        let near: Vec<(usize, usize)> = (0..20).map(|j| (j, j % 4)).collect();
+        assert_eq!(uncovered_members(&near, k, 0.23), [0, 4, 8, 12, 16]);
+        assert_eq!(member_neighbours(0.01), 40);
     }
 
     #[test]
