@@ -743,6 +743,30 @@ mod tests {
     }
 
     #[test]
+    fn a_small_golden_set_pools_every_production_row() {
+        // Golden 300, production 1,500 with a new topic of 120 rows (8 %).
+        // Production used to be capped at twice golden (600 rows, about 48
+        // of the topic's); now every row is pooled, and the gap holds the
+        // topic's rows, judged by 20 neighbours at π̂ ≈ 1/6.
+        let mut r = test_rng(43);
+        let c = centers(9, 32, &mut r);
+        let old = c.slice(ndarray::s![..8, ..]).to_owned();
+        let (g, _) = blobs(300, &old, &[1.0; 8], 0.6, &mut r);
+        let (p, pid) = with_new_blob(1500, 120, &c, 8, 0.6, &mut r);
+        let params = SemanticParams::builder().seed(5).check().unwrap();
+        let res = region_scan(g.view(), p.view(), &params).unwrap();
+        assert_eq!((res.golden_used, res.production_used), (300, 1500));
+        assert!(!res.gaps.is_empty(), "{res:?}");
+        let members: Vec<usize> = res.gaps.iter().flat_map(|g| g.production.clone()).collect();
+        let new = members.iter().filter(|&&i| pid[i] == 8).count();
+        assert!(
+            new >= 80 && new * 10 >= members.len() * 9,
+            "{new} of {}",
+            members.len()
+        );
+    }
+
+    #[test]
     fn a_new_blob_is_a_significant_region_and_no_drift_is_quiet() {
         let mut r = test_rng(41);
         let c = centers(9, 32, &mut r);
