@@ -130,8 +130,8 @@ pub struct RegionScan {
 ///    whatever production rows of the neighbouring, covered topics KMeans
 ///    put with it. Of a row's `k` nearest pooled rows (cosine), `g_local`
 ///    are golden, and `π̂` is the baseline share of the middle scale; `k`
-///    is [`member_neighbours`]`(π̂)`, 10 unless golden is under a third of
-///    the pooled rows. A gap keeps the rows whose `g_local` is in the lower
+///    is [`member_neighbours`]`(π̂)`, 10 unless golden is under about a
+///    quarter of the pooled rows. A gap keeps the rows whose `g_local` is in the lower
 ///    [`MEMBER_TAIL`] tail of `Binomial(k, π̂)` (`P[X ≤ g_local] <
 ///    MEMBER_TAIL`: with `π̂ = 1/3` and `k = 10`, no golden neighbour at
 ///    all); if fewer than [`MIN_REGION_ROWS`] rows pass, those with fewer
@@ -340,16 +340,28 @@ fn trim_to_locally_uncovered(
 }
 
 /// Neighbours a gap member is judged by at baseline golden share `base`:
-/// [`MEMBER_NEIGHBOURS`] while `base ≥ 1/3`, else as many as keep the
-/// expected golden count `k·π̂` at the 10/3 it is at 1/3, so a row with no
-/// golden neighbour is as unlikely under H₀ as there
-/// (`(1 − π̂)^k ≤ (2/3)¹⁰ ≈ 0.017 < MEMBER_TAIL`) and the tail stays
-/// reachable; at most four times [`MEMBER_NEIGHBOURS`].
+/// [`MEMBER_NEIGHBOURS`] while a row with none golden among them is in the
+/// [`MEMBER_TAIL`] tail (`(1 − π̂)¹⁰ < 0.05`, i.e. `π̂ > 0.259`); below
+/// that, when golden is much smaller than production, no count is in the
+/// tail and members fell back to the looser rule. Then `k` is as many as
+/// keep the expected golden count `k·π̂` at the 10/3 it is at `π̂ = 1/3`,
+/// so no golden neighbour is as unlikely under H₀ as there
+/// (`(1 − π̂)^k ≈ (2/3)¹⁰ ≈ 0.017`); at most four times
+/// [`MEMBER_NEIGHBOURS`].
+///
+/// Why not the same formula everywhere: at `π̂` just under 1/3 it asks for an
+/// 11th neighbour, fewer rows pass the stricter tail, and a gap with fewer
+/// than [`MIN_REGION_ROWS`] of them falls back to the looser rule; on the
+/// CLINC150 far topic that lost 3 of 14 detections (BENCHMARKS.md, session 25).
 pub fn member_neighbours(base: f64) -> usize {
-    let third = MEMBER_NEIGHBOURS as f64 / 3.0;
-    // The 1e-9 keeps 1/3's rounding error from asking for an 11th.
-    let k = (third / base.max(1e-9) - 1e-9).ceil() as usize;
-    k.clamp(MEMBER_NEIGHBOURS, 4 * MEMBER_NEIGHBOURS)
+    let k = MEMBER_NEIGHBOURS;
+    if deflated_binomial_cdf(0, k, base, 1.0) < MEMBER_TAIL {
+        return k;
+    }
+    let expected = k as f64 / 3.0;
+    // The 1e-9 keeps rounding from asking for one more neighbour.
+    let wanted = (expected / base.max(1e-9) - 1e-9).ceil() as usize;
+    wanted.clamp(k, 4 * k)
 }
 
 /// The members a gap keeps (step 6 of [`region_scan`]): of `(row, golden
@@ -717,6 +729,9 @@ mod tests {
     fn a_small_golden_set_judges_members_by_more_neighbours() {
         assert_eq!(member_neighbours(0.5), 10);
         assert_eq!(member_neighbours(1.0 / 3.0), 10);
+        // Still 10 while none of 10 golden is in the tail: 0.7¹⁰ = 0.028.
+        assert_eq!(member_neighbours(0.3), 10);
+        assert_eq!(member_neighbours(0.26), 10);
         // 600 golden against 2,000 production: π̂ ≈ 0.23, k = ⌈3.33 / 0.23⌉.
         let k = member_neighbours(0.23);
         assert_eq!(k, 15);
