@@ -514,22 +514,64 @@ pub fn unit_design_effect(members: &[usize], units: &[usize], rho: f64) -> f64 {
 
 /// Robust design effect of golden counts `(gᵢ, nᵢ)` against share `π₀` (step 3
 /// of [`region_scan`]); 1 when fewer than three regions can be used.
+///
+/// `φ̂ = max(1, median(zᵢ²) / m₀)`, where `m₀` is the median of the same
+/// statistic under the binomial null for these very regions
+/// ([`null_median_z2`]): their counts are whole numbers, and for regions of a
+/// few dozen rows the median of `zᵢ²` under `Binomial(nᵢ, π₀)` is not χ²₁'s
+/// 0.4549 but anywhere in 0.40–0.50, which read as clumping that is not there.
 pub fn design_effect(counts: &[(usize, usize)], pi0: f64) -> f64 {
-    let mut z2: Vec<f64> = counts
+    let used: Vec<(usize, usize)> = counts
         .iter()
-        .filter(|&&(_, n)| n >= MIN_REGION_ROWS)
-        .map(|&(g, n)| {
-            let n = n as f64;
-            let e = n * pi0;
-            (g as f64 - e).powi(2) / (e * (1.0 - pi0))
-        })
+        .copied()
+        .filter(|&(_, n)| n >= MIN_REGION_ROWS)
+        .collect();
+    let mut z2: Vec<f64> = used
+        .iter()
+        .map(|&(g, n)| z_squared(g, n, pi0))
         .filter(|v| v.is_finite())
         .collect();
     if z2.len() < 3 {
         return 1.0;
     }
     let med = super::linalg::median_in_place(&mut z2).unwrap_or(0.0);
-    (med / CHI2_1_MEDIAN).max(1.0)
+    let sizes: Vec<usize> = used.iter().map(|&(_, n)| n).collect();
+    let null = null_median_z2(&sizes, pi0)
+        .filter(|&m| m > 0.0)
+        .unwrap_or(CHI2_1_MEDIAN);
+    (med / null).max(1.0)
+}
+
+fn z_squared(g: usize, n: usize, pi0: f64) -> f64 {
+    let e = n as f64 * pi0;
+    (g as f64 - e).powi(2) / (e * (1.0 - pi0))
+}
+
+/// Median of `zᵢ² = (gᵢ − nᵢπ₀)² / (nᵢπ₀(1 − π₀))` when each region `i` is
+/// equally likely and `gᵢ ~ Binomial(nᵢ, π₀)`: the exact median of that
+/// mixture of discrete laws, by enumerating every count. `None` for no
+/// region or `π₀` outside (0, 1). Tends to χ²₁'s median 0.4549 as the
+/// regions grow.
+pub fn null_median_z2(sizes: &[usize], pi0: f64) -> Option<f64> {
+    use statrs::distribution::{Binomial, Discrete};
+    if sizes.is_empty() || !(pi0 > 0.0 && pi0 < 1.0) {
+        return None;
+    }
+    let w = 1.0 / sizes.len() as f64;
+    let mut mass: Vec<(f64, f64)> = Vec::new();
+    for &n in sizes {
+        let b = Binomial::new(pi0, n as u64).ok()?;
+        mass.extend((0..=n).map(|g| (z_squared(g, n, pi0), w * b.pmf(g as u64))));
+    }
+    mass.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut acc = 0.0;
+    for (v, m) in &mass {
+        acc += m;
+        if acc >= 0.5 {
+            return Some(*v);
+        }
+    }
+    mass.last().map(|m| m.0)
 }
 
 /// `P[X ≤ g/φ]` for `X ~ Binomial(n/φ, π₀)`, by the regularised incomplete
@@ -755,6 +797,24 @@ mod tests {
         // So the covered regions show no extra variance.
         assert_eq!(design_effect(&counts, baseline_share(&counts, pooled)), 1.0);
         assert_eq!(baseline_share(&counts[..3], 0.3), 0.3);
+    }
+
+    #[test]
+    fn the_null_median_of_z2_counts_whole_numbers() {
+        // scipy: the mixture of binom(n, p) over the sizes, z² of every
+        // count, weighted by binom.pmf / len(sizes), cumulative mass ≥ 0.5.
+        for (sizes, p, want) in [
+            (&[25usize][..], 1.0 / 3.0, 0.5),
+            (&[50][..], 1.0 / 6.0, 0.4),
+            (&[12, 25, 50][..], 0.23, 0.352_907_961_603_614),
+        ] {
+            let got = null_median_z2(sizes, p).unwrap();
+            assert!((got - want).abs() < 1e-9, "{sizes:?} {p}: {got}");
+        }
+        // Large regions: χ²₁'s median.
+        let big = null_median_z2(&[10_000], 0.3).unwrap();
+        assert!((big - CHI2_1_MEDIAN).abs() < 0.01, "{big}");
+        assert_eq!(null_median_z2(&[], 0.3), None);
     }
 
     #[test]
