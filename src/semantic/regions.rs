@@ -103,10 +103,12 @@ pub struct RegionScan {
 ///    production drawn from one distribution) `g ~ Binomial(n, π̂)` if
 ///    traces were independent. They are not: paraphrases come in groups that
 ///    land on one side together, which inflates the variance of `g` by the
-///    design effect `φ`. Per scale, `φ̂ = max(1, median(zᵢ²) / 0.4549)` over
+///    design effect `φ`. Per scale, `φ̂ = max(1, median(zᵢ²) / m̃)` over
 ///    the regions with at least [`MIN_REGION_ROWS`] rows, with
 ///    `zᵢ = (gᵢ − nᵢπ̂) / √(nᵢπ̂(1 − π̂))` (the median makes it robust to the
-///    few regions a real gap moves; 0.4549 is the median of χ²₁).
+///    few regions a real gap moves; `m̃` is the exact median of `zᵢ²` under
+///    `Binomial(nᵢ, π̂)` for these regions' sizes, [`null_median_z2`], which
+///    tends to χ²₁'s 0.4549 as regions grow).
 ///    A region made of a few large paraphrase groups varies more than the
 ///    median region: each region's own Kish design effect
 ///    ([`unit_design_effect`]) is computed from the near-duplicate units
