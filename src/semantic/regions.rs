@@ -30,7 +30,7 @@ pub const CHI2_1_MEDIAN: f64 = 0.454_936_423_119_572;
 pub const MIN_REGION_ROWS: usize = 5;
 
 /// Neighbours that decide whether a gap member is locally uncovered, at a
-/// baseline golden share of 1/3 or more (see [`member_neighbours`] and
+/// baseline golden share above about 0.26 (see [`member_neighbours`] and
 /// [`region_scan`], step 6).
 pub const MEMBER_NEIGHBOURS: usize = 10;
 
@@ -517,7 +517,7 @@ pub fn unit_design_effect(members: &[usize], units: &[usize], rho: f64) -> f64 {
 /// Robust design effect of golden counts `(gᵢ, nᵢ)` against share `π₀` (step 3
 /// of [`region_scan`]); 1 when fewer than three regions can be used.
 ///
-/// `φ̂ = max(1, median(zᵢ²) / m₀)`, where `m₀` is the median of the same
+/// `φ̂ = max(1, median(zᵢ²) / m̃)`, where `m̃` is the median of the same
 /// statistic under the binomial null for these very regions
 /// ([`null_median_z2`]): their counts are whole numbers, and for regions of a
 /// few dozen rows the median of `zᵢ²` under `Binomial(nᵢ, π₀)` is not χ²₁'s
